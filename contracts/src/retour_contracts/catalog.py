@@ -1,0 +1,134 @@
+"""The event catalogue: one ``EventSpec`` per event version, the single source for topics, keys,
+producers and consumers (the AsyncAPI document and the services' wiring both read it).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+from uuid import UUID
+
+from retour_contracts.models import ActivityLaunched, AidGranted, ContractModel, ReturneeRegistered
+
+E = TypeVar("E", bound=ContractModel)
+
+CE_TYPE_PREFIX = "org.retour."
+DEFAULT_PARTITIONS = 6
+
+# Service names; a producer's CloudEvents source is "/<service>" (e.g. "/intake").
+INTAKE = "intake"
+REINTEGRATION = "reintegration"
+NOTIFICATIONS = "notifications"
+REPORTING = "reporting"
+SERVICES = (INTAKE, REINTEGRATION, NOTIFICATIONS, REPORTING)
+
+
+@dataclass(frozen=True)
+class EventSpec(Generic[E]):
+    """Everything a producer or consumer needs to know about one version of one event."""
+
+    name: str
+    model: type[E]
+    version: int
+    producer: str
+    consumers: tuple[str, ...]
+    key_of: Callable[[E], UUID]
+    """Returns the id used as Kafka key and CloudEvents subject."""
+    key_field: str
+    """Where the key comes from, for documentation (``returnee_id``)."""
+    default_partitions: int = DEFAULT_PARTITIONS
+
+    @property
+    def topic(self) -> str:
+        # Topic names are the event names; a breaking v2 would get its own spec and, usually, topic.
+        return self.name
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic}.dlq"
+
+    @property
+    def ce_type(self) -> str:
+        return f"{CE_TYPE_PREFIX}{self.name}.v{self.version}"
+
+    @property
+    def schema_id(self) -> str:
+        """``$id`` of the JSON Schema, also sent as ``ce_dataschema``."""
+        return f"urn:retour:schema:{self.name}:v{self.version}"
+
+    @property
+    def schema_file(self) -> str:
+        """File name of the committed JSON Schema under ``contracts/schemas/``."""
+        return f"{self.name}.v{self.version}.json"
+
+    def key(self, event: E) -> str:
+        """Kafka key (and ``ce_subject``) of ``event``: events sharing it keep their order."""
+        return str(self.key_of(event))
+
+
+def _registered_key(event: ReturneeRegistered) -> UUID:
+    return event.returnee_id
+
+
+def _aid_key(event: AidGranted) -> UUID:
+    return event.returnee_id
+
+
+def _activity_key(event: ActivityLaunched) -> UUID:
+    # A Kafka record has one key, so the participants of a collective activity cannot all share
+    # it. The first (lead) returnee keeps the activity ordered after that returnee's registration
+    # and aid; consumers must not rely on ordering across the other participants' partitions.
+    return event.returnee_ids[0]
+
+
+RETURNEE_REGISTERED_V1: EventSpec[ReturneeRegistered] = EventSpec(
+    name="returnee.registered",
+    model=ReturneeRegistered,
+    version=1,
+    producer=INTAKE,
+    consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
+    key_of=_registered_key,
+    key_field="returnee_id",
+)
+AID_GRANTED_V1: EventSpec[AidGranted] = EventSpec(
+    name="aid.granted",
+    model=AidGranted,
+    version=1,
+    producer=REINTEGRATION,
+    consumers=(NOTIFICATIONS, REPORTING),
+    key_of=_aid_key,
+    key_field="returnee_id",
+)
+ACTIVITY_LAUNCHED_V1: EventSpec[ActivityLaunched] = EventSpec(
+    name="activity.launched",
+    model=ActivityLaunched,
+    version=1,
+    producer=REINTEGRATION,
+    consumers=(NOTIFICATIONS, REPORTING),
+    key_of=_activity_key,
+    key_field="returnee_ids[0]",
+)
+
+CATALOG: tuple[EventSpec[Any], ...] = (RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1)
+"""Every event version, current versions included. A topic may list several versions once a
+breaking change is introduced; ``spec_for_topic`` returns the highest one."""
+
+
+def spec_for_topic(topic: str) -> EventSpec[Any]:
+    """Current (highest) version of the event published on ``topic``; ``KeyError`` if unknown."""
+    specs = [spec for spec in CATALOG if spec.topic == topic]
+    if not specs:
+        raise KeyError(f"no event on topic {topic!r}")
+    return max(specs, key=lambda spec: spec.version)
+
+
+def spec_for_model(model: type[E]) -> EventSpec[E]:
+    """The spec whose model class is ``model``; ``KeyError`` if unknown."""
+    for spec in CATALOG:
+        if spec.model is model:
+            return cast(EventSpec[E], spec)
+    raise KeyError(f"{model.__name__} is not an event of the catalogue")
+
+
+def spec_for_ce_type(ce_type: str) -> EventSpec[Any] | None:
+    """The spec of a CloudEvents type such as ``org.retour.aid.granted.v1``, if known."""
+    return next((spec for spec in CATALOG if spec.ce_type == ce_type), None)

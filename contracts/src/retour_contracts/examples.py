@@ -1,0 +1,137 @@
+"""Valid example events, for tests, fixtures and OpenAPI / AsyncAPI examples.
+
+Defaults are fixed (ids, times), so generated documents stay stable; pass ``returnee_id=uuid4()``
+and friends when a test needs distinct records. Overrides are merged into the JSON form of the
+example: a ``dict`` override of a nested object (``personal``, ``consents``, ``location``,
+``amount``...) is merged key by key, anything else replaces the value. The ``*_data`` functions
+return that JSON form without validating, to build invalid payloads.
+
+The people are fictitious; the phone number is the libphonenumber example number for Mali.
+"""
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from pydantic_core import to_jsonable_python
+
+from retour_contracts.models import ActivityLaunched, AidGranted, ContractModel, ReturneeRegistered
+
+M = TypeVar("M", bound=ContractModel)
+
+RETURNEE_ID = UUID("5f0c6d1e-8a3b-4c2d-9e7f-1a2b3c4d5e6f")
+SECOND_RETURNEE_ID = UUID("7d2e4f60-1b3c-4a5d-8e9f-0a1b2c3d4e5f")
+AID_ID = UUID("a1d0b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b")
+ACTIVITY_ID = UUID("ac71b2c3-d4e5-4f60-9a7b-8c9d0e1f2a3b")
+
+_RETURNEE_REGISTERED: dict[str, Any] = {
+    "returnee_id": str(RETURNEE_ID),
+    "registered_at": "2024-06-12T09:30:00Z",
+    "reception_centre": "bamako",
+    "arrival_date": "2024-06-11",
+    "return_type": "emergency_evacuation",
+    "host_country": "CI",
+    "region_of_origin": "sikasso",
+    "sex": "female",
+    "age_years": 27,
+    "age_is_estimated": False,
+    "household_size": 4,
+    "vulnerabilities": ["pregnant_or_lactating"],
+    "preferred_language": "bm",
+    "consents": {"data_processing": True, "sms_contact": True, "partner_sharing": True},
+    "personal": {
+        "given_name": "Aminata",
+        "family_name": "Diarra",
+        "other_names": None,
+        "date_of_birth": "1997-03-14",
+        "phone": "+22365012345",
+        "national_id": None,
+    },
+    "possible_duplicate_of": [],
+    "duplicate_confirmed_by": None,
+}
+
+_AID_GRANTED: dict[str, Any] = {
+    "aid_id": str(AID_ID),
+    "returnee_id": str(RETURNEE_ID),
+    "granted_at": "2024-07-03T14:00:00Z",
+    "phase": "reintegration",
+    "category": "business_start_up_grant",
+    "dimension": "economic",
+    "level": "individual",
+    "modality": "direct",
+    "partner": None,
+    "amount": {"amount": "350000", "currency": "XOF"},
+    "granted_by": "agent.bamako.014",
+    "late": False,
+}
+
+_ACTIVITY_LAUNCHED: dict[str, Any] = {
+    "activity_id": str(ACTIVITY_ID),
+    "returnee_ids": [str(RETURNEE_ID)],
+    "launched_at": "2024-07-20T10:00:00Z",
+    "sector": "commerce",
+    "location": {"region": "sikasso", "commune": "Sikasso"},
+    "funding": {"amount": "350000", "currency": "XOF"},
+    "shares": [],
+    "aid_ids": [str(AID_ID)],
+    "level": "individual",
+}
+
+
+def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in overrides.items():
+        current = merged.get(name)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[name] = _merge(current, value)
+        else:
+            # UUID, datetime, Decimal, enums and models become their JSON form, so the
+            # ``*_data`` payloads can be sent as they are by an HTTP test client.
+            merged[name] = to_jsonable_python(value)
+    return merged
+
+
+def returnee_registered_data(**overrides: Any) -> dict[str, Any]:
+    """JSON-compatible payload of ``returnee.registered``, not validated."""
+    return _merge(_RETURNEE_REGISTERED, overrides)
+
+
+def aid_granted_data(**overrides: Any) -> dict[str, Any]:
+    """JSON-compatible payload of ``aid.granted``, not validated."""
+    return _merge(_AID_GRANTED, overrides)
+
+
+def activity_launched_data(**overrides: Any) -> dict[str, Any]:
+    """JSON-compatible payload of ``activity.launched``, not validated."""
+    return _merge(_ACTIVITY_LAUNCHED, overrides)
+
+
+def example_returnee_registered(**overrides: Any) -> ReturneeRegistered:
+    """A valid ``ReturneeRegistered`` (raises ``ValidationError`` if overrides make it invalid)."""
+    return ReturneeRegistered.model_validate(returnee_registered_data(**overrides))
+
+
+def example_aid_granted(**overrides: Any) -> AidGranted:
+    """A valid ``AidGranted`` for the example returnee."""
+    return AidGranted.model_validate(aid_granted_data(**overrides))
+
+
+def example_activity_launched(**overrides: Any) -> ActivityLaunched:
+    """A valid ``ActivityLaunched`` funded by the example aid."""
+    return ActivityLaunched.model_validate(activity_launched_data(**overrides))
+
+
+_FACTORIES = {
+    ReturneeRegistered: example_returnee_registered,
+    AidGranted: example_aid_granted,
+    ActivityLaunched: example_activity_launched,
+}
+
+
+def example_for(model: type[M], **overrides: Any) -> M:
+    """The example of any event class, e.g. ``example_for(spec.model)`` in parametrised tests."""
+    factory = _FACTORIES.get(model)
+    if factory is None:
+        raise KeyError(f"no example for {model.__name__}")
+    return cast(M, factory(**overrides))

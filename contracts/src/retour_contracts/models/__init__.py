@@ -1,0 +1,52 @@
+"""Pydantic models of the business events and their nested objects."""
+
+from retour_contracts.models.activity_launched import ActivityLaunched, Location, Share
+from retour_contracts.models.aid_granted import AidGranted
+from retour_contracts.models.enums import (
+    AidCategory,
+    AidPhase,
+    Dimension,
+    Level,
+    MaliRegion,
+    Modality,
+    ReceptionCentre,
+    ReturnType,
+    Sector,
+    Sex,
+    Vulnerability,
+)
+from retour_contracts.models.money import Money
+from retour_contracts.models.returnee_registered import (
+    Consents,
+    PersonalData,
+    ReturneeRegistered,
+)
+from retour_contracts.models.types import PERSONAL_DATA_MARK, ContractModel
+
+Event = ReturneeRegistered | AidGranted | ActivityLaunched
+"""Any business event of the current contract."""
+
+__all__ = [
+    "PERSONAL_DATA_MARK",
+    "ActivityLaunched",
+    "AidCategory",
+    "AidGranted",
+    "AidPhase",
+    "Consents",
+    "ContractModel",
+    "Dimension",
+    "Event",
+    "Level",
+    "Location",
+    "MaliRegion",
+    "Modality",
+    "Money",
+    "PersonalData",
+    "ReceptionCentre",
+    "ReturnType",
+    "ReturneeRegistered",
+    "Sector",
+    "Sex",
+    "Share",
+    "Vulnerability",
+]

@@ -1,0 +1,135 @@
+"""Closed vocabularies of the events.
+
+Values are lower-case snake_case strings: they travel in JSON and end up as report dimensions,
+so they must never change spelling. Adding a member is backward compatible for readers of old
+data; removing one is a breaking change (see ``schema_compat``).
+"""
+
+from enum import StrEnum
+
+
+class ReceptionCentre(StrEnum):
+    """Reception platforms where returnees are registered (IOM / ministry sites)."""
+
+    BAMAKO = "bamako"
+    KAYES = "kayes"
+    GAO = "gao"
+    MOPTI = "mopti"
+    TOMBOUCTOU = "tombouctou"
+
+
+class ReturnType(StrEnum):
+    """IOM return categories, published as a disaggregation."""
+
+    AVRR = "avrr"  # assisted voluntary return and reintegration
+    VHR = "vhr"  # voluntary humanitarian return
+    EMERGENCY_EVACUATION = "emergency_evacuation"
+    FORCED_RETURN = "forced_return"
+    SPONTANEOUS_RETURN = "spontaneous_return"
+
+
+class MaliRegion(StrEnum):
+    """Regions of Mali and the Bamako district.
+
+    Both the ten regions in use before 2023 and the nine created by the 2023 territorial reform
+    are listed: registrars record what the returnee names, and older records keep old regions.
+    """
+
+    BAMAKO = "bamako"  # district of Bamako
+    KAYES = "kayes"
+    KOULIKORO = "koulikoro"
+    SIKASSO = "sikasso"
+    SEGOU = "segou"
+    MOPTI = "mopti"
+    TOMBOUCTOU = "tombouctou"
+    GAO = "gao"
+    KIDAL = "kidal"
+    TAOUDENIT = "taoudenit"
+    MENAKA = "menaka"
+    # Regions created by the 2023 reform.
+    NIORO = "nioro"
+    KITA = "kita"
+    DIOILA = "dioila"
+    NARA = "nara"
+    BOUGOUNI = "bougouni"
+    KOUTIALA = "koutiala"
+    SAN = "san"
+    DOUENTZA = "douentza"
+    BANDIAGARA = "bandiagara"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Vulnerability(StrEnum):
+    """Vulnerabilities screened at registration."""
+
+    UNACCOMPANIED_CHILD = "unaccompanied_child"
+    SEPARATED_CHILD = "separated_child"
+    MEDICAL_NEED = "medical_need"
+    DISABILITY = "disability"
+    TRAFFICKING_VICTIM = "trafficking_victim"
+    PREGNANT_OR_LACTATING = "pregnant_or_lactating"
+    ELDERLY = "elderly"
+    GBV_SURVIVOR = "gbv_survivor"
+    MENTAL_HEALTH = "mental_health"
+
+
+class AidPhase(StrEnum):
+    """Immediate care (first 72 hours) or reintegration assistance."""
+
+    IMMEDIATE = "immediate"
+    REINTEGRATION = "reintegration"
+
+
+class AidCategory(StrEnum):
+    LODGING = "lodging"
+    FOOD = "food"
+    MEDICAL = "medical"
+    CASH = "cash"
+    TRANSPORT = "transport"
+    PSYCHOSOCIAL = "psychosocial"
+    VOCATIONAL_TRAINING = "vocational_training"
+    BUSINESS_START_UP_GRANT = "business_start_up_grant"
+    IN_KIND_KIT = "in_kind_kit"
+    EDUCATION = "education"
+    HOUSING = "housing"
+
+
+class Dimension(StrEnum):
+    """IOM reintegration dimensions."""
+
+    ECONOMIC = "economic"
+    SOCIAL = "social"
+    PSYCHOSOCIAL = "psychosocial"
+
+
+class Level(StrEnum):
+    """Who the support targets: one returnee, a group of returnees, or their community."""
+
+    INDIVIDUAL = "individual"
+    COLLECTIVE = "collective"
+    COMMUNITY = "community"
+
+
+class Modality(StrEnum):
+    """Assistance given directly, or through referral to a partner organisation."""
+
+    DIRECT = "direct"
+    REFERRAL = "referral"
+
+
+class Sector(StrEnum):
+    """Economic sector of an income-generating activity (AGR)."""
+
+    AGRICULTURE = "agriculture"
+    LIVESTOCK = "livestock"
+    FISHING = "fishing"
+    COMMERCE = "commerce"
+    CRAFTS = "crafts"
+    TRANSPORT = "transport"
+    SERVICES = "services"
+    MANUFACTURING = "manufacturing"
+    OTHER = "other"

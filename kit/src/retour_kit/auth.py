@@ -1,0 +1,179 @@
+"""Bearer-token authentication and role checks for the HTTP APIs.
+
+Locally, tokens are HS256-signed with AUTH_JWT_SECRET (see `issue_dev_token` and
+`python -m retour_kit.token`). In production an identity provider such as
+Keycloak signs RS256 tokens whose public keys are fetched from AUTH_JWKS_URL.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
+
+from retour_kit.settings import ServiceSettings
+
+
+class Role(StrEnum):
+    REGISTRAR = "registrar"
+    CASE_WORKER = "case_worker"
+    SUPERVISOR = "supervisor"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[Role]
+
+
+class InvalidTokenError(Exception):
+    """The token is malformed, badly signed, expired or lacks required claims."""
+
+
+class IdentityProviderUnavailableError(Exception):
+    """The JWKS endpoint could not be reached, so no token can be checked."""
+
+
+class TokenVerifier:
+    """Checks a bearer token and turns its claims into a `Principal`."""
+
+    def __init__(
+        self,
+        *,
+        secret: SecretStr | None = None,
+        jwks_url: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        if (secret is None) == (jwks_url is None):
+            raise ValueError("TokenVerifier needs exactly one of secret or jwks_url")
+        self._secret = secret
+        # PyJWKClient caches the key set (5 min) and rate-limits refetches on unknown kids.
+        self._jwks = jwt.PyJWKClient(jwks_url, timeout=5) if jwks_url else None
+        self._audience = audience
+        self._issuer = issuer
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> "TokenVerifier":
+        return cls(
+            secret=settings.auth_jwt_secret,
+            jwks_url=str(settings.auth_jwks_url) if settings.auth_jwks_url else None,
+            audience=settings.auth_audience,
+            issuer=settings.auth_issuer,
+        )
+
+    async def verify(self, token: str) -> Principal:
+        key, algorithm = await self._signing_key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidTokenError(str(error)) from error
+        return Principal(subject=str(claims["sub"]), roles=roles_from_claims(claims))
+
+    async def _signing_key(self, token: str) -> tuple[Any, str]:
+        if self._jwks is None:
+            assert self._secret is not None
+            return self._secret.get_secret_value(), "HS256"
+        try:
+            # The JWKS fetch is blocking urllib I/O: keep it off the event loop.
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as error:
+            raise IdentityProviderUnavailableError(str(error)) from error
+        except jwt.PyJWTError as error:
+            raise InvalidTokenError(str(error)) from error
+        return signing_key.key, "RS256"
+
+
+_ROLE_NAMES = frozenset(role.value for role in Role)
+
+
+def roles_from_claims(claims: dict[str, Any]) -> frozenset[Role]:
+    """Known roles from a `roles` list claim and Keycloak's `realm_access.roles`."""
+    realm_access = claims.get("realm_access")
+    names = [
+        *_as_list(claims.get("roles")),
+        *_as_list(realm_access.get("roles") if isinstance(realm_access, dict) else None),
+    ]
+    # Identity providers add roles of their own (offline_access, ...); those are ignored.
+    return frozenset(Role(name) for name in names if name in _ROLE_NAMES)
+
+
+def _as_list(value: object) -> Iterable[object]:
+    return value if isinstance(value, list) else ()
+
+
+def issue_dev_token(
+    secret: str | SecretStr,
+    role: Role | str,
+    *,
+    subject: str | None = None,
+    ttl: timedelta = timedelta(hours=8),
+    audience: str | None = None,
+    issuer: str | None = None,
+) -> str:
+    """An HS256 token for local work and tests; production tokens come from the IdP."""
+    role = Role(role)
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": subject or f"dev-{role.value}",
+        "roles": [role.value],
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT issued by the identity provider")
+
+
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """FastAPI dependency: the caller must hold at least one of `roles` (any role if none)."""
+
+    async def authenticated_principal(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise _unauthorized("missing bearer token")
+        try:
+            principal = await token_verifier(request).verify(credentials.credentials)
+        except InvalidTokenError as error:
+            raise _unauthorized(f"invalid token: {error}") from error
+        except IdentityProviderUnavailableError as error:
+            raise HTTPException(503, "identity provider unavailable") from error
+        if roles and principal.roles.isdisjoint(roles):
+            raise HTTPException(403, f"role {' or '.join(roles)} required")
+        return principal
+
+    return authenticated_principal
+
+
+def token_verifier(request: Request) -> TokenVerifier:
+    verifier = getattr(request.app.state, "token_verifier", None)
+    if not isinstance(verifier, TokenVerifier):
+        raise RuntimeError("no TokenVerifier on app.state; build the app with create_http_app")
+    return verifier
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})

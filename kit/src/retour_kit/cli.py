@@ -1,0 +1,74 @@
+"""The command line every service exposes as `retour-<service>`.
+
+- `retour-<service> serve`: run the HTTP API (the default)
+- `retour-<service> migrate`: apply pending migrations and exit (operators, migration Job)
+"""
+
+import argparse
+import asyncio
+from collections.abc import Callable, Sequence
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from retour_kit.logging import configure_logging
+from retour_kit.migrations import MigrationError, migrate
+from retour_kit.settings import SettingsT, load_settings
+
+# Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (30 s by
+# default); in-flight requests get most of that window to finish.
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def service_cli(
+    *,
+    settings_cls: type[SettingsT],
+    build_app: Callable[[SettingsT], FastAPI],
+    schema: str,
+    migrations_package: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Parses `argv` (default: sys.argv) and runs `serve` or `migrate`; exits on failure."""
+    service = settings_cls.model_fields["service_name"].default
+    command = _parser(service).parse_args(argv).command or "serve"
+    settings = load_settings(settings_cls)
+    configure_logging(settings.service_name, settings.log_level)
+    if command == "migrate":
+        _migrate(settings.database_url, schema, migrations_package)
+    else:
+        _serve(build_app(settings), settings.http_host, settings.http_port)
+
+
+def _parser(service: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=service, description=f"Run the {service} service.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the HTTP API (default)")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    return parser
+
+
+def _serve(app: FastAPI, host: str, port: int) -> None:
+    # uvicorn handles SIGTERM itself: it stops accepting connections, lets in-flight
+    # requests finish, then runs the lifespan shutdown (closing the pool).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep the JSON logging configured above
+        # Access lines would carry client IP addresses, which are personal data;
+        # request counts and latencies are in /metrics instead.
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+def _migrate(dsn: str, schema: str, package: str) -> None:
+    log = structlog.stdlib.get_logger(__name__)
+    try:
+        applied = asyncio.run(migrate(dsn, schema=schema, package=package))
+    except (MigrationError, asyncpg.PostgresError, OSError) as error:
+        log.error("migrations failed", schema=schema, reason=f"{type(error).__name__}: {error}")
+        raise SystemExit(1) from None
+    log.info("migrations up to date", schema=schema, applied=applied)

@@ -1,0 +1,120 @@
+"""JSON bodies for every error the HTTP layer produces.
+
+Errors read `{"error": <machine code>, "detail": <text for humans>}`; validation
+failures read `{"error": "validation_error", "errors": [{"field", "message", "type"}]}`.
+Request input is never echoed back: it may carry personal data.
+"""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_log = structlog.stdlib.get_logger(__name__)
+
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An HTTPException carrying its own machine-readable `error` code."""
+
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code, detail, headers)
+        self.error = error
+
+
+def error_code(status_code: int) -> str:
+    if status_code in _ERROR_CODES:
+        return _ERROR_CODES[status_code]
+    return HTTPStatus(status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+def error_response(
+    status_code: int,
+    detail: str,
+    *,
+    error: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": error or error_code(status_code), "detail": detail}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+
+
+async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(
+        exc.status_code, exc.detail, error=getattr(exc, "error", None), headers=exc.headers
+    )
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = exc.errors()
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(400, "request body is not valid JSON", error="malformed_json")
+    fields = [
+        {
+            "field": ".".join(str(part) for part in problem["loc"]),
+            "message": problem["msg"],
+            "type": problem["type"],
+        }
+        for problem in problems
+    ]
+    return JSONResponse({"error": "validation_error", "errors": fields}, status_code=422)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into a bare 500 JSON body and logs the traceback.
+
+    Handled here rather than by Starlette's server-error handler, which re-raises
+    after answering and so gets every failure logged twice.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            _log.exception("unhandled error while serving request", method=scope["method"])
+            if response_started:
+                raise
+            answer = error_response(500, "an unexpected error occurred")
+            await answer(scope, receive, send)

@@ -1,0 +1,73 @@
+"""Request guards that run before any route: body size and content type."""
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from retour_kit.http_errors import ApiError, error_response
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 for request bodies above `max_body_bytes`.
+
+    The declared Content-Length is checked up front; chunked or lying clients are
+    caught while the body streams in, so an oversized body is never buffered whole.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body larger than {self.max_body_bytes} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await error_response(413, detail, error="payload_too_large")(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # Raised inside the route's body read, so the HTTPException handler answers.
+                raise ApiError(413, "payload_too_large", detail)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+class JsonContentTypeMiddleware:
+    """Answers 415 when a request carries a body that is not declared as JSON.
+
+    Without this, FastAPI hands a non-JSON body to validation, which reports a
+    confusing 422 about the body's type instead of the real problem.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            if _has_body(headers) and not _is_json(headers.get("content-type", "")):
+                answer = error_response(415, "request body must be sent as application/json")
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_body(headers: Headers) -> bool:
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )

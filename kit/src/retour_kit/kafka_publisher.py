@@ -1,0 +1,56 @@
+"""The outbox relay's Kafka side: an idempotent producer that confirms every record.
+
+The relay uses aiokafka directly rather than a FastStream publisher because it forwards
+records that are already fully enveloped (key, value bytes, CloudEvents headers) and needs to
+know that *every* record of a batch was acknowledged before it deletes the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from retour_kit.outbox import OutboxRecord
+
+
+class KafkaRecordPublisher:
+    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _started(self) -> AIOKafkaProducer:
+        # Started lazily so that a service boots (and keeps accepting writes into its outbox)
+        # while Kafka is down; a failed start is retried by the relay's backoff.
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                request_timeout_ms=15_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def publish_all(self, records: Sequence[OutboxRecord]) -> None:
+        producer = await self._started()
+        # Appending in outbox order keeps per-key order: same key, same partition, and the
+        # idempotent producer never reorders or duplicates within a partition on retries.
+        pending = [
+            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+        ]
+        await asyncio.gather(*pending)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

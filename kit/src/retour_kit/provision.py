@@ -1,0 +1,116 @@
+"""Database ownership: one schema and one login role per service, nothing shared.
+
+An administrator (or `make up` locally, or the migration Job in Kubernetes) runs this once with
+a superuser DSN. Each service then connects with its own role, which owns its schema and has no
+rights on `public` nor on any other service's schema, so a bug or a stolen credential in one
+service cannot read another service's data. Migrations run later as the service role itself.
+
+    python -m retour_kit.provision --database retour intake=<password> reporting=<password> ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Mapping
+
+import asyncpg
+
+SERVICES = ("intake", "reintegration", "notifications", "reporting")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Two `make up` or two migration Jobs may provision at once; CREATE ROLE is not idempotent.
+_PROVISION_LOCK_KEY = 0x7265746F7572  # "retour"
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid SQL identifier {name!r}: use lower-case letters, digits, _")
+    return name
+
+
+async def ensure_database(admin_dsn: str, database: str) -> None:
+    """Create the database if missing and close it to everyone but explicit grantees."""
+    db = _identifier(database)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db)
+        if not exists:
+            await conn.execute(f"CREATE DATABASE {db}")
+    finally:
+        await conn.close()
+
+
+async def provision_service(
+    conn: asyncpg.Connection, *, database: str, service: str, password: str
+) -> None:
+    """Create or update the service's login role and schema; safe to run again."""
+    role = _identifier(service)
+    db = _identifier(database)
+    literal = await conn.fetchval("SELECT quote_literal($1)", password)
+    if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+        await conn.execute(f"CREATE ROLE {role} LOGIN")
+    await conn.execute(
+        f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+        f"PASSWORD {literal}"
+    )
+    await conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {role}")
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {role} AUTHORIZATION {role}")
+    await conn.execute(f"ALTER SCHEMA {role} OWNER TO {role}")
+    await conn.execute(f"REVOKE ALL ON SCHEMA {role} FROM PUBLIC")
+    await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {role}")
+
+
+async def provision(admin_dsn: str, *, database: str, passwords: Mapping[str, str]) -> None:
+    await ensure_database(admin_dsn, database)
+    conn = await asyncpg.connect(admin_dsn, database=database)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISION_LOCK_KEY)
+        try:
+            db = _identifier(database)
+            # PostgreSQL grants CONNECT, TEMP and use of `public` to every role by default.
+            await conn.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
+            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            for service, password in passwords.items():
+                await provision_service(conn, database=database, service=service, password=password)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _PROVISION_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m retour_kit.provision", description=__doc__)
+    parser.add_argument(
+        "--admin-dsn",
+        default=os.environ.get("RETOUR_PG_ADMIN_DSN"),
+        help="superuser DSN (default: $RETOUR_PG_ADMIN_DSN)",
+    )
+    parser.add_argument("--database", default=os.environ.get("RETOUR_PG_DATABASE", "retour"))
+    parser.add_argument("roles", nargs="+", metavar="SERVICE=PASSWORD")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.admin_dsn:
+        sys.stderr.write("provision: RETOUR_PG_ADMIN_DSN (or --admin-dsn) is required" + "\n")
+        return 2
+    passwords: dict[str, str] = {}
+    for item in args.roles:
+        service, sep, password = item.partition("=")
+        if not sep or service not in SERVICES or not password:
+            sys.stderr.write(
+                f"provision: expected SERVICE=PASSWORD with SERVICE in {SERVICES}, got {service!r}"
+                + "\n"
+            )
+            return 2
+        passwords[service] = password
+    asyncio.run(provision(args.admin_dsn, database=args.database, passwords=passwords))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

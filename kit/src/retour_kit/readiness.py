@@ -1,0 +1,75 @@
+"""Readiness probes: can this instance do useful work right now?"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiokafka.client import AIOKafkaClient
+
+from retour_kit.db import Database
+
+_log = structlog.stdlib.get_logger(__name__)
+
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """A named probe that raises (or times out) when its dependency is unusable."""
+
+    name: str
+    probe: Callable[[], Awaitable[None]]
+    timeout_seconds: float = 2.0
+
+
+async def run_readiness_checks(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
+    """Runs all probes concurrently; maps each name to "ok", "timeout" or "failed"."""
+    outcomes = await asyncio.gather(*(_outcome(check) for check in checks))
+    return {check.name: outcome for check, outcome in zip(checks, outcomes, strict=True)}
+
+
+async def _outcome(check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check.probe(), check.timeout_seconds)
+    except TimeoutError:
+        _log.warning("readiness check timed out", check=check.name)
+        return "timeout"
+    except Exception as error:
+        _log.warning("readiness check failed", check=check.name, error=repr(error))
+        return "failed"
+    return OK
+
+
+def postgres_ready(
+    pool: asyncpg.Pool | Database, *, timeout_seconds: float = 2.0
+) -> ReadinessCheck:
+    """SELECT 1 through the pool; a `Database` is resolved at probe time."""
+
+    async def probe() -> None:
+        current = pool.pool if isinstance(pool, Database) else pool
+        await current.fetchval("SELECT 1")
+
+    return ReadinessCheck("postgres", probe, timeout_seconds)
+
+
+def kafka_ready(bootstrap_servers: str, *, timeout_seconds: float = 3.0) -> ReadinessCheck:
+    """Fetches cluster metadata with a short-lived client.
+
+    A fresh connection per probe (every few seconds) is cheap and leaves nothing
+    to close at shutdown. Once a service owns a broker, `broker.ping()` can replace it.
+    """
+
+    async def probe() -> None:
+        client = AIOKafkaClient(
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=int(timeout_seconds * 1000),
+            client_id="retour-readiness",
+        )
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
+
+    return ReadinessCheck("kafka", probe, timeout_seconds)

@@ -1,0 +1,128 @@
+"""Service configuration read once from unprefixed environment variables.
+
+Every service subclasses `ServiceSettings`, overriding only `service_name` and
+`http_port`, and calls `load_settings` at its entry point. Field names map to
+environment variable names by upper-casing (`database_url` -> `DATABASE_URL`).
+"""
+
+import sys
+from typing import Annotated, Literal, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.networks import UrlConstraints
+from pydantic_core import ErrorDetails, MultiHostUrl
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+MIN_JWT_SECRET_LENGTH = 32
+
+# asyncpg accepts only these two schemes (not "postgresql+asyncpg").
+_postgres_url = TypeAdapter(
+    Annotated[MultiHostUrl, UrlConstraints(allowed_schemes=["postgres", "postgresql"])]
+)
+
+
+def _validated_postgres_dsn(value: str) -> str:
+    try:
+        url = _postgres_url.validate_python(value)
+    except ValidationError as error:
+        # Re-raised as a one-line ValueError so the message reads well next to the env name.
+        raise ValueError(error.errors()[0]["msg"]) from None
+    if not url.hosts() or not url.hosts()[0].get("host"):
+        raise ValueError("a host is required, e.g. postgresql://user:password@host:5432/db")
+    return str(url)
+
+
+PostgresDsn = Annotated[str, AfterValidator(_validated_postgres_dsn)]
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration shared by every retour service."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    service_name: str = "retour-service"
+    # repr=False: the DSN usually carries the password and settings do end up in reprs.
+    database_url: PostgresDsn = Field(repr=False)
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    http_max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
+    auth_jwt_secret: SecretStr | None = None
+    auth_jwks_url: HttpUrl | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    migrate_on_start: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values and the process environment only: no .env files or secret
+        # directories, so what a pod runs with is exactly what its manifest says.
+        return (init_settings, env_settings)
+
+    @field_validator("auth_jwt_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_JWT_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_JWT_SECRET_LENGTH} characters")
+        return secret
+
+    @model_validator(mode="after")
+    def _exactly_one_token_key_source(self) -> Self:
+        if (self.auth_jwt_secret is None) == (self.auth_jwks_url is None):
+            raise ValueError(
+                "set exactly one of AUTH_JWT_SECRET (local HS256) "
+                "or AUTH_JWKS_URL (identity provider, RS256)"
+            )
+        return self
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Read the environment once; on bad configuration, explain and exit with status 2."""
+    try:
+        return settings_cls()
+    except ValidationError as error:
+        service = settings_cls.model_fields["service_name"].default
+        sys.stderr.write(f"{service}: invalid configuration: {describe_errors(error)}\n")
+        raise SystemExit(2) from None
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad variable by its environment name, never echoing values."""
+    return "; ".join(_describe(detail) for detail in error.errors())
+
+
+def _describe(detail: ErrorDetails) -> str:
+    message = detail["msg"].removeprefix("Value error, ")
+    if message[1:2].islower():  # "Field required" -> "field required", but keep "URL ..."
+        message = message[:1].lower() + message[1:]
+    if not detail["loc"]:
+        return message
+    env_name = "_".join(str(part) for part in detail["loc"]).upper()
+    return f"{env_name}: {message}"

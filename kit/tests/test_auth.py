@@ -1,0 +1,146 @@
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry
+
+from retour_kit.auth import Principal, Role, issue_dev_token, require_roles, roles_from_claims
+from retour_kit.http import create_http_app
+from retour_kit.settings import ServiceSettings
+
+SECRET = "local-development-secret-32-chars!"
+JWKS_URL = "https://idp.example/realms/retour/protocol/openid-connect/certs"
+
+
+def app_with_protected_route(**auth: Any) -> FastAPI:
+    settings = ServiceSettings(database_url="postgresql://db/retour", **auth)
+    app = create_http_app(
+        title="t",
+        version="0",
+        settings=settings,
+        lifespan=None,
+        readiness=[],
+        registry=CollectorRegistry(),
+    )
+
+    @app.post("/returnees")
+    async def register(
+        principal: Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.SUPERVISOR))],
+    ) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    return app
+
+
+async def post(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.post("/returnees", headers=headers)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TestLocalHs256Tokens:
+    async def test_accepts_a_token_carrying_a_required_role(self) -> None:
+        app = app_with_protected_route(auth_jwt_secret=SECRET)
+        token = issue_dev_token(SECRET, Role.REGISTRAR, subject="awa")
+
+        response = await post(app, bearer(token))
+
+        assert response.status_code == 200
+        assert response.json() == {"subject": "awa"}
+
+    async def test_missing_header_is_401_with_bearer_challenge(self) -> None:
+        response = await post(app_with_protected_route(auth_jwt_secret=SECRET))
+
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.json() == {"error": "unauthorized", "detail": "missing bearer token"}
+
+    async def test_expired_token_is_401(self) -> None:
+        token = issue_dev_token(SECRET, Role.REGISTRAR, ttl=timedelta(seconds=-60))
+
+        response = await post(app_with_protected_route(auth_jwt_secret=SECRET), bearer(token))
+
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthorized"
+        assert "expired" in response.json()["detail"]
+
+    async def test_token_signed_with_another_secret_is_401(self) -> None:
+        token = issue_dev_token("another-secret-that-is-32-chars-long", Role.REGISTRAR)
+
+        response = await post(app_with_protected_route(auth_jwt_secret=SECRET), bearer(token))
+
+        assert response.status_code == 401
+
+    async def test_wrong_role_is_403(self) -> None:
+        token = issue_dev_token(SECRET, Role.ANALYST)
+
+        response = await post(app_with_protected_route(auth_jwt_secret=SECRET), bearer(token))
+
+        assert response.status_code == 403
+        assert response.json() == {
+            "error": "forbidden",
+            "detail": "role registrar or supervisor required",
+        }
+
+    async def test_audience_is_checked_when_configured(self) -> None:
+        app = app_with_protected_route(auth_jwt_secret=SECRET, auth_audience="retour-api")
+        wrong = issue_dev_token(SECRET, Role.REGISTRAR, audience="other-api")
+        right = issue_dev_token(SECRET, Role.REGISTRAR, audience="retour-api")
+
+        assert (await post(app, bearer(wrong))).status_code == 401
+        assert (await post(app, bearer(right))).status_code == 200
+
+
+class TestIdentityProviderRs256Tokens:
+    @pytest.fixture
+    def signing_key(self, monkeypatch: pytest.MonkeyPatch) -> rsa.RSAPrivateKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        jwks = {"keys": [{**public_jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}
+        monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda _self: jwks)
+        return key
+
+    def keycloak_token(self, key: rsa.RSAPrivateKey, roles: list[str]) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": "f3c1-keycloak-user",
+            "iss": "https://idp.example/realms/retour",
+            "exp": now + timedelta(minutes=5),
+            "realm_access": {"roles": ["offline_access", *roles]},
+        }
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    async def test_accepts_realm_roles_from_a_jwks_signed_token(
+        self, signing_key: rsa.RSAPrivateKey
+    ) -> None:
+        app = app_with_protected_route(
+            auth_jwks_url=JWKS_URL, auth_issuer="https://idp.example/realms/retour"
+        )
+
+        response = await post(app, bearer(self.keycloak_token(signing_key, ["supervisor"])))
+
+        assert response.status_code == 200
+        assert response.json() == {"subject": "f3c1-keycloak-user"}
+
+    async def test_rejects_an_hs256_token_when_a_jwks_is_configured(
+        self, signing_key: rsa.RSAPrivateKey
+    ) -> None:
+        token = issue_dev_token(SECRET, Role.SUPERVISOR)
+
+        response = await post(app_with_protected_route(auth_jwks_url=JWKS_URL), bearer(token))
+
+        assert response.status_code == 401
+
+
+def test_roles_come_from_both_claims_and_unknown_ones_are_ignored() -> None:
+    claims = {"roles": ["analyst", "superuser"], "realm_access": {"roles": ["admin"]}}
+
+    assert roles_from_claims(claims) == {Role.ANALYST, Role.ADMIN}

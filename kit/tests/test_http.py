@@ -1,0 +1,188 @@
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from retour_kit.http import create_http_app
+from retour_kit.readiness import ReadinessCheck
+from retour_kit.settings import ServiceSettings
+
+
+class Registration(BaseModel):
+    first_name: str
+    host_country: str
+
+
+async def healthy() -> None:
+    return None
+
+
+async def refusing() -> None:
+    raise ConnectionRefusedError("db down")
+
+
+async def hanging() -> None:
+    await asyncio.sleep(60)
+
+
+def build_test_app(readiness: list[ReadinessCheck] | None = None) -> FastAPI:
+    settings = ServiceSettings(
+        database_url="postgresql://db/retour",
+        auth_jwt_secret="s" * 32,
+        http_max_body_bytes=1024,
+    )
+    app = create_http_app(
+        title="t",
+        version="0",
+        settings=settings,
+        lifespan=None,
+        readiness=readiness or [],
+        registry=CollectorRegistry(),
+    )
+
+    @app.post("/returnees/{returnee_id}/registration", status_code=201)
+    async def register(returnee_id: str, registration: Registration) -> dict[str, str]:
+        return {"returnee_id": returnee_id}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    # raise_app_exceptions=False: see what a real client sees when a route crashes.
+    transport = httpx.ASGITransport(app=build_test_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+PATH = "/returnees/r-1/registration"
+
+
+class TestErrorBodies:
+    async def test_validation_errors_name_fields_by_dotted_location(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post(PATH, json={"first_name": "Awa"})
+
+        assert response.status_code == 422
+        body = response.json()
+        assert body["error"] == "validation_error"
+        assert body["errors"] == [
+            {"field": "body.host_country", "message": "Field required", "type": "missing"}
+        ]
+
+    async def test_validation_errors_never_echo_input(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(PATH, json={"first_name": ["Awa Traoré"], "host_country": 1})
+
+        assert response.status_code == 422
+        assert "Awa" not in response.text
+
+    async def test_malformed_json_is_400(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            PATH, content=b'{"first_name": ', headers={"Content-Type": "application/json"}
+        )
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "malformed_json"
+
+    async def test_non_json_body_is_415(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(PATH, data={"first_name": "Awa", "host_country": "LY"})
+
+        assert response.status_code == 415
+        assert response.json()["error"] == "unsupported_media_type"
+
+    async def test_declared_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(PATH, json={"first_name": "A" * 2000, "host_country": "LY"})
+
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+
+    async def test_streamed_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"first_name": "'
+            for _ in range(10):
+                yield b"A" * 200
+            yield b'", "host_country": "LY"}'
+
+        response = await client.post(
+            PATH, content=chunks(), headers={"Content-Type": "application/json"}
+        )
+
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+
+    async def test_unknown_route_is_404_json(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/nowhere")
+
+        assert response.status_code == 404
+        assert response.json() == {"error": "not_found", "detail": "Not Found"}
+
+    async def test_unhandled_exception_is_500_without_internals(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get("/boom")
+
+        assert response.status_code == 500
+        assert response.json() == {
+            "error": "internal_error",
+            "detail": "an unexpected error occurred",
+        }
+
+
+class TestOperationalEndpoints:
+    async def test_metrics_count_requests_by_route_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await client.post(PATH, json={"first_name": "Awa", "host_country": "LY"})
+        await client.get("/boom")
+
+        response = await client.get("/metrics")
+
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert (
+            'http_requests_total{method="POST",'
+            'route="/returnees/{returnee_id}/registration",status="201"} 1.0'
+        ) in response.text
+        assert 'http_requests_total{method="GET",route="/boom",status="500"} 1.0' in response.text
+        assert "http_request_duration_seconds_bucket" in response.text
+
+    async def test_readyz_is_200_when_every_check_passes(self) -> None:
+        app = build_test_app([ReadinessCheck("postgres", healthy)])
+
+        response = await get(app, "/readyz")
+
+        assert response.status_code == 200
+        assert response.json() == {"status": "ready", "checks": {"postgres": "ok"}}
+
+    async def test_readyz_is_503_naming_the_failed_check(self) -> None:
+        app = build_test_app(
+            [
+                ReadinessCheck("postgres", refusing),
+                ReadinessCheck("kafka", hanging, timeout_seconds=0.05),
+                ReadinessCheck("cache", healthy),
+            ]
+        )
+
+        response = await get(app, "/readyz")
+
+        assert response.status_code == 503
+        assert response.json() == {
+            "status": "not_ready",
+            "checks": {"postgres": "failed", "kafka": "timeout", "cache": "ok"},
+        }
+
+
+async def get(app: FastAPI, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get(path)

@@ -1,0 +1,200 @@
+"""The migration runner against a real PostgreSQL (superuser DSN from the infra fixture).
+
+Each test gets a throwaway schema owned by a throwaway login role, exactly what
+provisioning creates for a service, and drops both afterwards.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from retour_kit.cli import service_cli
+from retour_kit.migrations import MigrationChecksumError, MigrationError, migrate
+from retour_kit.settings import ServiceSettings
+
+OUTBOX = "CREATE TABLE outbox (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);"
+INBOX = "CREATE TABLE inbox (event_id uuid PRIMARY KEY);"
+
+
+@dataclass(frozen=True)
+class ThrowawaySchema:
+    name: str
+    owner_dsn: str  # a role that owns this schema and nothing else
+
+
+@dataclass(frozen=True)
+class MigrationsPackage:
+    name: str
+    directory: Path
+
+    def write(self, file_name: str, sql: str) -> None:
+        (self.directory / file_name).write_text(sql)
+
+
+@pytest.fixture
+async def schema(admin_dsn: str) -> AsyncIterator[ThrowawaySchema]:
+    name = f"kit_test_{uuid.uuid4().hex[:12]}"
+    password = uuid.uuid4().hex
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        await admin.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+        # Provisioning closes the database to PUBLIC; grant what it grants a service role.
+        database = await admin.fetchval("SELECT current_database()")
+        await admin.execute(f"GRANT CONNECT ON DATABASE {database} TO {name}")
+        yield ThrowawaySchema(name, _dsn_with_user(admin_dsn, name, password))
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await admin.execute(f"DROP OWNED BY {name}")  # also revokes the CONNECT grant
+        await admin.execute(f"DROP ROLE IF EXISTS {name}")
+        await admin.close()
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MigrationsPackage:
+    name = f"kit_test_pkg_{uuid.uuid4().hex[:12]}"
+    directory = tmp_path / name / "migrations"
+    directory.mkdir(parents=True)
+    (tmp_path / name / "__init__.py").touch()
+    (directory / "__init__.py").touch()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return MigrationsPackage(name, directory)
+
+
+def _dsn_with_user(dsn: str, user: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+async def tables_in(schema: ThrowawaySchema) -> set[str]:
+    connection = await asyncpg.connect(schema.owner_dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1", schema.name
+        )
+    finally:
+        await connection.close()
+    return {row["tablename"] for row in rows}
+
+
+class TestApplyingMigrations:
+    async def test_applies_files_in_version_order_inside_the_schema(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0002_inbox.sql", INBOX)
+        package.write("0001_outbox.sql", OUTBOX)
+
+        applied = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert applied == ["0001_outbox", "0002_inbox"]
+        assert await tables_in(schema) == {"schema_migrations", "outbox", "inbox"}
+
+    async def test_second_run_applies_only_new_files(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+        await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        package.write("0002_inbox.sql", INBOX)
+
+        again = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        idle = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert (again, idle) == (["0002_inbox"], [])
+
+    async def test_a_failing_file_leaves_no_trace(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX + "\nSELECT no_such_function();")
+
+        with pytest.raises(asyncpg.UndefinedFunctionError):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert await tables_in(schema) == {"schema_migrations"}
+
+    async def test_leaves_a_borrowed_connection_as_it_found_it(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+        connection = await asyncpg.connect(schema.owner_dsn)
+        try:
+            before = await connection.fetchval("SHOW search_path")
+            await migrate(connection, schema=schema.name, package=package.name)
+            after = await connection.fetchval("SHOW search_path")
+        finally:
+            await connection.close()
+
+        assert after == before
+
+
+class TestConcurrentStarts:
+    async def test_two_instances_starting_together_apply_each_file_once(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_slow_outbox.sql", "SELECT pg_sleep(0.3);\n" + OUTBOX)
+
+        first, second = await asyncio.gather(
+            migrate(schema.owner_dsn, schema=schema.name, package=package.name),
+            migrate(schema.owner_dsn, schema=schema.name, package=package.name),
+        )
+
+        assert sorted([first, second]) == [[], ["0001_slow_outbox"]]
+
+
+class TestRefusals:
+    async def test_refuses_when_an_applied_file_was_edited(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+        await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        package.write("0001_outbox.sql", OUTBOX + "\n-- tweaked")
+
+        with pytest.raises(MigrationChecksumError, match=r"0001_outbox .* was edited"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+    async def test_refuses_misnamed_files(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("1_outbox.sql", OUTBOX)
+
+        with pytest.raises(MigrationError, match=r"NNNN_description\.sql"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+    async def test_refuses_a_schema_that_was_not_provisioned(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+
+        with pytest.raises(MigrationError, match="does not exist"):
+            await migrate(schema.owner_dsn, schema="not_provisioned", package=package.name)
+
+
+@pytest.mark.usefixtures("isolated_logging")
+class TestMigrateCommand:
+    async def test_applies_migrations_and_exits(
+        self,
+        schema: ThrowawaySchema,
+        package: MigrationsPackage,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+        monkeypatch.setenv("DATABASE_URL", schema.owner_dsn)
+        monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+
+        # The command runs its own event loop, as it does when an operator calls it.
+        await asyncio.to_thread(
+            service_cli,
+            settings_cls=ServiceSettings,
+            build_app=lambda _settings: pytest.fail("migrate must not build the app"),
+            schema=schema.name,
+            migrations_package=package.name,
+            argv=["migrate"],
+        )
+
+        assert await tables_in(schema) == {"schema_migrations", "outbox"}

@@ -1,0 +1,87 @@
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from retour_kit.settings import ServiceSettings, describe_errors, load_settings
+
+SECRET = "s" * 32
+
+
+class IntakeLikeSettings(ServiceSettings):
+    service_name: str = "retour-intake"
+    http_port: int = 8001
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in IntakeLikeSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_reads_unprefixed_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://intake:pw@db:5432/retour")
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("MIGRATE_ON_START", "false")
+
+    settings = load_settings(IntakeLikeSettings)
+
+    assert settings.database_url == "postgresql://intake:pw@db:5432/retour"
+    assert settings.http_port == 8001
+    assert settings.log_level == "DEBUG"
+    assert settings.migrate_on_start is False
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert "pw" not in repr(settings)
+
+
+def test_names_each_bad_variable_by_its_environment_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HTTP_PORT", "eighty")
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings(IntakeLikeSettings)
+
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert message.startswith("retour-intake: invalid configuration: ")
+    assert "DATABASE_URL: field required" in message
+    assert "HTTP_PORT: input should be a valid integer" in message
+
+
+def test_never_echoes_the_rejected_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://root:hunter2@db/retour")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "too-short-hunter2")
+
+    with pytest.raises(SystemExit):
+        load_settings(IntakeLikeSettings)
+
+    message = capsys.readouterr().err
+    assert "DATABASE_URL: URL scheme should be 'postgres' or 'postgresql'" in message
+    assert "AUTH_JWT_SECRET: must be at least 32 characters" in message
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [{}, {"auth_jwt_secret": SECRET, "auth_jwks_url": "https://idp.example/certs"}],
+    ids=["neither", "both"],
+)
+def test_requires_exactly_one_token_key_source(auth: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as error:
+        IntakeLikeSettings(database_url="postgresql://db/retour", **auth)
+
+    assert "exactly one of AUTH_JWT_SECRET" in describe_errors(error.value)
+
+
+def test_rejects_unknown_log_levels() -> None:
+    with pytest.raises(ValidationError) as error:
+        IntakeLikeSettings(
+            database_url="postgresql://db/retour", auth_jwt_secret=SECRET, log_level="loud"
+        )
+
+    assert describe_errors(error.value).startswith("LOG_LEVEL: ")

@@ -1,0 +1,40 @@
+import jwt
+import pytest
+
+from retour_kit.token import main
+
+SECRET = "local-development-secret-32-chars!"
+
+
+def test_prints_a_token_for_the_role(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+    monkeypatch.delenv("AUTH_AUDIENCE", raising=False)
+    monkeypatch.delenv("AUTH_ISSUER", raising=False)
+
+    status = main(["case_worker", "--subject", "moussa", "--ttl-hours", "1"])
+
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    assert status == 0
+    assert claims["sub"] == "moussa"
+    assert claims["roles"] == ["case_worker"]
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_explains_a_missing_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AUTH_JWT_SECRET", raising=False)
+
+    status = main(["registrar"])
+
+    assert status == 2
+    assert "AUTH_JWT_SECRET is not set" in capsys.readouterr().err
+
+
+def test_rejects_unknown_roles(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["superuser"])
+
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Entry points (HTTP routes, Kafka subscribers) that translate input into use-case calls."""

@@ -1,0 +1,1 @@
+"""Adapters to the outside world: asyncpg repositories, outbox, publishers."""

@@ -1,0 +1,52 @@
+"""Each service's login role can use only its own schema (issue 2, database ownership)."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from retour_kit.migrations import migrate
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def migrated(infra: Infra) -> None:
+    for service in ("intake", "reporting"):
+        await migrate(infra.dsn(service), schema=service, package=f"retour_{service}")
+
+
+async def _denied(dsn: str, sql: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError) as denied:
+            await conn.fetch(sql)
+        return str(denied.value)
+    finally:
+        await conn.close()
+
+
+async def test_intake_cannot_read_a_reporting_table(infra: Infra, migrated: None) -> None:
+    message = await _denied(infra.dsn("intake"), "SELECT * FROM reporting.inbox")
+    assert "permission denied" in message
+
+
+async def test_reporting_cannot_read_an_intake_table(infra: Infra, migrated: None) -> None:
+    message = await _denied(infra.dsn("reporting"), "SELECT * FROM intake.outbox")
+    assert "permission denied" in message
+
+
+async def test_a_service_role_has_no_rights_on_public(infra: Infra) -> None:
+    message = await _denied(infra.dsn("intake"), "CREATE TABLE public.sneaky (x int)")
+    assert "permission denied" in message
+
+
+async def test_a_service_role_works_in_its_own_schema(infra: Infra, migrated: None) -> None:
+    conn = await asyncpg.connect(infra.dsn("reporting"))
+    try:
+        assert await conn.fetchval("SELECT current_schema()") == "reporting"
+        assert await conn.fetchval("SELECT count(*) FROM inbox") >= 0
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") >= 1
+    finally:
+        await conn.close()
