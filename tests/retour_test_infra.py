@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +30,21 @@ class Infra:
     kafka_bootstrap: str
     jwt_secret: str
     service_dsns: dict[str, str]
+    # Stops or starts the broker, for tests of behaviour during a Kafka outage.
+    kafka_power: Callable[[bool], None] | None = None
 
     def dsn(self, service: str) -> str:
         return self.service_dsns[service]
+
+    def set_kafka_running(self, running: bool) -> None:
+        if self.kafka_power is None:
+            raise AssertionError("this test infrastructure cannot stop and start Kafka")
+        self.kafka_power(running)
+
+
+def _native_kafka_power(running: bool) -> None:
+    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "kafka.sh"
+    subprocess.run(["bash", str(script), "start" if running else "stop"], check=True, timeout=180)
 
 
 def _env_file_values() -> dict[str, str]:
@@ -61,6 +75,7 @@ def _native_infra() -> Infra:
         kafka_bootstrap=need("KAFKA_BOOTSTRAP_SERVERS"),
         jwt_secret=need("AUTH_JWT_SECRET"),
         service_dsns={svc: need(f"{svc.upper()}_DATABASE_URL") for svc in SERVICES},
+        kafka_power=_native_kafka_power,
     )
 
 
@@ -96,4 +111,66 @@ def _container_infra() -> Iterator[Infra]:
             service_dsns={
                 svc: f"postgresql://{svc}:{pw}@{host}/retour" for svc, pw in passwords.items()
             },
+            kafka_power=lambda running: (
+                kafka.get_wrapped_container().unpause()
+                if running
+                else kafka.get_wrapped_container().pause()
+            ),
         )
+
+
+class TopicProbe:
+    """Reads what was appended to a topic after the probe started, across all partitions.
+
+    Tests share the real topics, so they never assume a topic is empty: they record the end
+    offsets first, act, then read from there on.
+    """
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        )
+
+    async def __aenter__(self) -> TopicProbe:
+        from aiokafka import TopicPartition
+
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            [description] = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        partitions = [p["partition"] for p in description["partitions"]]
+        if not partitions:
+            raise AssertionError(f"topic {self.topic} does not exist")
+        await self._consumer.start()
+        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        ends = await self._consumer.end_offsets(assigned)
+        for tp, offset in ends.items():
+            self._consumer.seek(tp, offset)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def collect(
+        self, enough: Callable[[list[Any]], bool], *, within: float = 30.0
+    ) -> list[Any]:
+        """Records read until `enough(records)` holds or `within` seconds pass."""
+        records: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + within
+        while not enough(records):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            batch = await self._consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL, Apache Kafka, their roles, schemas and topics.
+# The local stack: PostgreSQL, Apache Kafka, their roles, schemas and topics, and the services.
 # Usage: stack.sh up|down|status|clean|env
 # `up` is idempotent and waits until everything is healthy; `down` stops what `up` started.
 source "$(dirname "$0")/lib.sh"
@@ -49,12 +49,14 @@ up() {
   RETOUR_PG_ADMIN_DSN="$("$HERE/postgres.sh" admin-dsn)" py -m retour_kit.provision --database retour "${roles[@]}"
   log "creating topics"
   KAFKA_BOOTSTRAP_SERVERS="$(env_get KAFKA_BOOTSTRAP_SERVERS)" py -m retour_kit.topics
+  "$HERE/services.sh" start
   status
   printf '\nEnvironment (also in %s):\n' "$ENV_FILE"
   grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" | sed 's/^/  /'
 }
 
 down() {
+  "$HERE/services.sh" stop
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
 }
@@ -62,6 +64,7 @@ down() {
 status() {
   "$HERE/postgres.sh" status
   "$HERE/kafka.sh" status
+  "$HERE/services.sh" status
 }
 
 case "${1:-}" in

@@ -4,6 +4,10 @@ import json
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# What a use case gets: a plain connection or one borrowed from a pool; both run queries.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 async def create_pool(

@@ -54,7 +54,7 @@ def _operations_router(
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
         checks = await run_readiness_checks(readiness)
-        ready = all(outcome == OK for outcome in checks.values())
+        ready = all(checks[check.name] == OK for check in readiness if check.required)
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": checks},
             status_code=200 if ready else 503,

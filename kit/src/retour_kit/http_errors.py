@@ -7,6 +7,7 @@ Request input is never echoed back: it may carry personal data.
 
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -41,9 +42,11 @@ class ApiError(HTTPException):
         error: str,
         detail: str,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(status_code, detail, headers)
         self.error = error
+        self.extra = dict(extra or {})  # machine-readable context, e.g. the matching ids
 
 
 def error_code(status_code: int) -> str:
@@ -58,8 +61,10 @@ def error_response(
     *,
     error: str | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    body = {"error": error or error_code(status_code), "detail": detail}
+    body: dict[str, Any] = {"error": error or error_code(status_code), "detail": detail}
+    body.update(extra or {})
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
@@ -70,7 +75,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
     return error_response(
-        exc.status_code, exc.detail, error=getattr(exc, "error", None), headers=exc.headers
+        exc.status_code,
+        exc.detail,
+        error=getattr(exc, "error", None),
+        headers=exc.headers,
+        extra=getattr(exc, "extra", None),
     )
 
 

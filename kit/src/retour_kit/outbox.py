@@ -33,7 +33,7 @@ import asyncpg
 import structlog
 
 from retour_contracts import Envelope
-from retour_kit.db import register_json_codecs
+from retour_kit.db import Connection, register_json_codecs
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +73,7 @@ def _header_value(envelope: Envelope, name: str) -> str:
     raise ValueError(f"envelope has no {name} header")
 
 
-async def enqueue(conn: asyncpg.Connection, envelope: Envelope, *, topic: str, schema: str) -> None:
+async def enqueue(conn: Connection, envelope: Envelope, *, topic: str, schema: str) -> None:
     """Store an event for publication; call inside the transaction of the state change.
 
     `conn` must come from `retour_kit.db` (json/jsonb codecs registered).
@@ -137,6 +137,20 @@ class OutboxRelay:
         self.is_leader = False
         self._last_backlog_report = float("-inf")
 
+    async def run_forever(self) -> None:
+        """`run`, restarted after any failure: a lost database session takes the leader lock
+        with it, and a fresh session must compete for it again."""
+        while True:
+            try:
+                await self.run()
+            except Exception as error:
+                log.warning(
+                    "outbox relay stopped, restarting",
+                    schema=self._schema,
+                    error=type(error).__name__,
+                )
+                await asyncio.sleep(self._settings.poll_interval)
+
     async def run(self) -> None:
         # A dedicated session, not a pooled connection: it holds the leader lock and LISTENs.
         conn = await asyncpg.connect(self._dsn, server_settings={"search_path": self._schema})
@@ -171,8 +185,6 @@ class OutboxRelay:
             try:
                 published = await self.relay_batch(conn)
                 failures = 0
-            except (asyncpg.PostgresConnectionError, ConnectionError, OSError):
-                raise  # our session (and the leader lock) is gone: let the supervisor restart us
             except Exception as error:
                 failures += 1
                 delay = min(self._settings.max_backoff, 0.2 * 2**failures)

@@ -22,6 +22,9 @@ class ReadinessCheck:
     name: str
     probe: Callable[[], Awaitable[None]]
     timeout_seconds: float = 2.0
+    # An optional dependency is reported but does not make the instance unready: intake, for
+    # one, keeps registering into its outbox while Kafka is down.
+    required: bool = True
 
 
 async def run_readiness_checks(checks: Sequence[ReadinessCheck]) -> dict[str, str]:

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The four retour services as background processes on 127.0.0.1:8001-8004.
+# Usage: services.sh start|stop|status
+# Each runs `retour-<name> serve` from the project's virtual environment with the local
+# stack's environment (.local/env); logs go to .local/services/<name>.log (JSON lines).
+source "$(dirname "$0")/lib.sh"
+
+SDIR="$RETOUR_LOCAL/services"
+declare -A PORTS=([intake]=8001 [reintegration]=8002 [notifications]=8003 [reporting]=8004)
+ORDER=(intake reintegration notifications reporting)
+
+start_one() {
+  local svc=$1 port=${PORTS[$1]} pid_file="$SDIR/$1.pid"
+  if pid_alive "$pid_file"; then log "$svc already running (pid $(cat "$pid_file"))"; return 0; fi
+  port_busy 127.0.0.1 "$port" && die "port $port is taken by another process"
+  local db_var="${svc^^}_DATABASE_URL"
+  log "starting $svc on 127.0.0.1:$port"
+  (
+    set -a; source "$ENV_FILE"; set +a
+    export DATABASE_URL="${!db_var}" HTTP_HOST=127.0.0.1 HTTP_PORT="$port"
+    exec setsid nohup "$REPO_ROOT/.venv/bin/retour-$svc" serve >>"$SDIR/$svc.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$pid_file"
+}
+
+wait_ready() {
+  local svc=$1 port=${PORTS[$1]} deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    pid_alive "$SDIR/$svc.pid" || { tail -n 20 "$SDIR/$svc.log" >&2; die "$svc exited at start"; }
+    if python3 - "$port" <<'PY' 2>/dev/null; then return 0; fi
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1)
+PY
+    sleep 0.3
+  done
+  tail -n 20 "$SDIR/$svc.log" >&2
+  die "$svc did not answer /healthz on port $port"
+}
+
+start() {
+  [ -f "$ENV_FILE" ] || die "no $ENV_FILE: start the stack first (stack.sh up)"
+  mkdir -p "$SDIR"
+  for svc in "${ORDER[@]}"; do start_one "$svc"; done
+  for svc in "${ORDER[@]}"; do wait_ready "$svc"; done
+}
+
+stop() {
+  for svc in "${ORDER[@]}"; do stop_pidfile "$SDIR/$svc.pid" "$svc"; done
+}
+
+status() {
+  for svc in "${ORDER[@]}"; do
+    if pid_alive "$SDIR/$svc.pid"; then
+      echo "$svc: running (pid $(cat "$SDIR/$svc.pid")) on http://127.0.0.1:${PORTS[$svc]}"
+    else
+      echo "$svc: stopped"
+    fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) die "usage: services.sh start|stop|status" ;;
+esac

@@ -1,0 +1,188 @@
+"""The outbox relay against the real Kafka broker and PostgreSQL, in a throwaway schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
+from retour_contracts.examples import example_returnee_registered
+from retour_kit import outbox
+from retour_kit.db import create_pool
+from retour_test_infra import Infra, TopicProbe
+
+pytestmark = pytest.mark.integration
+
+OUTBOX_DDL = """
+CREATE TABLE outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id uuid NOT NULL UNIQUE,
+    topic text NOT NULL,
+    key bytea NOT NULL,
+    value bytea NOT NULL,
+    headers jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class Scratch:
+    schema: str
+    topic: str
+
+
+@pytest.fixture
+async def scratch(infra: Infra) -> AsyncIterator[Scratch]:
+    name = f"relay_test_{uuid.uuid4().hex[:12]}"
+    topic = f"test.relay.{name}"
+    admin_db = await asyncpg.connect(infra.admin_dsn)
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        await admin_db.execute(f"CREATE SCHEMA {name}")
+        await admin_db.execute(f"SET search_path = {name}; {OUTBOX_DDL}")
+        await kafka.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        yield Scratch(name, topic)
+    finally:
+        await admin_db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await admin_db.close()
+        await kafka.delete_topics([topic])
+        await kafka.close()
+
+
+async def enqueue_events(infra: Infra, scratch: Scratch, count: int) -> set[str]:
+    pool = await create_pool(infra.admin_dsn, search_path=scratch.schema)
+    keys: set[str] = set()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for _ in range(count):
+                event = example_returnee_registered(returnee_id=uuid.uuid4())
+                envelope = build_envelope(RETURNEE_REGISTERED_V1, event, source="/test")
+                await outbox.enqueue(conn, envelope, topic=scratch.topic, schema=scratch.schema)
+                keys.add(str(event.returnee_id))
+    finally:
+        await pool.close()
+    return keys
+
+
+def keys_of(records: list[object]) -> set[str]:
+    return {record.key.decode() for record in records}  # type: ignore[attr-defined]
+
+
+STALLING_RELAY = textwrap.dedent(
+    """
+    import asyncio, sys
+    from retour_kit.kafka_publisher import KafkaRecordPublisher
+    from retour_kit.outbox import OutboxRelay
+
+    class PublishesThenHangs(KafkaRecordPublisher):
+        async def publish_all(self, records):
+            await super().publish_all(records)
+            print("published", len(records), flush=True)
+            await asyncio.Event().wait()  # killed here: after the broker acked, before delete
+
+    async def main():
+        dsn, schema, bootstrap = sys.argv[1:4]
+        relay = OutboxRelay(dsn=dsn, schema=schema,
+                            publisher=PublishesThenHangs(bootstrap, client_id="stalling"))
+        await relay.run()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_relay_killed_after_publishing_loses_nothing(
+    infra: Infra, scratch: Scratch, tmp_path: Path
+) -> None:
+    keys = await enqueue_events(infra, scratch, 20)
+    script = tmp_path / "stalling_relay.py"
+    script.write_text(STALLING_RELAY)
+    async with TopicProbe(infra.kafka_bootstrap, scratch.topic) as probe:
+        stalling = subprocess.Popen(  # noqa: ASYNC220 - a real process, so it can be SIGKILLed
+            [sys.executable, str(script), infra.admin_dsn, scratch.schema, infra.kafka_bootstrap],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert stalling.stdout is not None
+            while not (line := await asyncio.to_thread(stalling.stdout.readline)).startswith(
+                "published"
+            ):
+                assert line, "the stalling relay exited before publishing"
+            first = await probe.collect(lambda got: keys <= keys_of(got), within=30)
+        finally:
+            stalling.kill()  # SIGKILL between the broker's ack and the DELETE
+            stalling.wait()
+            if stalling.stdout is not None:
+                stalling.stdout.close()
+
+        relay = outbox.OutboxRelay(
+            dsn=infra.admin_dsn,
+            schema=scratch.schema,
+            publisher=outbox_publisher(infra),
+        )
+        task = asyncio.create_task(relay.run_forever())
+        try:
+            again = await probe.collect(lambda got: keys <= keys_of(got), within=60)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    first_ids = {r.key.decode(): dict(r.headers)["ce_id"] for r in first}
+    again_ids = {r.key.decode(): dict(r.headers)["ce_id"] for r in again}
+    assert set(first_ids) == keys
+    assert set(again_ids) == keys  # nothing lost
+    assert again_ids == first_ids  # the same events again, recognisable by their ce_id
+
+
+def outbox_publisher(infra: Infra) -> outbox.RecordPublisher:
+    from retour_kit.kafka_publisher import KafkaRecordPublisher
+
+    return KafkaRecordPublisher(infra.kafka_bootstrap, client_id="test-relay")
+
+
+async def test_two_relays_keep_order_per_key(infra: Infra, scratch: Scratch) -> None:
+    """Two relays on one schema: one leads, the other waits; per-key order is outbox order."""
+    pool = await create_pool(infra.admin_dsn, search_path=scratch.schema)
+    try:
+        async with pool.acquire() as conn:
+            for sequence in range(100):
+                event = example_returnee_registered(household_size=sequence + 1)
+                # All for the example returnee: one key, so one partition and one order.
+                envelope = build_envelope(RETURNEE_REGISTERED_V1, event, source="/test")
+                await outbox.enqueue(conn, envelope, topic=scratch.topic, schema=scratch.schema)
+    finally:
+        await pool.close()
+    relays = [
+        outbox.OutboxRelay(
+            dsn=infra.admin_dsn,
+            schema=scratch.schema,
+            publisher=outbox_publisher(infra),
+            settings=outbox.RelaySettings(batch_size=7),
+        )
+        for _ in range(2)
+    ]
+    async with TopicProbe(infra.kafka_bootstrap, scratch.topic) as probe:
+        tasks = [asyncio.create_task(relay.run_forever()) for relay in relays]
+        try:
+            records = await probe.collect(lambda got: len(got) >= 100, within=60)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    sizes = [json.loads(record.value)["household_size"] for record in records]
+    assert sizes == list(range(1, 101))
+    assert sum(relay.is_leader for relay in relays) <= 1

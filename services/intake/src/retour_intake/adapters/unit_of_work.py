@@ -1,0 +1,110 @@
+"""The PostgreSQL side of register_returnee: one pooled connection, one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from uuid import UUID
+
+import asyncpg
+
+from retour_contracts import RETURNEE_REGISTERED_V1, ReturneeRegistered, build_envelope
+from retour_intake.domain.duplicates import KnownPerson, PersonKeys
+from retour_kit import idempotency, outbox
+from retour_kit.db import Connection
+
+SCHEMA = "intake"
+SOURCE = "/intake"
+
+# Bounded: a registrar reviews a short list, and a shared phone (a family's, an NGO's) must
+# not make every registration drag thousands of rows.
+_KNOWN_PEOPLE = """
+SELECT returnee_id, name_key, family_key, birth_date, birth_year, phone
+FROM returnees
+WHERE name_key = $1
+   OR phone = $2
+   OR (family_key = $3 AND birth_date = $4)
+ORDER BY registered_at
+LIMIT 50
+"""
+
+
+class PgRegistrationUnitOfWork:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def claim_idempotency_key(
+        self, key: str, fingerprint: str
+    ) -> idempotency.StoredResponse | None:
+        return await idempotency.claim_key(self._conn, key, fingerprint)
+
+    async def store_response(self, key: str, response: idempotency.StoredResponse) -> None:
+        await idempotency.store_response(self._conn, key, response)
+
+    async def lock_identity(self, keys: PersonKeys) -> None:
+        # Held until commit: a concurrent registration of the same name waits, then sees ours.
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('intake.identity'), hashtext($1))",
+            keys.name_key,
+        )
+
+    async def known_people(self, keys: PersonKeys) -> list[KnownPerson]:
+        rows = await self._conn.fetch(
+            _KNOWN_PEOPLE, keys.name_key, keys.phone, keys.family_key, keys.birth_date
+        )
+        return [
+            KnownPerson(
+                returnee_id=row["returnee_id"],
+                keys=PersonKeys(
+                    name_key=row["name_key"],
+                    family_key=row["family_key"],
+                    birth_date=row["birth_date"],
+                    birth_year=row["birth_year"],
+                    phone=row["phone"],
+                ),
+            )
+            for row in rows
+        ]
+
+    async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None:
+        await self._conn.execute(
+            "INSERT INTO returnees (returnee_id, reception_centre, arrival_date, registered_at,"
+            " name_key, family_key, birth_date, birth_year, phone, record)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            event.returnee_id,
+            event.reception_centre.value,
+            event.arrival_date,
+            event.registered_at,
+            keys.name_key,
+            keys.family_key,
+            keys.birth_date,
+            keys.birth_year,
+            keys.phone,
+            event.model_dump(mode="json"),
+        )
+
+    async def publish(self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str) -> None:
+        envelope = build_envelope(
+            RETURNEE_REGISTERED_V1,
+            event,
+            source=SOURCE,
+            event_id=str(event_id),
+            time=event.registered_at,
+            traceparent=traceparent,
+        )
+        await outbox.enqueue(
+            self._conn, envelope, topic=RETURNEE_REGISTERED_V1.topic, schema=SCHEMA
+        )
+
+
+def unit_of_work_factory(
+    pool: Callable[[], asyncpg.Pool],
+) -> Callable[[], AbstractAsyncContextManager[PgRegistrationUnitOfWork]]:
+    """`pool` is called per use: the pool only exists once the app's lifespan has started."""
+
+    @asynccontextmanager
+    async def start() -> AsyncIterator[PgRegistrationUnitOfWork]:
+        async with pool().acquire() as conn, conn.transaction():
+            yield PgRegistrationUnitOfWork(conn)
+
+    return start

@@ -1,0 +1,99 @@
+"""Duplicate registration across reception centres: a strong match blocks, a weak one flags.
+
+IOM Mali twice suspended return assistance to re-check eligibility; catching a second
+registration of the same person at the door is cheaper than finding it in a payment list.
+
+- strong: same full name (normalised, any word order) and the same date of birth, or the same
+  phone, or birth years within two years when either age is only an estimate;
+- weak: same full name with birth years within two years; or the same phone under another
+  name; or the same family name and the same date of birth.
+Two people with the same common name and known, different dates of birth do not match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from uuid import UUID
+
+from retour_intake.domain.names import full_name_key, normalise_name
+
+BIRTH_YEAR_TOLERANCE = 2
+
+
+class MatchStrength(StrEnum):
+    STRONG = "strong"
+    WEAK = "weak"
+
+
+@dataclass(frozen=True)
+class PersonKeys:
+    """What duplicate detection compares; derived from a registration, stored with it."""
+
+    name_key: str
+    family_key: str
+    birth_date: date | None
+    birth_year: int  # from the date of birth, or arrival year minus the estimated age
+    phone: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        given_name: str,
+        family_name: str,
+        birth_date: date | None,
+        birth_year: int,
+        phone: str | None,
+    ) -> PersonKeys:
+        return cls(
+            name_key=full_name_key(given_name, family_name),
+            family_key=normalise_name(family_name),
+            birth_date=birth_date,
+            birth_year=birth_year,
+            phone=phone,
+        )
+
+
+@dataclass(frozen=True)
+class KnownPerson:
+    returnee_id: UUID
+    keys: PersonKeys
+
+
+@dataclass(frozen=True)
+class DuplicateAssessment:
+    strong: tuple[UUID, ...] = ()
+    weak: tuple[UUID, ...] = ()
+
+    @property
+    def all_matches(self) -> tuple[UUID, ...]:
+        return self.strong + self.weak
+
+
+def match_strength(new: PersonKeys, known: PersonKeys) -> MatchStrength | None:
+    same_name = new.name_key == known.name_key
+    same_phone = new.phone is not None and new.phone == known.phone
+    both_dated = new.birth_date is not None and known.birth_date is not None
+    same_birth_date = both_dated and new.birth_date == known.birth_date
+    close_birth_year = abs(new.birth_year - known.birth_year) <= BIRTH_YEAR_TOLERANCE
+    if same_name and (same_birth_date or same_phone or (not both_dated and close_birth_year)):
+        return MatchStrength.STRONG
+    if (same_name and close_birth_year) or same_phone:
+        return MatchStrength.WEAK
+    if same_birth_date and new.family_key == known.family_key:
+        return MatchStrength.WEAK
+    return None
+
+
+def assess_duplicates(new: PersonKeys, known: list[KnownPerson]) -> DuplicateAssessment:
+    strong: list[UUID] = []
+    weak: list[UUID] = []
+    for person in known:
+        strength = match_strength(new, person.keys)
+        if strength is MatchStrength.STRONG:
+            strong.append(person.returnee_id)
+        elif strength is MatchStrength.WEAK:
+            weak.append(person.returnee_id)
+    return DuplicateAssessment(strong=tuple(strong), weak=tuple(weak))

@@ -1,0 +1,83 @@
+"""Turning a registration into a `returnee.registered` event, duplicates decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from retour_contracts import ReturneeRegistered
+from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.duplicates import DuplicateAssessment, PersonKeys
+
+
+class DuplicateSuspected(Exception):
+    """A strong match with an earlier registration; the registrar must confirm or stop."""
+
+    def __init__(self, matches: tuple[UUID, ...]) -> None:
+        super().__init__(f"{len(matches)} strong duplicate match(es)")
+        self.matches = matches
+
+
+def age_on(day: date, born: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def person_keys(command: RegisterReturnee) -> PersonKeys:
+    born = command.personal.date_of_birth
+    if born is not None:
+        birth_year = born.year
+    else:
+        assert command.age_estimate is not None  # guaranteed by RegisterReturnee's validation
+        birth_year = command.arrival_date.year - command.age_estimate
+    return PersonKeys.of(
+        given_name=command.personal.given_name,
+        family_name=command.personal.family_name,
+        birth_date=born,
+        birth_year=birth_year,
+        phone=command.personal.phone,
+    )
+
+
+@dataclass(frozen=True)
+class Registrar:
+    subject: str  # who is registering, from the access token
+
+
+def register(
+    command: RegisterReturnee,
+    *,
+    returnee_id: UUID,
+    registered_at: datetime,
+    duplicates: DuplicateAssessment,
+    registrar: Registrar,
+) -> ReturneeRegistered:
+    """The event to record, or DuplicateSuspected when a strong match is not confirmed."""
+    if duplicates.strong and not command.confirm_not_duplicate:
+        raise DuplicateSuspected(duplicates.strong)
+    born = command.personal.date_of_birth
+    if born is not None:
+        age, estimated = age_on(command.arrival_date, born), False
+    else:
+        assert command.age_estimate is not None
+        age, estimated = command.age_estimate, True
+    confirmed = command.confirm_not_duplicate and bool(duplicates.strong)
+    return ReturneeRegistered(
+        returnee_id=returnee_id,
+        registered_at=registered_at,
+        reception_centre=command.reception_centre,
+        arrival_date=command.arrival_date,
+        return_type=command.return_type,
+        host_country=command.host_country,
+        region_of_origin=command.region_of_origin,
+        sex=command.sex,
+        age_years=age,
+        age_is_estimated=estimated,
+        household_size=command.household_size,
+        vulnerabilities=command.vulnerabilities,
+        preferred_language=command.preferred_language,
+        consents=command.consents,
+        personal=command.personal,
+        possible_duplicate_of=list(duplicates.all_matches),
+        duplicate_confirmed_by=registrar.subject if confirmed else None,
+    )

@@ -1,0 +1,150 @@
+"""HTTP routes of intake: translate requests into use-case calls and results into JSON."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from retour_contracts import (
+    ReceptionCentre,
+    ReturneeRegistered,
+    is_valid_traceparent,
+    new_traceparent,
+)
+from retour_intake.adapters import returnee_views
+from retour_intake.adapters.metrics import IntakeMetrics
+from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.registration import DuplicateSuspected, Registrar
+from retour_intake.use_cases import UnitOfWorkFactory, register_returnee
+from retour_kit.auth import Principal, Role, require_roles
+from retour_kit.http_errors import ApiError
+from retour_kit.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused
+from retour_kit.logging import bound_event_context
+
+log = structlog.stdlib.get_logger(__name__)
+
+Writer = Annotated[Principal, Depends(require_roles(Role.REGISTRAR))]
+Reader = Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.CASE_WORKER))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="Retry-safe key: the same key and body give back the original response.",
+    ),
+]
+TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
+
+_REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": ReturneeRegistered, "description": "Registered (or replayed)"},
+    409: {"description": "Strong duplicate, or Idempotency-Key reused with another body"},
+    422: {"description": "Invalid field(s), each named"},
+}
+
+
+def returnee_routes(
+    *,
+    start_unit_of_work: UnitOfWorkFactory,
+    pool: Callable[[], asyncpg.Pool],
+    metrics: IntakeMetrics,
+) -> APIRouter:
+    router = APIRouter(tags=["returnees"])
+
+    @router.post("/returnees", status_code=201, responses=_REGISTRATION_RESPONSES)
+    async def register(
+        command: RegisterReturnee,
+        principal: Writer,
+        idempotency_key: IdempotencyKey = None,
+        traceparent: TraceParent = None,
+    ) -> JSONResponse:
+        """Register a returnee; duplicates across all centres are checked first."""
+        # Continue the caller's trace when it sent one; start one otherwise, so the event and
+        # every log line about it can be followed across services.
+        trace = (
+            traceparent if traceparent and is_valid_traceparent(traceparent) else new_traceparent()
+        )
+        try:
+            result = await register_returnee(
+                start_unit_of_work,
+                command,
+                registrar=Registrar(principal.subject),
+                idempotency_key=idempotency_key,
+                traceparent=trace,
+                now=lambda: datetime.now(UTC),
+                new_id=uuid.uuid4,
+            )
+        except DuplicateSuspected as suspected:
+            metrics.duplicates_blocked.inc()
+            raise ApiError(
+                409,
+                "possible_duplicate",
+                "this person matches earlier registrations; check them, then resend with"
+                " confirm_not_duplicate: true if it is someone else",
+                extra={"matches": [str(match) for match in suspected.matches]},
+            ) from suspected
+        except IdempotencyKeyReused as reused:
+            raise ApiError(
+                409,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used for a different request",
+            ) from reused
+        returnee_id = result.body["returnee_id"]
+        headers = {"Location": f"/returnees/{returnee_id}"}
+        if result.replayed:
+            metrics.idempotent_replays.inc()
+            headers["Idempotent-Replayed"] = "true"
+        elif result.event is not None:
+            metrics.registrations.labels(result.event.reception_centre.value).inc()
+            if result.event.possible_duplicate_of:
+                metrics.duplicates_flagged.inc()
+            with bound_event_context(
+                returnee_id=returnee_id, event_id=str(result.event_id), trace_id=_trace_id(trace)
+            ):
+                log.info("returnee registered", centre=result.event.reception_centre.value)
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+    @router.get("/returnees/{returnee_id}", responses={200: {"model": ReturneeRegistered}})
+    async def get_returnee(returnee_id: UUID, _: Reader) -> JSONResponse:
+        record = await returnee_views.get_returnee(pool(), returnee_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"no returnee {returnee_id}")
+        return JSONResponse(record)
+
+    @router.get("/returnees")
+    async def list_returnees(
+        _: Reader,
+        centre: ReceptionCentre | None = None,
+        arrived_from: Annotated[date | None, Query(alias="from")] = None,
+        arrived_to: Annotated[date | None, Query(alias="to")] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        """Returnees by arrival date (inclusive range), oldest first, one page at a time."""
+        try:
+            after = returnee_views.Cursor.decode(cursor) if cursor else None
+        except returnee_views.InvalidCursor as error:
+            raise ApiError(422, "invalid_cursor", f"cursor: {error}") from error
+        page = await returnee_views.list_returnees(
+            pool(),
+            centre=centre.value if centre else None,
+            arrived_from=arrived_from,
+            arrived_to=arrived_to,
+            after=after,
+            limit=limit,
+        )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    return router
+
+
+def _trace_id(traceparent: str) -> str:
+    return traceparent.split("-")[1]

@@ -1,0 +1,86 @@
+"""register_returnee: the one write use case of intake, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from retour_contracts import ReturneeRegistered
+from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.duplicates import KnownPerson, PersonKeys, assess_duplicates
+from retour_intake.domain.registration import Registrar, person_keys, register
+from retour_kit.idempotency import StoredResponse, request_fingerprint
+
+REGISTER_PATH = "/returnees"
+
+
+class RegistrationUnitOfWork(Protocol):
+    """One database transaction; leaving the context with an exception rolls it back."""
+
+    async def claim_idempotency_key(self, key: str, fingerprint: str) -> StoredResponse | None: ...
+    async def store_response(self, key: str, response: StoredResponse) -> None: ...
+    async def lock_identity(self, keys: PersonKeys) -> None: ...
+    async def known_people(self, keys: PersonKeys) -> list[KnownPerson]: ...
+    async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None: ...
+    async def publish(
+        self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str
+    ) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[RegistrationUnitOfWork]]
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    status: int
+    body: Any
+    replayed: bool
+    event: ReturneeRegistered | None = None
+    event_id: UUID | None = None
+
+
+async def register_returnee(
+    start: UnitOfWorkFactory,
+    command: RegisterReturnee,
+    *,
+    registrar: Registrar,
+    idempotency_key: str | None,
+    traceparent: str,
+    now: Callable[[], datetime],
+    new_id: Callable[[], UUID],
+) -> RegistrationResult:
+    """Register a returnee, or replay the answer to the same request made with the same key.
+
+    Raises DuplicateSuspected (strong match, not confirmed) or IdempotencyKeyReused; both roll
+    the transaction back, so nothing of the attempt is kept.
+    """
+    async with start() as uow:
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                "POST", REGISTER_PATH, command.model_dump(mode="json")
+            )
+            stored = await uow.claim_idempotency_key(idempotency_key, fingerprint)
+            if stored is not None:
+                return RegistrationResult(stored.status, stored.body, replayed=True)
+        keys = person_keys(command)
+        # Two centres registering the same person at the same moment must see each other.
+        await uow.lock_identity(keys)
+        duplicates = assess_duplicates(keys, await uow.known_people(keys))
+        event = register(
+            command,
+            returnee_id=new_id(),
+            registered_at=now(),
+            duplicates=duplicates,
+            registrar=registrar,
+        )
+        await uow.add(event, keys)
+        event_id = new_id()
+        await uow.publish(event, event_id=event_id, traceparent=traceparent)
+        body = event.model_dump(mode="json")
+        if idempotency_key is not None:
+            await uow.store_response(idempotency_key, StoredResponse(201, body))
+        return RegistrationResult(201, body, replayed=False, event=event, event_id=event_id)

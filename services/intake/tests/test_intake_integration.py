@@ -1,0 +1,278 @@
+"""Intake against the real Kafka broker and PostgreSQL (issue 3 acceptance)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import string
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from retour_contracts import RETURNEE_REGISTERED_V1, ReturneeRegistered, parse_envelope
+from retour_intake.domain.commands import EXAMPLE
+from retour_intake.main import build_app
+from retour_intake.settings import Settings
+from retour_kit.auth import issue_dev_token
+from retour_kit.logging import configure_logging
+from retour_test_infra import Infra, TopicProbe
+
+pytestmark = pytest.mark.integration
+
+TOPIC = RETURNEE_REGISTERED_V1.topic
+SCHEMA_FILE = (
+    Path(__file__).resolve().parents[3] / "contracts" / "schemas" / "returnee.registered.v1.json"
+)
+
+
+def unique_name() -> str:
+    # Tests share one database: every person they invent must be new to duplicate detection.
+    return "".join(random.choices(string.ascii_lowercase, k=12)).capitalize()
+
+
+def registration(**changes: Any) -> dict[str, Any]:
+    personal = {
+        **EXAMPLE["personal"],
+        "given_name": unique_name(),
+        "family_name": f"{unique_name()}é",
+        "phone": None,
+    }
+    personal.update(changes.pop("personal", {}))
+    return {**EXAMPLE, "personal": personal, **changes}
+
+
+@pytest.fixture
+async def client(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        database_url=infra.dsn("intake"),
+        auth_jwt_secret=infra.jwt_secret,
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+    )
+    app = build_app(settings)
+    token = issue_dev_token(infra.jwt_secret, "registrar", subject="registrar.test")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://intake",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http:
+            yield http
+
+
+def ids_seen(records: list[Any]) -> set[str]:
+    return {record.key.decode() for record in records}
+
+
+async def register_many(client: httpx.AsyncClient, count: int) -> set[str]:
+    ids: set[str] = set()
+    for _ in range(count):
+        response = await client.post("/returnees", json=registration())
+        assert response.status_code == 201, response.text
+        ids.add(response.json()["returnee_id"])
+    return ids
+
+
+async def test_200_registrations_give_exactly_200_valid_events(
+    infra: Infra, client: httpx.AsyncClient
+) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    async with TopicProbe(infra.kafka_bootstrap, TOPIC) as probe:
+        ids = await register_many(client, 200)
+        records = await probe.collect(lambda got: ids <= ids_seen(got), within=60)
+        # Give a stray duplicate the chance to show up before counting.
+        records += await probe.collect(lambda _: False, within=1.0)
+
+    ours = [record for record in records if record.key.decode() in ids]
+    assert len(ours) == 200
+    assert ids_seen(ours) == ids
+    for record in ours:
+        headers = dict(record.headers)
+        assert headers["ce_source"] == b"/intake"
+        assert headers["ce_type"] == RETURNEE_REGISTERED_V1.ce_type.encode()
+        jsonschema.validate(json.loads(record.value), schema)
+        parsed = parse_envelope(TOPIC, record.key, record.value, record.headers)
+        assert isinstance(parsed.event, ReturneeRegistered)
+        assert str(parsed.event.returnee_id) == record.key.decode()
+
+
+async def test_registrations_are_accepted_while_kafka_is_down_and_published_after(
+    infra: Infra, client: httpx.AsyncClient
+) -> None:
+    async with TopicProbe(infra.kafka_bootstrap, TOPIC) as probe:
+        infra.set_kafka_running(False)
+        try:
+            ids = await register_many(client, 50)
+            readiness = (await client.get("/readyz")).json()
+            assert readiness["status"] == "ready"  # Kafka is optional for intake
+            assert readiness["checks"]["kafka"] != "ok"
+        finally:
+            infra.set_kafka_running(True)
+        records = await probe.collect(lambda got: ids <= ids_seen(got), within=120)
+    assert ids <= ids_seen(records), f"{len(ids - ids_seen(records))} of 50 never published"
+
+
+async def test_the_same_idempotency_key_five_times_gives_one_returnee(
+    infra: Infra, client: httpx.AsyncClient
+) -> None:
+    body = registration()
+    key = f"retry-{uuid.uuid4()}"
+    async with TopicProbe(infra.kafka_bootstrap, TOPIC) as probe:
+        answers = [
+            await client.post("/returnees", json=body, headers={"Idempotency-Key": key})
+            for _ in range(5)
+        ]
+        assert {a.status_code for a in answers} == {201}
+        assert len({a.json()["returnee_id"] for a in answers}) == 1
+        returnee_id = answers[0].json()["returnee_id"]
+        records = await probe.collect(lambda got: returnee_id in ids_seen(got), within=30)
+        records += await probe.collect(lambda _: False, within=1.5)
+    assert [r.key.decode() for r in records].count(returnee_id) == 1
+    assert answers[-1].headers["Idempotent-Replayed"] == "true"
+
+    other = await client.post(
+        "/returnees", json={**body, "household_size": 9}, headers={"Idempotency-Key": key}
+    )
+    assert other.status_code == 409
+    assert other.json()["error"] == "idempotency_key_reused"
+
+
+async def test_concurrent_retries_with_one_key_create_one_returnee(
+    client: httpx.AsyncClient,
+) -> None:
+    body = registration()
+    headers = {"Idempotency-Key": f"race-{uuid.uuid4()}"}
+    answers = await asyncio.gather(
+        *(client.post("/returnees", json=body, headers=headers) for _ in range(5))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["returnee_id"] for a in answers}) == 1
+
+
+async def test_a_strong_duplicate_is_refused_then_confirmed(client: httpx.AsyncClient) -> None:
+    first = await client.post("/returnees", json=registration())
+    original = first.json()
+    again = registration(
+        reception_centre="kayes",
+        personal={
+            "given_name": original["personal"]["given_name"].upper(),
+            # accents and case do not hide a duplicate
+            "family_name": original["personal"]["family_name"].upper().replace("É", "E"),
+        },
+    )
+    refused = await client.post("/returnees", json=again)
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "possible_duplicate"
+    assert refused.json()["matches"] == [original["returnee_id"]]
+
+    confirmed = await client.post("/returnees", json={**again, "confirm_not_duplicate": True})
+    assert confirmed.status_code == 201
+    assert confirmed.json()["possible_duplicate_of"] == [original["returnee_id"]]
+    assert confirmed.json()["duplicate_confirmed_by"] == "registrar.test"
+
+
+async def test_read_by_id_and_list_by_centre_with_cursor(client: httpx.AsyncClient) -> None:
+    day = "2021-01-07"  # a day no other test registers on
+    created = set()
+    for _ in range(5):
+        answer = await client.post(
+            "/returnees", json=registration(arrival_date=day, reception_centre="mopti")
+        )
+        created.add(answer.json()["returnee_id"])
+    one = next(iter(created))
+    got = await client.get(f"/returnees/{one}")
+    assert got.status_code == 200 and got.json()["returnee_id"] == one
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"centre": "mopti", "from": day, "to": day, "limit": "2"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/returnees", params=params)).json()
+        seen += [item["returnee_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert created <= set(seen) and len(seen) == len(set(seen))
+
+    missing = await client.get(f"/returnees/{uuid.uuid4()}")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    bad_cursor = await client.get("/returnees", params={"cursor": "nonsense"})
+    assert bad_cursor.status_code == 422
+
+
+MALFORMED: list[tuple[str, Any]] = [
+    ("missing field", {k: v for k, v in EXAMPLE.items() if k != "sex"}),
+    ("unknown enum", {**EXAMPLE, "return_type": "teleported"}),
+    ("bad country", {**EXAMPLE, "host_country": "XX"}),
+    ("bad phone", {**EXAMPLE, "personal": {**EXAMPLE["personal"], "phone": "12ab"}}),
+    ("future arrival", {**EXAMPLE, "arrival_date": "2999-01-01"}),
+    ("no consent", {**EXAMPLE, "consents": {**EXAMPLE["consents"], "data_processing": False}}),
+    ("list body", [EXAMPLE]),
+]
+
+
+@pytest.mark.parametrize(("case", "body"), MALFORMED, ids=[case for case, _ in MALFORMED])
+async def test_malformed_bodies_get_a_json_4xx(
+    client: httpx.AsyncClient, case: str, body: Any
+) -> None:
+    answer = await client.post("/returnees", json=body)
+    assert 400 <= answer.status_code < 500, case
+    assert answer.json()["error"]
+
+
+async def test_oversized_wrongly_typed_and_unauthenticated_requests_get_json_4xx(
+    client: httpx.AsyncClient,
+) -> None:
+    huge = await client.post(
+        "/returnees",
+        content=b'{"x": "' + b"a" * 1_000_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["error"]
+    text = await client.post(
+        "/returnees", content=b"name=x", headers={"Content-Type": "text/plain"}
+    )
+    assert text.status_code == 415 and text.json()["error"]
+    broken = await client.post(
+        "/returnees", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400 and broken.json()["error"] == "malformed_json"
+    anonymous = await client.post("/returnees", json=registration(), headers={"Authorization": ""})
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
+
+
+async def test_logs_name_the_returnee_event_and_trace_but_no_personal_data(
+    client: httpx.AsyncClient,
+) -> None:
+    captured = io.StringIO()
+    configure_logging("retour-intake", "INFO", stream=captured)
+    body = registration(personal={"phone": "+22376123456"})
+    body["consents"] = {**body["consents"], "sms_contact": True}
+    trace_id = uuid.uuid4().hex
+    answer = await client.post(
+        "/returnees", json=body, headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+    )
+    assert answer.status_code == 201
+    configure_logging("retour-intake", "INFO")  # back to stdout for the tests that follow
+    output = captured.getvalue()
+    registered = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"returnee registered"' in line
+    ]
+    assert registered, output
+    assert registered[-1]["returnee_id"] == answer.json()["returnee_id"]
+    assert registered[-1]["trace_id"] == trace_id
+    assert registered[-1]["event_id"]
+    personal = body["personal"]
+    for secret in (personal["given_name"], personal["family_name"], "+22376123456", "1995-08-21"):
+        assert secret not in output
