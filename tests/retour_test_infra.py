@@ -137,7 +137,6 @@ class TopicProbe:
 
     async def __aenter__(self) -> TopicProbe:
         from aiokafka import TopicPartition
-
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
