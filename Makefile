@@ -17,7 +17,7 @@ WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 .PHONY: help setup up down status clean test lint contracts contracts-check token demo migrate
 
 help:
-	@echo "make demo       bring the stack up and run the demo scenario"
+	@echo "make demo       bring the stack up and play the demo scenario (DEMO_ARGS=--help for options)"
 	@echo "make test       lint, type-check, check contracts, run every test against real Kafka and Postgres"
 	@echo "make up / down  start / stop the local stack (PostgreSQL, Apache Kafka)"
 	@echo "make clean      stop the stack and delete .local/ (data, logs, caches)"
@@ -47,7 +47,7 @@ clean:
 lint: setup
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy contracts/src kit/src services tests
+	$(UV) run --no-sync mypy contracts/src kit/src services demo tests conftest.py
 	$(UV) run --no-sync lint-imports
 
 contracts: setup
@@ -70,7 +70,6 @@ migrate: up
 	  $(WITH_ENV) var=$${svc^^}_DATABASE_URL && DATABASE_URL=$${!var} $(UV) run --no-sync retour-$$svc migrate; \
 	done
 
-demo: up migrate
-	@echo
-	@echo "[retour] the stack is up. The demo scenario (4,577 returnees, first half of 2024) arrives"
-	@echo "[retour] with the services (issues 3 to 7); until then make demo starts the stack only."
+# The main job. DEMO_ARGS changes the scenario, e.g. make demo DEMO_ARGS="--returnees 500 --seed 7"
+demo: up
+	@$(UV) run --no-sync retour-demo $(DEMO_ARGS)

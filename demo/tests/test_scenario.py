@@ -1,0 +1,45 @@
+from collections import Counter
+from datetime import date
+
+from retour_demo.scenario import ScenarioParams, build_scenario
+
+
+def test_the_scenario_follows_the_published_figures() -> None:
+    scenario = build_scenario(ScenarioParams())
+    bodies = [r.registration for r in scenario.returnees]
+    assert len(bodies) == 4577
+    wave = [b for b in bodies if b["return_type"] == "emergency_evacuation"]
+    assert len(wave) == 415
+    assert {b["host_country"] for b in wave} == {"CI"}
+    assert all("2024-01-01" <= b["arrival_date"] <= "2024-06-15" for b in bodies)
+    centres = Counter(b["reception_centre"] for b in bodies)
+    assert {"bamako", "kayes", "gao"} <= set(centres)
+    late = sum(r.late for r in scenario.returnees)
+    given_care = sum(bool(r.immediate_aid) for r in scenario.returnees)
+    assert 0 < late < given_care / 5  # most within 72 hours, some late
+    assert any(len(a.participants) > 1 for a in scenario.activities)  # some collective
+    assert len(scenario.duplicates) == 12
+
+
+def test_the_same_seed_gives_the_same_requests_and_another_seed_does_not() -> None:
+    small = ScenarioParams(returnees=300, wave=30, duplicate_attempts=3)
+    first, again = build_scenario(small), build_scenario(small)
+    assert [r.registration for r in first.returnees] == [r.registration for r in again.returnees]
+    other = build_scenario(ScenarioParams(returnees=300, wave=30, duplicate_attempts=3, seed=7))
+    assert [r.registration for r in other.returnees] != [r.registration for r in first.returnees]
+
+
+def test_size_and_dates_are_parameters() -> None:
+    params = ScenarioParams(
+        returnees=50, wave=0, start=date(2023, 7, 1), end=date(2023, 12, 31), duplicate_attempts=2
+    )
+    scenario = build_scenario(params)
+    assert len(scenario.returnees) == 50
+    assert all(
+        "2023-07-01" <= r.registration["arrival_date"] <= "2023-12-31" for r in scenario.returnees
+    )
+
+
+def test_collective_shares_add_up_to_the_funding() -> None:
+    for activity in build_scenario(ScenarioParams(returnees=600, wave=0)).activities:
+        assert sum(activity.share_amounts) == int(activity.body["funding"]["amount"])
