@@ -138,9 +138,11 @@ class OutboxRelay:
         self._last_backlog_report = float("-inf")
 
     async def run_forever(self) -> None:
-        """`run`, restarted after any failure: a lost database session takes the leader lock
-        with it, and a fresh session must compete for it again."""
+        """`run`, restarted after any failure with capped backoff: a lost database session
+        takes the leader lock with it, and a fresh session must compete for it again."""
+        failures = 0
         while True:
+            started = time.monotonic()
             try:
                 await self.run()
             except Exception as error:
@@ -149,7 +151,9 @@ class OutboxRelay:
                     schema=self._schema,
                     error=type(error).__name__,
                 )
-                await asyncio.sleep(self._settings.poll_interval)
+            # A relay that ran a while before failing starts again quickly.
+            failures = 1 if time.monotonic() - started > 60 else failures + 1
+            await asyncio.sleep(min(self._settings.max_backoff, 0.5 * 2**failures))
 
     async def run(self) -> None:
         # A dedicated session, not a pooled connection: it holds the leader lock and LISTENs.

@@ -1,0 +1,54 @@
+"""Kafka consumer machinery shared by every consuming service (reintegration, notifications,
+reporting): inbox deduplication, one transaction per partition batch, per-partition commits
+after the transaction, dead-letter topics, outage handling and metrics.
+
+Typical wiring, in a composition root::
+
+    consumer = EventConsumer(
+        ConsumerSettings(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id="reporting",
+            subscriptions=(Subscription(RETURNEE_REGISTERED_V1), Subscription(AID_GRANTED_V1)),
+        ),
+        database=database,
+        handler=each_event(project_event),   # async def project_event(conn, parsed) -> None
+        metrics=ConsumerMetrics.register(registry),
+    )
+    task = asyncio.create_task(consumer.run())   # lifespan start
+    consumer.stop(); await task                  # lifespan shutdown: finishes the batch
+
+The service's schema needs the ``inbox`` table (see ``retour_kit.consuming.inbox``) and the
+topics need their ``<topic>.dlq`` companions (``retour_kit.topics`` creates both).
+"""
+
+from retour_kit.consuming.consumer import EventConsumer
+from retour_kit.consuming.handlers import (
+    DbConnection,
+    HandleBatch,
+    HandleEvent,
+    TransientError,
+    each_event,
+)
+from retour_kit.consuming.inbox import claim_new_events
+from retour_kit.consuming.metrics import ConsumerMetrics
+from retour_kit.consuming.settings import (
+    ConsumerSettings,
+    ConsumerSetupError,
+    RetryPolicy,
+    Subscription,
+)
+
+__all__ = [
+    "ConsumerMetrics",
+    "ConsumerSettings",
+    "ConsumerSetupError",
+    "DbConnection",
+    "EventConsumer",
+    "HandleBatch",
+    "HandleEvent",
+    "RetryPolicy",
+    "Subscription",
+    "TransientError",
+    "claim_new_events",
+    "each_event",
+]

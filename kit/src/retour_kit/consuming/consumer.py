@@ -1,0 +1,189 @@
+"""The consumer loop: fetch, apply one partition batch per transaction, commit that partition.
+
+Why aiokafka's ``AIOKafkaConsumer`` directly, rather than a FastStream subscriber:
+- the offset committed is exactly ``{partition: last offset + 1}`` of the batch just applied,
+  and only after its database transaction committed. FastStream's ack calls
+  ``consumer.commit()`` without arguments, committing the position of every assigned
+  partition at once, which aiokafka's maintainers advise against (aiokafka#933);
+- a dead letter must carry the record's partition and offset, and the original bytes;
+- a batch stuck in an outage must keep its offsets where they are for as long as the outage
+  lasts, neither acked nor nacked.
+
+Delivery guarantee: at-least-once from Kafka, exactly-once in effect, because the inbox rows
+commit with the effects. A SIGKILL at any point loses nothing (the offset did not move past
+anything uncommitted) and applies nothing twice (a redelivered event finds its inbox row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from retour_kit.consuming.batch import BatchProcessor
+from retour_kit.consuming.dead_letters import DeadLetterPublisher
+from retour_kit.consuming.handlers import HandleBatch
+from retour_kit.consuming.metrics import ConsumerMetrics
+from retour_kit.consuming.partitions import FinishBatchBeforeRevoke, LagReporter
+from retour_kit.consuming.patience import ConsumerStopped, pause
+from retour_kit.consuming.settings import ConsumerSettings
+from retour_kit.db import Database
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class EventConsumer:
+    """Consumes ``settings.subscriptions`` into ``handler``; run ``run()`` as a task.
+
+    Args:
+        settings: Topics, group and retry policy.
+        database: Where the inbox and the handler's tables live; a ``Database`` is resolved
+            when the first batch arrives, so the consumer can be built before the pool opens.
+        handler: Applies new events inside the batch's transaction (``each_event(fn)`` adapts
+            a one-event function).
+        metrics: Shared by all consumers of a service (``ConsumerMetrics.register``).
+    """
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        *,
+        database: Database | asyncpg.Pool,
+        handler: HandleBatch,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._metrics = metrics
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        client_id = settings.client_id or f"{settings.inbox_name}-consumer"
+        self._dead_letters = DeadLetterPublisher(
+            settings.bootstrap_servers,
+            consumer_name=settings.inbox_name,
+            client_id=f"{client_id}-dlq",
+        )
+        self._processor = BatchProcessor(
+            settings,
+            pool=self._pool,
+            handler=handler,
+            dead_letters=self._dead_letters,
+            metrics=metrics,
+            stopping=self._stopping,
+        )
+        self._lag = LagReporter(settings.group_id, metrics, settings.lag_report_interval_seconds)
+
+    def stop(self) -> None:
+        """Asks ``run()`` to return once the partition batch in progress has committed."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consumes until ``stop()``; a failure of the Kafka client restarts it after a pause."""
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._consume()
+                except ConsumerStopped:
+                    break
+                except Exception as error:
+                    # Kafka unreachable at start, a non-retriable commit error, a bug: the
+                    # uncommitted records come back after the restart and the inbox skips
+                    # what was applied.
+                    failures += 1
+                    delay = self._settings.retry.outage_pause(failures)
+                    log.warning(
+                        "consumer failed, restarting",
+                        group=self._settings.group_id,
+                        error=type(error).__name__,
+                        detail=str(error)[:200],
+                        retry_in_s=round(delay, 2),
+                    )
+                    with contextlib.suppress(ConsumerStopped):
+                        await pause(self._stopping, delay)
+                else:
+                    failures = 0
+        finally:
+            await asyncio.shield(self._dead_letters.close())
+
+    async def _consume(self) -> None:
+        consumer = await self._started_consumer()
+        log.info("consumer started", group=self._settings.group_id, topics=self._topics)
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=self._settings.poll_timeout_ms,
+                    max_records=self._settings.max_records,
+                )
+                for partition, records in batches.items():
+                    if self._stopping.is_set():
+                        break  # a graceful stop finishes the batch in progress, no more
+                    await self._process_partition(consumer, partition, records)
+                await self._lag.report(consumer)
+        finally:
+            await asyncio.shield(consumer.stop())
+            log.info("consumer stopped", group=self._settings.group_id)
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, partition: Any, records: list[Any]
+    ) -> None:
+        if partition not in consumer.assignment():
+            return  # revoked by a rebalance after the fetch: its next owner gets the records
+        self._idle.clear()
+        try:
+            await self._processor.process(records)
+            await self._commit(consumer, partition, records[-1].offset + 1)
+        finally:
+            self._idle.set()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: Any, offset: int) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group rebalanced and the partition may belong to another member now. The
+            # effects are committed with their inbox rows, so the redelivery changes nothing.
+            log.warning(
+                "offset not committed, partition reassigned",
+                topic=partition.topic,
+                partition=partition.partition,
+                error=type(error).__name__,
+            )
+
+    async def _started_consumer(self) -> AIOKafkaConsumer:
+        settings = self._settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=settings.group_id,
+            client_id=settings.client_id or f"{settings.inbox_name}-consumer",
+            # Offsets are committed by hand, per partition, after the transaction commits.
+            enable_auto_commit=False,
+            # A new group (a first deploy, a replay) starts from the beginning of the topic;
+            # "latest" would silently skip every event produced before it joined.
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+        )
+        consumer.subscribe(
+            topics=self._topics,
+            listener=FinishBatchBeforeRevoke(self._idle, settings.revoke_wait_seconds),
+        )
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    @property
+    def _topics(self) -> list[str]:
+        return [s.kafka_topic for s in self._settings.subscriptions]
+
+    def _pool(self) -> asyncpg.Pool:
+        return self._database.pool if isinstance(self._database, Database) else self._database

@@ -1,0 +1,64 @@
+"""Writes records the consumer gave up on to ``<topic>.dlq``, byte for byte.
+
+The producer is idempotent with ``acks=all`` and every write is awaited until the broker
+acknowledged it: the consumer commits the record's offset only afterwards, so a dead letter is
+never lost. A crash between the acknowledgement and the commit writes it a second time;
+``dlq_original_topic/partition/offset`` identify such copies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from retour_contracts.dlq import dead_letter_headers
+
+
+class DeadLetterPublisher:
+    def __init__(self, bootstrap_servers: str, *, consumer_name: str, client_id: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._consumer_name = consumer_name
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def publish(self, record: Any, *, dlq_topic: str, reason: str, code: str) -> None:
+        """Sends ``record`` (an aiokafka ``ConsumerRecord``) to ``dlq_topic`` and waits for the
+        acknowledgement; raises when Kafka cannot take it (the caller retries)."""
+        producer = await self._started()
+        headers = dead_letter_headers(
+            list(record.headers),
+            reason=reason,
+            code=code,
+            consumer=self._consumer_name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            failed_at=datetime.now(UTC),
+        )
+        await producer.send_and_wait(dlq_topic, record.value, key=record.key, headers=headers)
+
+    async def _started(self) -> AIOKafkaProducer:
+        # Started on first use: most consumers never dead-letter anything, and a start that
+        # fails (Kafka down) is retried by the caller's outage backoff.
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                request_timeout_ms=15_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()

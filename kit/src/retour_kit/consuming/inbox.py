@@ -1,0 +1,42 @@
+"""The inbox: which events a consumer has already applied.
+
+Each service that consumes has this table in its own schema:
+
+    CREATE TABLE inbox (
+        consumer     text        NOT NULL,
+        event_id     uuid        NOT NULL,                   -- CloudEvents ce_id
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    );
+
+The rows are inserted in the transaction that applies the events, so "recorded as applied" and
+"applied" commit together or not at all. Deduplication rests on the primary key, not on the
+isolation level: a concurrent transaction inserting the same ids waits for ours, then skips
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from retour_kit.consuming.handlers import DbConnection
+
+# ON CONFLICT DO NOTHING also skips a second copy of an id within the same statement, so a
+# record delivered twice in one batch is applied once.
+_CLAIM = """
+INSERT INTO inbox (consumer, event_id)
+SELECT $1, event_id FROM unnest($2::uuid[]) AS event_id
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+
+async def claim_new_events(
+    conn: DbConnection, consumer: str, event_ids: Sequence[UUID]
+) -> set[UUID]:
+    """Records ``event_ids`` as applied by ``consumer``; returns those not recorded before."""
+    if not event_ids:
+        return set()
+    rows = await conn.fetch(_CLAIM, consumer, list(event_ids))
+    return {row["event_id"] for row in rows}

@@ -1,0 +1,106 @@
+"""What a consumer reads, as whom, and how patiently it retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from retour_contracts import EventSpec
+
+
+class ConsumerSetupError(ValueError):
+    """The consumer is misconfigured; raised at construction, never at the first message."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One event topic to consume.
+
+    ``topic`` defaults to the event's own topic. Another name is for reading a copy of the
+    stream (a test's private topic, a replay topic): records are still parsed as ``spec``'s
+    events, and poison ones go to ``<topic>.dlq`` next to the topic they came from.
+    """
+
+    spec: EventSpec[Any]
+    topic: str | None = None
+
+    @property
+    def kafka_topic(self) -> str:
+        return self.topic or self.spec.topic
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.kafka_topic}.dlq"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How failures are retried; see ``retour_kit.consuming`` for the classification."""
+
+    handler_attempts: int = 3
+    """Tries of one event whose handler raised (alone, each in its own transaction) before
+    it is dead-lettered."""
+    handler_backoff_seconds: float = 0.2
+    """Pause after the first failed try, doubled after each further one."""
+    outage_backoff_seconds: float = 0.5
+    """First pause while Postgres or Kafka is unavailable, doubled up to the cap."""
+    outage_backoff_cap_seconds: float = 30.0
+
+    def handler_pause(self, failed_attempts: int) -> float:
+        return float(self.handler_backoff_seconds * 2 ** (failed_attempts - 1))
+
+    def outage_pause(self, consecutive_failures: int) -> float:
+        pause = self.outage_backoff_seconds * 2 ** (consecutive_failures - 1)
+        return float(min(self.outage_backoff_cap_seconds, pause))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerSettings:
+    """Everything an ``EventConsumer`` needs to know about Kafka and its own identity.
+
+    Args:
+        bootstrap_servers: Kafka bootstrap servers, ``host:port[,host:port]``.
+        group_id: Kafka consumer group; offsets are committed for it. Required: without a
+            group there is nothing to commit, and every restart would start over.
+        subscriptions: The topics to read.
+        consumer_name: Name in the inbox (``inbox.consumer``) and in the ``dlq_consumer``
+            header; defaults to ``group_id``. Keep it when the group changes (a replay under a
+            new group must still recognise the events it already applied).
+        max_records: Upper bound of one poll; a partition's share of it is one transaction.
+    """
+
+    bootstrap_servers: str
+    group_id: str
+    subscriptions: tuple[Subscription, ...]
+    consumer_name: str = ""
+    client_id: str = ""
+    max_records: int = 500
+    poll_timeout_ms: int = 500
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    """Also how soon a member notices that the group is rebalancing."""
+    max_poll_interval_ms: int = 300_000
+    lag_report_interval_seconds: float = 1.0
+    revoke_wait_seconds: float = 10.0
+    """How long a rebalance waits for the batch in progress to commit before it proceeds."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.group_id.strip():
+            raise ConsumerSetupError("group_id is required: offsets are committed per group")
+        if not self.subscriptions:
+            raise ConsumerSetupError("subscriptions must name at least one topic")
+        topics = [s.kafka_topic for s in self.subscriptions]
+        if len(set(topics)) != len(topics):
+            raise ConsumerSetupError(f"a topic is subscribed twice: {sorted(topics)}")
+        if any(topic.endswith(".dlq") for topic in topics):
+            raise ConsumerSetupError("dead-letter topics are for operators, not for consumers")
+        if self.max_records < 1 or self.retry.handler_attempts < 1:
+            raise ConsumerSetupError("max_records and handler_attempts must be at least 1")
+
+    @property
+    def inbox_name(self) -> str:
+        return self.consumer_name or self.group_id
+
+    def subscription_for(self, topic: str) -> Subscription:
+        return next(s for s in self.subscriptions if s.kafka_topic == topic)

@@ -1,0 +1,556 @@
+"""EventConsumer against the real broker and database.
+
+Each test gets a private topic (and its ``.dlq``) and a scratch schema whose ``applied`` table
+has no unique key, so an event applied twice would show up as two rows.
+
+Run as a script, this module is the consumer process that the SIGKILL test kills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+
+from retour_contracts import RETURNEE_REGISTERED_V1, ParsedEvent, build_envelope
+from retour_contracts.examples import example_returnee_registered, returnee_registered_data
+from retour_kit.consuming import (
+    ConsumerMetrics,
+    ConsumerSettings,
+    DbConnection,
+    EventConsumer,
+    HandleBatch,
+    RetryPolicy,
+    Subscription,
+    TransientError,
+    each_event,
+)
+from retour_kit.db import create_pool
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+TEST_INFRA_DIR = Path(__file__).resolve().parents[2] / "tests"  # retour_test_infra, for the child
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+FAST_RETRIES = RetryPolicy(
+    handler_backoff_seconds=0.01, outage_backoff_seconds=0.05, outage_backoff_cap_seconds=0.2
+)
+
+SCHEMA_DDL = """
+CREATE TABLE inbox (
+    consumer text NOT NULL, event_id uuid NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE applied (event_id uuid NOT NULL, returnee_id uuid NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A private topic and the scratch schema its consumer writes to."""
+
+    bootstrap: str
+    topic: str
+    schema: str
+    pool: asyncpg.Pool
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.topic}.dlq"
+
+    def settings(self, **overrides: Any) -> ConsumerSettings:
+        values: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "group_id": f"test-{uuid.uuid4().hex[:8]}",
+            "consumer_name": "kit-test",
+            "subscriptions": (Subscription(RETURNEE_REGISTERED_V1, topic=self.topic),),
+            "retry": FAST_RETRIES,
+        }
+        return ConsumerSettings(**(values | overrides))
+
+    async def applied(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM applied"))
+
+    async def applied_twice(self) -> int:
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM (SELECT event_id FROM applied GROUP BY event_id"
+                " HAVING count(*) > 1) AS twice"
+            )
+        )
+
+
+@pytest.fixture
+async def stream(infra: Infra) -> AsyncIterator[Stream]:
+    topic = f"test.consumer.{uuid.uuid4().hex[:12]}"
+    schema = f"kit_consumer_{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    conn = await asyncpg.connect(infra.admin_dsn)
+    pool = None
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(topic, num_partitions=3, replication_factor=1),
+                NewTopic(f"{topic}.dlq", num_partitions=1, replication_factor=1),
+            ]
+        )
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        await conn.execute(f"SET search_path = {schema}; {SCHEMA_DDL}")
+        pool = await create_pool(infra.admin_dsn, search_path=schema, min_size=1, max_size=4)
+        yield Stream(infra.kafka_bootstrap, topic, schema, pool)
+    finally:
+        if pool is not None:
+            await pool.close()
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+        await admin.delete_topics([topic, f"{topic}.dlq"])
+        await admin.close()
+
+
+def registrations(count: int) -> list[Record]:
+    records = []
+    for _ in range(count):
+        envelope = build_envelope(
+            RETURNEE_REGISTERED_V1,
+            example_returnee_registered(returnee_id=uuid.uuid4()),
+            source="/intake",
+        )
+        records.append((envelope.key, envelope.value, envelope.headers))
+    return records
+
+
+async def produce(bootstrap: str, topic: str, records: Sequence[Record], **kw: Any) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(topic, value, key=key, headers=headers, **kw)
+            for key, value, headers in records
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def record_application(conn: DbConnection, parsed: ParsedEvent) -> None:
+    await conn.execute(
+        "INSERT INTO applied (event_id, returnee_id) VALUES ($1, $2)",
+        UUID(parsed.event_id),
+        parsed.subject,
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+class Running:
+    """A consumer running as a task, stopped gracefully on exit."""
+
+    def __init__(self, stream: Stream, handler: HandleBatch, **overrides: Any) -> None:
+        self.settings = stream.settings(**overrides)
+        self.registry = CollectorRegistry()
+        self.consumer = EventConsumer(
+            self.settings,
+            database=stream.pool,
+            handler=handler,
+            metrics=ConsumerMetrics.register(self.registry),
+        )
+
+    async def __aenter__(self) -> Running:
+        self.task = asyncio.create_task(self.consumer.run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.consumer.stop()
+        await asyncio.wait_for(self.task, 15)
+
+    def metric(self, name: str, **labels: str) -> float:
+        labels = {"group": self.settings.group_id, **labels}
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items() if offset > 0}
+
+
+async def read_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + 10
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        for batch in (await consumer.getmany(timeout_ms=300)).values():
+            records.extend(batch)  # anything beyond what was expected
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_each_event_is_applied_once_and_a_replay_changes_nothing(stream: Stream) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(300))
+
+    async with Running(stream, each_event(record_application)) as first:
+
+        async def first_caught_up() -> bool:
+            return await stream.applied() == 300
+
+        await eventually(first_caught_up)
+    ends = await end_offsets(stream.bootstrap, stream.topic)
+    assert await committed_offsets(stream.bootstrap, first.settings.group_id, stream.topic) == ends
+
+    # A new group reads the same 300 events from the start: the inbox recognises every one.
+    async with Running(stream, each_event(record_application)) as replay:
+
+        async def replay_caught_up() -> bool:
+            group = replay.settings.group_id
+            return await committed_offsets(stream.bootstrap, group, stream.topic) == ends
+
+        await eventually(replay_caught_up)
+
+    assert await stream.applied() == 300
+    assert await stream.applied_twice() == 0
+    topic = {"topic": stream.topic}
+    assert first.metric("consumer_events_processed_total", **topic) == 300
+    assert replay.metric("consumer_events_processed_total", **topic) == 0
+    assert replay.metric("consumer_duplicates_total", **topic) == 300
+    assert replay.metric("consumer_records_consumed_total", **topic) == 300
+    lags = [replay.metric("consumer_lag", partition=str(p), **topic) for p in range(3)]
+    assert lags == [0, 0, 0]
+
+
+def poison_records() -> list[tuple[str, Record]]:
+    """One record per way of being unreadable, with the dlq_code it must get."""
+    valid = registrations(6)
+
+    def with_header(record: Record, name: str, value: bytes | None) -> Record:
+        key, body, headers = record
+        kept = [(n, v) for n, v in headers if n != name]
+        return key, body, kept if value is None else [*kept, (name, value)]
+
+    key, _, headers = valid[1]
+    schema_violation = json.dumps(returnee_registered_data(household_size=0))
+    return [
+        ("invalid_json", (valid[0][0], b"{not json", valid[0][2])),
+        ("invalid_json", (valid[0][0], b"\x00\xff\x10binary", valid[0][2])),
+        ("schema_violation", (key, schema_violation.encode(), headers)),
+        (
+            "unknown_schema_version",
+            with_header(valid[2], "ce_type", b"org.retour.returnee.registered.v9"),
+        ),
+        ("missing_header", with_header(valid[3], "ce_id", None)),
+        ("invalid_header", with_header(valid[4], "ce_id", b"not-a-uuid")),
+        ("invalid_header", with_header(valid[5], "ce_time", b"\xff\xfe")),
+    ]
+
+
+async def test_poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
+    stream: Stream,
+) -> None:
+    poison = poison_records()
+    valid = registrations(40)
+    # One partition, poison spread among valid records: everything after them must flow.
+    mixed: list[Record] = []
+    for index, record in enumerate(valid):
+        mixed.append(record)
+        if index % 6 == 0 and index // 6 < len(poison):
+            mixed.append(poison[index // 6][1])
+    await produce(stream.bootstrap, stream.topic, mixed, partition=0)
+
+    async with Running(stream, each_event(record_application)) as running:
+
+        async def all_decided() -> bool:
+            topic = {"topic": stream.topic}
+            decided = running.metric("consumer_events_processed_total", **topic)
+            for code in {code for code, _ in poison}:
+                decided += running.metric("consumer_dead_lettered_total", code=code, **topic)
+            return decided == len(mixed)
+
+        await eventually(all_decided)
+
+    dead = await read_all(stream.bootstrap, stream.dlq, len(poison))
+    assert await stream.applied() == len(valid)
+    assert len(dead) == len(poison)
+    originals = {(key, value) for _, (key, value, _) in poison}
+    assert {(r.key, r.value) for r in dead} == originals
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["dlq_reason"]
+        assert headers["dlq_consumer"] == b"kit-test"
+        assert headers["dlq_original_topic"] == stream.topic.encode()
+        assert headers["dlq_original_partition"] == b"0"
+        original_offset = int(headers["dlq_original_offset"])
+        assert (mixed[original_offset][0], mixed[original_offset][1]) == (record.key, record.value)
+    assert sorted(dict(r.headers)["dlq_code"].decode() for r in dead) == sorted(
+        code for code, _ in poison
+    )
+    assert await committed_offsets(stream.bootstrap, running.settings.group_id, stream.topic) == {
+        0: len(mixed)
+    }
+
+
+async def test_a_failing_event_is_retried_alone_then_dead_lettered(stream: Stream) -> None:
+    records = registrations(30)
+    culprit = UUID(records[7][0].decode())
+    attempts: list[UUID] = []
+
+    async def fail_on_culprit(conn: DbConnection, parsed: ParsedEvent) -> None:
+        if parsed.subject == str(culprit):
+            attempts.append(culprit)
+            raise ValueError("case rules broken for this returnee")
+        await record_application(conn, parsed)
+
+    await produce(stream.bootstrap, stream.topic, records, partition=1)
+    async with Running(stream, each_event(fail_on_culprit)) as running:
+
+        async def dead_lettered() -> bool:
+            return (
+                running.metric(
+                    "consumer_dead_lettered_total", topic=stream.topic, code=("handler_error")
+                )
+                == 1
+            )
+
+        await eventually(dead_lettered)
+
+    dead = await read_all(stream.bootstrap, stream.dlq, 1)
+    assert await stream.applied() == 29
+    assert len(attempts) == 1 + FAST_RETRIES.handler_attempts  # the batch, then alone
+    assert [r.key for r in dead] == [str(culprit).encode()]
+    headers = dict(dead[0].headers)
+    assert headers["dlq_code"] == b"handler_error"
+    assert headers["dlq_reason"] == b"ValueError: case rules broken for this returnee"
+    assert await committed_offsets(stream.bootstrap, running.settings.group_id, stream.topic) == {
+        1: 30
+    }
+
+
+async def test_an_outage_is_waited_out_without_committing_or_dead_lettering(
+    stream: Stream,
+) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(20), partition=2)
+    outage = asyncio.Event()
+    outage.set()
+    calls = 0
+
+    async def unavailable_until_cleared(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+        nonlocal calls
+        calls += 1
+        if outage.is_set():
+            raise TransientError("gateway unreachable")
+        for parsed in events:
+            await record_application(conn, parsed)
+
+    async with Running(stream, unavailable_until_cleared) as running:
+
+        async def retried_a_few_times() -> bool:
+            return calls >= 8
+
+        await eventually(retried_a_few_times)
+        group = running.settings.group_id
+        assert await committed_offsets(stream.bootstrap, group, stream.topic) == {}
+        assert running.metric("consumer_outage") == 1
+        outage.clear()
+
+        async def applied() -> bool:
+            return await stream.applied() == 20
+
+        await eventually(applied)
+
+    assert running.metric("consumer_outage") == 0
+    assert (
+        running.metric("consumer_dead_lettered_total", topic=stream.topic, code="handler_error")
+        == 0
+    )
+    assert await stream.applied_twice() == 0
+    assert await committed_offsets(stream.bootstrap, group, stream.topic) == {2: 20}
+
+
+async def test_a_connection_lost_mid_batch_is_retried_not_dead_lettered(stream: Stream) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(15), partition=0)
+    killed = False
+
+    async def lose_the_connection_once(conn: DbConnection, parsed: ParsedEvent) -> None:
+        nonlocal killed
+        if not killed:
+            killed = True
+            # The server ends our session mid-transaction, as a Postgres restart would.
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        await record_application(conn, parsed)
+
+    async with Running(stream, each_event(lose_the_connection_once)) as running:
+
+        async def applied() -> bool:
+            return await stream.applied() == 15
+
+        await eventually(applied)
+
+    assert running.metric("consumer_outage_retries_total", topic=stream.topic) >= 1
+    assert await read_all(stream.bootstrap, stream.dlq, 0) == []
+    assert await stream.applied_twice() == 0
+
+
+async def test_a_graceful_stop_commits_the_batch_in_progress(stream: Stream) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(200))
+    started = asyncio.Event()
+
+    async def slow_batch(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+        started.set()
+        for parsed in events:
+            await record_application(conn, parsed)
+        await asyncio.sleep(0.5)
+
+    running = Running(stream, slow_batch, max_records=20)
+    async with running:
+        await asyncio.wait_for(started.wait(), 15)
+        running.consumer.stop()  # while the first batch is still in its transaction
+        await asyncio.wait_for(running.task, 10)
+
+    committed = await committed_offsets(stream.bootstrap, running.settings.group_id, stream.topic)
+    assert 0 < sum(committed.values()) < 200
+    assert await stream.applied() == sum(committed.values())
+
+
+async def test_a_rebalance_between_two_members_applies_nothing_twice(stream: Stream) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(400))
+    group = f"test-{uuid.uuid4().hex[:8]}"
+
+    async def slow_application(conn: DbConnection, parsed: ParsedEvent) -> None:
+        await record_application(conn, parsed)
+        # Slow enough to still be busy when the group notices the newcomer (next heartbeat).
+        await asyncio.sleep(0.01)
+
+    handler = each_event(slow_application)
+    quick = {"group_id": group, "max_records": 50, "heartbeat_interval_ms": 200}
+    async with Running(stream, handler, **quick) as first:
+
+        async def midway() -> bool:
+            return await stream.applied() >= 50
+
+        await eventually(midway)
+        # A second member joins: partitions move while the first is applying batches.
+        async with Running(stream, handler, **quick) as second:
+
+            async def all_applied() -> bool:
+                return await stream.applied() >= 400
+
+            await eventually(all_applied)
+
+    topic = {"topic": stream.topic}
+    assert second.metric("consumer_records_consumed_total", **topic) > 0
+    assert await stream.applied() == 400
+    assert await stream.applied_twice() == 0
+    assert (
+        first.metric("consumer_events_processed_total", **topic)
+        + second.metric("consumer_events_processed_total", **topic)
+        == 400
+    )
+    ends = await end_offsets(stream.bootstrap, stream.topic)
+    assert await committed_offsets(stream.bootstrap, group, stream.topic) == ends
+
+
+async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
+    stream: Stream, infra: Infra
+) -> None:
+    await produce(stream.bootstrap, stream.topic, registrations(600))
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        stream.schema,
+        stream.topic,
+        group,
+        # The DSN carries a password: the environment, unlike argv, is not visible in ps.
+        env={
+            **os.environ,
+            "PYTHONPATH": str(TEST_INFRA_DIR),
+            "KAFKA_BOOTSTRAP_SERVERS": stream.bootstrap,
+            "TEST_DSN": infra.admin_dsn,
+        },
+    )
+    try:
+
+        async def midway() -> bool:
+            return await stream.applied() >= 100
+
+        await eventually(midway)
+        child.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(child.wait(), 10)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert await stream.applied() < 600
+
+    async with Running(stream, each_event(record_application), group_id=group) as restarted:
+
+        async def all_applied() -> bool:
+            return await stream.applied() >= 600
+
+        await eventually(all_applied, within=30)
+
+    assert await stream.applied() == 600
+    assert await stream.applied_twice() == 0
+    # It resumed from the offsets the killed process committed, not from the beginning.
+    assert restarted.metric("consumer_records_consumed_total", topic=stream.topic) < 600
+
+
+async def _run_child(schema: str, topic: str, group: str) -> None:
+    """The consumer process of the SIGKILL test: slow enough to be killed mid-stream."""
+
+    async def slow_application(conn: DbConnection, parsed: ParsedEvent) -> None:
+        await record_application(conn, parsed)
+        await asyncio.sleep(0.003)
+
+    pool = await create_pool(os.environ["TEST_DSN"], search_path=schema, min_size=1, max_size=2)
+    stream = Stream(os.environ["KAFKA_BOOTSTRAP_SERVERS"], topic, schema, pool)
+    # The broker's minimum session timeout: the restarted consumer waits this long at most
+    # for the killed member to be declared dead.
+    settings = stream.settings(group_id=group, max_records=50, session_timeout_ms=6000)
+    await EventConsumer(settings, database=pool, handler=each_event(slow_application)).run()
+
+
+if __name__ == "__main__":
+    asyncio.run(_run_child(*sys.argv[1:4]))

@@ -1,0 +1,20 @@
+"""Emits reintegration's events through the kit's transactional outbox."""
+
+from __future__ import annotations
+
+from retour_contracts import ActivityLaunched, AidGranted, build_envelope, spec_for_model
+from retour_kit.consuming import DbConnection
+from retour_kit.outbox import enqueue
+
+SOURCE = "/reintegration"
+
+
+class OutboxEvents:
+    def __init__(self, conn: DbConnection, *, schema: str) -> None:
+        self._conn = conn
+        self._schema = schema
+
+    async def emit(self, event: AidGranted | ActivityLaunched) -> None:
+        spec = spec_for_model(type(event))
+        envelope = build_envelope(spec, event, source=SOURCE)
+        await enqueue(self._conn, envelope, topic=spec.topic, schema=self._schema)

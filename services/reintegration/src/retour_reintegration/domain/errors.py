@@ -1,0 +1,35 @@
+"""Business-rule violations. ``rule`` is a stable code clients can branch on; ``detail`` says
+what is wrong in words; ``context`` carries the ids or amounts involved (never personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+
+class RuleViolation(Exception):
+    """A command was refused: it would break ``rule``."""
+
+    def __init__(self, rule: str, detail: str, **context: Any) -> None:
+        super().__init__(detail)
+        self.rule = rule
+        self.detail = detail
+        self.context = context
+
+
+class CaseNotFound(RuleViolation):
+    def __init__(self, returnee_ids: Iterable[UUID]) -> None:
+        ids = sorted(str(returnee_id) for returnee_id in returnee_ids)
+        super().__init__(
+            "case_not_found", f"no case for returnee {', '.join(ids)}", returnee_ids=ids
+        )
+
+
+class CaseClosed(RuleViolation):
+    def __init__(self, returnee_ids: Iterable[UUID]) -> None:
+        ids = sorted(str(returnee_id) for returnee_id in returnee_ids)
+        super().__init__(
+            "case_closed", f"the case of returnee {', '.join(ids)} is closed", returnee_ids=ids
+        )

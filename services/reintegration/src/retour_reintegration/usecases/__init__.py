@@ -1,0 +1,16 @@
+"""Use cases: each decides one command inside the caller's transaction, through ports."""
+
+from retour_reintegration.usecases.activities import launch_activity
+from retour_reintegration.usecases.aid import GrantedAid, grant_aid
+from retour_reintegration.usecases.cases import close_case, open_case
+from retour_reintegration.usecases.ports import CaseRepository, EventOutbox
+
+__all__ = [
+    "CaseRepository",
+    "EventOutbox",
+    "GrantedAid",
+    "close_case",
+    "grant_aid",
+    "launch_activity",
+    "open_case",
+]

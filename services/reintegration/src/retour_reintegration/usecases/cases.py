@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from retour_contracts import ReturneeRegistered
+from retour_reintegration.domain.actor import Actor
+from retour_reintegration.domain.case import Case, ClosureReason
+from retour_reintegration.domain.errors import CaseNotFound
+from retour_reintegration.usecases.ports import CaseRepository
+
+
+async def open_case(cases: CaseRepository, registration: ReturneeRegistered) -> bool:
+    """Opens the returnee's case; a second registration of the same returnee changes nothing."""
+    return await cases.add(Case.open_for(registration))
+
+
+async def close_case(
+    cases: CaseRepository,
+    *,
+    returnee_id: UUID,
+    reason: ClosureReason,
+    actor: Actor,
+    now: datetime,
+) -> Case:
+    case = await cases.lock(returnee_id)
+    if case is None:
+        raise CaseNotFound([returnee_id])
+    closed = case.close(reason, at=now, by=actor.subject)
+    await cases.save_closure(closed)
+    return closed
