@@ -44,9 +44,10 @@ up() {
   "$HERE/kafka.sh" start
   write_env_file
   log "provisioning database roles and schemas"
-  local roles=()
-  for svc in "${SERVICES[@]}"; do roles+=("$svc=$(env_get "${svc^^}_DB_PASSWORD")"); done
-  RETOUR_PG_ADMIN_DSN="$("$HERE/postgres.sh" admin-dsn)" py -m retour_kit.provision --database retour "${roles[@]}"
+  (
+    for svc in "${SERVICES[@]}"; do export "${svc^^}_DB_PASSWORD=$(env_get "${svc^^}_DB_PASSWORD")"; done
+    RETOUR_PG_ADMIN_DSN="$("$HERE/postgres.sh" admin-dsn)" py -m retour_kit.provision --database retour
+  )
   log "creating topics"
   KAFKA_BOOTSTRAP_SERVERS="$(env_get KAFKA_BOOTSTRAP_SERVERS)" py -m retour_kit.topics
   "$HERE/services.sh" start

@@ -5,7 +5,7 @@ a superuser DSN. Each service then connects with its own role, which owns its sc
 rights on `public` nor on any other service's schema, so a bug or a stolen credential in one
 service cannot read another service's data. Migrations run later as the service role itself.
 
-    python -m retour_kit.provision --database retour intake=<password> reporting=<password> ...
+    INTAKE_DB_PASSWORD=... REPORTING_DB_PASSWORD=... python -m retour_kit.provision intake reporting
 """
 
 from __future__ import annotations
@@ -52,10 +52,15 @@ async def provision_service(
     literal = await conn.fetchval("SELECT quote_literal($1)", password)
     if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
         await conn.execute(f"CREATE ROLE {role} LOGIN")
-    await conn.execute(
-        f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
-        f"PASSWORD {literal}"
+    # Managed Postgres (RDS, Cloud SQL, Azure) gives no superuser: its admin role may not touch
+    # the SUPERUSER attribute, and must be a member of a role to give it a schema.
+    is_superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    attributes = (
+        "NOSUPERUSER NOCREATEDB NOCREATEROLE" if is_superuser else "NOCREATEDB NOCREATEROLE"
     )
+    await conn.execute(f"ALTER ROLE {role} WITH LOGIN {attributes} NOINHERIT PASSWORD {literal}")
+    if not is_superuser:
+        await conn.execute(f"GRANT {role} TO current_user")
     await conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {role}")
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {role} AUTHORIZATION {role}")
     await conn.execute(f"ALTER SCHEMA {role} OWNER TO {role}")
@@ -89,7 +94,13 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         help="superuser DSN (default: $RETOUR_PG_ADMIN_DSN)",
     )
     parser.add_argument("--database", default=os.environ.get("RETOUR_PG_DATABASE", "retour"))
-    parser.add_argument("roles", nargs="+", metavar="SERVICE=PASSWORD")
+    parser.add_argument(
+        "services",
+        nargs="*",
+        default=list(SERVICES),
+        help="services to provision (default: all); each password is read from"
+        " <SERVICE>_DB_PASSWORD, never from the command line, where `ps` would show it",
+    )
     return parser.parse_args(argv)
 
 
@@ -99,15 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("provision: RETOUR_PG_ADMIN_DSN (or --admin-dsn) is required" + "\n")
         return 2
     passwords: dict[str, str] = {}
-    for item in args.roles:
-        service, sep, password = item.partition("=")
-        if not sep or service not in SERVICES or not password:
-            sys.stderr.write(
-                f"provision: expected SERVICE=PASSWORD with SERVICE in {SERVICES}, got {service!r}"
-                + "\n"
-            )
+    for service in args.services:
+        variable = f"{service.upper()}_DB_PASSWORD"
+        if service not in SERVICES or not os.environ.get(variable):
+            sys.stderr.write(f"provision: {variable} must be set (services: {SERVICES})\n")
             return 2
-        passwords[service] = password
+        passwords[service] = os.environ[variable]
     asyncio.run(provision(args.admin_dsn, database=args.database, passwords=passwords))
     return 0
 
