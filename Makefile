@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 # Run inside the stack's environment (DSNs, broker, dev JWT secret) without leaking it to make.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help setup up down status clean test lint contracts contracts-check token demo migrate
+.PHONY: help setup up down status clean test lint contracts contracts-check token demo migrate bench
 
 help:
 	@echo "make demo       bring the stack up and play the demo scenario (DEMO_ARGS=--help for options)"
@@ -47,7 +47,7 @@ clean:
 lint: setup
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy contracts/src kit/src services demo tests conftest.py
+	$(UV) run --no-sync mypy contracts/src kit/src services demo bench tests conftest.py
 	$(UV) run --no-sync lint-imports
 
 contracts: setup
@@ -73,3 +73,7 @@ migrate: up
 # The main job. DEMO_ARGS changes the scenario, e.g. make demo DEMO_ARGS="--returnees 500 --seed 7"
 demo: up
 	@$(UV) run --no-sync retour-demo $(DEMO_ARGS)
+
+# Speed figures, each beside a baseline measured in the same run (docs/performance.md).
+bench: up
+	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)

@@ -37,11 +37,10 @@ class FakeCaseRepository:
         self.aid: list[tuple[AidGranted, bool]] = []
         self.activities: list[tuple[ActivityLaunched, str]] = []
 
-    async def add(self, case: Case) -> bool:
-        if case.returnee_id in self.cases:
-            return False
-        self.cases[case.returnee_id] = case
-        return True
+    async def add_many(self, cases: Sequence[Case]) -> int:
+        new = [case for case in cases if case.returnee_id not in self.cases]
+        self.cases.update((case.returnee_id, case) for case in new)
+        return len(new)
 
     async def lock(self, returnee_id: UUID) -> Case | None:
         return self.cases.get(returnee_id)

@@ -15,7 +15,6 @@ from retour_kit.consuming import (
     ConsumerSettings,
     EventConsumer,
     Subscription,
-    each_event,
 )
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
@@ -31,7 +30,7 @@ from retour_reintegration.domain.aid import ReintegrationBudget
 from retour_reintegration.entrypoints.activities_api import activities_router
 from retour_reintegration.entrypoints.cases_api import cases_router
 from retour_reintegration.entrypoints.context import ApiContext
-from retour_reintegration.entrypoints.registrations import open_case_on_registration
+from retour_reintegration.entrypoints.registrations import open_cases_on_registrations
 from retour_reintegration.entrypoints.rule_violations import install_rule_violation_handler
 from retour_reintegration.settings import Settings
 
@@ -106,7 +105,7 @@ def build_consumer(
     return EventConsumer(
         consumer_settings,
         database=database,
-        handler=each_event(open_case_on_registration),
+        handler=open_cases_on_registrations,
         metrics=ConsumerMetrics.register(registry),
     )
 

@@ -29,18 +29,23 @@ class PgCaseRepository:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def add(self, case: Case) -> bool:
+    async def add_many(self, cases: Sequence[Case]) -> int:
+        # One round trip for a whole consumer batch: the per-event INSERT was the consumer's
+        # main cost (see docs/performance.md).
         inserted = await self._conn.fetchval(
-            "INSERT INTO cases (returnee_id, reception_centre, region_of_origin, arrival_date,"
-            " registered_at) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (returnee_id) DO NOTHING RETURNING true",
-            case.returnee_id,
-            case.reception_centre,
-            case.region_of_origin,
-            case.arrival_date,
-            case.registered_at,
+            "WITH new AS (INSERT INTO cases (returnee_id, reception_centre, region_of_origin,"
+            " arrival_date, registered_at)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[],"
+            " $5::timestamptz[])"
+            " ON CONFLICT (returnee_id) DO NOTHING RETURNING 1)"
+            " SELECT count(*) FROM new",
+            [c.returnee_id for c in cases],
+            [c.reception_centre for c in cases],
+            [c.region_of_origin for c in cases],
+            [c.arrival_date for c in cases],
+            [c.registered_at for c in cases],
         )
-        return bool(inserted)
+        return int(inserted)
 
     async def lock(self, returnee_id: UUID) -> Case | None:
         row = await self._conn.fetchrow(_LOCK_CASE, returnee_id)

@@ -1,25 +1,27 @@
-"""Kafka entry point: a returnee.registered event opens the returnee's case."""
+"""Kafka entry point: returnee.registered events open the returnees' cases."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import structlog
 
 from retour_contracts import ParsedEvent, ReturneeRegistered
 from retour_kit.consuming import DbConnection
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
-from retour_reintegration.usecases import open_case
+from retour_reintegration.usecases import open_cases
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def open_case_on_registration(conn: DbConnection, parsed: ParsedEvent) -> None:
-    registration = parsed.event
-    if not isinstance(registration, ReturneeRegistered):
-        raise TypeError(f"expected returnee.registered, got {parsed.type}")
-    opened = await open_case(PgCaseRepository(conn), registration)
-    if opened:
-        log.info("case opened", returnee_id=str(registration.returnee_id))
-    else:
-        # A second registration event for the same returnee (not a redelivery: the inbox
-        # catches those); the first one opened the case.
-        log.info("case already open", returnee_id=str(registration.returnee_id))
+async def open_cases_on_registrations(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+    """One consumer batch (new events only, one transaction): one insert for all its cases."""
+    registrations: list[ReturneeRegistered] = []
+    for parsed in events:
+        if not isinstance(parsed.event, ReturneeRegistered):
+            raise TypeError(f"expected returnee.registered, got {parsed.type}")
+        registrations.append(parsed.event)
+    opened = await open_cases(PgCaseRepository(conn), registrations)
+    # A registration whose returnee already has a case is a second registration event, not a
+    # redelivery (the inbox catches those): the first one opened the case.
+    log.info("cases opened", opened=opened, already_open=len(registrations) - opened)

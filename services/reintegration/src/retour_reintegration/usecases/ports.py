@@ -12,8 +12,9 @@ from retour_reintegration.domain.case import Case
 
 
 class CaseRepository(Protocol):
-    async def add(self, case: Case) -> bool:
-        """Stores a new case; False (and no change) if the returnee already has one."""
+    async def add_many(self, cases: Sequence[Case]) -> int:
+        """Stores the new cases; a returnee who already has a case keeps it unchanged.
+        Returns how many cases were new."""
         ...
 
     async def lock(self, returnee_id: UUID) -> Case | None:
