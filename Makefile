@@ -59,6 +59,7 @@ contracts-check: setup
 # The tests read the stack's addresses from .local/env themselves (tests/retour_test_infra.py):
 # exporting them here would leak into the settings that unit tests build explicitly.
 test: up lint contracts-check
+	@bash deploy/local/chromium.sh
 	$(UV) run --no-sync pytest
 
 token: setup

@@ -321,3 +321,15 @@ def test_every_error_is_a_value_error_with_a_code() -> None:
     }
     assert len(codes) == 7
     assert issubclass(EnvelopeError, ValueError)
+
+
+def test_a_phone_read_off_the_wire_is_checked_for_its_e164_form_only() -> None:
+    # The producer checked the numbering plan when the number entered the system; consumers
+    # re-check the form, not libphonenumber's tables (the costliest part of parsing).
+    from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope, parse_envelope
+    from retour_contracts.examples import example_returnee_registered
+
+    envelope = build_envelope(RETURNEE_REGISTERED_V1, example_returnee_registered(), source="/t")
+    value = envelope.value.replace(b"+22365012345", b"+22300000000")
+    parsed = parse_envelope(envelope.topic, envelope.key, value, envelope.headers)
+    assert parsed.event.personal.phone == "+22300000000"  # type: ignore[union-attr]

@@ -30,6 +30,7 @@ from retour_contracts.errors import (
     UnknownSchemaVersionError,
 )
 from retour_contracts.models import ContractModel, Event
+from retour_contracts.models.types import FROM_THE_WIRE
 from retour_contracts.traceparent import is_valid_traceparent, new_traceparent, validate_traceparent
 
 E = TypeVar("E", bound=ContractModel)
@@ -273,7 +274,7 @@ def _validate_value(spec: EventSpec[E], value: bytes | str | None) -> E:
     if not value:
         raise InvalidJsonError("empty value")
     try:
-        return spec.model.model_validate_json(value)
+        return spec.model.model_validate_json(value, context={FROM_THE_WIRE: True})
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         # pydantic reports unparsable JSON as a validation error; it deserves its own reason.

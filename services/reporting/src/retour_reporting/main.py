@@ -1,57 +1,148 @@
 """Composition root of the reporting service: the one place where its parts are wired."""
 
+from __future__ import annotations
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 import structlog
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from retour_kit.cli import service_cli
+from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
+from retour_kit.consuming import ConsumerMetrics, ConsumerSettings, EventConsumer, Subscription
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
 from retour_kit.migrations import migrate
 from retour_kit.readiness import kafka_ready, postgres_ready
+from retour_reporting.adapters.kafka_positions import KafkaTopicPositions
+from retour_reporting.adapters.pg_projections import forget_everything
+from retour_reporting.adapters.pg_reports import PgReportSource
+from retour_reporting.adapters.projection_metrics import ProjectionMetrics
+from retour_reporting.background import consuming
+from retour_reporting.entrypoints.cli import run_cli
+from retour_reporting.entrypoints.dashboard import dashboard_routes
+from retour_reporting.entrypoints.projection_consumer import projecting
+from retour_reporting.entrypoints.report_routes import report_routes
 from retour_reporting.settings import Settings
+from retour_reporting.usecases.rebuilding import RebuildOutcome, rebuild
 
-SCHEMA = "reporting"
 MIGRATIONS_PACKAGE = "retour_reporting"
+INBOX_CONSUMER = "reporting"
+"""The inbox keeps this name whatever the group, so the rebuild group and the live group
+recognise each other's events."""
+REPLAY_MAX_RECORDS = 5000
 
 
 def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
-    database = Database(
-        settings.database_url, schema=SCHEMA, application_name=settings.service_name
-    )
+    registry = new_registry()
+    database = open_database(settings)
+    consumer = build_consumer(settings, database, registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await database.open()
         try:
             if settings.migrate_on_start:
-                async with database.pool.acquire() as connection:
-                    applied = await migrate(connection, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
-                structlog.stdlib.get_logger(__name__).info("migrations up to date", applied=applied)
-            yield
+                await migrate_schema(settings, database)
+            async with consuming(consumer):
+                yield
         finally:
             await database.close()
 
-    return create_http_app(
+    app = create_http_app(
         title="retour reporting",
         version=version("retour-reporting"),
         settings=settings,
         lifespan=lifespan,
         readiness=[postgres_ready(database), kafka_ready(settings.kafka_bootstrap_servers)],
-        registry=new_registry(),
+        registry=registry,
     )
+    app.include_router(report_routes(PgReportSource(lambda: database.pool)))
+    app.include_router(dashboard_routes())
+    return app
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        settings.database_url,
+        schema=settings.database_schema,
+        application_name=settings.service_name,
+    )
+
+
+async def migrate_schema(settings: Settings, database: Database) -> None:
+    async with database.pool.acquire() as connection:
+        applied = await migrate(
+            connection, schema=settings.database_schema, package=MIGRATIONS_PACKAGE
+        )
+    structlog.stdlib.get_logger(__name__).info("migrations up to date", applied=applied)
+
+
+def consumer_settings(settings: Settings, *, group: str | None = None) -> ConsumerSettings:
+    return ConsumerSettings(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group or settings.consumer_group,
+        consumer_name=INBOX_CONSUMER,
+        client_id=settings.service_name,
+        max_records=settings.consumer_max_records,
+        subscriptions=(
+            Subscription(RETURNEE_REGISTERED_V1, topic=settings.registrations_topic),
+            Subscription(AID_GRANTED_V1, topic=settings.aid_topic),
+            Subscription(ACTIVITY_LAUNCHED_V1, topic=settings.activities_topic),
+        ),
+    )
+
+
+def build_consumer(
+    settings: Settings,
+    database: Database,
+    registry: CollectorRegistry,
+    *,
+    group: str | None = None,
+) -> EventConsumer:
+    return EventConsumer(
+        consumer_settings(settings, group=group),
+        database=database,
+        handler=projecting(ProjectionMetrics(registry)),
+        metrics=ConsumerMetrics.register(registry),
+    )
+
+
+def rebuild_group(settings: Settings) -> str:
+    return f"{settings.consumer_group}-rebuild"
+
+
+async def run_rebuild(settings: Settings, timeout_seconds: float | None) -> RebuildOutcome:
+    """Empties the projections and replays every event of the configured topics."""
+    database = open_database(settings)
+    await database.open(max_size=4)
+    try:
+        await migrate_schema(settings, database)
+
+        async def forget() -> None:
+            async with database.pool.acquire() as conn, conn.transaction():
+                await forget_everything(conn, INBOX_CONSUMER)
+
+        group = rebuild_group(settings)
+        topics = [s.kafka_topic for s in consumer_settings(settings).subscriptions]
+        # The replay reads history, not a trickle: larger polls make larger transactions.
+        bigger = max(settings.consumer_max_records, REPLAY_MAX_RECORDS)
+        replay = settings.model_copy(update={"consumer_max_records": bigger})
+        return await rebuild(
+            positions=KafkaTopicPositions(settings.kafka_bootstrap_servers, topics),
+            forget=forget,
+            consumer=build_consumer(replay, database, CollectorRegistry(), group=group),
+            group=group,
+            timeout_seconds=timeout_seconds,
+        )
+    finally:
+        await database.close()
 
 
 def cli() -> None:
-    service_cli(
-        settings_cls=Settings,
-        build_app=build_app,
-        schema=SCHEMA,
-        migrations_package=MIGRATIONS_PACKAGE,
-    )
+    run_cli(build_app=build_app, rebuild=run_rebuild, migrations_package=MIGRATIONS_PACKAGE)

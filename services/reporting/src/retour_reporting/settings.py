@@ -1,6 +1,32 @@
+"""Configuration of the reporting service, read once from the environment."""
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
 from retour_kit.settings import ServiceSettings
+
+TopicName = Annotated[str, StringConstraints(min_length=1, max_length=249)]
 
 
 class Settings(ServiceSettings):
     service_name: str = "retour-reporting"
     http_port: int = 8004
+    database_schema: str = Field(
+        default="reporting",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Schema of the projections. Tests give each run a private one, so a"
+        " rebuild there cannot wipe the projections the running service reads.",
+    )
+    consumer_group: str = Field(default="reporting", min_length=1)
+    registrations_topic: TopicName = Field(
+        default="returnee.registered",
+        description="Where registrations are read from; another name reads a copy (a test).",
+    )
+    aid_topic: TopicName = "aid.granted"
+    activities_topic: TopicName = "activity.launched"
+    consumer_max_records: int = Field(
+        default=2000,
+        ge=1,
+        description="Records fetched per poll; each partition's share is one transaction.",
+    )

@@ -1,1 +1,1 @@
-"""Adapters to the outside world: asyncpg repositories, outbox, publishers."""
+"""Adapters to the outside world: PostgreSQL projections and report queries, Kafka offsets."""

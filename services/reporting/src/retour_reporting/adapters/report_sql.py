@@ -1,0 +1,166 @@
+"""The SQL of the reports. Every filter is a parameter that may be NULL (meaning "any"), so
+each report is one fixed statement whatever the filters.
+
+Shared parameters: $1 and $2 bound the period; $3 to $9 are the returnee filters (centre,
+host country, return type, region, sex, age group, vulnerability), applied through the
+``registrations_matching`` function of migration 0002. Aid and activity reports add $10,
+whether any returnee filter is set: without one, aid and activities count even when their
+registration has not arrived (yet).
+"""
+
+REGISTRATIONS = """
+WITH cohort AS MATERIALIZED (
+    SELECT * FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)
+    WHERE ($1::date IS NULL OR arrival_date >= $1) AND ($2::date IS NULL OR arrival_date <= $2)
+)
+SELECT 'total' AS breakdown, 'all' AS value, count(*) AS people FROM cohort
+UNION ALL
+SELECT 'reception_centre', reception_centre, count(*) FROM cohort GROUP BY 2
+UNION ALL
+SELECT 'host_country', host_country, count(*) FROM cohort GROUP BY 2
+UNION ALL
+SELECT 'return_type', return_type, count(*) FROM cohort GROUP BY 2
+UNION ALL
+SELECT 'region_of_origin', region_of_origin, count(*) FROM cohort GROUP BY 2
+UNION ALL
+SELECT 'sex', sex, count(*) FROM cohort GROUP BY 2
+UNION ALL
+SELECT 'age_group', age_group, count(*) FROM cohort GROUP BY 2
+UNION ALL
+-- People registered with no vulnerability count under 'none'; someone with two counts under
+-- both, so this breakdown does not add up to the total.
+SELECT 'vulnerability', v, count(*)
+FROM cohort CROSS JOIN LATERAL unnest(
+    CASE WHEN cardinality(vulnerabilities) = 0 THEN ARRAY['none'] ELSE vulnerabilities END
+) AS v
+GROUP BY 2
+"""
+
+MONTHLY_REGISTRATIONS = """
+SELECT to_char(arrival_date, 'YYYY-MM') AS month, reception_centre, count(*) AS people
+FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)
+WHERE ($1::date IS NULL OR arrival_date >= $1) AND ($2::date IS NULL OR arrival_date <= $2)
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+# $11 to $15: phase, category, dimension, level, modality.
+AID = """
+WITH selected AS MATERIALIZED (
+    SELECT a.* FROM aid a
+    WHERE ($1::timestamptz IS NULL OR a.granted_at >= $1)
+      AND ($2::timestamptz IS NULL OR a.granted_at < $2)
+      AND ($11::text IS NULL OR a.phase = $11)
+      AND ($12::text IS NULL OR a.category = $12)
+      AND ($13::text IS NULL OR a.dimension = $13)
+      AND ($14::text IS NULL OR a.level = $14)
+      AND ($15::text IS NULL OR a.modality = $15)
+      AND (NOT $10::boolean OR a.returnee_id IN (
+          SELECT returnee_id FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)))
+),
+cells AS (
+    SELECT 'total' AS breakdown, 'all' AS value, * FROM selected
+    UNION ALL SELECT 'phase', phase, * FROM selected
+    UNION ALL SELECT 'category', category, * FROM selected
+    UNION ALL SELECT 'dimension', dimension, * FROM selected
+    UNION ALL SELECT 'level', level, * FROM selected
+    UNION ALL SELECT 'modality', modality, * FROM selected
+)
+SELECT breakdown, value,
+       count(*) AS aids,
+       count(DISTINCT returnee_id) AS people,
+       coalesce(sum(amount) FILTER (WHERE currency = 'XOF'), 0) AS total_xof,
+       count(*) FILTER (WHERE currency <> 'XOF') AS other_currency_aids
+FROM cells
+GROUP BY breakdown, value
+UNION ALL
+SELECT 'total', 'all', 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM selected)
+"""
+
+# $11, $12: sector, level. With returnee filters, an activity counts when one of its
+# participants matches, and only matching participants are counted.
+ACTIVITIES = """
+WITH selected AS MATERIALIZED (
+    SELECT a.* FROM activities a
+    WHERE ($1::timestamptz IS NULL OR a.launched_at >= $1)
+      AND ($2::timestamptz IS NULL OR a.launched_at < $2)
+      AND ($11::text IS NULL OR a.sector = $11)
+      AND ($12::text IS NULL OR a.level = $12)
+),
+people AS MATERIALIZED (
+    SELECT p.activity_id, p.returnee_id FROM activity_participants p
+    WHERE p.activity_id IN (SELECT activity_id FROM selected)
+      AND (NOT $10::boolean OR p.returnee_id IN (
+          SELECT returnee_id FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)))
+),
+chosen AS MATERIALIZED (
+    SELECT * FROM selected WHERE activity_id IN (SELECT activity_id FROM people)
+),
+cells AS (
+    SELECT 'total' AS breakdown, 'all' AS value, * FROM chosen
+    UNION ALL SELECT 'sector', sector, * FROM chosen
+    UNION ALL SELECT 'level', level, * FROM chosen
+),
+funding AS (
+    SELECT breakdown, value,
+           count(*) AS activities,
+           coalesce(sum(funding_amount) FILTER (WHERE funding_currency = 'XOF'), 0)
+               AS funding_xof
+    FROM cells GROUP BY breakdown, value
+),
+participants AS (
+    SELECT c.breakdown, c.value, count(DISTINCT p.returnee_id) AS participants
+    FROM cells c JOIN people p USING (activity_id)
+    GROUP BY c.breakdown, c.value
+)
+SELECT breakdown, value, activities, funding_xof, coalesce(participants, 0) AS participants
+FROM funding LEFT JOIN participants USING (breakdown, value)
+UNION ALL
+SELECT 'total', 'all', 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM chosen)
+"""
+
+# Arrival is known to the day: its start (UTC) is the reference, as for reintegration's
+# 72-hour flag, so a grant on the third evening is never counted as on time by mistake.
+KPIS = """
+WITH arrivals AS MATERIALIZED (
+    SELECT returnee_id, reception_centre,
+           arrival_date::timestamp AT TIME ZONE 'UTC' AS arrived_at
+    FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)
+    WHERE ($1::date IS NULL OR arrival_date >= $1) AND ($2::date IS NULL OR arrival_date <= $2)
+),
+aid_facts AS (
+    SELECT c.returnee_id,
+           min(a.granted_at) AS first_aid_at,
+           bool_or(a.phase = 'immediate' AND a.granted_at <= c.arrived_at + interval '72 hours')
+               AS immediate_72h,
+           bool_or(a.phase = 'reintegration') AS reintegration
+    FROM arrivals c JOIN aid a USING (returnee_id)
+    GROUP BY c.returnee_id
+),
+activity_facts AS (
+    SELECT DISTINCT p.returnee_id
+    FROM activity_participants p JOIN arrivals USING (returnee_id)
+),
+facts AS (
+    SELECT c.reception_centre,
+           f.returnee_id IS NOT NULL AS aided,
+           coalesce(f.immediate_72h, false) AS immediate_72h,
+           coalesce(f.reintegration, false) AS reintegration,
+           x.returnee_id IS NOT NULL AS with_activity,
+           extract(epoch FROM f.first_aid_at - c.arrived_at)::float8 / 3600 AS hours_to_first_aid
+    FROM arrivals c
+    LEFT JOIN aid_facts f USING (returnee_id)
+    LEFT JOIN activity_facts x USING (returnee_id)
+)
+SELECT GROUPING(reception_centre) = 1 AS overall,
+       reception_centre,
+       count(*) AS cohort,
+       count(*) FILTER (WHERE aided) AS aided,
+       count(*) FILTER (WHERE immediate_72h) AS immediate_within_72h,
+       count(*) FILTER (WHERE reintegration) AS reintegration_aided,
+       count(*) FILTER (WHERE with_activity) AS with_activity,
+       count(*) FILTER (WHERE aided AND with_activity) AS aided_with_activity,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY hours_to_first_aid) AS median_hours
+FROM facts
+GROUP BY GROUPING SETS ((), (reception_centre))
+"""

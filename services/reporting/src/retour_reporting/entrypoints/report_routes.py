@@ -1,0 +1,114 @@
+"""HTTP routes of the reports: each report as JSON and as a CSV file, for analysts only."""
+
+# No `from __future__ import annotations` here: FastAPI reads the routes' annotations at
+# runtime, and they refer to an alias local to `_add_report`.
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+
+from retour_kit.auth import Principal, Role, require_roles
+from retour_reporting.domain.queries import ReportQuery
+from retour_reporting.entrypoints import report_csv, report_json
+from retour_reporting.entrypoints.report_params import activity_query, aid_query, returnee_query
+from retour_reporting.usecases.ports import ReportSource
+
+Analyst = Annotated[Principal, Depends(require_roles(Role.ANALYST))]
+# Aggregates of vulnerable people's data: no shared cache, no browser cache, keeps them.
+PRIVATE = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class ReportDefinition:
+    name: str
+    summary: str
+    parse_query: Callable[..., ReportQuery]
+    fetch: Callable[[ReportSource, ReportQuery], Awaitable[Any]]
+    as_json: Callable[[Any], report_json.JsonObject]
+    as_table: Callable[[Any], report_csv.Table]
+
+
+REPORTS = (
+    ReportDefinition(
+        "registrations",
+        "Returnees who arrived in the period, by each disaggregation",
+        returnee_query,
+        lambda source, query: source.registrations(query),
+        report_json.registrations,
+        report_csv.registrations,
+    ),
+    ReportDefinition(
+        "registrations-monthly",
+        "Returnees by month of arrival and reception centre",
+        returnee_query,
+        lambda source, query: source.monthly_registrations(query),
+        report_json.monthly,
+        report_csv.monthly,
+    ),
+    ReportDefinition(
+        "aid",
+        "Aid granted in the period: counts, people and XOF totals by each dimension",
+        aid_query,
+        lambda source, query: source.aid(query),
+        report_json.aid,
+        report_csv.aid,
+    ),
+    ReportDefinition(
+        "activities",
+        "Income-generating activities launched in the period, by sector and level",
+        activity_query,
+        lambda source, query: source.activities(query),
+        report_json.activities,
+        report_csv.activities,
+    ),
+    ReportDefinition(
+        "kpis",
+        "Outcomes of the returnees who arrived in the period, overall and by centre",
+        returnee_query,
+        lambda source, query: source.kpis(query),
+        report_json.kpis,
+        report_csv.kpis,
+    ),
+)
+
+
+def report_routes(source: ReportSource) -> APIRouter:
+    router = APIRouter(prefix="/reports", tags=["reports"])
+    for definition in REPORTS:
+        _add_report(router, source, definition)
+    return router
+
+
+def _add_report(router: APIRouter, source: ReportSource, report: ReportDefinition) -> None:
+    Query = Annotated[ReportQuery, Depends(report.parse_query)]  # noqa: N806 - a type alias
+
+    async def as_json(_: Analyst, query: Query) -> JSONResponse:
+        body = report.as_json(await report.fetch(source, query))
+        document = report_json.envelope(report.name, query, body)
+        return JSONResponse(jsonable_encoder(document), headers=PRIVATE)
+
+    async def as_csv(_: Analyst, query: Query) -> Response:
+        table = report.as_table(await report.fetch(source, query))
+        return Response(
+            report_csv.render(table),
+            media_type="text/csv; charset=utf-8",
+            headers={**PRIVATE, "Content-Disposition": _attachment(report.name, query)},
+        )
+
+    router.add_api_route(f"/{report.name}", as_json, methods=["GET"], summary=report.summary)
+    router.add_api_route(
+        f"/{report.name}.csv",
+        as_csv,
+        methods=["GET"],
+        summary=f"{report.summary} (CSV, small cells suppressed)",
+        response_class=Response,
+    )
+
+
+def _attachment(name: str, query: ReportQuery) -> str:
+    first = query.period.first_day or "start"
+    last = query.period.last_day or "now"
+    return f'attachment; filename="{name}_{first}_{last}.csv"'

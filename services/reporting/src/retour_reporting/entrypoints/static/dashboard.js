@@ -1,0 +1,269 @@
+// The reporting dashboard: fetches the JSON reports with the analyst's token and draws them
+// as inline SVG. No library and no network access beyond this service.
+"use strict";
+
+const TOKEN_KEY = "retour.reporting.token";
+const SMALL = 5; // cells under this many people are drawn at this size, hatched, labelled "<5"
+const SVG = "http://www.w3.org/2000/svg";
+const CENTRE_COLOURS = {
+  bamako: "#1f6f8b", kayes: "#e08a2c", gao: "#5a9e4b", mopti: "#8a5bb0", tombouctou: "#c4495a",
+};
+
+class SignInNeeded extends Error {}
+
+// ---- the token: from the address fragment once, then from this tab's sessionStorage ----
+
+function adoptTokenFromFragment() {
+  const match = window.location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+async function report(name, params) {
+  const response = await fetch(`/reports/${name}?${params}`, {
+    headers: { Authorization: `Bearer ${token()}` },
+  });
+  if (response.status === 401 || response.status === 403) {
+    throw new SignInNeeded((await response.json()).detail);
+  }
+  if (!response.ok) {
+    throw new Error(`${name}: HTTP ${response.status}`);
+  }
+  return response.json();
+}
+
+// ---- SVG helpers ----
+
+function el(name, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function canvas(container, width, height, label) {
+  container.replaceChildren();
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+  const pattern = el("pattern", {
+    id: `small-${container.id}`, width: 6, height: 6, patternUnits: "userSpaceOnUse",
+    patternTransform: "rotate(45)",
+  });
+  pattern.append(el("rect", { width: 6, height: 6, fill: "#eef0f3" }));
+  pattern.append(el("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#8a94a0", "stroke-width": 2 }));
+  const defs = el("defs");
+  defs.append(pattern);
+  svg.append(defs);
+  container.append(svg);
+  return svg;
+}
+
+function bar(svg, container, box, colour, small, title) {
+  const rect = el("rect", {
+    class: small ? "bar small" : "bar", x: box.x, y: box.y,
+    width: Math.max(box.width, 1), height: Math.max(box.height, 1),
+    fill: small ? `url(#small-${container.id})` : colour,
+  });
+  rect.append(el("title", {}, title));
+  svg.append(rect);
+}
+
+function empty(container, message) {
+  container.replaceChildren();
+  const p = document.createElement("p");
+  p.className = "empty";
+  p.textContent = message;
+  container.append(p);
+  container.dataset.bars = "0";
+}
+
+// Sorted by what is drawn, so the order of small cells reveals nothing of their true size.
+const byDrawnSize = (a, b) => b.value - a.value || a.label.localeCompare(b.label);
+const shown = (n, small) => (small ? "<5" : n.toLocaleString("en"));
+const drawn = (n, small) => (small ? SMALL : n);
+
+// ---- charts ----
+
+function monthlyChart(container, rows) {
+  if (!rows.length) return empty(container, "No registrations in this period.");
+  const months = [...new Set(rows.map((r) => r.month))].sort();
+  const centres = [...new Set(rows.map((r) => r.reception_centre))].sort();
+  const totals = months.map((m) => rows.filter((r) => r.month === m)
+    .reduce((sum, r) => sum + drawn(r.people, r.small_cell), 0));
+  const max = Math.max(...totals, 1);
+  const [width, height, left, bottom, top] = [640, 300, 40, 40, 24];
+  const svg = canvas(container, width, height, "Registrations per month by reception centre");
+  const step = (width - left - 10) / months.length;
+  const scale = (height - bottom - top) / max;
+  svg.append(el("line", { class: "axis", x1: left, y1: height - bottom, x2: width - 10, y2: height - bottom }));
+  svg.append(el("text", { x: 4, y: top - 8, class: "muted" }, `max ${max.toLocaleString("en")}`));
+  let bars = 0;
+  months.forEach((month, i) => {
+    let y = height - bottom;
+    for (const centre of centres) {
+      const row = rows.find((r) => r.month === month && r.reception_centre === centre);
+      if (!row) continue;
+      const h = drawn(row.people, row.small_cell) * scale;
+      y -= h;
+      bar(svg, container, { x: left + i * step + 2, y, width: step - 4, height: h },
+        CENTRE_COLOURS[centre] || "#777", row.small_cell,
+        `${month} · ${centre}: ${shown(row.people, row.small_cell)}`);
+      bars += 1;
+    }
+    svg.append(el("text", { x: left + i * step + step / 2, y: height - bottom + 14, "text-anchor": "middle" },
+      month));
+  });
+  centres.forEach((centre, i) => {
+    const x = left + i * 110;
+    svg.append(el("rect", { x, y: height - 16, width: 10, height: 10, fill: CENTRE_COLOURS[centre] || "#777" }));
+    svg.append(el("text", { x: x + 14, y: height - 7 }, centre));
+  });
+  container.dataset.bars = String(bars);
+}
+
+// items: [{label, value, small, text}] drawn as horizontal bars against `max`.
+function horizontalBars(container, items, { max, label, colour, target = null }) {
+  if (!items.length) return empty(container, "Nothing in this period.");
+  const [width, rowHeight, left, right] = [640, 26, 150, 170];
+  const height = items.length * rowHeight + 10;
+  const svg = canvas(container, width, height, label);
+  const scale = (width - left - right) / Math.max(max, 1);
+  items.forEach((item, i) => {
+    const y = 5 + i * rowHeight;
+    svg.append(el("text", { x: left - 6, y: y + 15, "text-anchor": "end" }, item.label));
+    bar(svg, container, { x: left, y: y + 3, width: item.value * scale, height: rowHeight - 8 },
+      colour, item.small, `${item.label}: ${item.text}`);
+    svg.append(el("text", { x: left + item.value * scale + 6, y: y + 15, class: "muted" }, item.text));
+  });
+  if (target !== null) {
+    const x = left + target * scale;
+    svg.append(el("line", { class: "target", x1: x, y1: 0, x2: x, y2: height }));
+  }
+  container.dataset.bars = String(items.length);
+}
+
+function complianceChart(container, kpis) {
+  const groups = [{ value: "all centres", ...kpis }, ...kpis.by_centre];
+  const items = groups
+    .filter((g) => g.cohort.people > 0)
+    .map((g) => {
+      const s = g.immediate_assistance_within_72h;
+      const percent = s.share === null ? 0 : s.share * 100;
+      return {
+        label: g.value, value: s.small_cell ? 100 : percent, small: s.small_cell,
+        text: s.small_cell ? "<5 people" : `${percent.toFixed(1)} % of ${s.of.toLocaleString("en")}`,
+      };
+    });
+  horizontalBars(container, items, {
+    max: 100, label: "Share of returnees aided within 72 hours", colour: "#1f6f8b", target: 100,
+  });
+}
+
+function aidChart(container, aid) {
+  const items = (aid.breakdowns.category || []).map((c) => ({
+    label: c.value.replaceAll("_", " "), value: drawn(c.aids, c.small_cell), small: c.small_cell,
+    text: c.small_cell ? "<5 people"
+      : `${c.aids.toLocaleString("en")} aids · ${c.people.toLocaleString("en")} people`
+        + (Number(c.total_xof) > 0 ? ` · ${Number(c.total_xof).toLocaleString("en")} XOF` : ""),
+  })).sort(byDrawnSize);
+  const max = Math.max(...items.map((i) => i.value), 1);
+  horizontalBars(container, items, { max, label: "Aid granted by category", colour: "#e08a2c" });
+}
+
+function activityChart(container, activities) {
+  const items = (activities.breakdowns.sector || []).map((c) => ({
+    label: c.value, value: drawn(c.activities, c.small_cell), small: c.small_cell,
+    text: c.small_cell ? "<5 people"
+      : `${c.activities.toLocaleString("en")} activities · ${c.participants.toLocaleString("en")} people`,
+  })).sort(byDrawnSize);
+  const max = Math.max(...items.map((i) => i.value), 1);
+  horizontalBars(container, items, { max, label: "Activities launched by sector", colour: "#5a9e4b" });
+}
+
+function tiles(container, kpis) {
+  const percent = (s) => (s.small_cell || s.share === null ? "<5" : `${(s.share * 100).toFixed(1)} %`);
+  const median = kpis.median_hours_to_first_aid;
+  const entries = [
+    ["Returnees arrived", shown(kpis.cohort.people, kpis.cohort.small_cell)],
+    ["Aided within 72 h", percent(kpis.immediate_assistance_within_72h)],
+    ["Median hours to first aid", median.small_cell || median.hours === null ? "–" : median.hours.toFixed(1)],
+    ["With reintegration aid", percent(kpis.reintegration_aid)],
+    ["With a launched activity", percent(kpis.launched_activity)],
+    ["Funnel", kpis.funnel.map((f) => shown(f.people, f.small_cell)).join(" → ")],
+  ];
+  container.replaceChildren(...entries.map(([label, value]) => {
+    const tile = document.createElement("div");
+    tile.className = "tile";
+    const v = document.createElement("div");
+    v.className = "value";
+    v.textContent = value;
+    const l = document.createElement("div");
+    l.className = "label";
+    l.textContent = label;
+    tile.append(v, l);
+    return tile;
+  }));
+}
+
+// ---- page ----
+
+function setStatus(message, isError = false) {
+  const status = document.getElementById("status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+function showSignIn(message) {
+  document.getElementById("sign-in").hidden = false;
+  document.getElementById("board").hidden = true;
+  setStatus(message, true);
+}
+
+async function refresh() {
+  if (!token()) return showSignIn("Paste an analyst token to see the reports.");
+  const form = new FormData(document.getElementById("filters"));
+  const params = new URLSearchParams([...form.entries()].filter(([, v]) => v !== ""));
+  setStatus("Loading…");
+  try {
+    const [monthly, kpis, aid, activities] = await Promise.all([
+      report("registrations-monthly", params), report("kpis", params),
+      report("aid", params), report("activities", params),
+    ]);
+    document.getElementById("sign-in").hidden = true;
+    document.getElementById("board").hidden = false;
+    tiles(document.getElementById("kpis"), kpis);
+    monthlyChart(document.getElementById("chart-monthly"), monthly.rows);
+    complianceChart(document.getElementById("chart-72h"), kpis);
+    aidChart(document.getElementById("chart-aid"), aid);
+    activityChart(document.getElementById("chart-activities"), activities);
+    setStatus(`Updated ${new Date().toLocaleString("en-GB")}`);
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    if (error instanceof SignInNeeded) return showSignIn(`Sign-in needed: ${error.message}`);
+    setStatus(String(error.message || error), true);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  adoptTokenFromFragment();
+  document.getElementById("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    refresh();
+  });
+  document.getElementById("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
+    document.getElementById("token").value = "";
+    refresh();
+  });
+  document.getElementById("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn("Token forgotten.");
+  });
+  refresh();
+});

@@ -1,0 +1,1 @@
+"""Use cases of reporting and the ports they need (implemented in adapters/)."""

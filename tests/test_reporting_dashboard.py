@@ -1,0 +1,202 @@
+"""The dashboard at / in headless Chromium (Debian's, driven by Playwright): it signs in with
+an analyst token, draws its four charts from the service's own reports, hides small cells,
+and fetches nothing from anywhere else. A screenshot is kept under test-artifacts/.
+
+Chromium comes from `deploy/local/chromium.sh` (apt); Playwright never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, Route, async_playwright
+from test_reporting_history import seeded_history
+from test_reporting_sandbox import eventually, inbox_count, reporting_sandbox
+
+from retour_kit.auth import issue_dev_token
+from retour_reporting.main import build_app
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path(os.environ.get("RETOUR_CHROMIUM", "/usr/bin/chromium"))  # chromium.sh's too
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHARTS = ("chart-monthly", "chart-72h", "chart-aid", "chart-activities")
+
+
+@dataclass
+class Dashboard:
+    url: str
+    analyst: str
+    case_worker: str
+    browser: Browser
+    foreign_requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def page(self) -> Page:
+        page = await self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        origin = urlsplit(self.url).netloc
+
+        async def only_this_service(route: Route) -> None:
+            if urlsplit(route.request.url).netloc != origin:
+                self.foreign_requests.append(route.request.url)
+                await route.abort()
+            else:
+                await route.continue_()
+
+        await page.route("**/*", only_this_service)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+        return page
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def dashboard(infra: Infra) -> AsyncIterator[Dashboard]:
+    if not CHROMIUM.exists():  # noqa: ASYNC240 - one stat, before anything runs
+        pytest.fail("Chromium is missing: run deploy/local/chromium.sh (as root)", pytrace=False)
+    async with reporting_sandbox(infra) as sandbox:
+        records = sandbox.records(seeded_history(500, seed=11).events())
+        random.Random(1).shuffle(records)
+        await sandbox.produce(records)
+        port = free_port()
+        app = build_app(sandbox.settings(log_level="WARNING", http_port=port))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        )
+        serving = asyncio.create_task(server.serve())
+        try:
+
+            async def ready() -> bool:
+                return server.started and await inbox_count(sandbox) == len(records)
+
+            await eventually(ready)
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+                yield Dashboard(
+                    url=f"http://127.0.0.1:{port}/",
+                    analyst=issue_dev_token(infra.jwt_secret, "analyst"),
+                    case_worker=issue_dev_token(infra.jwt_secret, "case_worker"),
+                    browser=browser,
+                )
+                await browser.close()
+        finally:
+            server.should_exit = True
+            await serving
+
+
+async def drawn_bars(page: Page, chart: str) -> int:
+    count = await page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} svg rect.bar`)]
+             .filter((r) => r.getBBox().width > 0 && r.getBBox().height > 0).length""",
+        chart,
+    )
+    return int(count)
+
+
+async def test_the_dashboard_draws_its_four_charts(dashboard: Dashboard) -> None:
+    page = await dashboard.page()
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await page.wait_for_selector("body[data-ready='true']", timeout=15_000)
+    bars = {chart: await drawn_bars(page, chart) for chart in CHARTS}
+    tiles = await page.locator("#kpis .tile").count()
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "reporting-dashboard.png"
+    await page.screenshot(path=str(screenshot), full_page=True)
+    address = page.url
+    await page.close()
+
+    assert bars["chart-monthly"] >= 7 * 3  # seven months of arrivals, several centres each
+    assert bars["chart-72h"] >= 2  # all centres, then each centre
+    assert bars["chart-aid"] >= 4
+    assert bars["chart-activities"] >= 2
+    assert tiles == 6
+    assert "token" not in address, "the token must leave the address bar"
+    assert screenshot.stat().st_size > 20_000
+    assert dashboard.foreign_requests == []
+    assert dashboard.errors == []
+
+
+async def test_small_cells_are_drawn_hatched_and_labelled_not_counted(dashboard: Dashboard) -> None:
+    page = await dashboard.page()
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await page.wait_for_selector("body[data-ready='true']")
+    await page.evaluate("document.body.dataset.ready = 'false'")
+    await page.select_option("select[name=centre]", "tombouctou")
+    await page.click("form#filters button[type=submit]")
+    await page.wait_for_selector("body[data-ready='true']")
+    small = await page.locator(".chart rect.bar.small").count()
+    labels = await page.locator(".chart text", has_text="<5").count()
+    await page.screenshot(
+        path=str(ARTIFACTS / "reporting-dashboard-tombouctou.png"), full_page=True
+    )
+    await page.close()
+
+    assert small > 0
+    assert labels > 0
+
+
+async def test_without_a_token_the_page_asks_for_one_then_uses_it(dashboard: Dashboard) -> None:
+    page = await dashboard.page()
+    await page.goto(dashboard.url)
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    board_hidden = await page.locator("#board").is_hidden()
+    await page.fill("#token", dashboard.analyst)
+    await page.click("#token-form button[type=submit]")
+    await page.wait_for_selector("body[data-ready='true']")
+    bars = await drawn_bars(page, "chart-aid")
+    await page.close()
+
+    assert board_hidden
+    assert bars > 0
+
+
+async def test_a_token_without_the_analyst_role_is_refused(dashboard: Dashboard) -> None:
+    page = await dashboard.page()
+    await page.goto(f"{dashboard.url}#token={dashboard.case_worker}")
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    status = await page.locator("#status").inner_text()
+    await page.close()
+
+    assert "analyst" in status
+
+
+async def test_the_page_forbids_scripts_from_anywhere_else(dashboard: Dashboard) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(dashboard.url)
+
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    assert '<script src="/dashboard.js"' in response.text
