@@ -86,8 +86,11 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
                 reintegration=reintegration,
                 concurrency=args.concurrency,
             ).run(progress)
-        await print_headline_report(console, scenario, outcome, reporting)
-        console.print(f"\nDashboard: [link]{endpoints.reporting}/[/link] (role analyst)")
+        await print_headline_report(console, scenario, outcome, reporting, endpoints)
+        console.print(
+            f"\nDashboard: {endpoints.reporting}/#token=<token> with the token that"
+            " `make token ROLE=analyst` prints"
+        )
     finally:
         for client in (intake, reintegration, reporting):
             await client.close()

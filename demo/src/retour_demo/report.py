@@ -1,31 +1,135 @@
-"""The headline report printed at the end of the demo, as terminal tables."""
+"""The headline report printed at the end of the demo: the reporting API's figures as tables.
+
+The reports come from the reporting service's projections, fed by the events the demo's
+requests caused; so the demo first waits until every outbox is empty and reporting has no
+consumer lag left, as an operator would read it on /metrics.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from typing import Any
+
+import httpx
 from rich.console import Console
 from rich.table import Table
 
-from retour_demo.client import ApiClient
-from retour_demo.runner import Outcome
+from retour_demo.client import ApiClient, Endpoints
+from retour_demo.runner import DemoError, Outcome
 from retour_demo.scenario import Scenario
 
+_SAMPLE = re.compile(r"^(outbox_backlog_rows|consumer_lag)\{?[^ ]*\s+([0-9.e+-]+)$", re.M)
 
-def _outcome_table(scenario: Scenario, outcome: Outcome) -> Table:
+
+async def _backlog(http: httpx.AsyncClient, url: str) -> float:
+    text = (await http.get(f"{url}/metrics")).text
+    return sum(float(value) for _, value in _SAMPLE.findall(text))
+
+
+async def wait_until_caught_up(endpoints: Endpoints, *, within: float = 180.0) -> None:
+    urls = (endpoints.intake, endpoints.reintegration, endpoints.reporting)
+    async with httpx.AsyncClient(timeout=10) as http:
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            backlogs = [await _backlog(http, url) for url in urls]
+            if not any(backlogs):
+                return
+            await asyncio.sleep(0.5)
+    raise DemoError("events still in flight after 3 minutes: see make status and the logs")
+
+
+def _share(cell: dict[str, Any]) -> str:
+    return f"{cell['share']:.1%}" if cell.get("share") is not None else "n/a"
+
+
+def _xof(amount: str) -> str:
+    return f"{int(float(amount)):,}".replace(",", " ") + " XOF"
+
+
+def _people(cell: dict[str, Any]) -> str:
+    return "<5" if cell.get("small_cell") else f"{cell['people']:,}"
+
+
+def _kpi_table(kpis: dict[str, Any]) -> Table:
+    table = Table(title="Returnees who arrived in the period, by reception centre")
+    for column in (
+        "centre",
+        "registered",
+        "care within 72 h",
+        "median h to first aid",
+        "reintegration aid",
+        "activity launched",
+    ):
+        table.add_column(column, justify="left" if column == "centre" else "right")
+    rows = [("all centres", kpis), *((c["value"], c) for c in kpis["by_centre"])]
+    for name, cell in rows:
+        table.add_row(
+            name,
+            _people(cell["cohort"]),
+            _share(cell["immediate_assistance_within_72h"]),
+            f"{cell['median_hours_to_first_aid']['hours'] or 0:.0f}",
+            _share(cell["reintegration_aid"]),
+            _share(cell["launched_activity"]),
+        )
+    return table
+
+
+def _aid_table(aid: dict[str, Any]) -> Table:
+    table = Table(title="Assistance granted in the period, by category")
+    for column in ("category", "aids", "people", "amount"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for cell in aid["breakdowns"]["category"]:
+        table.add_row(cell["value"], f"{cell['aids']:,}", _people(cell), _xof(cell["total_xof"]))
+    total = aid["total"]
+    table.add_row("total", f"{total['aids']:,}", _people(total), _xof(total["total_xof"]))
+    return table
+
+
+def _activity_table(activities: dict[str, Any]) -> Table:
+    table = Table(title="Income-generating activities launched in the period, by sector")
+    for column in ("sector", "activities", "participants", "funding"):
+        table.add_column(column, justify="left" if column == "sector" else "right")
+    for cell in activities["breakdowns"]["sector"]:
+        table.add_row(
+            cell["value"],
+            f"{cell['activities']:,}",
+            f"{cell['participants']:,}",
+            _xof(cell["funding_xof"]),
+        )
+    return table
+
+
+def _outcome_table(outcome: Outcome) -> Table:
     table = Table(title="What the demo did through the APIs")
     table.add_column("")
     table.add_column("count", justify="right")
     table.add_row("returnees registered", f"{outcome.registered:,}")
     table.add_row("  namesakes confirmed after review", f"{outcome.confirmed_after_review:,}")
     table.add_row("double registrations refused (409)", f"{outcome.duplicates_refused:,}")
-    for category, count in sorted(outcome.aid_granted.items()):
-        table.add_row(f"aid granted: {category}", f"{count:,}")
-    table.add_row("immediate care given after 72 h", f"{outcome.late_immediate:,}")
-    for sector, count in sorted(outcome.activities.items()):
-        table.add_row(f"activities launched: {sector}", f"{count:,}")
+    table.add_row("aid granted", f"{sum(outcome.aid_granted.values()):,}")
+    table.add_row("  immediate care given after 72 h", f"{outcome.late_immediate:,}")
+    table.add_row("activities launched", f"{sum(outcome.activities.values()):,}")
     return table
 
 
 async def print_headline_report(
-    console: Console, scenario: Scenario, outcome: Outcome, reporting: ApiClient
+    console: Console,
+    scenario: Scenario,
+    outcome: Outcome,
+    reporting: ApiClient,
+    endpoints: Endpoints,
 ) -> None:
-    console.print(_outcome_table(scenario, outcome))
+    console.print(_outcome_table(outcome))
+    with console.status("Waiting for the events to reach the reports..."):
+        await wait_until_caught_up(endpoints)
+    period = {"from": scenario.params.start.isoformat(), "to": scenario.params.end.isoformat()}
+    reports = {}
+    for name in ("kpis", "aid", "activities"):
+        response = await reporting.get(f"/reports/{name}", **period)
+        if response.status_code != 200:
+            raise DemoError(f"reporting /reports/{name}: HTTP {response.status_code}")
+        reports[name] = response.json()
+    console.print(_kpi_table(reports["kpis"]))
+    console.print(_aid_table(reports["aid"]))
+    console.print(_activity_table(reports["activities"]))
