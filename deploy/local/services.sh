@@ -6,7 +6,10 @@
 source "$(dirname "$0")/lib.sh"
 
 SDIR="$RETOUR_LOCAL/services"
-declare -A PORTS=([intake]=8001 [reintegration]=8002 [notifications]=8003 [reporting]=8004)
+# RETOUR_PORT_OFFSET moves all four (a second checkout's stack beside the first one).
+offset="${RETOUR_PORT_OFFSET:-0}"
+declare -A PORTS=([intake]=$((8001 + offset)) [reintegration]=$((8002 + offset))
+                  [notifications]=$((8003 + offset)) [reporting]=$((8004 + offset)))
 ORDER=(intake reintegration notifications reporting)
 
 start_one() {
