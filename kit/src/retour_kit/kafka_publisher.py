@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from retour_kit.kafka_security import kafka_options
 from retour_kit.outbox import OutboxRecord
 
 
@@ -26,7 +27,7 @@ class KafkaRecordPublisher:
         # while Kafka is down; a failed start is retried by the relay's backoff.
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap_servers,
+                **kafka_options(self._bootstrap_servers),
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,

@@ -9,6 +9,7 @@ import structlog
 from aiokafka.client import AIOKafkaClient
 
 from retour_kit.db import Database
+from retour_kit.kafka_security import kafka_options
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -66,7 +67,7 @@ def kafka_ready(bootstrap_servers: str, *, timeout_seconds: float = 3.0) -> Read
 
     async def probe() -> None:
         client = AIOKafkaClient(
-            bootstrap_servers=bootstrap_servers,
+            **kafka_options(bootstrap_servers),
             request_timeout_ms=int(timeout_seconds * 1000),
             client_id="retour-readiness",
         )

@@ -23,6 +23,8 @@ from pydantic.networks import UrlConstraints
 from pydantic_core import ErrorDetails, MultiHostUrl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from retour_kit.kafka_security import KafkaSecuritySettings
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 MIN_JWT_SECRET_LENGTH = 32
@@ -51,7 +53,7 @@ def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(KafkaSecuritySettings):
     """Configuration shared by every retour service."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from retour_contracts import CATALOG
+from retour_kit.kafka_security import kafka_options
 
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
@@ -45,7 +46,7 @@ async def _connected_admin(bootstrap: str, wait_seconds: float) -> AIOKafkaAdmin
     # The broker opens its port a little before it accepts metadata requests.
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=10_000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -33,6 +33,7 @@ from retour_kit.consuming.partitions import FinishBatchBeforeRevoke, LagReporter
 from retour_kit.consuming.patience import ConsumerStopped, pause
 from retour_kit.consuming.settings import ConsumerSettings
 from retour_kit.db import Database
+from retour_kit.kafka_security import kafka_options
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -158,7 +159,7 @@ class EventConsumer:
     async def _started_consumer(self) -> AIOKafkaConsumer:
         settings = self._settings
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka_options(settings.bootstrap_servers),
             group_id=settings.group_id,
             client_id=settings.client_id or f"{settings.inbox_name}-consumer",
             # Offsets are committed by hand, per partition, after the transaction commits.

@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from retour_contracts.dlq import dead_letter_headers
+from retour_kit.kafka_security import kafka_options
 
 
 class DeadLetterPublisher:
@@ -44,7 +45,7 @@ class DeadLetterPublisher:
         # fails (Kafka down) is retried by the caller's outage backoff.
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap_servers,
+                **kafka_options(self._bootstrap_servers),
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,

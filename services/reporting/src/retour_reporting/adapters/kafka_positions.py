@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError
 
+from retour_kit.kafka_security import kafka_options
 from retour_reporting.usecases.ports import Offsets
 from retour_reporting.usecases.rebuilding import RebuildAlreadyRunningError
 
@@ -26,7 +27,7 @@ class KafkaTopicPositions:
             return _by_key(await reader.consumer.end_offsets(reader.partitions))
 
     async def committed(self, group: str) -> Offsets:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
+        admin = AIOKafkaAdminClient(**kafka_options(self._bootstrap_servers))
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(group)
@@ -57,7 +58,7 @@ class _Reader:
 
     def __init__(self, bootstrap_servers: str, topics: list[str], group: str | None = None):
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
+            **kafka_options(bootstrap_servers), group_id=group, enable_auto_commit=False
         )
         self._bootstrap_servers = bootstrap_servers
         self._topics = topics
@@ -78,7 +79,7 @@ class _Reader:
 
 
 async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap_servers))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
