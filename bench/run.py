@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, consumers, intake_load, outbox_drain
+from bench import ceiling, consumers, intake_load, outbox_drain, replay
 from bench.common import (
     Stack,
     Timer,
@@ -100,6 +100,20 @@ async def drain_rows(stack: Stack, backlog: int) -> list[Row]:
     ]
 
 
+async def replay_rows(stack: Stack, events: int) -> list[Row]:
+    rebuilt, top = await replay.rebuild_rate(stack, events)
+    return [
+        row(f"ceiling over the replayed {events:,} events", top, "events/s", baseline=top),
+        row(
+            "reporting rebuild (replay)",
+            rebuilt,
+            "events/s",
+            baseline=top,
+            target=">= 10,000 events/s",
+        ),
+    ]
+
+
 def print_table(rows: list[Row]) -> None:
     width = max(len(r["figure"]) for r in rows)
     out = sys.stdout
@@ -117,6 +131,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
     rows += await intake_rows(stack, args.requests)
     rows += await end_to_end_rows(stack, args.seconds)
     rows += await drain_rows(stack, args.backlog)
+    rows += await replay_rows(stack, args.replay)
     return rows
 
 
@@ -126,6 +141,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3_000, help="HTTP requests per figure")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
+    parser.add_argument("--replay", type=int, default=200_000, help="events to rebuild from")
     parser.add_argument("--output", type=Path, default=Path(".local/bench/results.json"))
     args = parser.parse_args()
     rows = asyncio.run(main_async(args))

@@ -1,0 +1,64 @@
+"""Replay: `retour-reporting rebuild` over private copies of the topics, as an operator runs it.
+
+The events are written to private topics first (not timed); the figure is the records per
+second the rebuild reports for its own run (rewind, empty the projections, replay to the
+end offsets), beside the ceiling loop reading the same records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from bench import ceiling
+from bench.common import Stack, private_topic, produce, registration_records, scratch_schema
+from retour_kit.migrations import migrate
+
+
+async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
+    """(rebuild records/s, ceiling events/s) over the same `events` registrations."""
+    async with (
+        private_topic(stack.kafka, "replay-registered") as registered,
+        private_topic(stack.kafka, "replay-aid") as aid,
+        private_topic(stack.kafka, "replay-activities") as activities,
+    ):
+        await produce(stack.kafka, registered, registration_records(events))
+        async with scratch_schema(stack.admin_dsn, ceiling.INBOX_DDL) as inbox_schema:
+            top = await ceiling.raw_loop(
+                stack.kafka, registered, stack.admin_dsn, inbox_schema, events
+            )
+        schema = f"bench_reporting_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(stack.admin_dsn)
+        try:
+            await admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION reporting")
+            await migrate(stack.dsns["reporting"], schema=schema, package="retour_reporting")
+            environment = {
+                **os.environ,
+                "DATABASE_URL": stack.dsns["reporting"],
+                "AUTH_JWT_SECRET": stack.jwt_secret,
+                "KAFKA_BOOTSTRAP_SERVERS": stack.kafka,
+                "DATABASE_SCHEMA": schema,
+                "CONSUMER_GROUP": f"bench-replay-{uuid.uuid4().hex[:8]}",
+                "REGISTRATIONS_TOPIC": registered,
+                "AID_TOPIC": aid,
+                "ACTIVITIES_TOPIC": activities,
+                "LOG_LEVEL": "WARNING",
+            }
+            command = Path(sys.executable).parent / "retour-reporting"
+            process = await asyncio.create_subprocess_exec(
+                str(command), "rebuild", env=environment, stdout=asyncio.subprocess.PIPE
+            )
+            output, _ = await process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"rebuild failed with exit code {process.returncode}")
+            summary = json.loads(output.decode().strip().splitlines()[-1])
+        finally:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            await admin.close()
+    return summary["records"] / summary["seconds"], top
