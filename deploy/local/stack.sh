@@ -50,6 +50,7 @@ up() {
   )
   log "creating topics"
   KAFKA_BOOTSTRAP_SERVERS="$(env_get KAFKA_BOOTSTRAP_SERVERS)" py -m retour_kit.topics
+  "$HERE/kannel.sh" start; "$HERE/smtp.sh" start
   "$HERE/services.sh" start
   status
   printf '\nEnvironment (also in %s):\n' "$ENV_FILE"
@@ -58,6 +59,7 @@ up() {
 
 down() {
   "$HERE/services.sh" stop
+  "$HERE/smtp.sh" stop; "$HERE/kannel.sh" stop
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
 }
@@ -65,6 +67,7 @@ down() {
 status() {
   "$HERE/postgres.sh" status
   "$HERE/kafka.sh" status
+  "$HERE/kannel.sh" status; "$HERE/smtp.sh" status
   "$HERE/services.sh" status
 }
 

@@ -1,22 +1,83 @@
-import httpx
+from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from retour_contracts import ReceptionCentre
+from retour_kit.settings import describe_errors
 from retour_notifications.main import build_app
 from retour_notifications.settings import Settings
 
 
-def explicit_settings() -> Settings:
+def explicit_settings(**changes: Any) -> Settings:
     return Settings(
         database_url="postgresql://notifications@127.0.0.1:1/unused",
         auth_jwt_secret="test-secret-that-is-at-least-32-chars",
         kafka_bootstrap_servers="127.0.0.1:1",
+        **changes,
     )
 
 
-def test_defaults_name_the_service_and_its_port() -> None:
+def refusal(**changes: Any) -> str:
+    with pytest.raises(ValidationError) as refused:
+        explicit_settings(**changes)
+    return describe_errors(refused.value)
+
+
+def test_defaults_name_the_service_its_port_and_the_local_gateways() -> None:
     settings = explicit_settings()
 
     assert settings.service_name == "retour-notifications"
     assert Settings.model_fields["http_port"].default == 8003
+    assert str(settings.kannel_sendsms_url) == "http://127.0.0.1:13013/cgi-bin/sendsms"
+    assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", 8025)
+    assert settings.consumer_group == "notifications"
+
+
+def test_centre_team_addresses_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    addresses = {c: f"{c}@example.org" for c in ("bamako", "kayes", "gao", "mopti", "tombouctou")}
+    monkeypatch.setenv("CENTRE_TEAM_EMAILS", str(addresses).replace("'", '"'))
+
+    assert explicit_settings().centre_team_emails[ReceptionCentre.GAO] == "gao@example.org"
+
+
+def test_every_centre_needs_a_team_address() -> None:
+    assert "CENTRE_TEAM_EMAILS has no address for gao, tombouctou" in refusal(
+        centre_team_emails={"bamako": "a@x.org", "kayes": "b@x.org", "mopti": "c@x.org"}
+    )
+
+
+def test_a_team_address_must_look_like_one() -> None:
+    assert "CENTRE_TEAM_EMAILS_GAO" in refusal(centre_team_emails={"gao": "not an address"})
+
+
+def test_a_send_must_end_long_before_its_row_counts_as_interrupted() -> None:
+    assert "SENDING_LEASE_SECONDS" in refusal(gateway_timeout_seconds=10, sending_lease_seconds=20)
+
+
+def test_the_local_kannel_password_is_refused_for_a_remote_kannel() -> None:
+    message = refusal(kannel_sendsms_url="https://sms.example.org/cgi-bin/sendsms")
+
+    assert "KANNEL_PASSWORD must be set" in message
+
+
+def test_a_missing_rules_file_is_named() -> None:
+    assert refusal(rules_file="/nowhere/rules.toml").startswith("RULES_FILE:")
+
+
+def test_a_broken_rules_file_stops_the_start(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "x"\nevent = "aid.granted"\n')
+
+    assert "rules and templates:" in refusal(rules_file=rules)
+
+
+def test_a_template_missing_for_a_rule_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "fr").mkdir()
+
+    assert "rules and templates: missing template fr/" in refusal(templates_dir=tmp_path)
 
 
 async def test_healthz_answers_without_touching_dependencies() -> None:
@@ -39,3 +100,12 @@ async def test_readyz_reports_unreachable_dependencies() -> None:
     assert response.status_code == 503
     assert response.json()["status"] == "not_ready"
     assert set(response.json()["checks"]) == {"postgres", "kafka"}
+
+
+async def test_notifications_need_a_bearer_token() -> None:
+    app = build_app(explicit_settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/notifications", params={"returnee_id": "x"})
+
+    assert response.status_code == 401

@@ -1,6 +1,119 @@
+"""Configuration of the notifications service, validated at start-up.
+
+Defaults fit the local stack (`make up`): Kannel's smsbox on 127.0.0.1:13013 and the SMTP sink
+on 127.0.0.1:8025. The rules file and the templates are checked here too, so a broken rule or a
+missing template stops the service at start-up with the reason, not at the first event.
+"""
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import DirectoryPath, Field, FilePath, HttpUrl, SecretStr, model_validator
+
+from retour_contracts import ReceptionCentre
 from retour_kit.settings import ServiceSettings
+from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
+from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
+from retour_notifications.adapters.smtp import SmtpSecurity
+from retour_notifications.domain.rules import RulesError
+from retour_notifications.usecases.ports import TemplateProblem
+
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+
+# Only good for the local stack, where smsbox listens on 127.0.0.1 alone.
+LOCAL_KANNEL_PASSWORD = "retour-local-sendsms"  # noqa: S105
+
+
+def _local_team_addresses() -> dict[ReceptionCentre, str]:
+    return {centre: f"equipe.{centre.value}@centres.retour.local" for centre in ReceptionCentre}
 
 
 class Settings(ServiceSettings):
     service_name: str = "retour-notifications"
     http_port: int = 8003
+
+    consumer_group: str = Field(default="notifications", min_length=1)
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    returnee_registered_topic: str = Field(default="returnee.registered", min_length=1)
+    aid_granted_topic: str = Field(default="aid.granted", min_length=1)
+    activity_launched_topic: str = Field(default="activity.launched", min_length=1)
+
+    rules_file: FilePath = PACKAGED_RULES
+    templates_dir: DirectoryPath = PACKAGED_TEMPLATES
+    fallback_language: Language = "fr"
+    team_language: Language = "fr"
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+    max_event_age_hours: float = Field(
+        default=168, gt=0, description="Events published longer ago notify nobody."
+    )
+    contact_retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="Phone numbers are forgotten this long after registration (follow-ups"
+        " last a year after return).",
+    )
+    centre_team_emails: dict[ReceptionCentre, EmailAddress] = Field(
+        default_factory=_local_team_addresses,
+        description='JSON object, e.g. {"bamako": "equipe@example.org", ...}: every centre.',
+    )
+
+    kannel_sendsms_url: HttpUrl = HttpUrl("http://127.0.0.1:13013/cgi-bin/sendsms")
+    kannel_username: str = Field(default="retour", min_length=1)
+    kannel_password: SecretStr = SecretStr(LOCAL_KANNEL_PASSWORD)
+    sms_sender: str | None = Field(default=None, description="`from`; Kannel's default if unset")
+    sms_max_per_second: float | None = Field(default=None, gt=0)
+
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_security: SmtpSecurity = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: EmailAddress = "notifications@retour.local"
+
+    sender_workers: int = Field(default=4, ge=1, le=64, description="Per channel.")
+    sender_poll_seconds: float = Field(default=1.0, gt=0)
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    sending_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A row still `sending` after this was interrupted by a crash.",
+    )
+    retry_max_attempts: int = Field(default=20, ge=1)
+    retry_backoff_seconds: float = Field(default=5.0, gt=0)
+    retry_backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    upkeep_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        missing = sorted(set(ReceptionCentre) - set(self.centre_team_emails))
+        if missing:
+            # An alert about a vulnerable arrival must never have nowhere to go.
+            raise ValueError(f"CENTRE_TEAM_EMAILS has no address for {', '.join(missing)}")
+        if self.sending_lease_seconds < 3 * self.gateway_timeout_seconds:
+            # A live send must always finish before its row is taken for a crashed one.
+            raise ValueError("SENDING_LEASE_SECONDS must be at least 3 x GATEWAY_TIMEOUT_SECONDS")
+        if self.kannel_password.get_secret_value() == LOCAL_KANNEL_PASSWORD and not _is_loopback(
+            self.kannel_sendsms_url.host or ""
+        ):
+            raise ValueError("KANNEL_PASSWORD must be set for a Kannel that is not local")
+        try:
+            book = load_rule_book(self.rules_file)
+            self.templates().check(book.templates())
+        except (RulesError, TemplateProblem) as error:
+            raise ValueError(f"rules and templates: {error}") from None
+        return self
+
+    def templates(self) -> JinjaTemplates:
+        return JinjaTemplates(Path(self.templates_dir), fallback_language=self.fallback_language)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(re.sub(r"^\[|\]$", "", host)).is_loopback
+    except ValueError:
+        return False

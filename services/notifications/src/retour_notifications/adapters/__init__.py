@@ -1,1 +1,2 @@
-"""Adapters to the outside world: asyncpg repositories, outbox, publishers."""
+"""Adapters to the outside world: the ledger and contacts in Postgres, the gateways (Kannel,
+SMTP), templates, the rules file and metrics."""

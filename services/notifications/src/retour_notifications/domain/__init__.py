@@ -1,1 +1,2 @@
-"""Pure domain model and use cases: no I/O, no asyncpg or faststream imports."""
+"""Pure domain model: rules, planning, SMS length, money, delivery states. No I/O, no asyncpg,
+aiokafka or faststream imports."""

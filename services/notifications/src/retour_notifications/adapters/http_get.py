@@ -1,0 +1,80 @@
+"""One HTTP GET per connection, on asyncio streams.
+
+Kannel's sendsms interface needs nothing more, and the service then depends on no HTTP client
+library: none is a runtime dependency of this package, and the usual ones log each request's
+full URL, which for sendsms holds a phone number and the message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MAX_HEAD_BYTES = 16 * 1024
+MAX_BODY_BYTES = 4 * 1024
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: str
+
+
+class MalformedAnswerError(ValueError):
+    pass
+
+
+async def http_get(url: str, *, time_limit: float) -> HttpAnswer:
+    """GETs ``url`` and returns the status and (the start of) the body.
+
+    Raises ``OSError``/``TimeoutError`` when the server cannot be reached or is too slow,
+    ``EOFError`` or ``MalformedAnswerError`` when its answer is cut short or unreadable.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "User-Agent: retour-notifications\r\nConnection: close\r\n\r\n"
+    )
+    async with asyncio.timeout(time_limit):
+        reader, writer = await asyncio.open_connection(
+            parts.hostname,
+            parts.port or (443 if secure else 80),
+            ssl=ssl.create_default_context() if secure else None,
+            limit=MAX_HEAD_BYTES,
+        )
+        try:
+            writer.write(request.encode("ascii"))
+            await writer.drain()
+            return await _read_answer(reader)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> HttpAnswer:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        raise MalformedAnswerError("response headers too long") from None
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = status_line.split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise MalformedAnswerError("not an HTTP response")
+    headers = dict(_header(line) for line in header_lines if ":" in line)
+    length = headers.get("content-length")
+    if length is not None and length.isdigit():
+        body = await reader.readexactly(min(int(length), MAX_BODY_BYTES))
+    else:
+        body = await reader.read(MAX_BODY_BYTES)
+    return HttpAnswer(int(fields[1]), body.decode("utf-8", "replace"))
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip().lower(), value.strip()

@@ -1,0 +1,88 @@
+"""Prometheus metrics of the notifications: recorded, sent, failed, retried and pending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from retour_notifications.domain.delivery import Outcome, Status
+from retour_notifications.domain.rules import Channel
+
+PENDING_STATES = ("held", "queued", "retrying", "sending")
+
+
+@dataclass(frozen=True)
+class NotificationMetrics:
+    recorded: Counter
+    sent: Counter
+    failed: Counter
+    retries: Counter
+    stale_events: Counter
+    pending: Gauge
+    send_duration: Histogram
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> NotificationMetrics:
+        return cls(
+            recorded=Counter(
+                "notifications_recorded",
+                "Notifications written to the ledger by the consumer, by channel and status.",
+                ["channel", "status"],
+                registry=registry,
+            ),
+            sent=Counter(
+                "notifications_sent",
+                "Notifications the gateway accepted.",
+                ["channel"],
+                registry=registry,
+            ),
+            failed=Counter(
+                "notifications_failed",
+                "Notifications recorded as failed: rejected by the gateway, given up after"
+                " retries, interrupted mid-send (not resent), held for a registration that"
+                " never came, or not composed.",
+                ["channel", "reason"],
+                registry=registry,
+            ),
+            retries=Counter(
+                "notifications_retries",
+                "Sends that failed transiently and were scheduled again.",
+                ["channel"],
+                registry=registry,
+            ),
+            stale_events=Counter(
+                "notifications_stale_events",
+                "Events older than MAX_EVENT_AGE_HOURS, for which nothing was recorded.",
+                registry=registry,
+            ),
+            pending=Gauge(
+                "notifications_pending",
+                "Unfinished notifications by channel and state; `retrying` is the retry"
+                " backlog (queued again after a failed attempt).",
+                ["channel", "state"],
+                registry=registry,
+            ),
+            send_duration=Histogram(
+                "notifications_send_duration_seconds",
+                "Time the gateway took to take (or refuse) one message.",
+                ["channel"],
+                registry=registry,
+            ),
+        )
+
+    def count_outcome(self, channel: Channel, outcome: Outcome) -> None:
+        if outcome.status is Status.SENT:
+            self.sent.labels(channel.value).inc()
+        elif outcome.status is Status.FAILED:
+            self.failed.labels(channel.value, outcome.reason).inc()
+        else:
+            self.retries.labels(channel.value).inc()
+
+    def set_pending(self, counts: Iterable[tuple[Channel, str, int]]) -> None:
+        observed = {(channel.value, state): rows for channel, state, rows in counts}
+        for channel in Channel:
+            for state in PENDING_STATES:
+                rows = observed.get((channel.value, state), 0)
+                self.pending.labels(channel.value, state).set(rows)

@@ -1,0 +1,130 @@
+"""The delivery ledger as senders use it: claim a due row, record its outcome.
+
+Each statement commits on its own; no transaction stays open while a gateway is called, so a
+slow gateway holds no lock and no pooled connection. A claimed row is marked ``sending``
+(committed) before the gateway is called, which is what lets a crash be told apart from a row
+that was never tried: see ``fail_interrupted``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from retour_notifications.domain.delivery import Claimed, Outcome, OutgoingMessage, Status
+from retour_notifications.domain.rules import Channel
+
+# SKIP LOCKED: concurrent senders (tasks, replicas) each take a different row instead of
+# queueing behind one another's lock.
+_CLAIM = """
+UPDATE deliveries SET status = 'sending', attempts = attempts + 1, sending_since = now()
+WHERE notification_id = (
+    SELECT notification_id FROM deliveries
+    WHERE status = 'queued' AND channel = $1 AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING notification_id, returnee_id, attempts, address, subject, body, encoding
+"""
+
+# `attempts = $2 AND status = 'sending'` fences the outcome to the claim that produced it.
+_FINISH = """
+UPDATE deliveries SET status = $3, last_error = $4, sending_since = NULL,
+    sent_at = CASE WHEN $3 = 'sent' THEN now() END, finished_at = now(),
+    address = NULL, subject = NULL, body = NULL
+WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
+"""
+
+_RETRY = """
+UPDATE deliveries SET status = 'queued', last_error = $3, sending_since = NULL,
+    next_attempt_at = now() + $4::interval
+WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
+"""
+
+INTERRUPTED = "interrupted while sending: the gateway may have sent it, so it is not sent again"
+
+_FAIL_INTERRUPTED = """
+UPDATE deliveries SET status = 'failed', last_error = $2, sending_since = NULL,
+    finished_at = now(), address = NULL, subject = NULL, body = NULL
+WHERE status = 'sending' AND sending_since < now() - $1::interval
+RETURNING channel
+"""
+
+NEVER_REGISTERED = "the returnee's registration never arrived: no way to reach them"
+
+_FAIL_HELD = """
+UPDATE deliveries SET status = 'failed', last_error = $2, context = NULL, finished_at = now()
+WHERE status = 'held' AND created_at < now() - $1::interval
+RETURNING channel
+"""
+
+_PENDING = """
+SELECT channel, status, attempts > 0 AS retrying, count(*) AS rows
+FROM deliveries WHERE status IN ('held', 'queued', 'sending')
+GROUP BY channel, status, attempts > 0
+"""
+
+
+class PgDeliveryQueue:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def claim(self, channel: Channel) -> Claimed | None:
+        row = await self._pool.fetchrow(_CLAIM, channel.value)
+        if row is None:
+            return None
+        message = OutgoingMessage(
+            notification_id=row["notification_id"],
+            channel=channel,
+            address=row["address"],
+            subject=row["subject"],
+            body=row["body"],
+            encoding=row["encoding"],
+        )
+        return Claimed(message=message, returnee_id=row["returnee_id"], attempt=row["attempts"])
+
+    async def settle(self, outcome: Outcome) -> bool:
+        if outcome.status is Status.QUEUED:
+            status = await self._pool.execute(
+                _RETRY,
+                outcome.notification_id,
+                outcome.attempt,
+                outcome.error,
+                outcome.retry_after or timedelta(0),
+            )
+        else:
+            status = await self._pool.execute(
+                _FINISH,
+                outcome.notification_id,
+                outcome.attempt,
+                outcome.status.value,
+                outcome.error,
+            )
+        return status.endswith(" 1")
+
+    async def fail_interrupted(self, older_than: timedelta) -> list[Channel]:
+        """Rows left ``sending`` longer than any live send may take belong to a sender that
+        died mid-call. Whether the gateway got the message is unknown; sending it again could
+        deliver it twice, so the row is recorded as failed, with that reason, for a person to
+        check."""
+        rows = await self._pool.fetch(_FAIL_INTERRUPTED, older_than, INTERRUPTED)
+        return [Channel(row["channel"]) for row in rows]
+
+    async def fail_held(self, older_than: timedelta) -> list[Channel]:
+        """Held rows whose registration did not come in time will never be sendable."""
+        rows = await self._pool.fetch(_FAIL_HELD, older_than, NEVER_REGISTERED)
+        return [Channel(row["channel"]) for row in rows]
+
+    async def pending(self) -> list[tuple[Channel, str, int]]:
+        """Unfinished rows per channel and state (held, queued, retrying, sending)."""
+        counts: list[tuple[Channel, str, int]] = []
+        for row in await self._pool.fetch(_PENDING):
+            state = "retrying" if row["status"] == "queued" and row["retrying"] else row["status"]
+            counts.append((Channel(row["channel"]), state, int(row["rows"])))
+        return counts

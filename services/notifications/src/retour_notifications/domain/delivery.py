@@ -1,0 +1,111 @@
+"""The life of one notification in the ledger, and how failed sends are retried."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from retour_notifications.domain.rules import Channel
+
+
+class Status(StrEnum):
+    HELD = "held"
+    """Waiting for the returnee's registration, which says whether and how to reach them."""
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class DeliveryRejected(Exception):
+    """The gateway refused this message for good (an invalid or barred address, a malformed
+    request): sending it again would be refused again."""
+
+
+class GatewayUnavailable(Exception):
+    """The gateway could not take the message now (down, overloaded, misconfigured): retry."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A row of the delivery ledger as the consumer records it."""
+
+    notification_id: UUID
+    event_id: UUID
+    event_type: str
+    rule: str
+    channel: Channel
+    recipient: str
+    returnee_id: UUID
+    template: str
+    status: Status
+    language: str | None = None
+    address: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    segments: int | None = None
+    encoding: str | None = None
+    context: dict[str, Any] | None = None
+    """Template variables of a held notification, to render it once the contact is known."""
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What a gateway is given: one message to one address."""
+
+    notification_id: UUID
+    channel: Channel
+    address: str
+    subject: str | None
+    body: str
+    encoding: str | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A queued notification a sender took; ``attempt`` fences its outcome, so a sender that
+    lost its claim cannot overwrite what another one recorded."""
+
+    message: OutgoingMessage
+    returnee_id: UUID
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    notification_id: UUID
+    attempt: int
+    status: Status
+    error: str | None = None
+    retry_after: timedelta | None = None
+    reason: str = "delivered"
+    """Label for metrics: delivered, retry, rejected or gave_up."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    max_attempts: int = 20
+    backoff_seconds: float = 5.0
+    backoff_cap_seconds: float = 600.0
+
+    def delay_after(self, attempt: int) -> timedelta:
+        """Exponential backoff: a gateway that is down is not hammered, and one that comes
+        back is tried again within ``backoff_cap_seconds``."""
+        seconds = min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        return timedelta(seconds=seconds)
+
+    def outcome_of_failure(
+        self, claimed: Claimed, error: DeliveryRejected | GatewayUnavailable
+    ) -> Outcome:
+        nid, attempt = claimed.message.notification_id, claimed.attempt
+        if isinstance(error, DeliveryRejected):
+            return Outcome(nid, attempt, Status.FAILED, str(error), reason="rejected")
+        if attempt >= self.max_attempts:
+            reason = f"gave up after {attempt} attempts: {error}"
+            return Outcome(nid, attempt, Status.FAILED, reason, reason="gave_up")
+        delay = self.delay_after(attempt)
+        return Outcome(nid, attempt, Status.QUEUED, str(error), delay, reason="retry")

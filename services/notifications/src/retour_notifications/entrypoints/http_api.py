@@ -1,0 +1,55 @@
+"""HTTP routes: what was sent to a returnee, or is still on its way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from retour_kit.auth import Principal, Role, require_roles
+from retour_notifications.adapters.ledger_views import notifications_of
+
+# Individual-level data: people who work on cases, not analysts.
+Reader = Annotated[Principal, Depends(require_roles(Role.CASE_WORKER, Role.SUPERVISOR, Role.ADMIN))]
+
+
+class NotificationView(BaseModel):
+    notification_id: UUID
+    event_id: UUID
+    event_type: str
+    rule: str
+    channel: str
+    recipient: str
+    template: str
+    language: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    segments: int | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    finished_at: datetime | None
+
+
+class NotificationList(BaseModel):
+    returnee_id: UUID
+    items: list[NotificationView]
+
+
+def notifications_router(pool: Callable[[], asyncpg.Pool]) -> APIRouter:
+    router = APIRouter(tags=["notifications"])
+
+    @router.get("/notifications", response_model=NotificationList)
+    async def list_notifications(returnee_id: UUID, _: Reader) -> NotificationList:
+        rows = await notifications_of(pool(), returnee_id)
+        return NotificationList(
+            returnee_id=returnee_id, items=[NotificationView(**row) for row in rows]
+        )
+
+    return router

@@ -1,0 +1,138 @@
+"""Background loops that deliver the ledger: one pool of workers per channel, plus upkeep.
+
+Each channel has its own workers, so an SMS gateway that is down or slow delays no email (and
+the consumer, which only writes the ledger, is never delayed at all). Workers claim one row at
+a time; several instances of the service can run side by side (SKIP LOCKED claims).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import timedelta
+
+import structlog
+
+from retour_notifications.adapters.metrics import NotificationMetrics
+from retour_notifications.adapters.pg_queue import PgDeliveryQueue
+from retour_notifications.domain.delivery import Outcome, RetryPolicy, Status
+from retour_notifications.domain.rules import Channel
+from retour_notifications.usecases.ports import Gateway
+from retour_notifications.usecases.send import deliver
+
+log = structlog.stdlib.get_logger(__name__)
+
+DB_BACKOFF_CAP_SECONDS = 30.0
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+class SendRate:
+    """Spaces a channel's sends at least ``1 / per_second`` apart, across its workers (an
+    SMS operator's contractual throughput, for instance)."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        await asyncio.sleep(slot - now)
+
+
+class ChannelSender:
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        queue: PgDeliveryQueue,
+        gateway: Gateway,
+        policy: RetryPolicy,
+        metrics: NotificationMetrics,
+        workers: int,
+        poll_seconds: float,
+        rate: SendRate,
+    ) -> None:
+        self.channel = channel
+        self._queue = queue
+        self._gateway = gateway
+        self._policy = policy
+        self._metrics = metrics
+        self._workers = workers
+        self._poll_seconds = poll_seconds
+        self._rate = rate
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Until ``stopping`` is set; each worker then finishes the message in hand."""
+        async with asyncio.TaskGroup() as group:
+            for number in range(self._workers):
+                group.create_task(self._work(stopping), name=f"{self.channel}-sender-{number}")
+
+    async def _work(self, stopping: asyncio.Event) -> None:
+        failures = 0
+        while not stopping.is_set():
+            try:
+                worked = await self._send_one(stopping)
+                failures = 0
+            except Exception as error:  # Postgres unreachable, typically: wait, never die
+                failures += 1
+                log.warning("sender cannot reach the ledger", error=type(error).__name__)
+                worked = False
+            if not worked:
+                delay = self._poll_seconds * 2 ** min(failures, 6)
+                await pause(stopping, min(delay, DB_BACKOFF_CAP_SECONDS))
+
+    async def _send_one(self, stopping: asyncio.Event) -> bool:
+        await self._rate.wait()
+        claimed = await self._queue.claim(self.channel)
+        if claimed is None:
+            return False
+        started = time.perf_counter()
+        outcome = await deliver(claimed, self._gateway, self._policy)
+        self._metrics.send_duration.labels(self.channel.value).observe(
+            time.perf_counter() - started
+        )
+        await self._settle(outcome, stopping)
+        self._metrics.count_outcome(self.channel, outcome)
+        log_outcome(self.channel, claimed.returnee_id, outcome)
+        return True
+
+    async def _settle(self, outcome: Outcome, stopping: asyncio.Event) -> None:
+        # The message is already with the gateway (or refused by it): recording that must
+        # outlast a Postgres blip, or the row would end up failed as "interrupted".
+        failures = 0
+        while True:
+            try:
+                if not await self._queue.settle(outcome):
+                    log.warning("claim lost before its outcome was recorded", channel=self.channel)
+                return
+            except Exception as error:
+                failures += 1
+                if stopping.is_set() and failures > 3:
+                    log.error("outcome not recorded", error=type(error).__name__)
+                    return
+                await asyncio.sleep(min(DB_BACKOFF_CAP_SECONDS, 0.2 * 2**failures))
+
+
+def log_outcome(channel: Channel, returnee_id: object, outcome: Outcome) -> None:
+    fields = {
+        "channel": channel.value,
+        "notification_id": str(outcome.notification_id),
+        "returnee_id": str(returnee_id),
+        "attempt": outcome.attempt,
+    }
+    if outcome.status is Status.SENT:
+        log.info("notification sent", **fields)
+    elif outcome.status is Status.FAILED:
+        log.warning("notification failed", reason=outcome.reason, error=outcome.error, **fields)
+    else:
+        retry_in = (outcome.retry_after or timedelta(0)).total_seconds()
+        log.info("notification will be retried", error=outcome.error, retry_in_s=retry_in, **fields)

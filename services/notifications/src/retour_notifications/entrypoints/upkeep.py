@@ -1,0 +1,57 @@
+"""Periodic chores of the delivery ledger, run by every instance (each is idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+
+from retour_notifications.adapters.metrics import NotificationMetrics
+from retour_notifications.adapters.pg_queue import PgDeliveryQueue
+from retour_notifications.entrypoints.senders import pause
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class Upkeep:
+    """Periodic chores: fail rows interrupted mid-send and rows held too long, forget old
+    phone numbers, refresh the pending gauges."""
+
+    def __init__(
+        self,
+        *,
+        queue: PgDeliveryQueue,
+        forget_contacts: Callable[[], Awaitable[int]],
+        metrics: NotificationMetrics,
+        interrupted_after: timedelta,
+        held_at_most: timedelta,
+        interval_seconds: float,
+    ) -> None:
+        self._queue = queue
+        self._forget_contacts = forget_contacts
+        self._metrics = metrics
+        self._interrupted_after = interrupted_after
+        self._held_at_most = held_at_most
+        self._interval = interval_seconds
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.tick()
+            except Exception as error:
+                log.warning("notifications upkeep failed", error=type(error).__name__)
+            await pause(stopping, self._interval)
+
+    async def tick(self) -> None:
+        for channel in await self._queue.fail_interrupted(self._interrupted_after):
+            self._metrics.failed.labels(channel.value, "interrupted").inc()
+            log.warning("notification interrupted mid-send, not resent", channel=channel.value)
+        for channel in await self._queue.fail_held(self._held_at_most):
+            self._metrics.failed.labels(channel.value, "never_registered").inc()
+            log.warning("held notification expired unsent", channel=channel.value)
+        forgotten = await self._forget_contacts()
+        if forgotten:
+            log.info("phone numbers past retention forgotten", contacts=forgotten)
+        self._metrics.set_pending(await self._queue.pending())

@@ -1,0 +1,1 @@
+"""Use cases: record what an event calls for, deliver what is due."""

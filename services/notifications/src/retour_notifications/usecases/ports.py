@@ -1,0 +1,72 @@
+"""What the use cases need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from retour_notifications.domain.contacts import Contact
+from retour_notifications.domain.delivery import Claimed, Notification, Outcome, OutgoingMessage
+from retour_notifications.domain.rules import Channel
+
+
+class TemplateProblem(Exception):
+    """A template is missing or failed to render; the reason names the template, not data."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    language: str
+    """The language actually used: the one asked for, or the fallback."""
+    subject: str | None
+    body: str
+
+
+class Renderer(Protocol):
+    def render(
+        self, template: str, channel: Channel, language: str, context: Mapping[str, Any]
+    ) -> Rendered: ...
+
+
+class Contacts(Protocol):
+    async def save(self, contact: Contact) -> None: ...
+
+    async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]: ...
+
+
+class LedgerWriter(Protocol):
+    """The ledger as the consumer sees it, inside the transaction that claims the event."""
+
+    async def add(self, notifications: Sequence[Notification]) -> int:
+        """Inserts the notifications not recorded yet; returns how many were new."""
+        ...
+
+    async def held_for(self, returnee_id: UUID) -> list[Notification]: ...
+
+    async def release(self, notification: Notification) -> None:
+        """Replaces a held notification by its composed (queued or failed) version."""
+        ...
+
+    async def drop(self, notification_id: UUID) -> None: ...
+
+
+class DeliveryQueue(Protocol):
+    """The ledger as senders see it."""
+
+    async def claim(self, channel: Channel) -> Claimed | None: ...
+
+    async def settle(self, outcome: Outcome) -> bool:
+        """Records the outcome; False when the claim was lost meanwhile (nothing written)."""
+        ...
+
+
+class Gateway(Protocol):
+    """One channel's provider (Kannel, an SMTP relay, ...).
+
+    Raises ``DeliveryRejected`` when the message can never be delivered, and
+    ``GatewayUnavailable`` when it may be later.
+    """
+
+    async def send(self, message: OutgoingMessage) -> None: ...

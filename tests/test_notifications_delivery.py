@@ -1,0 +1,443 @@
+"""Issue 5 acceptance: events become SMS and emails through the real gateways, never twice.
+
+Events are produced, as intake and reintegration would, to private copies of the three topics
+(the service reads them through its *_TOPIC settings, under a group of its own); SMS are read
+back from Kannel's fake SMS centre and emails from the SMTP sink, both started by `make up`.
+Every test invents its own phone numbers, so it only looks at its own messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from test_notifications_gateways import (
+    FakeSmsCentre,
+    ReceivedSms,
+    SmtpSink,
+    eventually,
+    free_port,
+    new_phone,
+)
+from test_notifications_ledger import isolated_notifications_dsn
+
+from retour_contracts import (
+    ACTIVITY_LAUNCHED_V1,
+    AID_GRANTED_V1,
+    RETURNEE_REGISTERED_V1,
+    Envelope,
+    Event,
+    EventSpec,
+    ReturneeRegistered,
+    build_envelope,
+)
+from retour_contracts.examples import (
+    example_activity_launched,
+    example_aid_granted,
+    example_returnee_registered,
+)
+from retour_kit.auth import issue_dev_token
+from retour_kit.db import Database
+from retour_kit.migrations import migrate
+from retour_notifications.adapters.pg_queue import INTERRUPTED
+from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
+from retour_notifications.settings import Settings
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+KANNEL_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "local" / "kannel.sh"
+SERVICE_COMMAND = str(Path(sys.executable).with_name("retour-notifications"))
+SPECS: dict[str, EventSpec[Any]] = {
+    spec.topic: spec for spec in (RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1)
+}
+
+
+@dataclass(frozen=True)
+class Harness:
+    """Where a service under test reads and writes: private copies of the three topics, by
+    event name, and a database of its own (see ``isolated_notifications_dsn``)."""
+
+    infra: Infra
+    topics: dict[str, str]
+    dsn: str
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """A service of its own group, with short timers."""
+        return {
+            "database_url": self.dsn,
+            "auth_jwt_secret": self.infra.jwt_secret,
+            "kafka_bootstrap_servers": self.infra.kafka_bootstrap,
+            "consumer_group": f"test-notifications-{uuid.uuid4().hex[:8]}",
+            **{f"{event.replace('.', '_')}_topic": name for event, name in self.topics.items()},
+            "sender_poll_seconds": 0.05,
+            "gateway_timeout_seconds": 1.0,
+            "sending_lease_seconds": 3.0,
+            "retry_backoff_seconds": 0.2,
+            "retry_backoff_cap_seconds": 1.0,
+            "upkeep_interval_seconds": 0.2,
+            "log_level": "WARNING",
+            **changes,
+        }
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.infra.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for sent in records:
+                topic, envelope = self.topics[sent.event_name], sent.envelope
+                await producer.send_and_wait(
+                    topic, envelope.value, key=envelope.key, headers=envelope.headers
+                )
+        finally:
+            await producer.stop()
+
+    async def caught_up(self, group: str) -> bool:
+        """``group`` has committed every record of the test topics."""
+        bootstrap = self.infra.kafka_bootstrap
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await admin.start()
+        await probe.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+            partitions = [TopicPartition(t, p) for t in self.topics.values() for p in (0, 1)]
+            ends = await probe.end_offsets(partitions)
+        finally:
+            await probe.stop()
+            await admin.close()
+        done = {tp: meta.offset for tp, meta in committed.items()}
+        return all(done.get(tp, 0) == end for tp, end in ends.items())
+
+
+@dataclass(frozen=True)
+class Record:
+    event_name: str
+    envelope: Envelope
+
+
+def record(event: Event) -> Record:
+    """The Kafka record a producing service would write for ``event``."""
+    spec = next(spec for spec in SPECS.values() if isinstance(event, spec.model))
+    return Record(spec.topic, build_envelope(spec, event, source="/test"))
+
+
+@pytest.fixture(scope="module")
+async def harness(infra: Infra) -> AsyncIterator[Harness]:
+    run = uuid.uuid4().hex[:10]
+    topics = {event: f"test.notifications.{run}.{event}" for event in SPECS}
+    every = [topic for name in topics.values() for topic in (name, f"{name}.dlq")]
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=2, replication_factor=1) for topic in every]
+        )
+        yield Harness(infra, topics, await isolated_notifications_dsn(infra))
+        await admin.delete_topics(every)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def database(harness: Harness) -> AsyncIterator[Database]:
+    await migrate(harness.dsn, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
+    database = Database(harness.dsn, schema=SCHEMA)
+    await database.open(min_size=1, max_size=4)
+    yield database
+    await database.close()
+
+
+@asynccontextmanager
+async def service(harness: Harness, settings: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """The service in-process with its lifespan (consumer and senders) running, and an HTTP
+    client holding a case worker's token."""
+    app = build_app(Settings(**settings))
+    token = issue_dev_token(harness.infra.jwt_secret, "case_worker")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://notifications",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            yield client
+
+
+def registration(phone: str | None, language: str = "fr", **changes: Any) -> ReturneeRegistered:
+    now = datetime.now(UTC)
+    return example_returnee_registered(
+        **{
+            "returnee_id": uuid.uuid4(),
+            # Registered today: contacts of registrations older than the retention period
+            # (CONTACT_RETENTION_DAYS) lose their phone number at once.
+            "registered_at": now,
+            "arrival_date": now.date(),
+            "preferred_language": language,
+            "vulnerabilities": [],
+            "consents": {"sms_contact": phone is not None},
+            "personal": {"phone": phone, "date_of_birth": None},
+            **changes,
+        }
+    )
+
+
+async def rows_of(database: Database, returnee_ids: Sequence[UUID]) -> list[asyncpg.Record]:
+    return list(
+        await database.pool.fetch(
+            "SELECT * FROM deliveries WHERE returnee_id = ANY($1::uuid[]) ORDER BY created_at",
+            list(returnee_ids),
+        )
+    )
+
+
+async def until_finished(database: Database, returnee_ids: Sequence[UUID], rows: int) -> None:
+    async def finished() -> bool:
+        found = await rows_of(database, returnee_ids)
+        return len(found) == rows and all(r["status"] in ("sent", "failed") for r in found)
+
+    await eventually(finished, within=20)
+
+
+def only_one(centre: FakeSmsCentre, phone: str) -> ReceivedSms:
+    received = centre.to(phone)
+    assert len(received) == 1, f"{len(received)} SMS for one notification"
+    return received[0]
+
+
+async def test_registrations_get_one_sms_each_in_their_language(
+    harness: Harness, database: Database
+) -> None:
+    centre = FakeSmsCentre()
+    phones = {language: new_phone() for language in ("fr", "en", "bm")}
+    consented = [registration(phone, language) for language, phone in phones.items()]
+    refused = registration(None)
+    everyone = [*consented, refused]
+    ids = [r.returnee_id for r in everyone]
+
+    async with service(harness, harness.settings()) as api:
+        await harness.publish([record(r) for r in everyone])
+        await until_finished(database, ids, rows=3)
+        listed = (await api.get("/notifications", params={"returnee_id": str(ids[1])})).json()
+
+    rows = {r["returnee_id"]: r for r in await rows_of(database, ids)}
+    assert refused.returnee_id not in rows  # no consent, no row, no SMS
+    for returnee, (language, phone) in zip(consented, phones.items(), strict=True):
+        row = rows[returnee.returnee_id]
+        assert (row["status"], row["attempts"], row["rule"]) == ("sent", 1, "welcome_sms")
+        assert (row["address"], row["body"]) == (None, None)  # gone once sent
+        text = only_one(centre, phone).text(row["encoding"])
+        greeting = "Welcome to Mali." if language == "en" else "Bienvenue au Mali."
+        assert text.startswith(greeting), text  # Bambara has no templates yet: French
+        assert row["language"] == ("en" if language == "en" else "fr")
+        assert row["segments"] <= Settings.model_fields["sms_max_segments"].default
+    [item] = listed["items"]
+    assert (item["status"], item["language"], item["channel"]) == ("sent", "en", "sms")
+    assert "address" not in item and "body" not in item
+
+
+async def test_a_vulnerable_arrival_sends_exactly_one_email_to_its_centre_team(
+    harness: Harness, database: Database
+) -> None:
+    arrival = registration(None, reception_centre="gao", vulnerabilities=["unaccompanied_child"])
+    team = "equipe.gao@example.org"
+    addresses = {c: f"equipe.{c}@example.org" for c in ("bamako", "kayes", "mopti", "tombouctou")}
+    settings = harness.settings(centre_team_emails={**addresses, "gao": team})
+    sink = SmtpSink()
+
+    async with service(harness, settings):
+        await harness.publish([record(arrival)])
+        await until_finished(database, [arrival.returnee_id], rows=1)
+
+    [row] = await rows_of(database, [arrival.returnee_id])
+    assert (row["status"], row["channel"], row["recipient"]) == ("sent", "email", "centre_team:gao")
+    [mail] = sink.kept({f"<{row['notification_id']}@notifications.retour>"})
+    assert mail["To"] == team
+    assert mail["Subject"].startswith("[retour] Personne vulnérable arrivée à Gao")
+    body = mail.get_content()
+    assert "enfant non accompagné" in body and str(arrival.returnee_id) in body
+    assert arrival.personal.given_name not in body
+
+
+async def test_aid_and_activities_reach_returnees_even_before_their_registration_is_read(
+    harness: Harness, database: Database
+) -> None:
+    centre = FakeSmsCentre()
+    first, second = registration(new_phone()), registration(new_phone(), "en")
+    aid = example_aid_granted(aid_id=uuid.uuid4(), returnee_id=first.returnee_id)
+    ids = [first.returnee_id, second.returnee_id]
+    activity = example_activity_launched(
+        activity_id=uuid.uuid4(),
+        returnee_ids=[str(i) for i in ids],
+        level="collective",
+        shares=[{"returnee_id": str(second.returnee_id), "amount": {"amount": "125000"}}],
+    )
+
+    async with service(harness, harness.settings()):
+        await harness.publish([record(aid)])  # overtakes the registration
+
+        async def held() -> bool:
+            return [r["status"] for r in await rows_of(database, ids)] == ["held"]
+
+        await eventually(held)
+        await harness.publish([record(first), record(second), record(activity)])
+        await until_finished(database, ids, rows=5)
+
+    rows = await rows_of(database, ids)
+    assert {r["status"] for r in rows} == {"sent"}
+    texts = sorted(sms.text("gsm7") for sms in centre.to(first.personal.phone or ""))
+    assert len(texts) == 3  # welcome, aid, activity
+    assert any("subvention pour créer votre activité de 350 000 FCFA" in t for t in texts)
+    [share] = [s for s in centre.to(second.personal.phone or "") if b"share" in s.payload]
+    assert "Your share of the funding: 125 000 FCFA." in share.text("gsm7")
+
+
+async def test_redelivered_and_replayed_events_send_nothing_twice(
+    harness: Harness, database: Database
+) -> None:
+    centre, sink = FakeSmsCentre(), SmtpSink()
+    returnee = registration(new_phone(), vulnerabilities=["elderly"])
+    phone = returnee.personal.phone or ""
+    same = record(returnee)
+
+    async with service(harness, harness.settings()):
+        await harness.publish([same, same])  # a producer retry: the same ce_id twice
+        await until_finished(database, [returnee.returnee_id], rows=2)
+    first_rows = await rows_of(database, [returnee.returnee_id])
+
+    # A new group reads the test topics from the start (this module's earlier events too), and
+    # the event comes once more while it does.
+    replay = harness.settings()
+    async with service(harness, replay):
+        await harness.publish([same])
+
+        async def replayed() -> bool:
+            return await harness.caught_up(replay["consumer_group"])
+
+        await eventually(replayed)
+        await asyncio.sleep(1.0)  # what a duplicate would need to reach the gateways
+
+    assert await rows_of(database, [returnee.returnee_id]) == first_rows
+    only_one(centre, phone)
+    message_ids = {f"<{row['notification_id']}@notifications.retour>" for row in first_rows}
+    assert len(sink.kept(message_ids)) == 1
+
+
+async def test_sms_wait_for_kannel_to_come_back_while_events_keep_being_recorded(
+    harness: Harness, database: Database
+) -> None:
+    centre = FakeSmsCentre()
+    returnees = [registration(new_phone()) for _ in range(3)]
+    ids = [r.returnee_id for r in returnees]
+
+    async with service(harness, harness.settings()):
+        await kannel("stop")
+        try:
+            await harness.publish([record(r) for r in returnees])
+
+            async def retrying() -> bool:
+                rows = await rows_of(database, ids)
+                return len(rows) == 3 and all(r["attempts"] >= 2 for r in rows)
+
+            await eventually(retrying)
+            for row in await rows_of(database, ids):
+                assert row["status"] in ("queued", "sending")
+                assert row["last_error"].startswith("kannel unreachable")
+        finally:
+            await kannel("start")
+        await until_finished(database, ids, rows=3)
+
+    assert {r["status"] for r in await rows_of(database, ids)} == {"sent"}
+    for returnee in returnees:
+        only_one(centre, returnee.personal.phone or "")
+
+
+async def kannel(action: str) -> None:
+    """Stops or starts the stack's Kannel (bearerbox, smsbox and the fake SMS centre)."""
+    script = await asyncio.create_subprocess_exec("bash", str(KANNEL_SCRIPT), action)
+    assert await asyncio.wait_for(script.wait(), 60) == 0
+
+
+async def test_a_number_the_gateway_refuses_is_failed_once_and_not_retried(
+    harness: Harness, database: Database
+) -> None:
+    # Came back from Côte d'Ivoire with an Ivorian SIM; the gateway serves Malian numbers only.
+    centre = FakeSmsCentre()
+    returnee = registration(new_phone("+22507", 8))
+
+    async with service(harness, harness.settings()) as api:
+        await harness.publish([record(returnee)])
+        await until_finished(database, [returnee.returnee_id], rows=1)
+        await asyncio.sleep(0.5)  # long enough for a retry, were there one
+        metrics = (await api.get("/metrics")).text
+
+    [row] = await rows_of(database, [returnee.returnee_id])
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith("kannel answered 400: Number(s) has/have been denied")
+    assert (row["address"], row["body"]) == (None, None)
+    assert centre.to(returnee.personal.phone or "") == []
+    assert 'notifications_failed_total{channel="sms",reason="rejected"} 1.0' in metrics
+
+
+async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
+    harness: Harness, database: Database
+) -> None:
+    centre = FakeSmsCentre()
+    returnees = [registration(new_phone()) for _ in range(100)]
+    ids = [r.returnee_id for r in returnees]
+    # 40 SMS a second (an operator's throughput limit) spreads the 100 over 2.5 s.
+    settings = harness.settings(sms_max_per_second=40, consumer_session_timeout_ms=6000)
+    environment = {name.upper(): str(value) for name, value in settings.items()}
+    process = await asyncio.create_subprocess_exec(
+        SERVICE_COMMAND,
+        "serve",
+        env={**os.environ, **environment, "HTTP_PORT": str(free_port())},
+    )
+    try:
+        await harness.publish([record(r) for r in returnees])
+
+        async def midway() -> bool:
+            statuses = [row["status"] for row in await rows_of(database, ids)]
+            return statuses.count("sent") >= 25
+
+        await eventually(midway, within=30)
+        process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    sent_before = sum(r["status"] == "sent" for r in await rows_of(database, ids))
+    assert sent_before < 100, "killed too late to interrupt the stream"
+
+    async with service(harness, settings):  # restarted, same group
+        await until_finished(database, ids, rows=100)
+
+    rows = {r["returnee_id"]: r for r in await rows_of(database, ids)}
+    received = centre.received()
+    interrupted = [r for r in rows.values() if r["status"] == "failed"]
+    for returnee in returnees:
+        phone, row = returnee.personal.phone or "", rows[returnee.returnee_id]
+        assert len(received.get(phone, [])) <= 1, "an SMS was sent twice"
+        if row["status"] == "sent":
+            assert len(received.get(phone, [])) == 1
+        else:
+            # Cut off mid-send by the kill: maybe delivered, certainly not sent again.
+            assert row["last_error"] == INTERRUPTED
+    assert len(interrupted) <= Settings.model_fields["sender_workers"].default
