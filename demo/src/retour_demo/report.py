@@ -51,6 +51,19 @@ def _people(cell: dict[str, Any]) -> str:
     return "<5" if cell.get("small_cell") else f"{cell['people']:,}"
 
 
+def _registrations_table(registrations: dict[str, Any]) -> Table:
+    table = Table(title="Registered returnees who arrived in the period")
+    table.add_column("by")
+    table.add_column("", justify="left")
+    table.add_column("people", justify="right")
+    table.add_row("total", "", f"{registrations['total']['people']:,}")
+    for breakdown in ("reception_centre", "return_type", "host_country", "sex", "age_group"):
+        cells = sorted(registrations["breakdowns"].get(breakdown, []), key=lambda c: -c["people"])
+        for number, cell in enumerate(cells[:6]):
+            table.add_row(breakdown if number == 0 else "", cell["value"], _people(cell))
+    return table
+
+
 def _kpi_table(kpis: dict[str, Any]) -> Table:
     table = Table(title="Returnees who arrived in the period, by reception centre")
     for column in (
@@ -125,11 +138,12 @@ async def print_headline_report(
         await wait_until_caught_up(endpoints)
     period = {"from": scenario.params.start.isoformat(), "to": scenario.params.end.isoformat()}
     reports = {}
-    for name in ("kpis", "aid", "activities"):
+    for name in ("registrations", "kpis", "aid", "activities"):
         response = await reporting.get(f"/reports/{name}", **period)
         if response.status_code != 200:
             raise DemoError(f"reporting /reports/{name}: HTTP {response.status_code}")
         reports[name] = response.json()
+    console.print(_registrations_table(reports["registrations"]))
     console.print(_kpi_table(reports["kpis"]))
     console.print(_aid_table(reports["aid"]))
     console.print(_activity_table(reports["activities"]))

@@ -1,0 +1,124 @@
+"""End to end across the four running services (make up), through their public HTTP APIs.
+
+A small seeded scenario in a period of its own (so other tests' data does not count) is
+played by the demo's runner, as a client would: registrations at intake, cases opened by
+reintegration from returnee.registered, aid and activities granted there, SMS recorded by
+notifications, and the reporting service's figures for that period equal to what was done.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+
+from retour_demo.client import ApiClient, Endpoints, dev_token
+from retour_demo.report import wait_until_caught_up
+from retour_demo.runner import DemoRunner, Outcome, new_progress
+from retour_demo.scenario import Scenario, ScenarioParams, build_scenario
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+
+def running_services() -> Endpoints:
+    offset = int(os.environ.get("RETOUR_PORT_OFFSET", "0"))
+    return Endpoints(*(f"http://127.0.0.1:{8001 + offset + n}" for n in range(4)))
+
+
+@pytest.fixture(scope="module")
+async def played(infra: Infra) -> AsyncIterator[tuple[Scenario, Outcome, ApiClient, Endpoints]]:
+    endpoints = running_services()
+    # A fortnight of its own between 2000 and 2019, and a seed of its own: a new run adds new
+    # people and its period holds nobody else.
+    rng = random.Random()
+    start = date(2000, 1, 1) + timedelta(days=rng.randrange(7000))
+    params = ScenarioParams(
+        returnees=60,
+        wave=8,
+        start=start,
+        end=start + timedelta(days=14),
+        seed=rng.randrange(10**9),
+        duplicate_attempts=2,
+        reintegration_share=0.6,
+        activity_share=0.7,
+    )
+    scenario = build_scenario(params)
+    clients = {
+        role: ApiClient(url, dev_token(infra.jwt_secret, role))
+        for role, url in (
+            ("registrar", endpoints.intake),
+            ("supervisor", endpoints.reintegration),
+            ("case_worker", endpoints.notifications),
+            ("analyst", endpoints.reporting),
+        )
+    }
+    try:
+        response = await clients["registrar"].get("/healthz")
+    except Exception as error:
+        pytest.fail(f"intake is not running at {endpoints.intake}: run `make up` ({error})")
+    assert response.status_code == 200
+    with new_progress() as progress:
+        outcome = await DemoRunner(
+            scenario, intake=clients["registrar"], reintegration=clients["supervisor"]
+        ).run(progress)
+    await wait_until_caught_up(endpoints, within=120)
+    yield scenario, outcome, clients["analyst"], endpoints
+    # Notifications are checked with their own client.
+    for client in clients.values():
+        await client.close()
+
+
+async def test_every_request_of_the_scenario_was_accepted(
+    played: tuple[Scenario, Outcome, ApiClient, Endpoints],
+) -> None:
+    scenario, outcome, _, _ = played
+    assert outcome.registered == len(scenario.returnees)
+    assert outcome.duplicates_refused == len(scenario.duplicates)
+    planned_aid = sum(len(r.immediate_aid) + len(r.reintegration_aid) for r in scenario.returnees)
+    assert sum(outcome.aid_granted.values()) == planned_aid
+    assert sum(outcome.activities.values()) == len(scenario.activities)
+
+
+async def test_reports_for_the_period_equal_what_was_done(
+    played: tuple[Scenario, Outcome, ApiClient, Endpoints],
+) -> None:
+    scenario, outcome, reporting, _ = played
+    period = {"from": scenario.params.start.isoformat(), "to": scenario.params.end.isoformat()}
+    registrations = (await reporting.get("/reports/registrations", **period)).json()
+    assert registrations["total"]["people"] == outcome.registered
+    wave = [
+        cell["people"]
+        for cell in registrations["breakdowns"]["return_type"]
+        if cell["value"] == "emergency_evacuation"
+    ]
+    assert wave == [scenario.params.wave]
+
+    kpis = (await reporting.get("/reports/kpis", **period)).json()
+    aided_in_time = sum(bool(r.immediate_aid) and not r.late for r in scenario.returnees)
+    assert kpis["immediate_assistance_within_72h"]["people"] == aided_in_time
+    with_grant = sum(bool(r.reintegration_aid) for r in scenario.returnees)
+    assert kpis["reintegration_aid"]["people"] == with_grant
+    participants = sum(len(a.participants) for a in scenario.activities)
+    assert kpis["launched_activity"]["people"] == participants
+
+
+async def test_returnees_with_sms_consent_get_their_welcome_sms_recorded(
+    infra: Infra, played: tuple[Scenario, Outcome, ApiClient, Endpoints]
+) -> None:
+    scenario, outcome, _, endpoints = played
+    notifications = ApiClient(endpoints.notifications, dev_token(infra.jwt_secret, "case_worker"))
+    try:
+        for planned in scenario.returnees[:10]:
+            returnee_id = outcome.returnee_ids[planned.index]
+            listed = (await notifications.get("/notifications", returnee_id=returnee_id)).json()
+            sms = [n for n in listed["items"] if n["channel"] == "sms"]
+            if planned.registration["consents"]["sms_contact"]:
+                assert sms, f"no SMS recorded for {returnee_id}"
+            else:
+                assert not sms, f"an SMS for {returnee_id}, who did not consent"
+    finally:
+        await notifications.close()
