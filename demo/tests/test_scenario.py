@@ -43,3 +43,20 @@ def test_size_and_dates_are_parameters() -> None:
 def test_collective_shares_add_up_to_the_funding() -> None:
     for activity in build_scenario(ScenarioParams(returnees=600, wave=0)).activities:
         assert sum(activity.share_amounts) == int(activity.body["funding"]["amount"])
+
+
+def test_the_wave_arrives_within_any_period() -> None:
+    params = ScenarioParams(
+        returnees=40, wave=10, start=date(2005, 3, 1), end=date(2005, 3, 15), duplicate_attempts=1
+    )
+    scenario = build_scenario(params)
+    wave = [
+        r.registration["arrival_date"]
+        for r in scenario.returnees
+        if r.registration["return_type"] == "emergency_evacuation"
+    ]
+    assert len(wave) == 10
+    assert all("2005-03-01" <= day <= "2005-03-15" for day in wave)
+    for planned in scenario.returnees:
+        for aid in planned.immediate_aid + planned.reintegration_aid:
+            assert aid["granted_at"][:10] >= planned.registration["arrival_date"]

@@ -118,12 +118,19 @@ def _at(day: date, hours: float) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def wave_days(params: ScenarioParams) -> tuple[date, date]:
+    """The published wave's days when the period holds them, else five days a third in."""
+    if params.start <= WAVE_DAYS[0] and WAVE_DAYS[1] <= params.end:
+        return WAVE_DAYS
+    first = params.start + (params.end - params.start) / 3
+    return first, min(first + timedelta(days=4), params.end)
+
+
 def _registration(rng: random.Random, params: ScenarioParams, in_wave: bool) -> dict[str, Any]:
     span = (params.end - params.start).days
     if in_wave:
-        arrival = WAVE_DAYS[0] + timedelta(
-            days=rng.randrange((WAVE_DAYS[1] - WAVE_DAYS[0]).days + 1)
-        )
+        first, last = wave_days(params)
+        arrival = first + timedelta(days=rng.randrange((last - first).days + 1))
         country, centre, return_type = "CI", "bamako", "emergency_evacuation"
     else:
         arrival = params.start + timedelta(days=rng.randrange(span + 1))
