@@ -53,8 +53,11 @@ up() {
   "$HERE/kannel.sh" start; "$HERE/smtp.sh" start
   "$HERE/services.sh" start
   status
-  printf '\nEnvironment (also in %s):\n' "$ENV_FILE"
-  grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" | sed 's/^/  /'
+  printf '\nEnvironment (secrets masked; the full values are in %s):\n' "$ENV_FILE"
+  # Secrets stay in the file: the terminal (and CI logs) get them masked.
+  grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" \
+    | sed -E -e 's#(://[^:/@]+:)[^@]+@#\1***@#' -e 's#^(AUTH_JWT_SECRET=).*#\1***#' \
+    | sed 's/^/  /'
 }
 
 down() {
