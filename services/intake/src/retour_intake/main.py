@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib.metadata import version
 
-import structlog
 from fastapi import FastAPI
 
 from retour_intake.adapters.metrics import IntakeMetrics
@@ -18,9 +17,9 @@ from retour_kit.cli import service_cli
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
 from retour_kit.kafka_publisher import KafkaRecordPublisher
+from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
-from retour_kit.migrations import migrate
 from retour_kit.outbox import OutboxRelay
 from retour_kit.outbox_metrics import PrometheusOutboxMetrics
 from retour_kit.readiness import kafka_ready, postgres_ready
@@ -30,7 +29,6 @@ MIGRATIONS_PACKAGE = "retour_intake"
 
 def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
-    log = structlog.stdlib.get_logger(__name__)
     registry = new_registry()
     database = Database(
         settings.database_url, schema=SCHEMA, application_name=settings.service_name
@@ -47,12 +45,11 @@ def build_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await database.open()
-        try:
-            if settings.migrate_on_start:
-                async with database.pool.acquire() as connection:
-                    applied = await migrate(connection, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
-                log.info("migrations up to date", applied=applied)
+        async with database_ready(
+            database,
+            migrations_package=MIGRATIONS_PACKAGE,
+            migrate_on_start=settings.migrate_on_start,
+        ):
             relay_task = asyncio.create_task(relay.run_forever(), name="outbox-relay")
             try:
                 yield
@@ -61,8 +58,6 @@ def build_app(settings: Settings) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay_task
                 await publisher.close()
-        finally:
-            await database.close()
 
     app = create_http_app(
         title="retour intake",

@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
-import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -20,9 +19,9 @@ from retour_kit.consuming import (
 )
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
+from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
-from retour_kit.migrations import migrate
 from retour_kit.readiness import kafka_ready, postgres_ready
 from retour_notifications.adapters.kannel import KannelSms
 from retour_notifications.adapters.metrics import NotificationMetrics
@@ -58,17 +57,14 @@ def build_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await database.open()
-        try:
-            if settings.migrate_on_start:
-                async with database.pool.acquire() as connection:
-                    applied = await migrate(connection, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
-                structlog.stdlib.get_logger(__name__).info("migrations up to date", applied=applied)
-            senders, upkeep = build_senders(settings, PgDeliveryQueue(database.pool), metrics)
+        async with database_ready(
+            database,
+            migrations_package=MIGRATIONS_PACKAGE,
+            migrate_on_start=settings.migrate_on_start,
+        ) as pool:
+            senders, upkeep = build_senders(settings, PgDeliveryQueue(pool), metrics)
             async with running(consumer, senders, upkeep):
                 yield
-        finally:
-            await database.close()
 
     app = create_http_app(
         title="retour notifications",

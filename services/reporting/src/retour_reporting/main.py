@@ -14,6 +14,7 @@ from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGI
 from retour_kit.consuming import ConsumerMetrics, ConsumerSettings, EventConsumer, Subscription
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
+from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
 from retour_kit.migrations import migrate
@@ -45,14 +46,15 @@ def build_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await database.open()
-        try:
-            if settings.migrate_on_start:
-                await migrate_schema(settings, database)
-            async with consuming(consumer):
-                yield
-        finally:
-            await database.close()
+        async with (
+            database_ready(
+                database,
+                migrations_package=MIGRATIONS_PACKAGE,
+                migrate_on_start=settings.migrate_on_start,
+            ),
+            consuming(consumer),
+        ):
+            yield
 
     app = create_http_app(
         title="retour reporting",
