@@ -12,35 +12,6 @@ def explicit_settings() -> Settings:
     )
 
 
-def test_defaults_name_the_service_and_its_port() -> None:
-    settings = explicit_settings()
-
-    assert settings.service_name == "retour-intake"
-    assert Settings.model_fields["http_port"].default == 8001
-
-
-async def test_healthz_answers_without_touching_dependencies() -> None:
-    # ASGITransport does not run the lifespan: no pool, no Kafka, still alive.
-    app = build_app(explicit_settings())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-async def test_readyz_reports_unreachable_dependencies() -> None:
-    app = build_app(explicit_settings())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/readyz")
-
-    assert response.status_code == 503
-    assert response.json()["status"] == "not_ready"
-    assert set(response.json()["checks"]) == {"postgres", "kafka"}
-
-
 async def test_openapi_carries_a_valid_example_registration() -> None:
     from retour_intake.domain.commands import RegisterReturnee
 

@@ -80,28 +80,6 @@ def test_a_template_missing_for_a_rule_stops_the_start(tmp_path: Path) -> None:
     assert "rules and templates: missing template fr/" in refusal(templates_dir=tmp_path)
 
 
-async def test_healthz_answers_without_touching_dependencies() -> None:
-    # ASGITransport does not run the lifespan: no pool, no Kafka, still alive.
-    app = build_app(explicit_settings())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-async def test_readyz_reports_unreachable_dependencies() -> None:
-    app = build_app(explicit_settings())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/readyz")
-
-    assert response.status_code == 503
-    assert response.json()["status"] == "not_ready"
-    assert set(response.json()["checks"]) == {"postgres", "kafka"}
-
-
 async def test_notifications_need_a_bearer_token() -> None:
     app = build_app(explicit_settings())
     transport = httpx.ASGITransport(app=app)
