@@ -286,6 +286,26 @@ class TestGrantingAid:
         assert [a["aid_id"] for a in case["aid"]] == [aid["aid_id"]]
         assert case["budget"]["remaining"] == "650000"
 
+    async def test_the_callers_trace_continues_into_the_event(
+        self, register: Any, worker: Api, infra: Infra
+    ) -> None:
+        returnee_id = await one_case(register)
+        traceparent = f"00-{uuid.uuid4().hex}-b7ad6b7169203331-01"
+        async with TopicReader(infra.kafka_bootstrap, AID_GRANTED_V1) as topic:
+            response = await worker.client.post(
+                f"/cases/{returnee_id}/aid",
+                json=GRANT,
+                headers={
+                    **worker.headers,
+                    "Idempotency-Key": str(uuid.uuid4()),
+                    "traceparent": traceparent,
+                },
+            )
+            assert response.status_code == 201
+            record = await topic.record_with("aid_id", response.json()["aid_id"])
+
+        assert dict(record.headers)["traceparent"] == traceparent.encode()
+
     async def test_immediate_care_after_72_hours_is_flagged_late(
         self, register: Any, worker: Api
     ) -> None:

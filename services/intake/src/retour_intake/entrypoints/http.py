@@ -16,8 +16,6 @@ from fastapi.responses import JSONResponse
 from retour_contracts import (
     ReceptionCentre,
     ReturneeRegistered,
-    is_valid_traceparent,
-    new_traceparent,
 )
 from retour_intake.adapters import returnee_views
 from retour_intake.adapters.metrics import IntakeMetrics
@@ -28,6 +26,7 @@ from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError
 from retour_kit.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused
 from retour_kit.logging import bound_event_context
+from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -42,7 +41,6 @@ IdempotencyKey = Annotated[
         description="Retry-safe key: the same key and body give back the original response.",
     ),
 ]
-TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
 
 _REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": ReturneeRegistered, "description": "Registered (or replayed)"},
@@ -64,14 +62,10 @@ def returnee_routes(
         command: RegisterReturnee,
         principal: Writer,
         idempotency_key: IdempotencyKey = None,
-        traceparent: TraceParent = None,
+        traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
         """Register a returnee; duplicates across all centres are checked first."""
-        # Continue the caller's trace when it sent one; start one otherwise, so the event and
-        # every log line about it can be followed across services.
-        trace = (
-            traceparent if traceparent and is_valid_traceparent(traceparent) else new_traceparent()
-        )
+        trace = continued_trace(traceparent)
         try:
             result = await register_returnee(
                 start_unit_of_work,
@@ -107,7 +101,7 @@ def returnee_routes(
             if result.event.possible_duplicate_of:
                 metrics.duplicates_flagged.inc()
             with bound_event_context(
-                returnee_id=returnee_id, event_id=str(result.event_id), trace_id=_trace_id(trace)
+                returnee_id=returnee_id, event_id=str(result.event_id), trace_id=trace_id(trace)
             ):
                 log.info("returnee registered", centre=result.event.reception_centre.value)
         return JSONResponse(result.body, status_code=result.status, headers=headers)
@@ -144,7 +138,3 @@ def returnee_routes(
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     return router
-
-
-def _trace_id(traceparent: str) -> str:
-    return traceparent.split("-")[1]

@@ -10,11 +10,12 @@ SOURCE = "/reintegration"
 
 
 class OutboxEvents:
-    def __init__(self, conn: DbConnection, *, schema: str) -> None:
+    def __init__(self, conn: DbConnection, *, schema: str, traceparent: str) -> None:
         self._conn = conn
         self._schema = schema
+        self._traceparent = traceparent  # the request's trace, carried into the event
 
     async def emit(self, event: AidGranted | ActivityLaunched) -> None:
         spec = spec_for_model(type(event))
-        envelope = build_envelope(spec, event, source=SOURCE)
+        envelope = build_envelope(spec, event, source=SOURCE, traceparent=self._traceparent)
         await enqueue(self._conn, envelope, topic=spec.topic, schema=self._schema)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from retour_kit.consuming import DbConnection
+from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 from retour_reintegration.adapters.outbox_events import OutboxEvents
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
 from retour_reintegration.domain.commands import LaunchActivity
@@ -32,11 +33,14 @@ def activities_router(context: ApiContext) -> APIRouter:
         principal: Writer,
         idempotency_key: IdempotencyKey,
         request: Request,
+        traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
+        trace = continued_trace(traceparent)
+
         async def launch(conn: DbConnection) -> tuple[int, Any]:
             activity = await launch_activity(
                 PgCaseRepository(conn),
-                OutboxEvents(conn, schema=context.schema),
+                OutboxEvents(conn, schema=context.schema, traceparent=trace),
                 command=command,
                 actor=actor_of(principal),
                 now=datetime.now(UTC),
@@ -45,6 +49,7 @@ def activities_router(context: ApiContext) -> APIRouter:
                 "activity launched",
                 activity_id=str(activity.activity_id),
                 participants=len(activity.returnee_ids),
+                trace_id=trace_id(trace),
             )
             view = ActivityView(**activity.model_dump(), launched_by=principal.subject)
             return 201, view.model_dump(mode="json")

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from retour_contracts import ReceptionCentre
 from retour_kit.consuming import DbConnection
+from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 from retour_reintegration.adapters.outbox_events import OutboxEvents
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
 from retour_reintegration.domain.case import CaseStatus
@@ -68,11 +69,14 @@ def cases_router(context: ApiContext) -> APIRouter:
         principal: Writer,
         idempotency_key: IdempotencyKey,
         request: Request,
+        traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
+        trace = continued_trace(traceparent)
+
         async def grant(conn: DbConnection) -> tuple[int, Any]:
             granted = await grant_aid(
                 PgCaseRepository(conn),
-                OutboxEvents(conn, schema=context.schema),
+                OutboxEvents(conn, schema=context.schema, traceparent=trace),
                 returnee_id=returnee_id,
                 command=command,
                 actor=actor_of(principal),
@@ -86,6 +90,7 @@ def cases_router(context: ApiContext) -> APIRouter:
                 aid_id=str(view.aid_id),
                 category=view.category,
                 exceeded_budget=view.exceeded_budget,
+                trace_id=trace_id(trace),
             )
             return 201, view.model_dump(mode="json")
 
