@@ -1,4 +1,4 @@
-"""The outbox relay's Kafka side: an idempotent producer that confirms every record.
+"""Kafka producers that confirm every record: the outbox relay's, and the dead-letter writer's.
 
 The relay uses aiokafka directly rather than a FastStream publisher because it forwards
 records that are already fully enveloped (key, value bytes, CloudEvents headers) and needs to
@@ -16,22 +16,28 @@ from retour_kit.kafka_security import kafka_options
 from retour_kit.outbox import OutboxRecord
 
 
-class KafkaRecordPublisher:
-    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
+class IdempotentProducer:
+    """An idempotent, acks=all producer started on first use.
+
+    Started lazily so that a service boots (and keeps accepting writes into its outbox) while
+    Kafka is down, and so that a consumer that never dead-letters never opens one; a start that
+    fails is retried by the caller's backoff.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str, linger_ms: int = 0) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
 
-    async def _started(self) -> AIOKafkaProducer:
-        # Started lazily so that a service boots (and keeps accepting writes into its outbox)
-        # while Kafka is down; a failed start is retried by the relay's backoff.
+    async def started(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 **kafka_options(self._bootstrap_servers),
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=5,
+                linger_ms=self._linger_ms,
                 request_timeout_ms=15_000,
             )
             try:
@@ -42,8 +48,18 @@ class KafkaRecordPublisher:
             self._producer = producer
         return self._producer
 
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+
+class KafkaRecordPublisher:
+    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
+        self._producer = IdempotentProducer(bootstrap_servers, client_id=client_id, linger_ms=5)
+
     async def publish_all(self, records: Sequence[OutboxRecord]) -> None:
-        producer = await self._started()
+        producer = await self._producer.started()
         # Appending in outbox order keeps per-key order: same key, same partition, and the
         # idempotent producer never reorders or duplicates within a partition on retries.
         pending = [
@@ -52,6 +68,4 @@ class KafkaRecordPublisher:
         await asyncio.gather(*pending)
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.close()

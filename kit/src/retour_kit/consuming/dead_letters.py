@@ -11,23 +11,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from retour_contracts.dlq import dead_letter_headers
-from retour_kit.kafka_security import kafka_options
+from retour_kit.kafka_publisher import IdempotentProducer
 
 
 class DeadLetterPublisher:
     def __init__(self, bootstrap_servers: str, *, consumer_name: str, client_id: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
         self._consumer_name = consumer_name
-        self._client_id = client_id
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = IdempotentProducer(bootstrap_servers, client_id=client_id)
 
     async def publish(self, record: Any, *, dlq_topic: str, reason: str, code: str) -> None:
         """Sends ``record`` (an aiokafka ``ConsumerRecord``) to ``dlq_topic`` and waits for the
         acknowledgement; raises when Kafka cannot take it (the caller retries)."""
-        producer = await self._started()
+        # Most consumers never dead-letter anything: the producer starts on first use.
+        producer = await self._producer.started()
         headers = dead_letter_headers(
             list(record.headers),
             reason=reason,
@@ -40,26 +37,5 @@ class DeadLetterPublisher:
         )
         await producer.send_and_wait(dlq_topic, record.value, key=record.key, headers=headers)
 
-    async def _started(self) -> AIOKafkaProducer:
-        # Started on first use: most consumers never dead-letter anything, and a start that
-        # fails (Kafka down) is retried by the caller's outage backoff.
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                **kafka_options(self._bootstrap_servers),
-                client_id=self._client_id,
-                acks="all",
-                enable_idempotence=True,
-                request_timeout_ms=15_000,
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
     async def close(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        await self._producer.close()
