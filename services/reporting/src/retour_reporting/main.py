@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -17,7 +16,6 @@ from retour_kit.http import create_http_app
 from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
-from retour_kit.migrations import migrate
 from retour_kit.readiness import kafka_ready, postgres_ready
 from retour_reporting.adapters.kafka_positions import KafkaTopicPositions
 from retour_reporting.adapters.pg_projections import forget_everything
@@ -77,14 +75,6 @@ def open_database(settings: Settings) -> Database:
     )
 
 
-async def migrate_schema(settings: Settings, database: Database) -> None:
-    async with database.pool.acquire() as connection:
-        applied = await migrate(
-            connection, schema=settings.database_schema, package=MIGRATIONS_PACKAGE
-        )
-    structlog.stdlib.get_logger(__name__).info("migrations up to date", applied=applied)
-
-
 def consumer_settings(settings: Settings, *, group: str | None = None) -> ConsumerSettings:
     return ConsumerSettings(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -122,9 +112,9 @@ def rebuild_group(settings: Settings) -> str:
 async def run_rebuild(settings: Settings, timeout_seconds: float | None) -> RebuildOutcome:
     """Empties the projections and replays every event of the configured topics."""
     database = open_database(settings)
-    await database.open(max_size=4)
-    try:
-        await migrate_schema(settings, database)
+    async with database_ready(
+        database, migrations_package=MIGRATIONS_PACKAGE, migrate_on_start=True, max_size=4
+    ):
 
         async def forget() -> None:
             async with database.pool.acquire() as conn, conn.transaction():
@@ -142,8 +132,6 @@ async def run_rebuild(settings: Settings, timeout_seconds: float | None) -> Rebu
             group=group,
             timeout_seconds=timeout_seconds,
         )
-    finally:
-        await database.close()
 
 
 def cli() -> None:
