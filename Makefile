@@ -77,4 +77,5 @@ demo: up
 
 # Speed figures, each beside a baseline measured in the same run (docs/performance.md).
 bench: up
+	bash deploy/local/wrk.sh
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
 from retour_contracts.examples import RETURNEE_ID, example_returnee_registered
+from retour_kit.migrations import migrate
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,16 @@ async def produce(
     return sent
 
 
+async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+
+
 @asynccontextmanager
 async def private_topic(kafka: str, name: str, partitions: int = 6) -> AsyncIterator[str]:
     topic = f"bench.{name}.{uuid.uuid4().hex[:8]}"
@@ -115,6 +126,20 @@ async def scratch_schema(admin_dsn: str, ddl: str) -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         await conn.close()
+
+
+@asynccontextmanager
+async def scratch_copy(stack: Stack, service: str, package: str) -> AsyncIterator[str]:
+    """A throwaway schema owned by `service`'s role, migrated like the service's own."""
+    schema = f"bench_{service}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(stack.admin_dsn)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {service}")
+        await migrate(stack.dsns[service], schema=schema, package=package)
+        yield schema
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()
 
 
 def percentile(samples: list[float], q: float) -> float:

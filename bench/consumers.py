@@ -6,20 +6,23 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import asyncpg
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
 
-from bench.common import Stack, Timer
+from bench.common import Stack, Timer, partitions_of, private_topic, scratch_copy
+from retour_kit.consuming import EventConsumer
+from retour_kit.db import Database
 
 
 async def committed_everything(kafka: str, group: str, topic: str) -> bool:
+    partitions = await partitions_of(kafka, topic)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     probe = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await admin.start()
     await probe.start()
     try:
-        [description] = await admin.describe_topics([topic])
-        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
         ends = await probe.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group)
         return all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions)
@@ -49,10 +52,27 @@ async def time_until_drained(
     return expected / timer.seconds
 
 
-async def reintegration(stack: Stack, topic: str, expected: int) -> float:
-    from prometheus_client import CollectorRegistry
+def _running(
+    database: Database, build: Callable[[], EventConsumer]
+) -> Callable[[], Awaitable[Callable[[], Awaitable[None]]]]:
+    """A `start` for time_until_drained: open the pool, run the consumer; `stop` undoes both."""
 
-    from retour_kit.db import Database
+    async def start() -> Callable[[], Awaitable[None]]:
+        await database.open()
+        consumer = build()
+        task = asyncio.create_task(consumer.run())
+
+        async def stop() -> None:
+            consumer.stop()
+            await task
+            await database.close()
+
+        return stop
+
+    return start
+
+
+async def reintegration(stack: Stack, topic: str, expected: int) -> float:
     from retour_reintegration.main import SCHEMA, build_consumer
     from retour_reintegration.settings import Settings
 
@@ -66,19 +86,61 @@ async def reintegration(stack: Stack, topic: str, expected: int) -> float:
         migrate_on_start=False,
     )
     database = Database(settings.database_url, schema=SCHEMA)
-
-    async def start() -> Callable[[], Awaitable[None]]:
-        await database.open()
-        consumer = build_consumer(settings, database, CollectorRegistry())
-        task = asyncio.create_task(consumer.run())
-
-        async def stop() -> None:
-            consumer.stop()
-            await task
-            await database.close()
-
-        return stop
-
     return await time_until_drained(
-        start, kafka=stack.kafka, group=group, topic=topic, expected=expected
+        _running(database, lambda: build_consumer(settings, database, CollectorRegistry())),
+        kafka=stack.kafka,
+        group=group,
+        topic=topic,
+        expected=expected,
     )
+
+
+async def notifications(stack: Stack, topic: str, expected: int) -> float:
+    """Up to the ledger: contacts kept, rules applied, messages composed and queued.
+
+    The consumer writes into a scratch copy of the notifications schema that no sender
+    reads, so the benchmark's registrations never reach Kannel or the SMTP sink.
+    """
+    from retour_notifications.adapters.metrics import NotificationMetrics
+    from retour_notifications.main import build_consumer
+    from retour_notifications.settings import Settings
+
+    group = f"bench-notifications-{uuid.uuid4().hex[:8]}"
+    async with (
+        private_topic(stack.kafka, "no-aid") as aid,
+        private_topic(stack.kafka, "no-activities") as activities,
+        scratch_copy(stack, "notifications", "retour_notifications") as schema,
+    ):
+        settings = Settings(
+            database_url=stack.dsns["notifications"],
+            auth_jwt_secret=stack.jwt_secret,
+            kafka_bootstrap_servers=stack.kafka,
+            returnee_registered_topic=topic,
+            aid_granted_topic=aid,
+            activity_launched_topic=activities,
+            consumer_group=group,
+            migrate_on_start=False,
+        )
+        database = Database(settings.database_url, schema=schema)
+        registry = CollectorRegistry()
+        metrics = NotificationMetrics.register(registry)
+        rate = await time_until_drained(
+            _running(database, lambda: build_consumer(settings, database, registry, metrics)),
+            kafka=stack.kafka,
+            group=group,
+            topic=topic,
+            expected=expected,
+        )
+        queued = await _count(stack.admin_dsn, f"SELECT count(*) FROM {schema}.deliveries")
+    # A consumer that dropped everything would look fast: the ledger must hold their messages.
+    if queued < expected:
+        raise RuntimeError(f"notifications recorded {queued} messages for {expected} events")
+    return rate
+
+
+async def _count(dsn: str, query: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()

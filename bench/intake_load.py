@@ -1,26 +1,34 @@
 """Intake over HTTP: closed-loop throughput at a fixed concurrency, and open-loop end to end.
 
 Requests go to the running intake service (make up), through uvicorn, its outbox and the relay,
-exactly as a registrar's client would. End-to-end latency is from the registration's
-`registered_at` (set by intake just before its transaction commits, and returned in the 201)
-to the case row's `opened_at` in the reintegration database (the start of the consumer's
-transaction): both clocks are the same machine's, and neither depends on how quickly the
-load generator itself reads its answers.
+exactly as a registrar's client would. The closed loop is driven by wrk (C, one thread), so the
+load generator takes little of the 2 cores from the service. End-to-end latency runs from the
+registration's `registered_at` (set by intake just before its transaction commits, returned in
+the 201) to the start of the downstream transaction that made it visible: the case's
+`opened_at` in reintegration and the event's `processed_at` in reporting's inbox (the same
+transaction as its projection rows). All clocks are the same machine's, and none depends on
+how quickly the load generator reads its answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import shutil
 import string
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import Stack, Timer, percentile
+from bench.common import Stack, partitions_of, percentile
+from bench.http_client import HttpConnections
+from retour_contracts import RETURNEE_REGISTERED_V1
 from retour_kit.auth import issue_dev_token
 
 INTAKE = "http://127.0.0.1:8001"
@@ -42,37 +50,38 @@ def _body(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _client(stack: Stack, connections: int) -> httpx.AsyncClient:
+WRK_SCRIPT = Path(__file__).parent / "wrk" / "intake.lua"
+REGISTERED = RETURNEE_REGISTERED_V1.topic
+
+
+async def closed_loop(
+    stack: Stack, *, mode: str, seconds: float, connections: int = 32
+) -> dict[str, float]:
+    """wrk against intake: `mode` is "register" (POST /returnees) or "healthz" (the baseline)."""
+    wrk = os.environ.get("RETOUR_WRK") or shutil.which("wrk") or "/usr/bin/wrk"
     token = issue_dev_token(stack.jwt_secret, "registrar", subject="bench")
-    return httpx.AsyncClient(
-        base_url=INTAKE,
-        headers={"Authorization": f"Bearer {token}"},
-        limits=httpx.Limits(max_connections=connections),
-        timeout=30,
+    process = await asyncio.create_subprocess_exec(
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "--timeout=30s",
+        f"-s{WRK_SCRIPT}",
+        INTAKE,
+        env={**os.environ, "RETOUR_WRK_MODE": mode, "RETOUR_BENCH_TOKEN": token},
+        stdout=asyncio.subprocess.PIPE,
     )
-
-
-async def closed_loop(stack: Stack, *, requests: int, concurrency: int) -> dict[str, float]:
-    # New people every run: a second run must not meet the first as duplicates (409).
-    rng = random.Random()
-    bodies = [_body(rng) for _ in range(requests)]
-    latencies: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
-    async with _client(stack, concurrency) as client:
-
-        async def one(body: dict[str, Any]) -> None:
-            async with gate:
-                started = time.perf_counter()
-                response = await client.post("/returnees", json=body)
-                latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
-
-        with Timer() as timer:
-            await asyncio.gather(*(one(body) for body in bodies))
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed with exit code {process.returncode}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    if result["non_2xx"] or result["socket_errors"]:
+        # A benchmark that counted refusals or errors as throughput would flatter the service.
+        raise RuntimeError(f"intake {mode}: {result['non_2xx']} non-2xx answers, {result}")
     return {
-        "per_second": requests / timer.seconds,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
+        "per_second": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
     }
 
 
@@ -80,56 +89,110 @@ async def open_loop_end_to_end(stack: Stack, *, rate: float, seconds: float) -> 
     """Registrations sent at a fixed rate, whatever the answers' speed (no coordinated omission)."""
     rng = random.Random()
     answered: dict[str, datetime] = {}
-    async with _client(stack, 256) as client:
+    token = issue_dev_token(stack.jwt_secret, "registrar", subject="bench")
+    client = HttpConnections("127.0.0.1", 8001, {"Authorization": f"Bearer {token}"})
+    since = await _end_offsets(stack.kafka, REGISTERED)
 
-        async def one(body: dict[str, Any]) -> None:
-            response = await client.post("/returnees", json=body)
-            response.raise_for_status()
-            record = response.json()
-            answered[record["returnee_id"]] = datetime.fromisoformat(record["registered_at"])
+    async def one(body: dict[str, Any]) -> None:
+        status, record = await client.post_json("/returnees", body)
+        if status != 201:
+            raise RuntimeError(f"intake answered {status}: {record}")
+        answered[record["returnee_id"]] = datetime.fromisoformat(record["registered_at"])
 
-        tasks = []
-        start = time.perf_counter()
+    tasks = []
+    start = time.perf_counter()
+    try:
         for n in range(int(rate * seconds)):
             delay = start + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(_body(rng))))
         await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    conn = await asyncpg.connect(stack.dsns["reintegration"])
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            rows = await conn.fetch(
-                "SELECT returnee_id::text, opened_at FROM cases"
-                " WHERE returnee_id = ANY($1::uuid[])",
-                list(answered),
-            )
-            if len(rows) == len(answered) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
     finally:
-        await conn.close()
-    latencies = [(row["opened_at"] - answered[row["returnee_id"]]).total_seconds() for row in rows]
+        await client.close()
+    elapsed = time.perf_counter() - start
+    published = await _published(stack.kafka, since, set(answered))
+    event_ids = {returnee: event_id for returnee, (event_id, _) in published.items()}
+    opened = await _wait_for_times(
+        stack.dsns["reintegration"],
+        "SELECT returnee_id::text, opened_at FROM cases WHERE returnee_id = ANY($1::uuid[])",
+        list(answered),
+    )
+    projected = await _wait_for_times(
+        stack.dsns["reporting"],
+        "SELECT event_id::text, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])",
+        list(event_ids.values()),
+    )
+    to_kafka = [
+        (published[r][1] - at).total_seconds() for r, at in answered.items() if r in published
+    ]
+    to_case = [(opened[r] - at).total_seconds() for r, at in answered.items() if r in opened]
+    to_report = [
+        (projected[event_ids[r]] - at).total_seconds()
+        for r, at in answered.items()
+        if event_ids.get(r) in projected
+    ]
     return {
         "achieved_rate": len(answered) / elapsed if elapsed else 0.0,
         "sent": float(len(answered)),
-        "cases": float(len(rows)),
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
+        "cases": float(len(to_case)),
+        "reported": float(len(to_report)),
+        "kafka_p50_ms": percentile(to_kafka, 50) * 1000,
+        "kafka_p99_ms": percentile(to_kafka, 99) * 1000,
+        "case_p50_ms": percentile(to_case, 50) * 1000,
+        "case_p99_ms": percentile(to_case, 99) * 1000,
+        "report_p50_ms": percentile(to_report, 50) * 1000,
+        "report_p99_ms": percentile(to_report, 99) * 1000,
     }
 
 
-async def closed_loop_healthz(stack: Stack, *, requests: int, concurrency: int) -> float:
-    """The same client and server doing the least work: the HTTP stack's own ceiling."""
-    gate = asyncio.Semaphore(concurrency)
-    async with _client(stack, concurrency) as client:
+async def _end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
+    partitions = await partitions_of(kafka, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
 
-        async def one() -> None:
-            async with gate:
-                (await client.get("/healthz")).raise_for_status()
 
-        with Timer() as timer:
-            await asyncio.gather(*(one() for _ in range(requests)))
-    return requests / timer.seconds
+async def _published(
+    kafka: str, since: dict[TopicPartition, int], returnee_ids: set[str]
+) -> dict[str, tuple[str, datetime]]:
+    """returnee id -> (ce_id, record timestamp) of its returnee.registered after `since`.
+
+    The timestamp is the relay's producer clock when it sent the record (CreateTime).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    found: dict[str, tuple[str, datetime]] = {}
+    try:
+        consumer.assign(list(since))
+        for partition, offset in since.items():
+            consumer.seek(partition, offset)
+        deadline = time.monotonic() + 60
+        while len(found) < len(returnee_ids) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    key = (record.key or b"").decode()
+                    if key in returnee_ids:
+                        sent_at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                        found[key] = (dict(record.headers)["ce_id"].decode(), sent_at)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _wait_for_times(dsn: str, query: str, ids: list[str]) -> dict[str, datetime]:
+    """id -> timestamp from `query`, polled until every id has a row (or a minute passed)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            rows = await conn.fetch(query, ids)
+            if len(rows) == len(ids) or time.monotonic() > deadline:
+                return {row[0]: row[1] for row in rows}
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()

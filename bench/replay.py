@@ -14,11 +14,15 @@ import sys
 import uuid
 from pathlib import Path
 
-import asyncpg
-
 from bench import ceiling
-from bench.common import Stack, private_topic, produce, registration_records, scratch_schema
-from retour_kit.migrations import migrate
+from bench.common import (
+    Stack,
+    private_topic,
+    produce,
+    registration_records,
+    scratch_copy,
+    scratch_schema,
+)
 
 
 async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
@@ -33,11 +37,7 @@ async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
             top = await ceiling.raw_loop(
                 stack.kafka, registered, stack.admin_dsn, inbox_schema, events
             )
-        schema = f"bench_reporting_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(stack.admin_dsn)
-        try:
-            await admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION reporting")
-            await migrate(stack.dsns["reporting"], schema=schema, package="retour_reporting")
+        async with scratch_copy(stack, "reporting", "retour_reporting") as schema:
             environment = {
                 **os.environ,
                 "DATABASE_URL": stack.dsns["reporting"],
@@ -58,7 +58,4 @@ async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
             if process.returncode != 0:
                 raise RuntimeError(f"rebuild failed with exit code {process.returncode}")
             summary = json.loads(output.decode().strip().splitlines()[-1])
-        finally:
-            await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            await admin.close()
     return summary["records"] / summary["seconds"], top

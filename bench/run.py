@@ -13,6 +13,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from bench.common import (
     registration_records,
     scratch_schema,
 )
+from retour_kit.logging import configure_logging
 
 Row = dict[str, Any]
 
@@ -43,6 +46,7 @@ async def consumer_rows(stack: Stack, events: int) -> list[Row]:
         async with scratch_schema(stack.admin_dsn, ceiling.INBOX_DDL) as schema:
             top = await ceiling.raw_loop(stack.kafka, topic, stack.admin_dsn, schema, events)
         reintegration = await consumers.reintegration(stack, topic, events)
+        notifications = await consumers.notifications(stack, topic, events)
     return [
         row("ceiling: getmany + parse + batch insert + commit", top, "events/s", baseline=top),
         row(
@@ -52,24 +56,60 @@ async def consumer_rows(stack: Stack, events: int) -> list[Row]:
             baseline=top,
             target=">= 0.5 x ceiling",
         ),
-    ]
-
-
-async def intake_rows(stack: Stack, requests: int) -> list[Row]:
-    healthz = await intake_load.closed_loop_healthz(stack, requests=requests, concurrency=32)
-    load = await intake_load.closed_loop(stack, requests=requests, concurrency=32)
-    return [
-        row("intake baseline: GET /healthz, concurrency 32", healthz, "req/s", baseline=healthz),
         row(
-            "intake: POST /returnees, concurrency 32",
-            load["per_second"],
-            "req/s",
-            baseline=healthz,
-            target=">= 500 req/s",
+            "notifications consumer (up to the ledger)",
+            notifications,
+            "events/s",
+            baseline=top,
+            target=">= 0.5 x ceiling",
         ),
-        row("intake: p50 latency", load["p50_ms"], "ms"),
-        row("intake: p99 latency", load["p99_ms"], "ms"),
     ]
+
+
+async def intake_rows(stack: Stack, seconds: float) -> list[Row]:
+    healthz = await intake_load.closed_loop(stack, mode="healthz", seconds=seconds)
+    rows = [row("intake baseline: GET /healthz, concurrency 32", healthz["per_second"], "req/s")]
+    # Twice: with the downstream services running on the same 2 cores (the whole pipeline
+    # competing for them), and with them stopped (intake, its outbox and relay alone, as
+    # when they run on other machines). They are restarted afterwards and catch up.
+    for situation in ("whole pipeline running", "downstream services stopped"):
+        if situation.startswith("downstream"):
+            async with downstream_stopped():
+                load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
+        else:
+            load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
+        rows += [
+            row(
+                f"intake: POST /returnees, concurrency 32, {situation}",
+                load["per_second"],
+                "req/s",
+                baseline=healthz["per_second"],
+                target=">= 500 req/s",
+            ),
+            row(f"  p50 latency, {situation}", load["p50_ms"], "ms"),
+            row(f"  p99 latency, {situation}", load["p99_ms"], "ms"),
+        ]
+    return rows
+
+
+DOWNSTREAM = ("reintegration", "notifications", "reporting")
+
+
+@asynccontextmanager
+async def downstream_stopped() -> AsyncIterator[None]:
+    await _services("stop", *DOWNSTREAM)
+    try:
+        yield
+    finally:
+        await _services("start", *DOWNSTREAM)
+
+
+async def _services(action: str, *names: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "bash", "deploy/local/services.sh", action, *names, stdout=asyncio.subprocess.DEVNULL
+    )
+    if await process.wait() != 0:
+        raise RuntimeError(f"services.sh {action} {' '.join(names)} failed")
 
 
 async def end_to_end_rows(stack: Stack, seconds: float) -> list[Row]:
@@ -84,15 +124,22 @@ async def end_to_end_rows(stack: Stack, seconds: float) -> list[Row]:
                 baseline=rate,
             )
         )
-        rows.append(row(f"201 -> case opened at {rate}/s: p50", result["p50_ms"], "ms"))
-        rows.append(
-            row(
-                f"201 -> case opened at {rate}/s: p99",
-                result["p99_ms"],
-                "ms",
-                target="<= 250 ms at 200/s" if rate == 200 else "",
-            )
+        target = "<= 250 ms at 200/s" if rate == 200 else ""
+        steps = (
+            ("kafka", "sent to Kafka by the relay"),
+            ("case", "case opened"),
+            ("report", "in the reporting projection"),
         )
+        for step, name in steps:
+            rows.append(row(f"201 -> {name} at {rate}/s: p50", result[f"{step}_p50_ms"], "ms"))
+            rows.append(
+                row(
+                    f"201 -> {name} at {rate}/s: p99",
+                    result[f"{step}_p99_ms"],
+                    "ms",
+                    target=target if step != "kafka" else "",
+                )
+            )
     return rows
 
 
@@ -132,26 +179,47 @@ def print_table(rows: list[Row]) -> None:
         out.write(f"{r['figure']:<{width}}  {value}  {r['unit']:<9} {ratio:>6}  {r['target']}\n")
 
 
+FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay")
+
+
 async def main_async(args: argparse.Namespace) -> list[Row]:
     stack = load_stack()
+    figures = {
+        "consumers": lambda: consumer_rows(stack, args.events),
+        "intake": lambda: intake_rows(stack, args.load_seconds),
+        "end-to-end": lambda: end_to_end_rows(stack, args.seconds),
+        "drain": lambda: drain_rows(stack, args.backlog),
+        "replay": lambda: replay_rows(stack, args.replay),
+    }
     rows: list[Row] = []
-    rows += await consumer_rows(stack, args.events)
-    rows += await intake_rows(stack, args.requests)
-    rows += await end_to_end_rows(stack, args.seconds)
-    rows += await drain_rows(stack, args.backlog)
-    rows += await replay_rows(stack, args.replay)
+    for name in args.only:
+        rows += await figures[name]()
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--events", type=int, default=50_000, help="events per consumer run")
-    parser.add_argument("--requests", type=int, default=3_000, help="HTTP requests per figure")
+    parser.add_argument(
+        "--load-seconds", type=float, default=15.0, help="duration of each closed-loop figure"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
     parser.add_argument("--replay", type=int, default=200_000, help="events to rebuild from")
+    parser.add_argument(
+        "--only",
+        type=lambda names: [name.strip() for name in names.split(",")],
+        default=list(FIGURES),
+        help=f"comma-separated figures to measure, of: {', '.join(FIGURES)}",
+    )
     parser.add_argument("--output", type=Path, default=Path(".local/bench/results.json"))
     args = parser.parse_args()
+    unknown = sorted(set(args.only) - set(FIGURES))
+    if unknown:
+        parser.error(f"--only: unknown figure(s) {', '.join(unknown)}; choose from {FIGURES}")
+    # The consumers measured in this process log as the services do (JSON lines); warnings
+    # only, so the table stays readable.
+    configure_logging("retour-bench", "WARNING", stream=sys.stderr)
     rows = asyncio.run(main_async(args))
     print_table(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)

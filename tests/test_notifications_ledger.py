@@ -157,7 +157,7 @@ async def test_phone_numbers_are_forgotten_after_the_retention_period(database: 
     async with database.pool.acquire() as conn:
         for returnee, registered_at in ((old, now - timedelta(days=500)), (recent, now)):
             contact = Contact(returnee, "kayes", "fr", True, "+22370000001", registered_at)
-            await PgContacts(conn).save(contact)
+            await PgContacts(conn).save_all([contact])
 
     await forget_contacts(database.pool, now - timedelta(days=400))
 

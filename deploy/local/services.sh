@@ -40,15 +40,27 @@ PY
   die "$svc did not answer /healthz on port $port"
 }
 
+# The services named on the command line, all of them by default, in start order.
+chosen() {
+  local svc
+  (($# == 0)) && set -- "${ORDER[@]}"
+  for svc in "$@"; do [ -n "${PORTS[$svc]:-}" ] || die "no service named $svc"; done
+  for svc in "${ORDER[@]}"; do [[ " $* " == *" $svc "* ]] && echo "$svc"; done
+}
+
 start() {
   [ -f "$ENV_FILE" ] || die "no $ENV_FILE: start the stack first (stack.sh up)"
   mkdir -p "$SDIR"
-  for svc in "${ORDER[@]}"; do start_one "$svc"; done
-  for svc in "${ORDER[@]}"; do wait_ready "$svc"; done
+  local services
+  services=$(chosen "$@") || exit 1
+  for svc in $services; do start_one "$svc"; done
+  for svc in $services; do wait_ready "$svc"; done
 }
 
 stop() {
-  for svc in "${ORDER[@]}"; do stop_pidfile "$SDIR/$svc.pid" "$svc"; done
+  local services
+  services=$(chosen "$@") || exit 1
+  for svc in $services; do stop_pidfile "$SDIR/$svc.pid" "$svc"; done
 }
 
 status() {
@@ -62,8 +74,8 @@ status() {
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
   status) status ;;
-  *) die "usage: services.sh start|stop|status" ;;
+  *) die "usage: services.sh start|stop [service...] | status" ;;
 esac

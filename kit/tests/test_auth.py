@@ -1,3 +1,5 @@
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -7,8 +9,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
-from retour_kit.auth import Principal, Role, issue_dev_token, require_roles, roles_from_claims
+from retour_kit.auth import (
+    InvalidTokenError,
+    Principal,
+    Role,
+    TokenVerifier,
+    _VerifiedTokens,
+    issue_dev_token,
+    require_roles,
+    roles_from_claims,
+)
 from retour_kit.http import create_http_app
 from retour_kit.settings import ServiceSettings
 
@@ -144,3 +156,39 @@ def test_roles_come_from_both_claims_and_unknown_ones_are_ignored() -> None:
     claims = {"roles": ["analyst", "superuser"], "realm_access": {"roles": ["admin"]}}
 
     assert roles_from_claims(claims) == {Role.ANALYST, Role.ADMIN}
+
+
+class TestVerifiedTokenCache:
+    """The verifier remembers tokens it has checked, without extending their lifetime."""
+
+    async def test_a_remembered_token_is_refused_once_it_expires(self) -> None:
+        verifier = TokenVerifier(secret=SecretStr(SECRET))
+        token = issue_dev_token(SECRET, Role.REGISTRAR, subject="awa", ttl=timedelta(seconds=2))
+        assert (await verifier.verify(token)).subject == "awa"
+        assert (await verifier.verify(token)).subject == "awa"  # served from the cache
+
+        # PyJWT reads the real clock, so the token has to really expire.
+        await asyncio.sleep(2.1)
+
+        with pytest.raises(InvalidTokenError, match="expired"):
+            await verifier.verify(token)
+
+    async def test_a_refused_token_is_refused_again(self) -> None:
+        verifier = TokenVerifier(secret=SecretStr(SECRET))
+        forged = issue_dev_token("another-secret-of-32-characters!!", Role.ADMIN, subject="eve")
+
+        for _ in range(2):
+            with pytest.raises(InvalidTokenError):
+                await verifier.verify(forged)
+
+    def test_the_cache_forgets_the_least_recently_used_token_beyond_its_capacity(self) -> None:
+        cache = _VerifiedTokens(capacity=2)
+        far = time.time() + 3600
+        for name in ("a", "b"):
+            cache.put(name, Principal(name, frozenset()), expires_at=far)
+        assert cache.get("a") is not None  # "b" is now the least recently used
+        cache.put("c", Principal("c", frozenset()), expires_at=far)
+
+        assert cache.get("b") is None
+        assert cache.get("a") is not None
+        assert cache.get("c") is not None

@@ -64,3 +64,23 @@ def test_level_filters_lower_levels(log_stream: io.StringIO) -> None:
     structlog.stdlib.get_logger("test").debug("noise")
 
     assert lines(log_stream) == []
+
+
+def test_lines_below_the_level_are_dropped_before_any_processing(
+    log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered: list[str] = []
+    original = structlog.processors.TimeStamper.__call__
+
+    def counting(self: Any, logger: Any, name: str, event_dict: Any) -> Any:
+        rendered.append(event_dict["event"])
+        return original(self, logger, name, event_dict)
+
+    monkeypatch.setattr(structlog.processors.TimeStamper, "__call__", counting)
+    log = structlog.stdlib.get_logger("test")
+
+    log.debug("per-event detail", event_id="evt-1")
+    log.info("per-batch summary", events=3)
+
+    assert [line["event"] for line in lines(log_stream)] == ["per-batch summary"]
+    assert rendered == ["per-batch summary"]

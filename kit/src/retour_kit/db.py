@@ -26,9 +26,19 @@ async def create_pool(
         server_settings["search_path"] = search_path
     if application_name:
         server_settings["application_name"] = application_name
+    kw.setdefault("reset", keep_session_state)
     return await asyncpg.create_pool(
         dsn, init=register_json_codecs, server_settings=server_settings, **kw
     )
+
+
+async def keep_session_state(_: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset query (one more round trip per use).
+
+    Pooled connections never carry session state here: transactions are always scoped
+    (asyncpg rolls back any left open before this is called), locks are transaction-level,
+    and LISTEN and session advisory locks live on the relay's own dedicated connection.
+    """
 
 
 async def register_json_codecs(connection: asyncpg.Connection) -> None:

@@ -29,7 +29,13 @@ def configure_logging(service: str, level: str = "INFO", *, stream: TextIO | Non
     """Route structlog and stdlib logging to JSON lines on `stream` (stdout by default)."""
     shared = _shared_processors(service)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            # First: a call below the level costs one comparison, not the whole chain
+            # (the consumers log each event at debug level).
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         # No caching: module-level loggers must follow a later reconfiguration (tests).

@@ -78,16 +78,25 @@ async def enqueue(conn: Connection, envelope: Envelope, *, topic: str, schema: s
 
     `conn` must come from `retour_kit.db` (json/jsonb codecs registered).
     """
+    # One round trip: the NOTIFY rides on the insert's statement. It is delivered to the
+    # relay only when this transaction commits, and dropped on rollback.
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)",
+        _ENQUEUE,
         _header_value(envelope, "ce_id"),
         topic,
         envelope.key,
         envelope.value,
         [[name, value.decode()] for name, value in envelope.headers],
+        notify_channel(schema),
     )
-    # Delivered to the relay only when this transaction commits; dropped on rollback.
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+
+
+_ENQUEUE = """
+WITH queued AS (
+    INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)
+)
+SELECT pg_notify($6, '')
+"""
 
 
 _CLAIM = """

@@ -25,6 +25,7 @@ from retour_notifications.usecases.record import (
     IncomingEvent,
     Recorded,
     Recording,
+    record_batch,
     record_notifications,
 )
 
@@ -41,11 +42,11 @@ class FakeLedger:
         self.rows.update({n.notification_id: n for n in new})
         return len(new)
 
-    async def held_for(self, returnee_id: UUID) -> list[Notification]:
+    async def held_for(self, returnee_ids: Collection[UUID]) -> list[Notification]:
         return [
             n
             for n in self.rows.values()
-            if n.returnee_id == returnee_id and n.status is Status.HELD
+            if n.returnee_id in returnee_ids and n.status is Status.HELD
         ]
 
     async def release(self, notification: Notification) -> None:
@@ -59,8 +60,9 @@ class FakeContacts:
     def __init__(self) -> None:
         self.saved: dict[UUID, Contact] = {}
 
-    async def save(self, contact: Contact) -> None:
-        self.saved[contact.returnee_id] = contact
+    async def save_all(self, contacts: Sequence[Contact]) -> None:
+        for contact in contacts:
+            self.saved[contact.returnee_id] = contact
 
     async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]:
         return {rid: self.saved[rid] for rid in returnee_ids if rid in self.saved}
@@ -247,3 +249,82 @@ class TestLaterEvents:
         [row] = service.rows()
         assert row.status is Status.FAILED and row.body is None
         assert row.last_error is not None and "missing.sms.j2" in row.last_error
+
+
+class TestBatches:
+    """A batch records exactly what its events would record one by one, in the same order."""
+
+    @staticmethod
+    def events() -> list[Event]:
+        consenting, refusing, vulnerable = (
+            registration(preferred_language="en"),
+            registration(consents={"sms_contact": False}, personal={"phone": None}),
+            registration(vulnerabilities=["medical_need"]),
+        )
+        held_then_registered = registration()
+        changed_mind = registration(consents={"sms_contact": False}, personal={"phone": None})
+        return [
+            example_aid_granted(returnee_id=held_then_registered.returnee_id),
+            consenting,
+            refusing,
+            vulnerable,
+            held_then_registered,
+            example_aid_granted(returnee_id=consenting.returnee_id, aid_id=uuid4()),
+            example_aid_granted(returnee_id=refusing.returnee_id, aid_id=uuid4()),
+            # The same person again, now refusing SMS: later messages follow the later answer.
+            replace_returnee(changed_mind, consenting.returnee_id),
+            example_aid_granted(returnee_id=consenting.returnee_id, aid_id=uuid4()),
+            example_activity_launched(
+                returnee_ids=[str(vulnerable.returnee_id), str(consenting.returnee_id)],
+                level="collective",
+                shares=[],
+            ),
+        ]
+
+    async def test_a_batch_records_the_rows_of_its_events_one_by_one(self) -> None:
+        events = self.events()
+        ids = [uuid4() for _ in events]
+        one_by_one, batched = Service(), Service()
+        for event, event_id in zip(events, ids, strict=True):
+            await one_by_one.receive(event, event_id)
+
+        results = await record_batch(
+            [IncomingEvent(e, i, NOW) for e, i in zip(events, ids, strict=True)],
+            ledger=batched.ledger,
+            contacts=batched.contacts,
+            recording=batched.recording,
+            now=NOW,
+        )
+
+        assert batched.ledger.rows == one_by_one.ledger.rows
+        assert batched.contacts.saved == one_by_one.contacts.saved
+        assert len(results) == len(events)
+        assert {r.status for r in batched.ledger.rows.values()} >= {Status.QUEUED}
+
+    async def test_a_held_notification_is_released_by_a_registration_in_a_later_batch(
+        self,
+    ) -> None:
+        service = Service()
+        event = registration()
+        await record_batch(
+            [IncomingEvent(example_aid_granted(returnee_id=event.returnee_id), uuid4(), NOW)],
+            ledger=service.ledger,
+            contacts=service.contacts,
+            recording=service.recording,
+            now=NOW,
+        )
+
+        [recorded] = await record_batch(
+            [IncomingEvent(event, uuid4(), NOW)],
+            ledger=service.ledger,
+            contacts=service.contacts,
+            recording=service.recording,
+            now=NOW,
+        )
+
+        assert recorded.released == 1
+        assert {r.status for r in service.rows()} == {Status.QUEUED}
+
+
+def replace_returnee(event: ReturneeRegistered, returnee_id: UUID) -> ReturneeRegistered:
+    return event.model_copy(update={"returnee_id": returnee_id})

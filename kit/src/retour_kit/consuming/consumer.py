@@ -1,8 +1,8 @@
-"""The consumer loop: fetch, apply one partition batch per transaction, commit that partition.
+"""The consumer loop: fetch, apply each partition's batch in its own transaction, commit it.
 
 Why aiokafka's ``AIOKafkaConsumer`` directly, rather than a FastStream subscriber:
-- the offset committed is exactly ``{partition: last offset + 1}`` of the batch just applied,
-  and only after its database transaction committed. FastStream's ack calls
+- the offsets committed are exactly ``{partition: last offset + 1}`` of the batches just
+  applied, and only after their database transactions committed. FastStream's ack calls
   ``consumer.commit()`` without arguments, committing the position of every assigned
   partition at once, which aiokafka's maintainers advise against (aiokafka#933);
 - a dead letter must carry the record's partition and offset, and the original bytes;
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
@@ -122,37 +123,57 @@ class EventConsumer:
                     timeout_ms=self._settings.poll_timeout_ms,
                     max_records=self._settings.max_records,
                 )
-                for partition, records in batches.items():
-                    if self._stopping.is_set():
-                        break  # a graceful stop finishes the batch in progress, no more
-                    await self._process_partition(consumer, partition, records)
+                await self._process_poll(consumer, batches)
                 await self._lag.report(consumer)
         finally:
             await asyncio.shield(consumer.stop())
             log.info("consumer stopped", group=self._settings.group_id)
+
+    async def _process_poll(
+        self, consumer: AIOKafkaConsumer, batches: dict[Any, list[Any]]
+    ) -> None:
+        """Applies one fetch, each partition's batch committed as soon as it is applied.
+
+        Partitions of one topic hold different people (the key, a returnee id, picks the
+        partition), so their batches run side by side, each in its own transaction on its own
+        pooled connection: the database round trips of one overlap the others'. Topics run one
+        after another, so one member never applies two events about the same person at once.
+        """
+        by_topic: dict[str, dict[Any, list[Any]]] = {}
+        for partition, records in batches.items():
+            by_topic.setdefault(partition.topic, {})[partition] = records
+        self._idle.clear()
+        try:
+            for partitions in by_topic.values():
+                if self._stopping.is_set():
+                    break  # a graceful stop finishes the batches in progress, no more
+                await _all_of(
+                    [
+                        self._process_partition(consumer, partition, records)
+                        for partition, records in partitions.items()
+                    ]
+                )
+        finally:
+            self._idle.set()
 
     async def _process_partition(
         self, consumer: AIOKafkaConsumer, partition: Any, records: list[Any]
     ) -> None:
         if partition not in consumer.assignment():
             return  # revoked by a rebalance after the fetch: its next owner gets the records
-        self._idle.clear()
-        try:
-            await self._processor.process(records)
-            await self._commit(consumer, partition, records[-1].offset + 1)
-        finally:
-            self._idle.set()
+        await self._processor.process(records)
+        # Committed at once, not with the rest of the fetch: a crash loses as little as can be.
+        await self._commit(consumer, {partition: records[-1].offset + 1})
 
-    async def _commit(self, consumer: AIOKafkaConsumer, partition: Any, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> None:
         try:
-            await consumer.commit({partition: offset})
+            await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
-            # The group rebalanced and the partition may belong to another member now. The
+            # The group rebalanced and the partitions may belong to another member now. The
             # effects are committed with their inbox rows, so the redelivery changes nothing.
             log.warning(
-                "offset not committed, partition reassigned",
-                topic=partition.topic,
-                partition=partition.partition,
+                "offsets not committed, partitions reassigned",
+                partitions=[f"{p.topic}:{p.partition}" for p in offsets],
                 error=type(error).__name__,
             )
 
@@ -188,3 +209,16 @@ class EventConsumer:
 
     def _pool(self) -> asyncpg.Pool:
         return self._database.pool if isinstance(self._database, Database) else self._database
+
+
+async def _all_of(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Runs `work` concurrently; on the first failure cancels the rest, then re-raises it as is
+    (ConsumerStopped must reach the loop unwrapped, which a TaskGroup would not do)."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in work]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -15,7 +15,6 @@ from retour_kit.consuming import (
     ConsumerSettings,
     EventConsumer,
     Subscription,
-    each_event,
 )
 from retour_kit.db import Database
 from retour_kit.http import create_http_app
@@ -111,7 +110,7 @@ def build_consumer(
     return EventConsumer(
         consumer_settings,
         database=database,
-        handler=each_event(notification_recorder(build_recording(settings), metrics)),
+        handler=notification_recorder(build_recording(settings), metrics),
         metrics=ConsumerMetrics.register(registry),
     )
 

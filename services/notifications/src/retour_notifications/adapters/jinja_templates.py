@@ -35,6 +35,7 @@ class JinjaTemplates:
         self._directory = directory
         self._fallback = fallback_language
         self._environments: dict[str, jinja2.Environment] = {}
+        self._present: dict[tuple[str, str], bool] = {}
 
     def languages(self) -> set[str]:
         return {p.name for p in self._directory.iterdir() if p.is_dir() and _LANGUAGE.match(p.name)}
@@ -67,8 +68,13 @@ class JinjaTemplates:
         return Rendered(language=used, subject=subject, body=body)
 
     def _has(self, language: str, file_name: str) -> bool:
-        known = bool(_LANGUAGE.match(language))  # never a path like ../x from an event
-        return known and (self._directory / language / file_name).is_file()
+        # Looked up once per language and file: the folder is read as it was at start-up,
+        # like the templates themselves (no auto_reload), which were checked then.
+        key = (language, file_name)
+        if key not in self._present:
+            known = bool(_LANGUAGE.match(language))  # never a path like ../x from an event
+            self._present[key] = known and (self._directory / language / file_name).is_file()
+        return self._present[key]
 
     def _environment(self, language: str) -> jinja2.Environment:
         if language not in self._environments:
@@ -81,6 +87,9 @@ class JinjaTemplates:
                 undefined=jinja2.StrictUndefined,
                 trim_blocks=True,
                 lstrip_blocks=True,
+                # Compiled once: a stat() of every file on every render was a tenth of the
+                # consumer's time, and the files are checked at start-up, not on the fly.
+                auto_reload=False,
             )
             environment.filters["money"] = _money
             environment.filters["day"] = _day

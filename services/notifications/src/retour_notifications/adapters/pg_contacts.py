@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -30,15 +30,24 @@ class PgContacts:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def save(self, contact: Contact) -> None:
-        await self._conn.execute(
+    async def save_all(self, contacts: Sequence[Contact]) -> None:
+        if not contacts:
+            return
+        # executemany pipelines the statements (one round trip) and runs them in order, so a
+        # returnee registered twice in one batch ends with the later contact.
+        await self._conn.executemany(
             _SAVE,
-            contact.returnee_id,
-            contact.reception_centre,
-            contact.language,
-            contact.sms_consent,
-            contact.phone,
-            contact.registered_at,
+            [
+                (
+                    c.returnee_id,
+                    c.reception_centre,
+                    c.language,
+                    c.sms_consent,
+                    c.phone,
+                    c.registered_at,
+                )
+                for c in contacts
+            ],
         )
 
     async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]:

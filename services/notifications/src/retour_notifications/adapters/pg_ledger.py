@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from retour_kit.consuming import DbConnection
@@ -11,12 +12,21 @@ from retour_notifications.domain.rules import Channel
 
 # ON CONFLICT DO NOTHING: a row already there (another consumer group, a replay) is kept as
 # it is, whatever its status; this is what makes a redelivered event send nothing.
+# One statement for a whole batch: one array per column, zipped back into rows by unnest.
+# The context travels as JSON text (asyncpg has no codec for arrays of jsonb).
 _ADD = """
 INSERT INTO deliveries (notification_id, event_id, event_type, rule, channel, recipient,
     returnee_id, template, status, language, address, subject, body, segments, encoding,
     context, last_error, finished_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        CASE WHEN $9 = 'failed' THEN now() END)
+SELECT n.notification_id, n.event_id, n.event_type, n.rule, n.channel, n.recipient,
+    n.returnee_id, n.template, n.status, n.language, n.address, n.subject, n.body, n.segments,
+    n.encoding, n.context::jsonb, n.last_error, CASE WHEN n.status = 'failed' THEN now() END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+    $14::smallint[], $15::text[], $16::text[], $17::text[])
+    AS n(notification_id, event_id, event_type, rule, channel, recipient, returnee_id,
+         template, status, language, address, subject, body, segments, encoding, context,
+         last_error)
 ON CONFLICT (notification_id) DO NOTHING
 RETURNING 1
 """
@@ -24,7 +34,7 @@ RETURNING 1
 _HELD = """
 SELECT notification_id, event_id, event_type, rule, channel, recipient, returnee_id, template,
     status, language, address, subject, body, segments, encoding, context, last_error
-FROM deliveries WHERE returnee_id = $1 AND status = 'held'
+FROM deliveries WHERE returnee_id = ANY($1::uuid[]) AND status = 'held'
 """
 
 _RELEASE = """
@@ -40,14 +50,15 @@ class PgLedger:
         self._conn = conn
 
     async def add(self, notifications: Sequence[Notification]) -> int:
-        added = 0
-        for row in notifications:
-            if await self._conn.fetchval(_ADD, *_values(row)):
-                added += 1
-        return added
+        if not notifications:
+            return 0
+        columns = [list(column) for column in zip(*map(_values, notifications), strict=True)]
+        return len(await self._conn.fetch(_ADD, *columns))
 
-    async def held_for(self, returnee_id: UUID) -> list[Notification]:
-        rows = await self._conn.fetch(_HELD, returnee_id)
+    async def held_for(self, returnee_ids: Collection[UUID]) -> list[Notification]:
+        if not returnee_ids:
+            return []
+        rows = await self._conn.fetch(_HELD, list(returnee_ids))
         return [_notification(dict(row)) for row in rows]
 
     async def release(self, notification: Notification) -> None:
@@ -89,7 +100,7 @@ def _values(n: Notification) -> tuple[object, ...]:
         n.body,
         n.segments,
         n.encoding,
-        n.context,
+        None if n.context is None else json.dumps(n.context),
         n.last_error,
     )
 

@@ -2,46 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 import structlog
 
 from retour_contracts import ParsedEvent
-from retour_kit.consuming import DbConnection, HandleEvent
+from retour_kit.consuming import DbConnection, HandleBatch
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import PgContacts
 from retour_notifications.adapters.pg_ledger import PgLedger
-from retour_notifications.usecases.record import IncomingEvent, Recording, record_notifications
+from retour_notifications.usecases.record import IncomingEvent, Recording, record_batch
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-def notification_recorder(recording: Recording, metrics: NotificationMetrics) -> HandleEvent:
-    """The consumer's handler. It runs in the transaction that also writes the event's inbox
-    row, so the ledger rows commit exactly once per event (a redelivery finds the inbox row
+def notification_recorder(recording: Recording, metrics: NotificationMetrics) -> HandleBatch:
+    """The consumer's handler. It runs in the transaction that also writes the batch's inbox
+    rows, so the ledger rows commit exactly once per event (a redelivery finds the inbox row
     and never reaches this function)."""
 
-    async def record(conn: DbConnection, parsed: ParsedEvent) -> None:
-        recorded = await record_notifications(
-            IncomingEvent(parsed.event, UUID(parsed.event_id), parsed.time),
+    async def record(conn: DbConnection, batch: Sequence[ParsedEvent]) -> None:
+        results = await record_batch(
+            [IncomingEvent(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
             ledger=PgLedger(conn),
             contacts=PgContacts(conn),
             recording=recording,
             now=datetime.now(UTC),
         )
-        if recorded.stale:
-            metrics.stale_events.inc()
-        for row in recorded.rows:
-            metrics.recorded.labels(row.channel.value, row.status.value).inc()
+        for parsed, recorded in zip(batch, results, strict=True):
+            if recorded.stale:
+                metrics.stale_events.inc()
+            for row in recorded.rows:
+                metrics.recorded.labels(row.channel.value, row.status.value).inc()
+            # Per event at debug level only: the ledger rows say the same for good.
+            log.debug(
+                "notifications recorded",
+                event_type=parsed.spec.topic,
+                event_id=parsed.event_id,
+                returnee_id=parsed.subject,
+                recorded=[f"{row.rule}:{row.status.value}" for row in recorded.rows],
+                released=recorded.released,
+                stale=recorded.stale,
+            )
         log.info(
             "notifications recorded",
-            event_type=parsed.spec.topic,
-            event_id=parsed.event_id,
-            returnee_id=parsed.subject,
-            recorded=[f"{row.rule}:{row.status.value}" for row in recorded.rows],
-            released=recorded.released,
-            stale=recorded.stale,
+            events=len(batch),
+            rows=sum(len(recorded.rows) for recorded in results),
+            released=sum(recorded.released for recorded in results),
+            stale=sum(recorded.stale for recorded in results),
         )
 
     return record

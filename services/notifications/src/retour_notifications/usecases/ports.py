@@ -31,7 +31,9 @@ class Renderer(Protocol):
 
 
 class Contacts(Protocol):
-    async def save(self, contact: Contact) -> None: ...
+    async def save_all(self, contacts: Sequence[Contact]) -> None:
+        """Saves them in order: a later contact of the same returnee replaces an earlier one."""
+        ...
 
     async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]: ...
 
@@ -43,7 +45,9 @@ class LedgerWriter(Protocol):
         """Inserts the notifications not recorded yet; returns how many were new."""
         ...
 
-    async def held_for(self, returnee_id: UUID) -> list[Notification]: ...
+    async def held_for(self, returnee_ids: Collection[UUID]) -> list[Notification]:
+        """The notifications still held for these returnees' registrations."""
+        ...
 
     async def release(self, notification: Notification) -> None:
         """Replaces a held notification by its composed (queued or failed) version."""

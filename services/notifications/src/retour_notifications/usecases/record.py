@@ -6,7 +6,7 @@ commits exactly once per event, and no gateway call can slow the Kafka partition
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -59,23 +59,81 @@ async def record_notifications(
     recording: Recording,
     now: datetime,
 ) -> Recorded:
-    recorded = Recorded(rows=[])
-    event = incoming.event
-    if isinstance(event, ReturneeRegistered):
-        contact = contact_of(event)
-        await contacts.save(contact)
-        recorded.released = await _release_held(contact, ledger, recording)
-    if now - incoming.published_at > recording.max_event_age:
-        recorded.stale = True
-        return recorded
-    planned = list(intents(recording.rules, event, incoming.event_id))
-    known = await contacts.find({i.recipient.returnee_id for i in planned if i.needs_contact})
-    for intent in planned:
-        row = _row(intent, known.get(intent.recipient.returnee_id), incoming, recording)
-        if row is not None:
-            recorded.rows.append(row)
-    await ledger.add(recorded.rows)
+    """One event's notifications (see `record_batch`)."""
+    [recorded] = await record_batch(
+        [incoming], ledger=ledger, contacts=contacts, recording=recording, now=now
+    )
     return recorded
+
+
+async def record_batch(
+    batch: Sequence[IncomingEvent],
+    *,
+    ledger: LedgerWriter,
+    contacts: Contacts,
+    recording: Recording,
+    now: datetime,
+) -> list[Recorded]:
+    """What each event of `batch` calls for, with a handful of statements for the whole batch.
+
+    The outcome is the one of recording the events one by one, in order (a test holds it to
+    that): each message uses the contact known at its event, a registration decides the
+    notifications held for its returnee, whether they were held before this batch or earlier
+    in it. The database is read once before and written once after.
+    """
+    planned = [
+        (incoming, None if _stale(incoming, recording, now) else _intents(incoming, recording))
+        for incoming in batch
+    ]
+    registrations = [i.event for i in batch if isinstance(i.event, ReturneeRegistered)]
+    needed = {
+        intent.recipient.returnee_id
+        for _, intents_of_event in planned
+        for intent in intents_of_event or ()
+        if intent.needs_contact
+    }
+    known = await contacts.find(needed)  # as they were before this batch
+    held_before: dict[UUID, list[Notification]] = {}
+    for row in await ledger.held_for({event.returnee_id for event in registrations}):
+        held_before.setdefault(row.returnee_id, []).append(row)
+
+    outcome: dict[UUID, Notification] = {}  # this batch's rows, latest version, in order
+    held_here: dict[UUID, list[UUID]] = {}  # returnee -> rows of this batch held for them
+    results: list[Recorded] = []
+    for incoming, intents_of_event in planned:
+        recorded = Recorded(rows=[])
+        results.append(recorded)
+        if isinstance(incoming.event, ReturneeRegistered):
+            contact = contact_of(incoming.event)
+            known[contact.returnee_id] = contact
+            recorded.released = await _decide_held(
+                held_before.pop(contact.returnee_id, []), contact, ledger, recording
+            )
+            recorded.released += _decide_held_here(
+                outcome, held_here.pop(contact.returnee_id, []), contact, recording
+            )
+        if intents_of_event is None:
+            recorded.stale = True
+            continue
+        for intent in intents_of_event:
+            contact_now = known.get(intent.recipient.returnee_id)
+            new_row = _row(intent, contact_now, incoming, recording)
+            if new_row is not None and new_row.notification_id not in outcome:
+                recorded.rows.append(new_row)
+                outcome[new_row.notification_id] = new_row
+                if new_row.status is Status.HELD:
+                    held_here.setdefault(new_row.returnee_id, []).append(new_row.notification_id)
+    await contacts.save_all([contact_of(event) for event in registrations])
+    await ledger.add(list(outcome.values()))
+    return results
+
+
+def _stale(incoming: IncomingEvent, recording: Recording, now: datetime) -> bool:
+    return now - incoming.published_at > recording.max_event_age
+
+
+def _intents(incoming: IncomingEvent, recording: Recording) -> list[Intent]:
+    return list(intents(recording.rules, incoming.event, incoming.event_id))
 
 
 def _row(
@@ -134,13 +192,38 @@ def _queued(row: Notification, address: str, composed: Composed) -> Notification
     )
 
 
-async def _release_held(contact: Contact, ledger: LedgerWriter, recording: Recording) -> int:
+async def _decide_held(
+    held: list[Notification], contact: Contact, ledger: LedgerWriter, recording: Recording
+) -> int:
+    """Sends or drops the notifications recorded before this batch that waited for `contact`."""
     released = 0
-    for held in await ledger.held_for(contact.returnee_id):
-        rule = recording.rules.named(held.rule)
-        if rule is None or not contact_allows(rule, contact) or contact.phone is None:
-            await ledger.drop(held.notification_id)
-            continue
-        await ledger.release(_composed(held, rule, contact.phone, contact.language, recording))
-        released += 1
+    for row in held:
+        decided = _decided(row, contact, recording)
+        if decided is None:
+            await ledger.drop(row.notification_id)
+        else:
+            await ledger.release(decided)
+            released += 1
     return released
+
+
+def _decide_held_here(
+    outcome: dict[UUID, Notification], held: list[UUID], contact: Contact, recording: Recording
+) -> int:
+    """The same for the rows of this batch held for `contact`'s returnee."""
+    released = 0
+    for notification_id in held:
+        decided = _decided(outcome[notification_id], contact, recording)
+        if decided is None:
+            del outcome[notification_id]
+        else:
+            outcome[notification_id] = decided
+            released += 1
+    return released
+
+
+def _decided(held: Notification, contact: Contact, recording: Recording) -> Notification | None:
+    rule = recording.rules.named(held.rule)
+    if rule is None or not contact_allows(rule, contact) or contact.phone is None:
+        return None
+    return _composed(held, rule, contact.phone, contact.language, recording)
