@@ -138,6 +138,43 @@ async def notifications(stack: Stack, topic: str, expected: int) -> float:
     return rate
 
 
+async def reporting(stack: Stack, topic: str, expected: int) -> float:
+    """The live projection consumer (one process, the service's settings), into a scratch
+    copy of the reporting schema."""
+    from retour_reporting.main import build_consumer, open_database
+    from retour_reporting.settings import Settings
+
+    group = f"bench-reporting-{uuid.uuid4().hex[:8]}"
+    async with (
+        private_topic(stack.kafka, "no-aid") as aid,
+        private_topic(stack.kafka, "no-activities") as activities,
+        scratch_copy(stack, "reporting", "retour_reporting") as schema,
+    ):
+        settings = Settings(
+            database_url=stack.dsns["reporting"],
+            database_schema=schema,
+            auth_jwt_secret=stack.jwt_secret,
+            kafka_bootstrap_servers=stack.kafka,
+            registrations_topic=topic,
+            aid_topic=aid,
+            activities_topic=activities,
+            consumer_group=group,
+            migrate_on_start=False,
+        )
+        database = open_database(settings)
+        rate = await time_until_drained(
+            _running(database, lambda: build_consumer(settings, database, CollectorRegistry())),
+            kafka=stack.kafka,
+            group=group,
+            topic=topic,
+            expected=expected,
+        )
+        projected = await _count(stack.admin_dsn, f"SELECT count(*) FROM {schema}.registrations")
+    if projected < expected:
+        raise RuntimeError(f"reporting projected {projected} registrations of {expected}")
+    return rate
+
+
 async def _count(dsn: str, query: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:

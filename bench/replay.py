@@ -25,7 +25,9 @@ from bench.common import (
 )
 
 
-async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
+async def rebuild_rate(
+    stack: Stack, events: int, workers: int | None = None
+) -> tuple[float, float]:
     """(rebuild records/s, ceiling events/s) over the same `events` registrations."""
     async with (
         private_topic(stack.kafka, "replay-registered") as registered,
@@ -51,8 +53,9 @@ async def rebuild_rate(stack: Stack, events: int) -> tuple[float, float]:
                 "LOG_LEVEL": "WARNING",
             }
             command = Path(sys.executable).parent / "retour-reporting"
+            options = [] if workers is None else ["--workers", str(workers)]
             process = await asyncio.create_subprocess_exec(
-                str(command), "rebuild", env=environment, stdout=asyncio.subprocess.PIPE
+                str(command), "rebuild", *options, env=environment, stdout=asyncio.subprocess.PIPE
             )
             output, _ = await process.communicate()
             if process.returncode != 0:

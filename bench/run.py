@@ -47,6 +47,7 @@ async def consumer_rows(stack: Stack, events: int) -> list[Row]:
             top = await ceiling.raw_loop(stack.kafka, topic, stack.admin_dsn, schema, events)
         reintegration = await consumers.reintegration(stack, topic, events)
         notifications = await consumers.notifications(stack, topic, events)
+        reporting = await consumers.reporting(stack, topic, events)
     return [
         row("ceiling: getmany + parse + batch insert + commit", top, "events/s", baseline=top),
         row(
@@ -59,6 +60,13 @@ async def consumer_rows(stack: Stack, events: int) -> list[Row]:
         row(
             "notifications consumer (up to the ledger)",
             notifications,
+            "events/s",
+            baseline=top,
+            target=">= 0.5 x ceiling",
+        ),
+        row(
+            "reporting consumer (one process)",
+            reporting,
             "events/s",
             baseline=top,
             target=">= 0.5 x ceiling",
@@ -155,8 +163,8 @@ async def drain_rows(stack: Stack, backlog: int) -> list[Row]:
     ]
 
 
-async def replay_rows(stack: Stack, events: int) -> list[Row]:
-    rebuilt, top = await replay.rebuild_rate(stack, events)
+async def replay_rows(stack: Stack, events: int, workers: int | None) -> list[Row]:
+    rebuilt, top = await replay.rebuild_rate(stack, events, workers)
     return [
         row(f"ceiling over the replayed {events:,} events", top, "events/s", baseline=top),
         row(
@@ -189,7 +197,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         "intake": lambda: intake_rows(stack, args.load_seconds),
         "end-to-end": lambda: end_to_end_rows(stack, args.seconds),
         "drain": lambda: drain_rows(stack, args.backlog),
-        "replay": lambda: replay_rows(stack, args.replay),
+        "replay": lambda: replay_rows(stack, args.replay, args.rebuild_workers),
     }
     rows: list[Row] = []
     for name in args.only:
@@ -206,6 +214,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
     parser.add_argument("--replay", type=int, default=200_000, help="events to rebuild from")
+    parser.add_argument(
+        "--rebuild-workers",
+        type=int,
+        default=None,
+        help="processes of the rebuild (default: the command's own, one per CPU)",
+    )
     parser.add_argument(
         "--only",
         type=lambda names: [name.strip() for name in names.split(",")],

@@ -130,9 +130,9 @@ async def seeded(infra: Infra) -> AsyncIterator[Seeded]:
 def _keep_timings(timings: dict[str, float]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     rates = {
-        f"{kind}_events_per_second": timings["events"] / timings[f"{kind}_seconds"]
-        for kind in ("projection", "rebuild")
-        if f"{kind}_seconds" in timings
+        name.replace("_seconds", "_events_per_second"): timings["events"] / seconds
+        for name, seconds in timings.items()
+        if name.startswith(("projection_seconds", "rebuild_seconds")) and seconds
     }
     (ARTIFACTS / "reporting-timings.json").write_text(json.dumps({**timings, **rates}, indent=2))
 
@@ -381,7 +381,9 @@ async def test_redelivered_and_republished_events_change_nothing(seeded: Seeded)
     assert await table_checksums(seeded.sandbox) == before
 
 
-async def test_rebuild_recreates_identical_projections(seeded: Seeded) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+async def test_rebuild_recreates_identical_projections(seeded: Seeded, workers: int) -> None:
+    """Alone, or with member processes sharing the partitions (and rebalancing as they join)."""
     before = await table_checksums(seeded.sandbox)
     started = time.perf_counter()
 
@@ -390,13 +392,16 @@ async def test_rebuild_recreates_identical_projections(seeded: Seeded) -> None:
         "rebuild",
         "--timeout",
         "60",
+        "--workers",
+        str(workers),
         env={**os.environ, **seeded.sandbox.environment(), "LOG_LEVEL": "WARNING"},
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await asyncio.wait_for(rebuild.communicate(), 90)
-    seeded.timings["rebuild_command_seconds"] = time.perf_counter() - started
+    seeded.timings[f"rebuild_command_seconds_{workers}_workers"] = time.perf_counter() - started
     summary = json.loads(output.decode().strip().splitlines()[-1])
-    seeded.timings["rebuild_seconds"] = summary["seconds"]  # without the interpreter's start
+    # Without the interpreter's start.
+    seeded.timings[f"rebuild_seconds_{workers}_workers"] = summary["seconds"]
 
     assert rebuild.returncode == 0
     assert summary["records"] >= seeded.produced

@@ -129,6 +129,10 @@ def spec_for_model(model: type[E]) -> EventSpec[E]:
     raise KeyError(f"{model.__name__} is not an event of the catalogue")
 
 
+# Looked up for every record a consumer reads: a dict, not a scan building each ce_type.
+_BY_CE_TYPE: dict[str, EventSpec[Any]] = {spec.ce_type: spec for spec in CATALOG}
+
+
 def spec_for_ce_type(ce_type: str) -> EventSpec[Any] | None:
     """The spec of a CloudEvents type such as ``org.retour.aid.granted.v1``, if known."""
-    return next((spec for spec in CATALOG if spec.ce_type == ce_type), None)
+    return _BY_CE_TYPE.get(ce_type)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -25,6 +27,7 @@ from retour_reporting.background import consuming
 from retour_reporting.entrypoints.cli import run_cli
 from retour_reporting.entrypoints.dashboard import dashboard_routes
 from retour_reporting.entrypoints.projection_consumer import projecting
+from retour_reporting.entrypoints.rebuild_members import WithMemberProcesses
 from retour_reporting.entrypoints.report_routes import report_routes
 from retour_reporting.settings import Settings
 from retour_reporting.usecases.rebuilding import RebuildOutcome, rebuild
@@ -34,6 +37,8 @@ INBOX_CONSUMER = "reporting"
 """The inbox keeps this name whatever the group, so the rebuild group and the live group
 recognise each other's events."""
 REPLAY_MAX_RECORDS = 5000
+# One connection per partition of a topic (they are applied side by side), and one to spare.
+REPLAY_CONNECTIONS = 8
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -109,11 +114,17 @@ def rebuild_group(settings: Settings) -> str:
     return f"{settings.consumer_group}-rebuild"
 
 
-async def run_rebuild(settings: Settings, timeout_seconds: float | None) -> RebuildOutcome:
-    """Empties the projections and replays every event of the configured topics."""
+async def run_rebuild(
+    settings: Settings, timeout_seconds: float | None, workers: int = 1
+) -> RebuildOutcome:
+    """Empties the projections and replays every event of the configured topics, with
+    `workers` processes in all (this one and `workers - 1` members)."""
     database = open_database(settings)
     async with database_ready(
-        database, migrations_package=MIGRATIONS_PACKAGE, migrate_on_start=True, max_size=4
+        database,
+        migrations_package=MIGRATIONS_PACKAGE,
+        migrate_on_start=True,
+        max_size=REPLAY_CONNECTIONS,
     ):
 
         async def forget() -> None:
@@ -122,17 +133,42 @@ async def run_rebuild(settings: Settings, timeout_seconds: float | None) -> Rebu
 
         group = rebuild_group(settings)
         topics = [s.kafka_topic for s in consumer_settings(settings).subscriptions]
-        # The replay reads history, not a trickle: larger polls make larger transactions.
-        bigger = max(settings.consumer_max_records, REPLAY_MAX_RECORDS)
-        replay = settings.model_copy(update={"consumer_max_records": bigger})
+        local = build_consumer(_replaying(settings), database, CollectorRegistry(), group=group)
         return await rebuild(
             positions=KafkaTopicPositions(settings.kafka_bootstrap_servers, topics),
             forget=forget,
-            consumer=build_consumer(replay, database, CollectorRegistry(), group=group),
+            consumer=WithMemberProcesses(local, extra=workers - 1) if workers > 1 else local,
             group=group,
             timeout_seconds=timeout_seconds,
         )
 
 
+async def run_rebuild_member(settings: Settings) -> None:
+    """One more consumer in the rebuild group, until SIGTERM (see rebuild_members)."""
+    database = open_database(settings)
+    async with database_ready(
+        database,
+        migrations_package=MIGRATIONS_PACKAGE,
+        migrate_on_start=False,
+        max_size=REPLAY_CONNECTIONS,
+    ):
+        consumer = build_consumer(
+            _replaying(settings), database, CollectorRegistry(), group=rebuild_group(settings)
+        )
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, consumer.stop)
+        await consumer.run()
+
+
+def _replaying(settings: Settings) -> Settings:
+    # The replay reads history, not a trickle: larger polls make larger transactions.
+    bigger = max(settings.consumer_max_records, REPLAY_MAX_RECORDS)
+    return settings.model_copy(update={"consumer_max_records": bigger})
+
+
 def cli() -> None:
-    run_cli(build_app=build_app, rebuild=run_rebuild, migrations_package=MIGRATIONS_PACKAGE)
+    run_cli(
+        build_app=build_app,
+        rebuild=run_rebuild,
+        rebuild_member=run_rebuild_member,
+        migrations_package=MIGRATIONS_PACKAGE,
+    )

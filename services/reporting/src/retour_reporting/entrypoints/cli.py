@@ -1,8 +1,9 @@
-"""``retour-reporting serve | migrate | rebuild``.
+"""``retour-reporting serve | migrate | rebuild | rebuild-member``.
 
 ``serve`` and ``migrate`` are the kit's; ``rebuild`` empties the projections and replays the
 topics from their first event (see ``usecases.rebuilding``), then exits: 0 when caught up,
-1 when it failed or timed out.
+1 when it failed or timed out. ``rebuild --workers N`` replays with N processes;
+``rebuild-member`` is one of the N - 1 it starts (see ``rebuild_members``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -23,20 +25,28 @@ from retour_kit.settings import load_settings
 from retour_reporting.settings import Settings
 from retour_reporting.usecases.rebuilding import RebuildError, RebuildOutcome
 
-Rebuild = Callable[[Settings, float | None], Coroutine[Any, Any, RebuildOutcome]]
+Rebuild = Callable[[Settings, float | None, int], Coroutine[Any, Any, RebuildOutcome]]
+RebuildMember = Callable[[Settings], Coroutine[Any, Any, None]]
+# More members than a topic has partitions would wait idle; a few cores are plenty.
+MAX_WORKERS = 16
 
 
 def run_cli(
     *,
     build_app: Callable[[Settings], FastAPI],
     rebuild: Rebuild,
+    rebuild_member: RebuildMember,
     migrations_package: str,
     argv: Sequence[str] | None = None,
 ) -> None:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     settings = load_settings(Settings)
     if args.command == "rebuild":
-        raise SystemExit(_rebuild(rebuild, settings, args.timeout))
+        raise SystemExit(_rebuild(rebuild, settings, args.timeout, args.workers))
+    if args.command == "rebuild-member":
+        configure_logging(settings.service_name, settings.log_level)
+        asyncio.run(rebuild_member(settings))
+        raise SystemExit(0)
     service_cli(
         settings_cls=Settings,
         build_app=build_app,
@@ -57,14 +67,36 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long"
     )
+    rebuild.add_argument(
+        "--workers",
+        type=_workers,
+        default=min(os.cpu_count() or 1, MAX_WORKERS),
+        metavar="N",
+        help="processes replaying side by side (default: one per CPU)",
+    )
+    commands.add_parser(
+        "rebuild-member", help="one more process of a running rebuild (started by rebuild)"
+    )
     return parser
 
 
-def _rebuild(rebuild: Rebuild, settings: Settings, timeout_seconds: float | None) -> int:
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_WORKERS}, not {value}")
+    return value
+
+
+def _rebuild(
+    rebuild: Rebuild, settings: Settings, timeout_seconds: float | None, workers: int
+) -> int:
     configure_logging(settings.service_name, settings.log_level)
     log = structlog.stdlib.get_logger(__name__)
     try:
-        outcome = asyncio.run(rebuild(settings, timeout_seconds))
+        outcome = asyncio.run(rebuild(settings, timeout_seconds, workers))
     except (RebuildError, LookupError) as error:
         log.error("rebuild failed", reason=str(error))
         return 1
