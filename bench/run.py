@@ -82,7 +82,7 @@ async def intake_rows(stack: Stack, seconds: float) -> list[Row]:
     # when they run on other machines). They are restarted afterwards and catch up.
     for situation in ("whole pipeline running", "downstream services stopped"):
         if situation.startswith("downstream"):
-            async with downstream_stopped():
+            async with downstream_stopped(stack):
                 load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
         else:
             load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
@@ -104,12 +104,23 @@ DOWNSTREAM = ("reintegration", "notifications", "reporting")
 
 
 @asynccontextmanager
-async def downstream_stopped() -> AsyncIterator[None]:
+async def downstream_stopped(stack: Stack) -> AsyncIterator[None]:
     await _services("stop", *DOWNSTREAM)
     try:
         yield
     finally:
         await _services("start", *DOWNSTREAM)
+        # The next figures must not measure the backlog left by this one.
+        await caught_up(stack, DOWNSTREAM, intake_load.REGISTERED)
+
+
+async def caught_up(stack: Stack, groups: tuple[str, ...], topic: str) -> None:
+    deadline = time.monotonic() + 300
+    for group in groups:
+        while not await consumers.committed_everything(stack.kafka, group, topic):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"consumer group {group} did not catch up with {topic}")
+            await asyncio.sleep(0.5)
 
 
 async def _services(action: str, *names: str) -> None:
@@ -213,7 +224,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
-    parser.add_argument("--replay", type=int, default=200_000, help="events to rebuild from")
+    parser.add_argument("--replay", type=int, default=1_000_000, help="events to rebuild from")
     parser.add_argument(
         "--rebuild-workers",
         type=int,
