@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from retour_kit.auth import (
+    REMEMBER_TOKENS_SECONDS,
     InvalidTokenError,
     Principal,
     Role,
@@ -172,6 +173,29 @@ class TestVerifiedTokenCache:
 
         with pytest.raises(InvalidTokenError, match="expired"):
             await verifier.verify(token)
+
+    async def test_a_token_is_checked_again_after_five_minutes_whatever_its_lifetime(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        checks: list[str] = []
+        real_decode = jwt.decode
+
+        def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+            checks.append(token)
+            return real_decode(token, *args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", counting_decode)
+        verifier = TokenVerifier(secret=SecretStr(SECRET))
+        token = issue_dev_token(SECRET, Role.REGISTRAR, subject="awa", ttl=timedelta(hours=8))
+        await verifier.verify(token)
+        await verifier.verify(token)
+        assert len(checks) == 1
+
+        later = time.time() + REMEMBER_TOKENS_SECONDS + 1
+        monkeypatch.setattr(time, "time", lambda: later)
+        await verifier.verify(token)
+
+        assert len(checks) == 2
 
     async def test_a_refused_token_is_refused_again(self) -> None:
         verifier = TokenVerifier(secret=SecretStr(SECRET))

@@ -90,7 +90,8 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise InvalidTokenError(str(error)) from error
         principal = Principal(subject=str(claims["sub"]), roles=roles_from_claims(claims))
-        self._verified.put(token, principal, expires_at=float(claims["exp"]))
+        remember_until = min(float(claims["exp"]), time.time() + REMEMBER_TOKENS_SECONDS)
+        self._verified.put(token, principal, expires_at=remember_until)
         return principal
 
     async def _signing_key(self, token: str) -> tuple[Any, str]:
@@ -107,13 +108,18 @@ class TokenVerifier:
         return signing_key.key, "RS256"
 
 
+REMEMBER_TOKENS_SECONDS = 300.0
+
+
 class _VerifiedTokens:
     """Tokens already checked, until they expire.
 
     A client sends the same token with every request for its lifetime; checking the signature
-    (and, with JWKS, hopping to a thread) each time was a tenth of intake's CPU per
-    registration. A token is only ever accepted until its own `exp`, as without the cache:
-    the cache adds no lifetime, and a token that failed is never stored.
+    (and, with JWKS, hopping to a thread) each time was about 5 % of intake's CPU per
+    registration. A token is remembered until its own `exp` or for REMEMBER_TOKENS_SECONDS,
+    whichever comes first: the cache adds no lifetime, a key withdrawn from the identity
+    provider's JWKS stops counting as soon as it would without the cache (PyJWKClient keeps
+    the key set as long), and a token that failed is never stored.
     """
 
     def __init__(self, capacity: int = 4096) -> None:

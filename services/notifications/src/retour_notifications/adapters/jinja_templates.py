@@ -87,7 +87,7 @@ class JinjaTemplates:
                 undefined=jinja2.StrictUndefined,
                 trim_blocks=True,
                 lstrip_blocks=True,
-                # Compiled once: a stat() of every file on every render was a tenth of the
+                # Compiled once: a stat() of every file on every render cost a few percent of the
                 # consumer's time, and the files are checked at start-up, not on the fly.
                 auto_reload=False,
             )
