@@ -29,24 +29,30 @@ class IdempotentProducer:
         self._client_id = client_id
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
+        # Partition batches are applied side by side and may dead-letter at the same moment:
+        # without the lock, each would start a producer of its own and all but one would leak.
+        self._starting = asyncio.Lock()
 
     async def started(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                **kafka_options(self._bootstrap_servers),
-                client_id=self._client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=self._linger_ms,
-                request_timeout_ms=15_000,
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
+        async with self._starting:
+            return self._producer or await self._start()
+
+    async def _start(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            **kafka_options(self._bootstrap_servers),
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+            request_timeout_ms=15_000,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        return producer
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None
