@@ -45,7 +45,9 @@ chosen() {
   local svc
   (($# == 0)) && set -- "${ORDER[@]}"
   for svc in "$@"; do [ -n "${PORTS[$svc]:-}" ] || die "no service named $svc"; done
-  for svc in "${ORDER[@]}"; do [[ " $* " == *" $svc "* ]] && echo "$svc"; done
+  for svc in "${ORDER[@]}"; do
+    if [[ " $* " == *" $svc "* ]]; then echo "$svc"; fi
+  done
 }
 
 start() {
