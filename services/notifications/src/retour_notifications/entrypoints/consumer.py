@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -31,21 +32,23 @@ def notification_recorder(recording: Recording, metrics: NotificationMetrics) ->
             recording=recording,
             now=datetime.now(UTC),
         )
-        for parsed, recorded in zip(batch, results, strict=True):
+        for recorded in results:
             if recorded.stale:
                 metrics.stale_events.inc()
             for row in recorded.rows:
                 metrics.recorded.labels(row.channel.value, row.status.value).inc()
+        if log.isEnabledFor(logging.DEBUG):
             # Per event at debug level only: the ledger rows say the same for good.
-            log.debug(
-                "notifications recorded",
-                event_type=parsed.spec.topic,
-                event_id=parsed.event_id,
-                returnee_id=parsed.subject,
-                recorded=[f"{row.rule}:{row.status.value}" for row in recorded.rows],
-                released=recorded.released,
-                stale=recorded.stale,
-            )
+            for parsed, recorded in zip(batch, results, strict=True):
+                log.debug(
+                    "notifications recorded",
+                    event_type=parsed.spec.topic,
+                    event_id=parsed.event_id,
+                    returnee_id=parsed.subject,
+                    recorded=[f"{row.rule}:{row.status.value}" for row in recorded.rows],
+                    released=recorded.released,
+                    stale=recorded.stale,
+                )
         log.info(
             "notifications recorded",
             events=len(batch),
