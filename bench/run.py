@@ -80,12 +80,13 @@ async def intake_rows(stack: Stack, seconds: float) -> list[Row]:
     # Twice: with the downstream services running on the same 2 cores (the whole pipeline
     # competing for them), and with them stopped (intake, its outbox and relay alone, as
     # when they run on other machines). They are restarted afterwards and catch up.
-    for situation in ("whole pipeline running", "downstream services stopped"):
-        if situation.startswith("downstream"):
-            async with downstream_stopped(stack):
-                load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
-        else:
-            load = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
+    whole = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
+    async with downstream_stopped(stack):
+        alone = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
+    for situation, load in (
+        ("whole pipeline running", whole),
+        ("downstream services stopped", alone),
+    ):
         rows += [
             row(
                 f"intake: POST /returnees, concurrency 32, {situation}",
