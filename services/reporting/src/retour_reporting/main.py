@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from retour_reporting.entrypoints.projection_consumer import projecting
 from retour_reporting.entrypoints.rebuild_members import WithMemberProcesses
 from retour_reporting.entrypoints.report_routes import report_routes
 from retour_reporting.settings import Settings
-from retour_reporting.usecases.rebuilding import RebuildOutcome, rebuild
+from retour_reporting.usecases.rebuilding import Consumer, RebuildOutcome, rebuild
 
 MIGRATIONS_PACKAGE = "retour_reporting"
 INBOX_CONSUMER = "reporting"
@@ -143,8 +144,9 @@ async def run_rebuild(
         )
 
 
-async def run_rebuild_member(settings: Settings) -> None:
-    """One more consumer in the rebuild group, until SIGTERM (see rebuild_members)."""
+async def run_rebuild_member(settings: Settings, parent: int) -> None:
+    """One more consumer in the rebuild group, until SIGTERM or until the rebuild that started
+    it (process `parent`) is gone (see rebuild_members)."""
     database = open_database(settings)
     async with database_ready(
         database,
@@ -156,7 +158,21 @@ async def run_rebuild_member(settings: Settings) -> None:
             _replaying(settings), database, CollectorRegistry(), group=rebuild_group(settings)
         )
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, consumer.stop)
-        await consumer.run()
+        watch = asyncio.create_task(stop_when_orphaned(consumer, parent))
+        try:
+            await consumer.run()
+        finally:
+            watch.cancel()
+
+
+async def stop_when_orphaned(consumer: Consumer, parent: int, every_seconds: float = 1.0) -> None:
+    # A rebuild killed with SIGKILL cannot stop its members; they notice that they were
+    # handed to another parent and stop on their own instead of consuming forever. The
+    # parent's pid comes from the rebuild itself: read here, it could already be the new one.
+    # No event exists for "my parent died" (short of prctl, out of reach here): poll.
+    while os.getppid() == parent:  # noqa: ASYNC110
+        await asyncio.sleep(every_seconds)
+    consumer.stop()
 
 
 def _replaying(settings: Settings) -> Settings:

@@ -26,7 +26,7 @@ from retour_reporting.settings import Settings
 from retour_reporting.usecases.rebuilding import RebuildError, RebuildOutcome
 
 Rebuild = Callable[[Settings, float | None, int], Coroutine[Any, Any, RebuildOutcome]]
-RebuildMember = Callable[[Settings], Coroutine[Any, Any, None]]
+RebuildMember = Callable[[Settings, int], Coroutine[Any, Any, None]]
 # More members than a topic has partitions would wait idle; a few cores are plenty.
 MAX_WORKERS = 16
 
@@ -45,7 +45,7 @@ def run_cli(
         raise SystemExit(_rebuild(rebuild, settings, args.timeout, args.workers))
     if args.command == "rebuild-member":
         configure_logging(settings.service_name, settings.log_level)
-        asyncio.run(rebuild_member(settings))
+        asyncio.run(rebuild_member(settings, args.parent))
         raise SystemExit(0)
     service_cli(
         settings_cls=Settings,
@@ -74,8 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes replaying side by side (default: one per CPU)",
     )
-    commands.add_parser(
+    member = commands.add_parser(
         "rebuild-member", help="one more process of a running rebuild (started by rebuild)"
+    )
+    member.add_argument(
+        "--parent", type=int, required=True, metavar="PID", help="the rebuild's process id"
     )
     return parser
 

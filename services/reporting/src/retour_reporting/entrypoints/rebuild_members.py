@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -43,8 +44,9 @@ class WithMemberProcesses:
     async def run(self) -> None:
         members: list[asyncio.subprocess.Process] = []
         try:
+            command = [*self._command, "--parent", str(os.getpid())]
             for _ in range(self._extra):
-                members.append(await asyncio.create_subprocess_exec(*self._command))
+                members.append(await asyncio.create_subprocess_exec(*command))
             log.info("rebuild members started", members=len(members) + 1)
             await self._local.run()
         finally:
