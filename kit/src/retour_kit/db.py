@@ -35,9 +35,10 @@ async def create_pool(
 async def keep_session_state(_: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's reset query (one more round trip per use).
 
-    Pooled connections never carry session state here: transactions are always scoped
-    (asyncpg rolls back any left open before this is called), locks are transaction-level,
-    and LISTEN and session advisory locks live on the relay's own dedicated connection.
+    Pooled connections carry no session state here: transactions are always scoped (asyncpg
+    rolls back any left open before this is called), locks are transaction-level, LISTEN and
+    the relay's leader lock live on its own dedicated connection, and the one exception,
+    migrations at start-up, releases its lock and restores the search_path itself.
     """
 
 
