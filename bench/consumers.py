@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
@@ -14,6 +15,10 @@ from prometheus_client import CollectorRegistry
 from bench.common import Stack, Timer, partitions_of, private_topic, scratch_copy
 from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
+
+Stop = Callable[[], Awaitable[None]]
+Start = Callable[[], Awaitable[Stop]]
+"""Starts a consumer; what it returns stops it."""
 
 
 async def committed_everything(kafka: str, group: str, topic: str) -> bool:
@@ -32,7 +37,7 @@ async def committed_everything(kafka: str, group: str, topic: str) -> bool:
 
 
 async def time_until_drained(
-    start: Callable[[], Awaitable[Callable[[], Awaitable[None]]]],
+    start: Start,
     *,
     kafka: str,
     group: str,
@@ -52,12 +57,10 @@ async def time_until_drained(
     return expected / timer.seconds
 
 
-def _running(
-    database: Database, build: Callable[[], EventConsumer]
-) -> Callable[[], Awaitable[Callable[[], Awaitable[None]]]]:
+def _running(database: Database, build: Callable[[], EventConsumer]) -> Start:
     """A `start` for time_until_drained: open the pool, run the consumer; `stop` undoes both."""
 
-    async def start() -> Callable[[], Awaitable[None]]:
+    async def start() -> Stop:
         await database.open()
         consumer = build()
         task = asyncio.create_task(consumer.run())
@@ -95,6 +98,16 @@ async def reintegration(stack: Stack, topic: str, expected: int) -> float:
     )
 
 
+@dataclass(frozen=True)
+class ScratchRun:
+    """What a consumer measured into a scratch schema reads and writes."""
+
+    schema: str
+    group: str
+    aid_topic: str
+    activities_topic: str
+
+
 async def notifications(stack: Stack, topic: str, expected: int) -> float:
     """Up to the ledger: contacts kept, rules applied, messages composed and queued.
 
@@ -105,37 +118,25 @@ async def notifications(stack: Stack, topic: str, expected: int) -> float:
     from retour_notifications.main import build_consumer
     from retour_notifications.settings import Settings
 
-    group = f"bench-notifications-{uuid.uuid4().hex[:8]}"
-    async with (
-        private_topic(stack.kafka, "no-aid") as aid,
-        private_topic(stack.kafka, "no-activities") as activities,
-        scratch_copy(stack, "notifications", "retour_notifications") as schema,
-    ):
+    def start(run: ScratchRun) -> Start:
         settings = Settings(
             database_url=stack.dsns["notifications"],
             auth_jwt_secret=stack.jwt_secret,
             kafka_bootstrap_servers=stack.kafka,
             returnee_registered_topic=topic,
-            aid_granted_topic=aid,
-            activity_launched_topic=activities,
-            consumer_group=group,
+            aid_granted_topic=run.aid_topic,
+            activity_launched_topic=run.activities_topic,
+            consumer_group=run.group,
             migrate_on_start=False,
         )
-        database = Database(settings.database_url, schema=schema)
+        database = Database(settings.database_url, schema=run.schema)
         registry = CollectorRegistry()
         metrics = NotificationMetrics.register(registry)
-        rate = await time_until_drained(
-            _running(database, lambda: build_consumer(settings, database, registry, metrics)),
-            kafka=stack.kafka,
-            group=group,
-            topic=topic,
-            expected=expected,
-        )
-        queued = await _count(stack.admin_dsn, f"SELECT count(*) FROM {schema}.deliveries")
-    # A consumer that dropped everything would look fast: the ledger must hold their messages.
-    if queued < expected:
-        raise RuntimeError(f"notifications recorded {queued} messages for {expected} events")
-    return rate
+        return _running(database, lambda: build_consumer(settings, database, registry, metrics))
+
+    return await _into_scratch_copy(
+        stack, topic, expected, service="notifications", written_to="deliveries", start=start
+    )
 
 
 async def reporting(stack: Stack, topic: str, expected: int) -> float:
@@ -144,34 +145,50 @@ async def reporting(stack: Stack, topic: str, expected: int) -> float:
     from retour_reporting.main import build_consumer, open_database
     from retour_reporting.settings import Settings
 
-    group = f"bench-reporting-{uuid.uuid4().hex[:8]}"
-    async with (
-        private_topic(stack.kafka, "no-aid") as aid,
-        private_topic(stack.kafka, "no-activities") as activities,
-        scratch_copy(stack, "reporting", "retour_reporting") as schema,
-    ):
+    def start(run: ScratchRun) -> Start:
         settings = Settings(
             database_url=stack.dsns["reporting"],
-            database_schema=schema,
+            database_schema=run.schema,
             auth_jwt_secret=stack.jwt_secret,
             kafka_bootstrap_servers=stack.kafka,
             registrations_topic=topic,
-            aid_topic=aid,
-            activities_topic=activities,
-            consumer_group=group,
+            aid_topic=run.aid_topic,
+            activities_topic=run.activities_topic,
+            consumer_group=run.group,
             migrate_on_start=False,
         )
         database = open_database(settings)
+        return _running(database, lambda: build_consumer(settings, database, CollectorRegistry()))
+
+    return await _into_scratch_copy(
+        stack, topic, expected, service="reporting", written_to="registrations", start=start
+    )
+
+
+async def _into_scratch_copy(
+    stack: Stack,
+    topic: str,
+    expected: int,
+    *,
+    service: str,
+    written_to: str,
+    start: Callable[[ScratchRun], Start],
+) -> float:
+    """Drains `topic` with `service`'s consumer into a scratch copy of its schema (empty aid
+    and activity topics beside it); the run fails if `written_to` lacks rows afterwards."""
+    async with (
+        private_topic(stack.kafka, "no-aid") as aid,
+        private_topic(stack.kafka, "no-activities") as activities,
+        scratch_copy(stack, service, f"retour_{service}") as schema,
+    ):
+        run = ScratchRun(schema, f"bench-{service}-{uuid.uuid4().hex[:8]}", aid, activities)
         rate = await time_until_drained(
-            _running(database, lambda: build_consumer(settings, database, CollectorRegistry())),
-            kafka=stack.kafka,
-            group=group,
-            topic=topic,
-            expected=expected,
+            start(run), kafka=stack.kafka, group=run.group, topic=topic, expected=expected
         )
-        projected = await _count(stack.admin_dsn, f"SELECT count(*) FROM {schema}.registrations")
-    if projected < expected:
-        raise RuntimeError(f"reporting projected {projected} registrations of {expected}")
+        written = await _count(stack.admin_dsn, f"SELECT count(*) FROM {schema}.{written_to}")
+    # A consumer that dropped everything would look fast: its rows must be there.
+    if written < expected:
+        raise RuntimeError(f"{service} wrote {written} rows to {written_to} for {expected} events")
     return rate
 
 

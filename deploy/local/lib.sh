@@ -26,6 +26,22 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# debian_tool BIN PACKAGE [ensure|path]: the body of a script that provides one program from
+# Debian's packages. `ensure` (the default) installs PACKAGE unless BIN is there already;
+# `path` prints BIN.
+debian_tool() {
+  local bin=$1 package=$2
+  case "${3:-ensure}" in
+    ensure)
+      [ -x "$bin" ] && return 0
+      apt_install "$package"
+      [ -x "$bin" ] || die "$package was installed but $bin is missing"
+      ;;
+    path) echo "$bin" ;;
+    *) die "usage: $(basename "$0") [ensure|path]" ;;
+  esac
+}
+
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # wait_port HOST PORT SECONDS: true once something accepts TCP connections there.

@@ -4,16 +4,4 @@
 # Idempotent: does nothing when present.   Usage: wrk.sh [ensure|path]
 source "$(dirname "$0")/lib.sh"
 
-WRK_BIN="${RETOUR_WRK:-/usr/bin/wrk}"
-
-ensure() {
-  if [ -x "$WRK_BIN" ]; then return 0; fi
-  apt_install wrk
-  [ -x "$WRK_BIN" ] || die "wrk was installed but $WRK_BIN is missing"
-}
-
-case "${1:-ensure}" in
-  ensure) ensure ;;
-  path) echo "$WRK_BIN" ;;
-  *) die "usage: wrk.sh [ensure|path]" ;;
-esac
+debian_tool "${RETOUR_WRK:-/usr/bin/wrk}" wrk "${1:-ensure}"

@@ -85,7 +85,7 @@ async def record_batch(
         (incoming, None if _stale(incoming, recording, now) else _intents(incoming, recording))
         for incoming in batch
     ]
-    registrations = [i.event for i in batch if isinstance(i.event, ReturneeRegistered)]
+    registered_ids = {i.event.returnee_id for i in batch if isinstance(i.event, ReturneeRegistered)}
     needed = {
         intent.recipient.returnee_id
         for _, intents_of_event in planned
@@ -94,17 +94,19 @@ async def record_batch(
     }
     known = await contacts.find(needed)  # as they were before this batch
     held_before: dict[UUID, list[Notification]] = {}
-    for row in await ledger.held_for({event.returnee_id for event in registrations}):
+    for row in await ledger.held_for(registered_ids):
         held_before.setdefault(row.returnee_id, []).append(row)
 
     outcome: dict[UUID, Notification] = {}  # this batch's rows, latest version, in order
     held_here: dict[UUID, list[UUID]] = {}  # returnee -> rows of this batch held for them
     results: list[Recorded] = []
+    registered: list[Contact] = []  # in batch order: a later registration wins
     for incoming, intents_of_event in planned:
         recorded = Recorded(rows=[])
         results.append(recorded)
         if isinstance(incoming.event, ReturneeRegistered):
             contact = contact_of(incoming.event)
+            registered.append(contact)
             known[contact.returnee_id] = contact
             recorded.released = await _decide_held(
                 held_before.pop(contact.returnee_id, []), contact, ledger, recording
@@ -123,7 +125,7 @@ async def record_batch(
                 outcome[new_row.notification_id] = new_row
                 if new_row.status is Status.HELD:
                     held_here.setdefault(new_row.returnee_id, []).append(new_row.notification_id)
-    await contacts.save_all([contact_of(event) for event in registrations])
+    await contacts.save_all(registered)
     await ledger.add(list(outcome.values()))
     return results
 
