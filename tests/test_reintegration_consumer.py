@@ -221,10 +221,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+async def applied_count(database: Database, registrations: Registrations) -> int:
+    return int(
+        await database.pool.fetchval(
+            "SELECT count(*) FROM cases WHERE returnee_id = ANY($1::uuid[])",
+            registrations.returnee_ids,
+        )
+    )
+
+
 async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     infra: Infra, topic: str, database: Database
 ) -> None:
-    registrations = await register(infra, topic, 3000)
+    # The consumer applies thousands of events a second, 2,000 per poll: a backlog produced
+    # in advance could be gone before the kill. So the stream keeps flowing while it runs:
+    # a head first, the rest in chunks once the service is applying, and the kill lands as
+    # soon as 300 cases are open, with records still arriving and in flight.
+    total, head, chunk = 12_000, 2_000, 500
+    registrations = Registrations(topic, registration_records(total))
+    await produce(infra.kafka_bootstrap, topic, registrations.records[:head])
     group = f"test-kill-{uuid.uuid4().hex[:8]}"
     service = await asyncio.create_subprocess_exec(
         SERVICE_COMMAND,
@@ -242,33 +257,46 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
             "LOG_LEVEL": "WARNING",
         },
     )
+
+    async def started() -> bool:
+        return await applied_count(database, registrations) > 0
+
+    async def midway() -> bool:
+        return await applied_count(database, registrations) >= 300
+
+    async def keep_producing() -> None:
+        await eventually(started)
+        records = registrations.records
+        for start in range(head, total, chunk):
+            await produce(infra.kafka_bootstrap, topic, records[start : start + chunk])
+
+    stream = asyncio.create_task(keep_producing())
     try:
-
-        async def midway() -> bool:
-            return len(await cases_of(database, registrations)) >= 300
-
         await eventually(midway)
         service.send_signal(signal.SIGKILL)
         await asyncio.wait_for(service.wait(), 10)
+        before_restart = await applied_count(database, registrations)
+        await stream
     finally:
+        stream.cancel()
         with contextlib.suppress(ProcessLookupError):
             service.kill()
         await service.wait()
-    before_restart = len(await cases_of(database, registrations))
-    assert before_restart < 3000, "killed too late to interrupt the stream"
+    assert before_restart < total, "killed too late to interrupt the stream"
 
     # Restarted under the same group, it resumes from the offsets the dead process committed.
     async with Consuming(settings(infra, topic, group), database) as restarted:
 
         async def all_opened() -> bool:
-            return len(await cases_of(database, registrations)) == 3000
+            return await applied_count(database, registrations) == total
 
         await eventually(all_opened)
 
-    assert await inbox_rows(database, registrations) == 3000
-    assert restarted.metric("consumer_records_consumed_total") < 3000
+    assert len(await cases_of(database, registrations)) == total
+    assert await inbox_rows(database, registrations) == total
+    assert restarted.metric("consumer_records_consumed_total") < total
     # Events the dead process applied but had not acknowledged come back, and are skipped.
-    assert restarted.metric("consumer_events_processed_total") == 3000 - before_restart
+    assert restarted.metric("consumer_events_processed_total") == total - before_restart
 
 
 def malformed_records(count: int) -> list[Record]:
