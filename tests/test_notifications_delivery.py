@@ -371,7 +371,8 @@ async def test_sms_wait_for_kannel_to_come_back_while_events_keep_being_recorded
 async def kannel(action: str) -> None:
     """Stops or starts the stack's Kannel (bearerbox, smsbox and the fake SMS centre)."""
     script = await asyncio.create_subprocess_exec("bash", str(KANNEL_SCRIPT), action)
-    assert await asyncio.wait_for(script.wait(), 60) == 0
+    async with asyncio.timeout(60):
+        assert await script.wait() == 0
 
 
 async def test_a_number_the_gateway_refuses_is_failed_once_and_not_retried(
@@ -418,7 +419,8 @@ async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
 
         await eventually(midway, within=30)
         process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(process.wait(), 10)
+        async with asyncio.timeout(10):
+            await process.wait()
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.kill()

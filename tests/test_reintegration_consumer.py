@@ -141,7 +141,8 @@ class Consuming:
 
     async def __aexit__(self, *_: object) -> None:
         self.consumer.stop()
-        await asyncio.wait_for(self.task, 15)
+        async with asyncio.timeout(15):
+            await self.task
 
     def metric(self, name: str, **labels: str) -> float:
         labels = {"group": self.group, "topic": self.topic, **labels}
@@ -274,7 +275,8 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
     try:
         await eventually(midway)
         service.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(service.wait(), 10)
+        async with asyncio.timeout(10):
+            await service.wait()
         before_restart = await applied_count(database, registrations)
         await stream
     finally:

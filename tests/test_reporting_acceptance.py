@@ -397,7 +397,8 @@ async def test_rebuild_recreates_identical_projections(seeded: Seeded, workers: 
         env={**os.environ, **seeded.sandbox.environment(), "LOG_LEVEL": "WARNING"},
         stdout=asyncio.subprocess.PIPE,
     )
-    output, _ = await asyncio.wait_for(rebuild.communicate(), 90)
+    async with asyncio.timeout(90):
+        output, _ = await rebuild.communicate()
     seeded.timings[f"rebuild_command_seconds_{workers}_workers"] = time.perf_counter() - started
     summary = json.loads(output.decode().strip().splitlines()[-1])
     # Without the interpreter's start.

@@ -183,7 +183,8 @@ class Running:
 
     async def __aexit__(self, *_: object) -> None:
         self.consumer.stop()
-        await asyncio.wait_for(self.task, 15)
+        async with asyncio.timeout(15):
+            await self.task
 
     def metric(self, name: str, **labels: str) -> float:
         labels = {"group": self.settings.group_id, **labels}
@@ -444,9 +445,11 @@ async def test_a_graceful_stop_commits_the_batch_in_progress(stream: Stream) -> 
 
     running = Running(stream, slow_batch, max_records=20)
     async with running:
-        await asyncio.wait_for(started.wait(), 15)
+        async with asyncio.timeout(15):
+            await started.wait()
         running.consumer.stop()  # while the first batch is still in its transaction
-        await asyncio.wait_for(running.task, 10)
+        async with asyncio.timeout(10):
+            await running.task
 
     committed = await committed_offsets(stream.bootstrap, running.settings.group_id, stream.topic)
     assert 0 < sum(committed.values()) < 200
@@ -517,7 +520,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
 
         await eventually(midway)
         child.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(child.wait(), 10)
+        async with asyncio.timeout(10):
+            await child.wait()
     finally:
         if child.returncode is None:
             child.kill()

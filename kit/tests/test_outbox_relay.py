@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,3 +186,44 @@ async def test_two_relays_keep_order_per_key(infra: Infra, scratch: Scratch) -> 
     sizes = [json.loads(record.value)["household_size"] for record in records]
     assert sizes == list(range(1, 101))
     assert sum(relay.is_leader for relay in relays) <= 1
+
+
+class SignalsWhenPublished:
+    """Acknowledges at once and lets the test act in the same turn of the event loop."""
+
+    def __init__(self) -> None:
+        self.published = asyncio.Event()
+
+    async def publish_all(self, records: Sequence[outbox.OutboxRecord]) -> None:
+        self.published.set()
+
+
+async def outbox_size(infra: Infra, scratch: Scratch) -> int:
+    conn = await asyncpg.connect(infra.admin_dsn, server_settings={"search_path": scratch.schema})
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox"))
+    finally:
+        await conn.close()
+
+
+async def test_a_relay_cancelled_as_its_publish_completes_stops(
+    infra: Infra, scratch: Scratch
+) -> None:
+    """A service's shutdown cancels the relay; landing just as the broker acknowledges must not
+    be lost (Python 3.11's wait_for returned the result then, and the relay ran on forever)."""
+    await enqueue_events(infra, scratch, 3)
+    publisher = SignalsWhenPublished()
+    relay = outbox.OutboxRelay(dsn=infra.admin_dsn, schema=scratch.schema, publisher=publisher)
+    task = asyncio.create_task(relay.run_forever())
+    try:
+        async with asyncio.timeout(30):
+            await publisher.published.wait()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the relay swallowed its cancellation and kept running"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    # Cancelled before its DELETE committed: the rows stay for the next leader to publish.
+    assert await outbox_size(infra, scratch) == 3

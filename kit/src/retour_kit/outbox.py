@@ -213,7 +213,8 @@ class OutboxRelay:
                 continue
             if published < self._settings.batch_size:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_interval)
+                    async with asyncio.timeout(self._settings.poll_interval):
+                        await self._wakeup.wait()
 
     async def relay_batch(self, conn: asyncpg.Connection) -> int:
         """Claim, publish and delete one batch; returns how many rows were published."""
@@ -222,9 +223,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             records = [_record(row) for row in rows]
-            await asyncio.wait_for(
-                self._publisher.publish_all(records), self._settings.publish_timeout
-            )
+            async with asyncio.timeout(self._settings.publish_timeout):
+                await self._publisher.publish_all(records)
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in records]
             )

@@ -36,7 +36,8 @@ async def run_readiness_checks(checks: Sequence[ReadinessCheck]) -> dict[str, st
 
 async def _outcome(check: ReadinessCheck) -> str:
     try:
-        await asyncio.wait_for(check.probe(), check.timeout_seconds)
+        async with asyncio.timeout(check.timeout_seconds):
+            await check.probe()
     except TimeoutError:
         _log.warning("readiness check timed out", check=check.name)
         return "timeout"

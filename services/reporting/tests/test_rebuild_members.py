@@ -53,7 +53,8 @@ async def test_a_member_stops_once_the_rebuild_that_started_it_is_killed() -> No
         sys.executable, "-c", PARENT, MEMBER, stdout=asyncio.subprocess.PIPE
     )
     assert parent.stdout is not None
-    member_pid = int(await asyncio.wait_for(parent.stdout.readline(), 30))
+    async with asyncio.timeout(30):
+        member_pid = int(await parent.stdout.readline())
     assert _alive(member_pid)
 
     parent.send_signal(signal.SIGKILL)

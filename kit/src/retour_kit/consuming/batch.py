@@ -175,7 +175,8 @@ class BatchProcessor:
         # surfacing as a protocol error) when the server went away mid-transaction; asking
         # Postgres directly keeps such batches out of the dead-letter topic.
         try:
-            await asyncio.wait_for(self._pool().fetchval("SELECT 1"), 5.0)
+            async with asyncio.timeout(5.0):
+                await self._pool().fetchval("SELECT 1")
         except Exception:
             return True
         return False

@@ -40,7 +40,8 @@ class LagReporter:
             if highwater is None:
                 continue  # nothing fetched from it yet
             with contextlib.suppress(TimeoutError, IllegalStateError):
-                position = await asyncio.wait_for(consumer.position(partition), 1.0)
+                async with asyncio.timeout(1.0):
+                    position = await consumer.position(partition)
                 labels = (self._group, partition.topic, str(partition.partition))
                 self._metrics.lag.labels(*labels).set(max(0, highwater - position))
                 reported.add(labels)
@@ -67,7 +68,8 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), self._timeout_seconds)
+            async with asyncio.timeout(self._timeout_seconds):
+                await self._idle.wait()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         names = sorted(f"{p.topic}[{p.partition}]" for p in assigned)

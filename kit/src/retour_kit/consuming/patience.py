@@ -21,7 +21,8 @@ class ConsumerStopped(Exception):
 async def pause(stopping: asyncio.Event, seconds: float) -> None:
     """Sleeps ``seconds``, or raises ``ConsumerStopped`` as soon as ``stopping`` is set."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
     if stopping.is_set():
         raise ConsumerStopped
 

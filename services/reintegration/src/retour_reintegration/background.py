@@ -33,7 +33,8 @@ async def running(consumer: EventConsumer, relay: OutboxRelay) -> AsyncIterator[
         with contextlib.suppress(asyncio.CancelledError):
             await relay_task
         try:
-            await asyncio.wait_for(consumer_task, CONSUMER_STOP_SECONDS)
+            async with asyncio.timeout(CONSUMER_STOP_SECONDS):
+                await consumer_task
         except TimeoutError:
             # Cancelled mid-batch: its transaction rolls back, its offsets stay, and the next
             # consumer of the partition applies it.

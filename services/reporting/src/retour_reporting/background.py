@@ -25,7 +25,8 @@ async def consuming(consumer: EventConsumer) -> AsyncIterator[None]:
     finally:
         consumer.stop()
         try:
-            await asyncio.wait_for(task, CONSUMER_STOP_SECONDS)
+            async with asyncio.timeout(CONSUMER_STOP_SECONDS):
+                await task
         except TimeoutError:
             # Cancelled mid-batch: its transaction rolls back and its offsets stay where they
             # were, so the next consumer of the partition applies it.

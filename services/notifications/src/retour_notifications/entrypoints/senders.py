@@ -28,7 +28,8 @@ DB_BACKOFF_CAP_SECONDS = 30.0
 
 async def pause(stopping: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
 
 
 class SendRate:

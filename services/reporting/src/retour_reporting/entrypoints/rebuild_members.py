@@ -63,7 +63,8 @@ async def _stop(members: list[asyncio.subprocess.Process]) -> None:
                 member.terminate()
     for member in members:
         try:
-            await asyncio.wait_for(member.wait(), STOP_GRACE_SECONDS)
+            async with asyncio.timeout(STOP_GRACE_SECONDS):
+                await member.wait()
         except TimeoutError:
             member.kill()
             await member.wait()
