@@ -132,14 +132,13 @@ async def run_rebuild(
             async with database.pool.acquire() as conn, conn.transaction():
                 await forget_everything(conn, INBOX_CONSUMER)
 
-        group = rebuild_group(settings)
         topics = [s.kafka_topic for s in consumer_settings(settings).subscriptions]
-        local = build_consumer(_replaying(settings), database, CollectorRegistry(), group=group)
+        local = _rebuild_consumer(settings, database)
         return await rebuild(
             positions=KafkaTopicPositions(settings.kafka_bootstrap_servers, topics),
             forget=forget,
             consumer=WithMemberProcesses(local, extra=workers - 1) if workers > 1 else local,
-            group=group,
+            group=rebuild_group(settings),
             timeout_seconds=timeout_seconds,
         )
 
@@ -154,9 +153,7 @@ async def run_rebuild_member(settings: Settings, parent: int) -> None:
         migrate_on_start=False,
         max_size=REPLAY_CONNECTIONS,
     ):
-        consumer = build_consumer(
-            _replaying(settings), database, CollectorRegistry(), group=rebuild_group(settings)
-        )
+        consumer = _rebuild_consumer(settings, database)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, consumer.stop)
         watch = asyncio.create_task(stop_when_orphaned(consumer, parent))
         try:
@@ -175,10 +172,13 @@ async def stop_when_orphaned(consumer: Consumer, parent: int, every_seconds: flo
     consumer.stop()
 
 
-def _replaying(settings: Settings) -> Settings:
+def _rebuild_consumer(settings: Settings, database: Database) -> EventConsumer:
+    """The rebuild's consumer, the same in the rebuild's process and in every member's: one
+    group, one inbox, the same polls."""
     # The replay reads history, not a trickle: larger polls make larger transactions.
     bigger = max(settings.consumer_max_records, REPLAY_MAX_RECORDS)
-    return settings.model_copy(update={"consumer_max_records": bigger})
+    replaying = settings.model_copy(update={"consumer_max_records": bigger})
+    return build_consumer(replaying, database, CollectorRegistry(), group=rebuild_group(settings))
 
 
 def cli() -> None:
