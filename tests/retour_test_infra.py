@@ -10,18 +10,20 @@ integration tests proves nothing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pytest
 
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
 ENV_FILE = Path(__file__).resolve().parent.parent / ".local" / "env"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,75 @@ class TopicProbe:
             for partition_records in batch.values():
                 records.extend(partition_records)
         return records
+
+
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    until: Callable[[T], object] = ...,
+    within: float = ...,
+    every: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], object] = ...,
+    within: float = ...,
+    every: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    *,
+    until: Callable[[Any], object] = bool,
+    within: float = 30.0,
+    every: float = 0.1,
+    what: str = "",
+) -> Any:
+    """Observes eventually consistent state until it is what the test expects, and returns it.
+
+    ``probe`` (a plain or an async function) reads the state: a row count, a metrics page, the
+    messages a gateway received. It is called every ``every`` seconds until ``until(value)``
+    holds (by default: until the value is truthy), and that value is returned, for the test to
+    assert on. After ``within`` seconds, a probe still running included, an AssertionError
+    names ``what`` was awaited and the last value observed. An exception raised by the probe
+    is not retried: it fails the test at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    last: Any = _NOTHING
+    while True:
+        timer = asyncio.timeout_at(deadline)
+        try:
+            async with timer:
+                value = probe()
+                if inspect.isawaitable(value):
+                    value = await value
+        except TimeoutError:
+            if not timer.expired():
+                raise  # the probe's own, not the deadline
+            break
+        if until(value):
+            return value
+        last = value
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(every, left))
+    awaited = what or getattr(probe, "__qualname__", repr(probe))
+    seen = "nothing observed" if last is _NOTHING else f"last observed: {_shorten(repr(last))}"
+    raise AssertionError(f"waited {within:g} s for {awaited}; {seen}")
+
+
+_NOTHING = object()
+
+
+def _shorten(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

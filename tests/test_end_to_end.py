@@ -12,6 +12,7 @@ import os
 import random
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from retour_demo.client import ApiClient, Endpoints, dev_token
 from retour_demo.report import wait_until_caught_up
 from retour_demo.runner import DemoRunner, Outcome, new_progress
 from retour_demo.scenario import Scenario, ScenarioParams, build_scenario
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -88,37 +89,69 @@ async def test_reports_for_the_period_equal_what_was_done(
 ) -> None:
     scenario, outcome, reporting, _ = played
     period = {"from": scenario.params.start.isoformat(), "to": scenario.params.end.isoformat()}
-    registrations = (await reporting.get("/reports/registrations", **period)).json()
-    assert registrations["total"]["people"] == outcome.registered
-    wave = [
-        cell["people"]
-        for cell in registrations["breakdowns"]["return_type"]
-        if cell["value"] == "emergency_evacuation"
-    ]
-    assert wave == [scenario.params.wave]
+    expected = {
+        "registered": outcome.registered,
+        "wave": [scenario.params.wave],
+        "aided_in_time": sum(bool(r.immediate_aid) and not r.late for r in scenario.returnees),
+        "with_grant": sum(bool(r.reintegration_aid) for r in scenario.returnees),
+        "participants": sum(len(a.participants) for a in scenario.activities),
+    }
 
-    kpis = (await reporting.get("/reports/kpis", **period)).json()
-    aided_in_time = sum(bool(r.immediate_aid) and not r.late for r in scenario.returnees)
-    assert kpis["immediate_assistance_within_72h"]["people"] == aided_in_time
-    with_grant = sum(bool(r.reintegration_aid) for r in scenario.returnees)
-    assert kpis["reintegration_aid"]["people"] == with_grant
-    participants = sum(len(a.participants) for a in scenario.activities)
-    assert kpis["launched_activity"]["people"] == participants
+    async def figures() -> dict[str, Any]:
+        registrations = (await reporting.get("/reports/registrations", **period)).json()
+        kpis = (await reporting.get("/reports/kpis", **period)).json()
+        return {
+            "registered": registrations["total"]["people"],
+            "wave": [
+                cell["people"]
+                for cell in registrations["breakdowns"]["return_type"]
+                if cell["value"] == "emergency_evacuation"
+            ],
+            "aided_in_time": kpis["immediate_assistance_within_72h"]["people"],
+            "with_grant": kpis["reintegration_aid"]["people"],
+            "participants": kpis["launched_activity"]["people"],
+        }
+
+    # `played` waited for empty outboxes and no consumer lag, gauges each refreshed on a
+    # timer of its own: the scenario's last events can still be on their way to reporting.
+    reported = await eventually(
+        figures,
+        until=lambda reported: reported == expected,
+        within=60,
+        what=f"the reports of the period to count what was done: {expected}",
+    )
+    assert reported == expected
 
 
 async def test_returnees_with_sms_consent_get_their_welcome_sms_recorded(
     infra: Infra, played: tuple[Scenario, Outcome, ApiClient, Endpoints]
 ) -> None:
     scenario, outcome, _, endpoints = played
+    consented = {
+        outcome.returnee_ids[planned.index]: bool(planned.registration["consents"]["sms_contact"])
+        for planned in scenario.returnees[:10]
+    }
     notifications = ApiClient(endpoints.notifications, dev_token(infra.jwt_secret, "case_worker"))
-    try:
-        for planned in scenario.returnees[:10]:
-            returnee_id = outcome.returnee_ids[planned.index]
+
+    async def with_sms() -> dict[str, bool]:
+        recorded = {}
+        for returnee_id in consented:
             listed = (await notifications.get("/notifications", returnee_id=returnee_id)).json()
-            sms = [n for n in listed["items"] if n["channel"] == "sms"]
-            if planned.registration["consents"]["sms_contact"]:
-                assert sms, f"no SMS recorded for {returnee_id}"
-            else:
-                assert not sms, f"an SMS for {returnee_id}, who did not consent"
+            recorded[returnee_id] = any(n["channel"] == "sms" for n in listed["items"])
+        return recorded
+
+    try:
+        # Nothing in `played` waits for the notifications consumer: it records on its own time.
+        recorded = await eventually(
+            with_sms,
+            until=lambda recorded: all(recorded[r] for r, consent in consented.items() if consent),
+            within=60,
+            what="an SMS recorded for each returnee who consented",
+        )
     finally:
         await notifications.close()
+    for returnee_id, consent in consented.items():
+        if consent:
+            assert recorded[returnee_id], f"no SMS recorded for {returnee_id}"
+        else:
+            assert not recorded[returnee_id], f"an SMS for {returnee_id}, who did not consent"

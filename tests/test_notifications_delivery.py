@@ -31,7 +31,6 @@ from test_notifications_gateways import (
     FakeSmsCentre,
     ReceivedSms,
     SmtpSink,
-    eventually,
     free_port,
     new_phone,
 )
@@ -58,7 +57,7 @@ from retour_kit.migrations import migrate
 from retour_notifications.adapters.pg_queue import INTERRUPTED
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
 from retour_notifications.settings import Settings
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -208,15 +207,21 @@ async def rows_of(database: Database, returnee_ids: Sequence[UUID]) -> list[asyn
 
 
 async def until_finished(database: Database, returnee_ids: Sequence[UUID], rows: int) -> None:
-    async def finished() -> bool:
-        found = await rows_of(database, returnee_ids)
+    def finished(found: list[asyncpg.Record]) -> bool:
         return len(found) == rows and all(r["status"] in ("sent", "failed") for r in found)
 
-    await eventually(finished, within=20)
+    await eventually(
+        lambda: rows_of(database, returnee_ids),
+        until=finished,
+        within=20,
+        what=f"{rows} notifications sent or failed",
+    )
 
 
-def only_one(centre: FakeSmsCentre, phone: str) -> ReceivedSms:
-    received = centre.to(phone)
+async def only_one(centre: FakeSmsCentre, phone: str) -> ReceivedSms:
+    """The one SMS the fake SMS centre received for ``phone``; Kannel hands a message to it
+    after its sendsms answer, so a notification can be `sent` before the SMS is there."""
+    received = await eventually(lambda: centre.to(phone), within=15, what=f"an SMS to {phone}")
     assert len(received) == 1, f"{len(received)} SMS for one notification"
     return received[0]
 
@@ -242,7 +247,7 @@ async def test_registrations_get_one_sms_each_in_their_language(
         row = rows[returnee.returnee_id]
         assert (row["status"], row["attempts"], row["rule"]) == ("sent", 1, "welcome_sms")
         assert (row["address"], row["body"]) == (None, None)  # gone once sent
-        text = only_one(centre, phone).text(row["encoding"])
+        text = (await only_one(centre, phone)).text(row["encoding"])
         greeting = "Welcome to Mali." if language == "en" else "Bienvenue au Mali."
         assert text.startswith(greeting), text  # Bambara has no templates yet: French
         assert row["language"] == ("en" if language == "en" else "fr")
@@ -301,10 +306,22 @@ async def test_aid_and_activities_reach_returnees_even_before_their_registration
 
     rows = await rows_of(database, ids)
     assert {r["status"] for r in rows} == {"sent"}
-    texts = sorted(sms.text("gsm7") for sms in centre.to(first.personal.phone or ""))
+    first_sms = await eventually(
+        lambda: centre.to(first.personal.phone or ""),
+        until=lambda received: len(received) >= 3,
+        within=15,
+        what="three SMS to the first returnee",
+    )
+    second_sms = await eventually(
+        lambda: centre.to(second.personal.phone or ""),
+        until=lambda received: len(received) >= 2,
+        within=15,
+        what="two SMS to the second returnee",
+    )
+    texts = sorted(sms.text("gsm7") for sms in first_sms)
     assert len(texts) == 3  # welcome, aid, activity
     assert any("subvention pour créer votre activité de 350 000 FCFA" in t for t in texts)
-    [share] = [s for s in centre.to(second.personal.phone or "") if b"share" in s.payload]
+    [share] = [s for s in second_sms if b"share" in s.payload]
     assert "Your share of the funding: 125 000 FCFA." in share.text("gsm7")
 
 
@@ -334,7 +351,7 @@ async def test_redelivered_and_replayed_events_send_nothing_twice(
         await asyncio.sleep(1.0)  # what a duplicate would need to reach the gateways
 
     assert await rows_of(database, [returnee.returnee_id]) == first_rows
-    only_one(centre, phone)
+    await only_one(centre, phone)
     message_ids = {f"<{row['notification_id']}@notifications.retour>" for row in first_rows}
     assert len(sink.kept(message_ids)) == 1
 
@@ -365,7 +382,7 @@ async def test_sms_wait_for_kannel_to_come_back_while_events_keep_being_recorded
 
     assert {r["status"] for r in await rows_of(database, ids)} == {"sent"}
     for returnee in returnees:
-        only_one(centre, returnee.personal.phone or "")
+        await only_one(centre, returnee.personal.phone or "")
 
 
 async def kannel(action: str) -> None:
@@ -382,18 +399,26 @@ async def test_a_number_the_gateway_refuses_is_failed_once_and_not_retried(
     centre = FakeSmsCentre()
     returnee = registration(new_phone("+22507", 8))
 
+    counted = 'notifications_failed_total{channel="sms",reason="rejected"} 1.0'
+
     async with service(harness, harness.settings()) as api:
+
+        async def metrics() -> str:
+            return (await api.get("/metrics")).text
+
         await harness.publish([record(returnee)])
         await until_finished(database, [returnee.returnee_id], rows=1)
+        # Counted once the outcome is recorded (just after the row is seen finished).
+        await eventually(metrics, until=lambda text: counted in text, what=counted)
         await asyncio.sleep(0.5)  # long enough for a retry, were there one
-        metrics = (await api.get("/metrics")).text
+        text = await metrics()
 
     [row] = await rows_of(database, [returnee.returnee_id])
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert row["last_error"].startswith("kannel answered 400: Number(s) has/have been denied")
     assert (row["address"], row["body"]) == (None, None)
     assert centre.to(returnee.personal.phone or "") == []
-    assert 'notifications_failed_total{channel="sms",reason="rejected"} 1.0' in metrics
+    assert counted in text
 
 
 async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
@@ -432,7 +457,13 @@ async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
         await until_finished(database, ids, rows=100)
 
     rows = {r["returnee_id"]: r for r in await rows_of(database, ids)}
-    received = centre.received()
+    sent_to = {r.personal.phone for r in returnees if rows[r.returnee_id]["status"] == "sent"}
+    received = await eventually(
+        centre.received,
+        until=lambda received: sent_to <= {phone for phone, sms in received.items() if sms},
+        within=15,
+        what=f"an SMS to each of the {len(sent_to)} returnees whose notification is sent",
+    )
     interrupted = [r for r in rows.values() if r["status"] == "failed"]
     for returnee in returnees:
         phone, row = returnee.personal.phone or "", rows[returnee.returnee_id]

@@ -7,13 +7,11 @@ This module also defines the probes the delivery tests read: what the fake SMS c
 
 from __future__ import annotations
 
-import asyncio
 import email
 import random
 import re
 import socket
-import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default
@@ -38,6 +36,7 @@ from retour_notifications.domain.delivery import (
 from retour_notifications.domain.rules import Channel
 from retour_notifications.domain.sms_text import measure
 from retour_notifications.settings import LOCAL_KANNEL_PASSWORD
+from retour_test_infra import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -142,14 +141,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
 def kannel(**changes: Any) -> KannelSms:
     options: dict[str, Any] = {
         "username": "retour",
@@ -180,11 +171,8 @@ class TestKannel:
 
         await kannel().send(message)
 
-        async def arrived() -> bool:
-            return len(centre.to(phone)) == 1
-
-        await eventually(arrived)
-        [received] = centre.to(phone)
+        # Kannel accepts the message, then hands it to the SMS centre on its own time.
+        [received] = await eventually(lambda: centre.to(phone), what=f"an SMS to {phone}")
         assert received.text(message.encoding or "") == text
 
     @pytest.mark.parametrize(("text", "parts"), [("a" * 300, 2), ("é" * 200 + "ê", 3)])
@@ -195,11 +183,7 @@ class TestKannel:
 
         await kannel().send(message)
 
-        async def arrived() -> bool:
-            return len(centre.to(phone)) == 1
-
-        await eventually(arrived)
-        [received] = centre.to(phone)
+        [received] = await eventually(lambda: centre.to(phone), what=f"an SMS to {phone}")
         assert (received.parts, received.text(message.encoding or "")) == (parts, text)
 
     async def test_a_number_outside_mali_is_refused_for_good(self) -> None:

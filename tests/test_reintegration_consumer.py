@@ -13,10 +13,9 @@ import os
 import signal
 import socket
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from retour_kit.db import Database
 from retour_kit.migrations import migrate
 from retour_reintegration.main import INBOX_CONSUMER, MIGRATIONS_PACKAGE, SCHEMA, build_consumer
 from retour_reintegration.settings import Settings
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -159,14 +158,6 @@ class Consuming:
         return total
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
 async def cases_of(database: Database, registrations: Registrations) -> list[asyncpg.Record]:
     return list(
         await database.pool.fetch(
@@ -193,20 +184,12 @@ async def test_500_registrations_open_500_cases_and_a_replay_changes_nothing(
     registrations = await register(infra, topic, 500)
 
     async with Consuming(settings(infra, topic), database) as first:
-
-        async def all_settled() -> bool:
-            return first.settled() == 500
-
-        await eventually(all_settled)
+        await eventually(first.settled, until=lambda n: n == 500, what="500 records settled")
     opened = await cases_of(database, registrations)
 
     # A replay: a new group reads the same 500 events from the beginning.
     async with Consuming(settings(infra, topic), database) as replay:
-
-        async def replay_settled() -> bool:
-            return replay.settled() == 500
-
-        await eventually(replay_settled)
+        await eventually(replay.settled, until=lambda n: n == 500, what="500 records replayed")
 
     assert len(opened) == 500
     assert await cases_of(database, registrations) == opened  # not one row touched
@@ -259,21 +242,18 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
         },
     )
 
-    async def started() -> bool:
-        return await applied_count(database, registrations) > 0
-
-    async def midway() -> bool:
-        return await applied_count(database, registrations) >= 300
+    def applied() -> Awaitable[int]:
+        return applied_count(database, registrations)
 
     async def keep_producing() -> None:
-        await eventually(started)
+        await eventually(applied, what="a first case opened by the service")
         records = registrations.records
         for start in range(head, total, chunk):
             await produce(infra.kafka_bootstrap, topic, records[start : start + chunk])
 
     stream = asyncio.create_task(keep_producing())
     try:
-        await eventually(midway)
+        await eventually(applied, until=lambda n: n >= 300, what="300 cases opened")
         service.send_signal(signal.SIGKILL)
         async with asyncio.timeout(10):
             await service.wait()
@@ -288,11 +268,7 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
 
     # Restarted under the same group, it resumes from the offsets the dead process committed.
     async with Consuming(settings(infra, topic, group), database) as restarted:
-
-        async def all_opened() -> bool:
-            return await applied_count(database, registrations) == total
-
-        await eventually(all_opened)
+        await eventually(applied, until=lambda n: n == total, what=f"{total} cases opened")
 
     assert len(await cases_of(database, registrations)) == total
     assert await inbox_rows(database, registrations) == total
@@ -335,24 +311,23 @@ async def test_malformed_records_go_to_the_dlq_and_no_partition_stalls(
     await produce(infra.kafka_bootstrap, topic, mixed)
 
     async with Consuming(settings(infra, topic), database) as consuming:
+        await eventually(consuming.settled, until=lambda n: n == 1100, what="1100 records settled")
 
-        async def all_settled() -> bool:
-            return consuming.settled() == 1100
-
-        await eventually(all_settled)
-
-        async def no_partition_behind() -> bool:
-            # Every partition reports, and none has records left to read.
-            lags = [consuming.metric("consumer_lag", partition=str(p)) for p in range(PARTITIONS)]
-            partitions = [
-                s.labels["partition"]
+        def lags() -> dict[str, float]:
+            return {
+                s.labels["partition"]: s.value
                 for family in consuming.registry.collect()
                 for s in family.samples
                 if s.name == "consumer_lag"
-            ]
-            return len(partitions) == PARTITIONS and lags == [0.0] * PARTITIONS
+            }
 
-        await eventually(no_partition_behind, within=5)
+        # Every partition reports, and none has records left to read.
+        await eventually(
+            lags,
+            until=lambda lags: len(lags) == PARTITIONS and not any(lags.values()),
+            within=5,
+            what=f"a consumer_lag of 0 on each of the {PARTITIONS} partitions",
+        )
 
     assert len(await cases_of(database, valid)) == 1000
     dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", 100)
@@ -380,11 +355,20 @@ async def read_topic(bootstrap: str, topic: str, expected: int) -> list[Any]:
     )
     await consumer.start()
     records: list[Any] = []
+
+    async def read_more() -> int:
+        for batch in (await consumer.getmany(timeout_ms=200)).values():
+            records.extend(batch)
+        return len(records)
+
     try:
-        deadline = time.monotonic() + 10
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
+        await eventually(
+            read_more,
+            until=lambda read: read >= expected,
+            within=10,
+            every=0,
+            what=f"{expected} records on {topic}",
+        )
     finally:
         await consumer.stop()
     return records

@@ -37,7 +37,6 @@ from test_reporting_history import (
 from test_reporting_sandbox import (
     Record,
     Sandbox,
-    eventually,
     inbox_count,
     reporting_sandbox,
     table_checksums,
@@ -46,7 +45,7 @@ from test_reporting_sandbox import (
 from retour_contracts import AidCategory, AidPhase, Event
 from retour_kit.auth import issue_dev_token
 from retour_reporting.main import build_app
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -92,11 +91,22 @@ class Seeded:
 
     async def settled(self) -> None:
         """Waits until every event produced so far is applied (each has its own ce_id)."""
+        await eventually(
+            lambda: inbox_count(self.sandbox),
+            until=lambda rows: rows >= self.produced,
+            within=60,
+            what=f"{self.produced} events in the inbox",
+        )
 
-        async def all_in_inbox() -> bool:
-            return await inbox_count(self.sandbox) >= self.produced
-
-        await eventually(all_in_inbox, within=60)
+    async def lags(self) -> dict[tuple[str, str], float]:
+        """``consumer_lag`` of the sandbox's group, by topic and partition."""
+        text = (await self.http.get("/metrics")).text
+        return {
+            (sample.labels["topic"], sample.labels["partition"]): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "consumer_lag" and sample.labels["group"] == self.sandbox.group
+        }
 
 
 @pytest.fixture(scope="module")
@@ -302,17 +312,17 @@ async def test_personal_values_never_reach_the_projections(seeded: Seeded) -> No
 
 
 async def test_metrics_show_consumer_lag_and_projection_freshness(seeded: Seeded) -> None:
-    text = (await seeded.http.get("/metrics")).text
-    lags = [
-        sample
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "consumer_lag" and sample.labels["group"] == seeded.sandbox.group
-    ]
+    # The gauge is refreshed at most once a second, after a poll: the inbox (what `seeded`
+    # waited for) can be complete while it still shows the lag of an earlier poll.
+    lags = await eventually(
+        seeded.lags,
+        until=lambda lags: len(lags) == 18 and not any(lags.values()),
+        what="a consumer_lag of 0 on each of the 18 partitions",
+    )
     metrics = await seeded.metrics()
 
     assert len(lags) == 18  # 3 topics x 6 partitions, all read to the end
-    assert all(sample.value == 0 for sample in lags)
+    assert all(lag == 0 for lag in lags.values())
     assert metrics["reporting_projection_last_event_time_seconds"] > 0
     assert metrics["reporting_projection_last_applied_time_seconds"] > time.time() - 600
     assert metrics["reporting_projection_delay_seconds_count"] >= seeded.produced
@@ -373,11 +383,14 @@ async def test_redelivered_and_republished_events_change_nothing(seeded: Seeded)
     await seeded.sandbox.produce(redelivered)
     await seeded.publish(republished)
 
-    async def redeliveries_skipped() -> bool:
-        now = (await seeded.metrics()).get("consumer_duplicates_total", 0.0)
-        return now - duplicates_before >= len(redelivered)
+    async def duplicates() -> float:
+        return (await seeded.metrics()).get("consumer_duplicates_total", 0.0)
 
-    await eventually(redeliveries_skipped)
+    await eventually(
+        duplicates,
+        until=lambda now: now - duplicates_before >= len(redelivered),
+        what=f"{len(redelivered)} more duplicates skipped (from {duplicates_before})",
+    )
     assert await table_checksums(seeded.sandbox) == before
 
 

@@ -21,11 +21,11 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, Route, async_playwright
 from test_reporting_history import seeded_history
-from test_reporting_sandbox import eventually, inbox_count, reporting_sandbox
+from test_reporting_sandbox import inbox_count, reporting_sandbox
 
 from retour_kit.auth import issue_dev_token
 from retour_reporting.main import build_app
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -95,10 +95,14 @@ async def dashboard(infra: Infra) -> AsyncIterator[Dashboard]:
         serving = asyncio.create_task(server.serve())
         try:
 
-            async def ready() -> bool:
-                return server.started and await inbox_count(sandbox) == len(records)
+            async def applied() -> int | None:
+                return await inbox_count(sandbox) if server.started else None
 
-            await eventually(ready)
+            await eventually(
+                applied,
+                until=lambda rows: rows == len(records),
+                what=f"the server started and {len(records)} events in the inbox",
+            )
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
                     executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

@@ -9,9 +9,8 @@ service the stack runs. The service reaches them only through its settings.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -128,14 +127,6 @@ async def reporting_sandbox(infra: Infra) -> AsyncIterator[Sandbox]:
         await admin_db.close()
         await kafka.delete_topics(names)
         await kafka.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not reached within {within} s")
-        await asyncio.sleep(0.1)
 
 
 async def inbox_count(sandbox: Sandbox) -> int:

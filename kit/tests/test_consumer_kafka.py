@@ -13,9 +13,8 @@ import json
 import os
 import signal
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from retour_kit.consuming import (
     each_event,
 )
 from retour_kit.db import create_pool
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -156,25 +155,15 @@ async def record_application(conn: DbConnection, parsed: ParsedEvent) -> None:
     )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
 class Running:
     """A consumer running as a task, stopped gracefully on exit."""
 
     def __init__(self, stream: Stream, handler: HandleBatch, **overrides: Any) -> None:
         self.settings = stream.settings(**overrides)
         self.registry = CollectorRegistry()
+        self.metrics = ConsumerMetrics.register(self.registry)
         self.consumer = EventConsumer(
-            self.settings,
-            database=stream.pool,
-            handler=handler,
-            metrics=ConsumerMetrics.register(self.registry),
+            self.settings, database=stream.pool, handler=handler, metrics=self.metrics
         )
 
     async def __aenter__(self) -> Running:
@@ -189,6 +178,15 @@ class Running:
     def metric(self, name: str, **labels: str) -> float:
         labels = {"group": self.settings.group_id, **labels}
         return self.registry.get_sample_value(name, labels) or 0.0
+
+    def lags(self) -> dict[int, float]:
+        """``consumer_lag`` by partition, for the partitions that have a sample."""
+        return {
+            int(sample.labels["partition"]): sample.value
+            for family in self.registry.collect()
+            for sample in family.samples
+            if sample.name == "consumer_lag"
+        }
 
 
 async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
@@ -218,13 +216,21 @@ async def read_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
     )
     await consumer.start()
     records: list[Any] = []
+
+    async def read_more(timeout_ms: int = 200) -> int:
+        for batch in (await consumer.getmany(timeout_ms=timeout_ms)).values():
+            records.extend(batch)
+        return len(records)
+
     try:
-        deadline = time.monotonic() + 10
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-        for batch in (await consumer.getmany(timeout_ms=300)).values():
-            records.extend(batch)  # anything beyond what was expected
+        await eventually(
+            read_more,
+            until=lambda read: read >= expected,
+            within=10,
+            every=0,
+            what=f"{expected} records on {topic}",
+        )
+        await read_more(timeout_ms=300)  # anything beyond what was expected
     finally:
         await consumer.stop()
     return records
@@ -234,22 +240,26 @@ async def test_each_event_is_applied_once_and_a_replay_changes_nothing(stream: S
     await produce(stream.bootstrap, stream.topic, registrations(300))
 
     async with Running(stream, each_event(record_application)) as first:
-
-        async def first_caught_up() -> bool:
-            return await stream.applied() == 300
-
-        await eventually(first_caught_up)
+        await eventually(stream.applied, until=lambda n: n == 300, what="300 events applied")
     ends = await end_offsets(stream.bootstrap, stream.topic)
     assert await committed_offsets(stream.bootstrap, first.settings.group_id, stream.topic) == ends
 
     # A new group reads the same 300 events from the start: the inbox recognises every one.
     async with Running(stream, each_event(record_application)) as replay:
-
-        async def replay_caught_up() -> bool:
-            group = replay.settings.group_id
-            return await committed_offsets(stream.bootstrap, group, stream.topic) == ends
-
-        await eventually(replay_caught_up)
+        group = replay.settings.group_id
+        await eventually(
+            lambda: committed_offsets(stream.bootstrap, group, stream.topic),
+            until=lambda committed: committed == ends,
+            what=f"the replay's offsets committed up to {ends}",
+        )
+        # The gauge is refreshed after a poll, at most once a second: the offsets can be
+        # committed while it still shows the lag of an earlier poll.
+        lags = await eventually(
+            replay.lags,
+            until=lambda lags: len(lags) == 3 and not any(lags.values()),
+            within=10,
+            what="a consumer_lag of 0 on each of the 3 partitions",
+        )
 
     assert await stream.applied() == 300
     assert await stream.applied_twice() == 0
@@ -258,8 +268,52 @@ async def test_each_event_is_applied_once_and_a_replay_changes_nothing(stream: S
     assert replay.metric("consumer_events_processed_total", **topic) == 0
     assert replay.metric("consumer_duplicates_total", **topic) == 300
     assert replay.metric("consumer_records_consumed_total", **topic) == 300
-    lags = [replay.metric("consumer_lag", partition=str(p), **topic) for p in range(3)]
-    assert lags == [0, 0, 0]
+    assert lags == {0: 0, 1: 0, 2: 0}
+
+
+async def test_the_lag_gauge_reaches_zero_and_is_kept_current_while_idle(
+    stream: Stream,
+) -> None:
+    """Operators alert on ``consumer_lag``: once the consumer has caught up and nothing more
+    arrives, it must read 0 on every partition (one that never received a record included)
+    and go on being refreshed, not only when records arrive."""
+    records = registrations(300)
+    await produce(stream.bootstrap, stream.topic, records[:150], partition=0)
+    await produce(stream.bootstrap, stream.topic, records[150:], partition=1)  # 2 gets none
+
+    async def slow_batch(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+        for parsed in events:
+            await record_application(conn, parsed)
+        await asyncio.sleep(0.1)  # 30 polls of 10: a backlog that lasts a few report intervals
+
+    def all_zero(lags: dict[int, float]) -> bool:
+        return len(lags) == 3 and not any(lags.values())
+
+    async with Running(stream, slow_batch, max_records=10) as running:
+        behind = await eventually(
+            running.lags,
+            until=lambda lags: any(lags.values()),
+            every=0.02,
+            what="a consumer_lag above 0 while the backlog is read",
+        )
+        await eventually(stream.applied, until=lambda n: n == 300, what="300 events applied")
+        caught_up = await eventually(
+            running.lags, until=all_zero, within=10, what="a consumer_lag of 0 everywhere"
+        )
+        consumed = running.metric("consumer_records_consumed_total", topic=stream.topic)
+        # Values left over from the backlog while nothing arrives any more: a gauge refreshed
+        # only when records come would keep them for ever.
+        for partition in range(3):
+            labels = (running.settings.group_id, stream.topic, str(partition))
+            running.metrics.lag.labels(*labels).set(50)
+        refreshed = await eventually(
+            running.lags, until=all_zero, within=10, what="the idle consumer's lag back to 0"
+        )
+        idle = running.metric("consumer_records_consumed_total", topic=stream.topic) == consumed
+
+    assert max(behind.values()) > 0
+    assert caught_up == refreshed == {0: 0, 1: 0, 2: 0}
+    assert idle, "records arrived while the consumer should have been idle"
 
 
 def poison_records() -> list[tuple[str, Record]]:
@@ -302,14 +356,18 @@ async def test_poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
 
     async with Running(stream, each_event(record_application)) as running:
 
-        async def all_decided() -> bool:
+        def decided() -> float:
             topic = {"topic": stream.topic}
             decided = running.metric("consumer_events_processed_total", **topic)
             for code in {code for code, _ in poison}:
                 decided += running.metric("consumer_dead_lettered_total", code=code, **topic)
-            return decided == len(mixed)
+            return decided
 
-        await eventually(all_decided)
+        await eventually(
+            decided,
+            until=lambda n: n == len(mixed),
+            what=f"{len(mixed)} records applied or dead-lettered",
+        )
 
     dead = await read_all(stream.bootstrap, stream.dlq, len(poison))
     assert await stream.applied() == len(valid)
@@ -345,16 +403,13 @@ async def test_a_failing_event_is_retried_alone_then_dead_lettered(stream: Strea
 
     await produce(stream.bootstrap, stream.topic, records, partition=1)
     async with Running(stream, each_event(fail_on_culprit)) as running:
-
-        async def dead_lettered() -> bool:
-            return (
-                running.metric(
-                    "consumer_dead_lettered_total", topic=stream.topic, code=("handler_error")
-                )
-                == 1
-            )
-
-        await eventually(dead_lettered)
+        await eventually(
+            lambda: running.metric(
+                "consumer_dead_lettered_total", topic=stream.topic, code="handler_error"
+            ),
+            until=lambda n: n == 1,
+            what="the culprit dead-lettered",
+        )
 
     dead = await read_all(stream.bootstrap, stream.dlq, 1)
     assert await stream.applied() == 29
@@ -385,20 +440,12 @@ async def test_an_outage_is_waited_out_without_committing_or_dead_lettering(
             await record_application(conn, parsed)
 
     async with Running(stream, unavailable_until_cleared) as running:
-
-        async def retried_a_few_times() -> bool:
-            return calls >= 8
-
-        await eventually(retried_a_few_times)
+        await eventually(lambda: calls, until=lambda n: n >= 8, what="8 tries of the batch")
         group = running.settings.group_id
         assert await committed_offsets(stream.bootstrap, group, stream.topic) == {}
         assert running.metric("consumer_outage") == 1
         outage.clear()
-
-        async def applied() -> bool:
-            return await stream.applied() == 20
-
-        await eventually(applied)
+        await eventually(stream.applied, until=lambda n: n == 20, what="20 events applied")
 
     assert running.metric("consumer_outage") == 0
     assert (
@@ -422,11 +469,7 @@ async def test_a_connection_lost_mid_batch_is_retried_not_dead_lettered(stream: 
         await record_application(conn, parsed)
 
     async with Running(stream, each_event(lose_the_connection_once)) as running:
-
-        async def applied() -> bool:
-            return await stream.applied() == 15
-
-        await eventually(applied)
+        await eventually(stream.applied, until=lambda n: n == 15, what="15 events applied")
 
     assert running.metric("consumer_outage_retries_total", topic=stream.topic) >= 1
     assert await read_all(stream.bootstrap, stream.dlq, 0) == []
@@ -468,18 +511,10 @@ async def test_a_rebalance_between_two_members_applies_nothing_twice(stream: Str
     handler = each_event(slow_application)
     quick = {"group_id": group, "max_records": 50, "heartbeat_interval_ms": 200}
     async with Running(stream, handler, **quick) as first:
-
-        async def midway() -> bool:
-            return await stream.applied() >= 50
-
-        await eventually(midway)
+        await eventually(stream.applied, until=lambda n: n >= 50, what="50 events applied")
         # A second member joins: partitions move while the first is applying batches.
         async with Running(stream, handler, **quick) as second:
-
-            async def all_applied() -> bool:
-                return await stream.applied() >= 400
-
-            await eventually(all_applied)
+            await eventually(stream.applied, until=lambda n: n >= 400, what="400 events applied")
 
     topic = {"topic": stream.topic}
     assert second.metric("consumer_records_consumed_total", **topic) > 0
@@ -514,11 +549,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
         },
     )
     try:
-
-        async def midway() -> bool:
-            return await stream.applied() >= 100
-
-        await eventually(midway)
+        await eventually(stream.applied, until=lambda n: n >= 100, what="100 events applied")
         child.send_signal(signal.SIGKILL)
         async with asyncio.timeout(10):
             await child.wait()
@@ -529,11 +560,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
     assert await stream.applied() < 600
 
     async with Running(stream, each_event(record_application), group_id=group) as restarted:
-
-        async def all_applied() -> bool:
-            return await stream.applied() >= 600
-
-        await eventually(all_applied, within=30)
+        await eventually(stream.applied, until=lambda n: n >= 600, what="600 events applied")
 
     assert await stream.applied() == 600
     assert await stream.applied_twice() == 0

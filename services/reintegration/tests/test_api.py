@@ -6,10 +6,8 @@ consumer reads. Granted aid and launched activities are read back from the real 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +37,7 @@ from retour_kit.auth import Role, issue_dev_token
 from retour_reintegration.domain.commands import CloseCase, GrantAid, LaunchActivity
 from retour_reintegration.main import build_app
 from retour_reintegration.settings import Settings
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -141,11 +139,17 @@ async def register(infra: Infra, registrations_topic: str, worker: Api) -> Async
             await producer.send_and_wait(
                 registrations_topic, envelope.value, key=envelope.key, headers=envelope.headers
             )
-        deadline = time.monotonic() + 20
-        for returnee_id in ids:
-            while (await worker.get(f"/cases/{returnee_id}")).status_code != 200:
-                assert time.monotonic() < deadline, "the consumer did not open the case"
-                await asyncio.sleep(0.05)
+
+        async def statuses() -> list[int]:
+            return [(await worker.get(f"/cases/{returnee_id}")).status_code for returnee_id in ids]
+
+        await eventually(
+            statuses,
+            until=lambda codes: set(codes) == {200},
+            within=20,
+            every=0.05,
+            what=f"the consumer opening the cases of {len(ids)} returnees",
+        )
         return ids
 
     yield registered
@@ -194,13 +198,15 @@ class TopicReader:
         await self.consumer.stop()
 
     async def record_with(self, field: str, value: str) -> Any:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        async def read_more() -> Any:
             for records in (await self.consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     if json.loads(record.value)[field] == value:
                         return record
-        raise AssertionError(f"no {self.spec.topic} record with {field}={value}")
+            return None
+
+        what = f"a {self.spec.topic} record with {field}={value}"
+        return await eventually(read_more, within=15, every=0, what=what)
 
 
 def assert_valid_against_committed_schema(record: Any, spec: EventSpec[Any]) -> None:
