@@ -50,3 +50,19 @@ async def test_a_service_role_works_in_its_own_schema(infra: Infra, migrated: No
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") >= 1
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("service", ["intake", "reintegration", "notifications", "reporting"])
+async def test_every_session_of_a_service_role_has_time_limits(infra: Infra, service: str) -> None:
+    """Even a session the services did not open (an operator's psql as the role)."""
+    conn = await asyncpg.connect(infra.dsn(service))
+    try:
+        limits = await conn.fetchrow(
+            "SELECT current_setting('statement_timeout') AS statement,"
+            " current_setting('idle_in_transaction_session_timeout') AS idle"
+        )
+    finally:
+        await conn.close()
+
+    assert limits is not None
+    assert (limits["statement"], limits["idle"]) == ("30s", "2min")

@@ -198,3 +198,23 @@ class TestMigrateCommand:
         )
 
         assert await tables_in(schema) == {"schema_migrations", "outbox"}
+
+
+class TestTimeLimits:
+    async def test_a_migration_may_outlast_the_statement_timeout_which_comes_back_after(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_slow_outbox.sql", "SELECT pg_sleep(1);\n" + OUTBOX)
+        connection = await asyncpg.connect(
+            schema.owner_dsn, server_settings={"statement_timeout": "300ms"}
+        )
+        try:
+            applied = await migrate(connection, schema=schema.name, package=package.name)
+            after = await connection.fetchval("SHOW statement_timeout")
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await connection.execute("SELECT pg_sleep(1)")
+        finally:
+            await connection.close()
+
+        assert applied == ["0001_slow_outbox"]
+        assert after == "300ms"

@@ -1,35 +1,129 @@
-"""The service's asyncpg connection pool."""
+"""The service's asyncpg connection pool, with a time limit on everything it does.
+
+Nothing a service sends to Postgres may run, or wait, without a bound: a statement that runs
+away burns a core until someone kills it, and a request waiting on it never answers. Three
+limits, each for what the others cannot see:
+
+- ``statement_timeout`` (server side): Postgres cancels the statement itself, so nothing is
+  left running in ``pg_stat_activity`` whatever happened to the client;
+- ``command_timeout`` (client side, a little longer): asyncpg gives up when the server does
+  not answer at all (a vanished host, a dropped network), where the server cannot help;
+- the acquire timeout: a request waiting for a free connection of a busy pool gives up too.
+
+The first surfaces as ``asyncpg.QueryCanceledError``, the other two as ``TimeoutError``; the
+HTTP layer answers both with 503 (``retour_kit.http_errors``).
+"""
+
+from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+
+if TYPE_CHECKING:
+    from retour_kit.settings import ServiceSettings
 
 # What a use case gets: a plain connection or one borrowed from a pool; both run queries.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+# The client's limit must not fire before the server's: the server's cancels the statement
+# where it runs and says why; the client's is for a server that does not answer at all.
+CLIENT_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """How long a statement may run, and a caller may wait for a pooled connection."""
+
+    statement_timeout_seconds: float = 10.0
+    acquire_timeout_seconds: float = 10.0
+    # A transaction left open by a bug holds its locks and snapshot: the server ends it.
+    idle_in_transaction_timeout_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> DatabaseLimits:
+        return cls(
+            statement_timeout_seconds=settings.database_statement_timeout_seconds,
+            acquire_timeout_seconds=settings.database_acquire_timeout_seconds,
+        )
+
+    @property
+    def command_timeout_seconds(self) -> float:
+        return self.statement_timeout_seconds + CLIENT_GRACE_SECONDS
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": _milliseconds(self.statement_timeout_seconds),
+            "idle_in_transaction_session_timeout": _milliseconds(
+                self.idle_in_transaction_timeout_seconds
+            ),
+        }
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose ``acquire()`` waits at most ``acquire_timeout`` by default.
+
+    asyncpg's own shortcuts (``pool.fetch``, ``pool.execute``...) acquire without a timeout;
+    they call ``self.acquire()``, so giving it a default bounds them all.
+    """
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
 
 async def create_pool(
-    dsn: str, *, search_path: str | None = None, application_name: str | None = None, **kw: Any
-) -> asyncpg.Pool:
+    dsn: str,
+    *,
+    search_path: str | None = None,
+    application_name: str | None = None,
+    limits: DatabaseLimits | None = None,
+    **kw: Any,
+) -> BoundedPool:
     """An open pool whose connections exchange json/jsonb values as Python dicts and lists.
 
     `search_path` pins every connection to the service's own schema, so SQL names
-    tables unqualified; `application_name` shows up in pg_stat_activity.
+    tables unqualified; `application_name` shows up in pg_stat_activity; `limits` bound
+    every statement and every wait for a connection (see the module's docstring).
     """
+    limits = limits or DatabaseLimits()
     # Four services with several replicas share one max_connections budget: start small.
     kw.setdefault("min_size", 1)
     kw.setdefault("max_size", 10)
-    server_settings = dict(kw.pop("server_settings", None) or {})
+    kw.setdefault("max_queries", 50000)
+    kw.setdefault("max_inactive_connection_lifetime", 300.0)
+    server_settings = {**limits.server_settings(), **(kw.pop("server_settings", None) or {})}
     if search_path:
         server_settings["search_path"] = search_path
     if application_name:
         server_settings["application_name"] = application_name
     kw.setdefault("reset", keep_session_state)
-    return await asyncpg.create_pool(
-        dsn, init=register_json_codecs, server_settings=server_settings, **kw
+    # asyncpg.create_pool takes no pool class: build the pool the way it does.
+    pool = BoundedPool(
+        dsn,
+        acquire_timeout=limits.acquire_timeout_seconds,
+        command_timeout=limits.command_timeout_seconds,
+        init=register_json_codecs,
+        server_settings=server_settings,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        connect=None,
+        setup=None,
+        loop=None,
+        **kw,
     )
+    await pool
+    return pool
 
 
 async def keep_session_state(_: asyncpg.Connection) -> None:
@@ -38,7 +132,8 @@ async def keep_session_state(_: asyncpg.Connection) -> None:
     Pooled connections carry no session state here: transactions are always scoped (asyncpg
     rolls back any left open before this is called), locks are transaction-level, LISTEN and
     the relay's leader lock live on its own dedicated connection, and the one exception,
-    migrations at start-up, releases its lock and restores the search_path itself.
+    migrations at start-up, releases its lock and restores the search_path and the statement
+    timeout itself.
     """
 
 
@@ -59,11 +154,31 @@ class Database:
     """Holds the pool from lifespan start to stop, so probes and adapters can be
     wired before it exists (asyncpg pools can only be created inside the event loop)."""
 
-    def __init__(self, dsn: str, *, schema: str, application_name: str | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str,
+        application_name: str | None = None,
+        limits: DatabaseLimits | None = None,
+        server_settings: dict[str, str] | None = None,
+    ) -> None:
         self._dsn = dsn
         self.schema = schema
         self._application_name = application_name
+        self.limits = limits or DatabaseLimits()
+        self._server_settings = dict(server_settings or {})
         self._pool: asyncpg.Pool | None = None
+
+    @classmethod
+    def for_service(cls, settings: ServiceSettings, *, schema: str) -> Database:
+        """The service's own database, with the limits its settings give."""
+        return cls(
+            settings.database_url,
+            schema=schema,
+            application_name=settings.service_name,
+            limits=DatabaseLimits.from_settings(settings),
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -72,10 +187,13 @@ class Database:
         return self._pool
 
     async def open(self, **pool_options: Any) -> asyncpg.Pool:
+        server_settings = {**self._server_settings, **pool_options.pop("server_settings", {})}
         self._pool = await create_pool(
             self._dsn,
             search_path=self.schema,
             application_name=self._application_name,
+            limits=self.limits,
+            server_settings=server_settings,
             **pool_options,
         )
         return self._pool

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,7 @@ _ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    499: "client_closed_request",  # nginx's code: nobody reads it, the logs and metrics do
     500: "internal_error",
     503: "service_unavailable",
 }
@@ -68,9 +70,43 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+class ClientLeftError(Exception):
+    """The client closed its connection before the answer was ready (http_limits)."""
+
+
+# Long enough for a burst of load or a busy pool to pass, short enough for a person waiting.
+RETRY_AFTER_SECONDS = 5
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    # Postgres cancelled a statement at its statement_timeout (or an operator cancelled it),
+    # or asyncpg gave up waiting for the server or for a pooled connection (retour_kit.db).
+    app.add_exception_handler(asyncpg.QueryCanceledError, _time_limit_reached)
+    app.add_exception_handler(TimeoutError, _time_limit_reached)
+    app.add_exception_handler(ClientLeftError, _client_left)
+
+
+async def _client_left(request: Request, _: Exception) -> JSONResponse:
+    _log.info("client left before the answer, its work was cancelled", method=request.method)
+    return error_response(499, "the client closed the connection before the answer was ready")
+
+
+async def _time_limit_reached(request: Request, exc: Exception) -> JSONResponse:
+    # The type and the route only: the statement's text or parameters may hold personal data.
+    _log.warning(
+        "request stopped at a time limit",
+        method=request.method,
+        route=getattr(request.scope.get("route"), "path", None),
+        error=type(exc).__name__,
+    )
+    return error_response(
+        503,
+        "the request took longer than its time limit and was stopped; try again later",
+        error="time_limit_reached",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

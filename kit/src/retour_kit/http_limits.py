@@ -1,11 +1,18 @@
-"""Request guards that run before any route: body size and content type."""
+"""Request guards: body size and content type before any route, and a client that left."""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from retour_kit.http_errors import ApiError, error_response
+from retour_kit.http_errors import ApiError, ClientLeftError, error_response
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 class BodySizeLimitMiddleware:
@@ -71,3 +78,35 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Awaits `work`, cancelling it if the client disconnects first (ClientLeftError).
+
+    A server does not notice on its own that the client gave up: a handler would run its
+    query to the end for nobody. Cancelling the awaiting task makes asyncpg send Postgres a
+    cancel request, so the statement stops too instead of running on in pg_stat_activity.
+    For routes without a request body: the watcher reads the request's messages itself.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnection(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()  # the handler itself was cancelled: the work goes with it
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise ClientLeftError
+
+
+async def _disconnection(request: Request) -> None:
+    # Once the (empty) body has been read, the next message is the disconnection: servers
+    # send it when the connection closes, or when the response is complete.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -64,6 +64,9 @@ def _migration(version: int, file_name: str, content: bytes) -> Migration:
 
 
 Connection = asyncpg.Connection | PoolConnectionProxy
+# Pooled connections carry a client-side command timeout sized for ordinary statements
+# (retour_kit.db); a migration, or waiting for another instance's, gets this one instead.
+MIGRATION_TIMEOUT = 6 * 3600.0
 
 
 async def migrate(target: Connection | str, *, schema: str, package: str) -> list[str]:
@@ -92,17 +95,28 @@ async def _migrate_locked(
     # everything, the others wait, then find nothing pending.
     lock_key = f"retour.migrations.{schema}"
     previous_search_path = await connection.fetchval("SELECT current_setting('search_path')")
-    await connection.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
+    previous_timeout = await connection.fetchval("SELECT current_setting('statement_timeout')")
+    # A migration may rewrite a large table, and an instance waiting for another's migrations
+    # waits as long as they take: neither is a runaway query. The limit comes back after.
+    await connection.execute("SELECT set_config('statement_timeout', '0', false)")
     try:
-        await _require_schema(connection, schema)
-        await connection.execute("SELECT set_config('search_path', $1, false)", schema)
-        await _ensure_history_table(connection)
-        return await _apply_pending(connection, schema, migrations)
+        await connection.execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key, timeout=MIGRATION_TIMEOUT
+        )
+        try:
+            await _require_schema(connection, schema)
+            await connection.execute("SELECT set_config('search_path', $1, false)", schema)
+            await _ensure_history_table(connection)
+            return await _apply_pending(connection, schema, migrations)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
     finally:
         await connection.execute(
-            "SELECT set_config('search_path', $1, false)", previous_search_path
+            "SELECT set_config('search_path', $1, false),"
+            " set_config('statement_timeout', $2, false)",
+            previous_search_path,
+            previous_timeout,
         )
-        await connection.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
 
 
 async def _require_schema(connection: Connection, schema: str) -> None:
@@ -138,7 +152,7 @@ async def _apply_pending(
     pending = [migration for migration in migrations if migration.version not in applied]
     for migration in pending:
         async with connection.transaction():
-            await connection.execute(migration.sql)
+            await connection.execute(migration.sql, timeout=MIGRATION_TIMEOUT)
             await connection.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                 migration.version,

@@ -23,6 +23,11 @@ SERVICES = ("intake", "reintegration", "notifications", "reporting")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Two `make up` or two migration Jobs may provision at once; CREATE ROLE is not idempotent.
 _PROVISION_LOCK_KEY = 0x7265746F7572  # "retour"
+# Defaults of every session of a service role, a safety net under the limits the services set
+# per connection (retour_kit.db.DatabaseLimits): a session the kit did not open (the outbox
+# relay's own, an operator's psql as the role) still cannot run a statement, or sit in an
+# open transaction, forever. Migrations lift the statement limit for their own run.
+ROLE_DEFAULTS = {"statement_timeout": "30s", "idle_in_transaction_session_timeout": "2min"}
 
 
 def _identifier(name: str) -> str:
@@ -66,6 +71,8 @@ async def provision_service(
     await conn.execute(f"ALTER SCHEMA {role} OWNER TO {role}")
     await conn.execute(f"REVOKE ALL ON SCHEMA {role} FROM PUBLIC")
     await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {role}")
+    for parameter, value in ROLE_DEFAULTS.items():
+        await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET {parameter} = '{value}'")
 
 
 async def provision(admin_dsn: str, *, database: str, passwords: Mapping[str, str]) -> None:

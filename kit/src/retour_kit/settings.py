@@ -71,6 +71,18 @@ class ServiceSettings(KafkaSecuritySettings):
     auth_audience: str | None = None
     auth_issuer: str | None = None
     migrate_on_start: bool = True
+    database_statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Postgres cancels any statement of the service that runs longer.",
+    )
+    database_acquire_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How long a request or a consumer waits for a free pooled connection.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -30,9 +30,7 @@ MIGRATIONS_PACKAGE = "retour_intake"
 def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     registry = new_registry()
-    database = Database(
-        settings.database_url, schema=SCHEMA, application_name=settings.service_name
-    )
+    database = Database.for_service(settings, schema=SCHEMA)
     publisher = KafkaRecordPublisher(
         settings.kafka_bootstrap_servers, client_id=settings.service_name
     )

@@ -49,9 +49,7 @@ def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     registry = new_registry()
     metrics = NotificationMetrics.register(registry)
-    database = Database(
-        settings.database_url, schema=SCHEMA, application_name=settings.service_name
-    )
+    database = Database.for_service(settings, schema=SCHEMA)
     consumer = build_consumer(settings, database, registry, metrics)
 
     @asynccontextmanager

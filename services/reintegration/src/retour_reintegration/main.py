@@ -41,9 +41,7 @@ INBOX_CONSUMER = "reintegration"
 def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     registry = new_registry()
-    database = Database(
-        settings.database_url, schema=SCHEMA, application_name=settings.service_name
-    )
+    database = Database.for_service(settings, schema=SCHEMA)
     consumer = build_consumer(settings, database, registry)
     publisher = KafkaRecordPublisher(
         settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-outbox"

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
 from retour_kit.consuming import ConsumerMetrics, ConsumerSettings, EventConsumer, Subscription
-from retour_kit.db import Database
+from retour_kit.db import Database, DatabaseLimits
 from retour_kit.http import create_http_app
 from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
@@ -46,6 +46,7 @@ def build_app(settings: Settings) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     registry = new_registry()
     database = open_database(settings)
+    reports_database = open_reports_database(settings)
     consumer = build_consumer(settings, database, registry)
 
     @asynccontextmanager
@@ -55,6 +56,13 @@ def build_app(settings: Settings) -> FastAPI:
                 database,
                 migrations_package=MIGRATIONS_PACKAGE,
                 migrate_on_start=settings.migrate_on_start,
+            ),
+            database_ready(
+                reports_database,
+                migrations_package=MIGRATIONS_PACKAGE,
+                migrate_on_start=False,
+                min_size=0,
+                max_size=settings.report_max_concurrent,
             ),
             consuming(consumer),
         ):
@@ -68,16 +76,34 @@ def build_app(settings: Settings) -> FastAPI:
         readiness=[postgres_ready(database), kafka_ready(settings.kafka_bootstrap_servers)],
         registry=registry,
     )
-    app.include_router(report_routes(PgReportSource(lambda: database.pool)))
+    app.include_router(report_routes(PgReportSource(lambda: reports_database.pool)))
     app.include_router(dashboard_routes())
     return app
 
 
 def open_database(settings: Settings) -> Database:
+    return Database.for_service(settings, schema=settings.database_schema)
+
+
+def open_reports_database(settings: Settings) -> Database:
+    """The reports' own pool: at most ``report_max_concurrent`` report queries at once, so
+    analysts cannot starve the consumer of connections, each with the reports' time limit.
+
+    Custom plans by default, on purpose: asyncpg prepares every statement, and from its sixth
+    execution on a connection Postgres may switch to a generic plan, which cannot see which
+    filters are NULL. A report is planned in about a millisecond and runs for tens of them,
+    so planning each execution for its real parameters costs nothing and keeps every
+    execution as fast as the first (the queries also survive a generic plan: report_sql).
+    """
     return Database(
         settings.database_url,
         schema=settings.database_schema,
-        application_name=settings.service_name,
+        application_name=f"{settings.service_name}-reports",
+        limits=DatabaseLimits(
+            statement_timeout_seconds=settings.report_statement_timeout_seconds,
+            acquire_timeout_seconds=settings.database_acquire_timeout_seconds,
+        ),
+        server_settings={"plan_cache_mode": settings.report_plan_cache_mode},
     )
 
 

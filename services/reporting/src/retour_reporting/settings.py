@@ -1,6 +1,6 @@
 """Configuration of the reporting service, read once from the environment."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -29,4 +29,23 @@ class Settings(ServiceSettings):
         default=2000,
         ge=1,
         description="Records fetched per poll; each partition's share is one transaction.",
+    )
+    report_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A report query running longer is cancelled and answered with 503.",
+    )
+    report_max_concurrent: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="Report queries run at once (their own pool); more wait for a free"
+        " connection up to DATABASE_ACQUIRE_TIMEOUT_SECONDS, then get 503.",
+    )
+    report_plan_cache_mode: Literal["force_custom_plan", "auto", "force_generic_plan"] = Field(
+        default="force_custom_plan",
+        description="Postgres plan_cache_mode of the reports' connections. The default plans"
+        " each execution for its real filters; the reports stay correct and bounded under"
+        " the others, which exist to compare plans when diagnosing.",
     )

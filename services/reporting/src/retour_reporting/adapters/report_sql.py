@@ -6,6 +6,15 @@ host country, return type, region, sex, age group, vulnerability), applied throu
 ``registrations_matching`` function of migration 0002. Aid and activity reports add $10,
 whether any returnee filter is set: without one, aid and activities count even when their
 registration has not arrived (yet).
+
+Plans. The reports run with ``plan_cache_mode = force_custom_plan`` (see
+``retour_reporting.main``), so each execution is planned with its real parameters and the
+unused filters fold away. They must still be safe under a generic plan (a pool configured
+otherwise, a DBA's ``PREPARE``): there every "``$n IS NULL OR ...``" filter is estimated as
+selective, a cohort of thousands looks like one row, and a join against it becomes a nested
+loop that redoes its inner side per person. So no report joins a filtered cohort to an
+aggregate: KPIS gathers each person's facts in one grouping pass instead
+(tests/test_reporting_report_timing.py runs every report under both plan modes).
 """
 
 REGISTRATIONS = """
@@ -128,29 +137,33 @@ WITH arrivals AS MATERIALIZED (
     FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)
     WHERE ($1::date IS NULL OR arrival_date >= $1) AND ($2::date IS NULL OR arrival_date <= $2)
 ),
-aid_facts AS (
-    SELECT c.returnee_id,
-           min(a.granted_at) AS first_aid_at,
-           bool_or(a.phase = 'immediate' AND a.granted_at <= c.arrived_at + interval '72 hours')
-               AS immediate_72h,
-           bool_or(a.phase = 'reintegration') AS reintegration
-    FROM arrivals c JOIN aid a USING (returnee_id)
-    GROUP BY c.returnee_id
-),
-activity_facts AS (
-    SELECT DISTINCT p.returnee_id
-    FROM activity_participants p JOIN arrivals USING (returnee_id)
+-- Every trace of a person (arrival, aid, activity) as one row, grouped once per person: a
+-- plan of scans and one aggregation, whatever the planner believes the cohort's size to be.
+traces AS (
+    SELECT returnee_id, reception_centre, arrived_at,
+           NULL::timestamptz AS granted_at, NULL::text AS phase, false AS participant
+    FROM arrivals
+    UNION ALL
+    SELECT returnee_id, NULL, NULL, granted_at, phase, false FROM aid
+    UNION ALL
+    SELECT returnee_id, NULL, NULL, NULL, NULL, true FROM activity_participants
 ),
 facts AS (
-    SELECT c.reception_centre,
-           f.returnee_id IS NOT NULL AS aided,
-           coalesce(f.immediate_72h, false) AS immediate_72h,
-           coalesce(f.reintegration, false) AS reintegration,
-           x.returnee_id IS NOT NULL AS with_activity,
-           extract(epoch FROM f.first_aid_at - c.arrived_at)::float8 / 3600 AS hours_to_first_aid
-    FROM arrivals c
-    LEFT JOIN aid_facts f USING (returnee_id)
-    LEFT JOIN activity_facts x USING (returnee_id)
+    SELECT max(reception_centre) AS reception_centre,
+           count(granted_at) > 0 AS aided,
+           -- Some immediate aid within 72 hours <=> the first immediate aid was.
+           coalesce(
+               min(granted_at) FILTER (WHERE phase = 'immediate')
+                   <= max(arrived_at) + interval '72 hours',
+               false
+           ) AS immediate_72h,
+           coalesce(bool_or(phase = 'reintegration'), false) AS reintegration,
+           bool_or(participant) AS with_activity,
+           extract(epoch FROM min(granted_at) - max(arrived_at))::float8 / 3600
+               AS hours_to_first_aid
+    FROM traces
+    GROUP BY returnee_id
+    HAVING count(arrived_at) > 0  -- people of the cohort only
 )
 SELECT GROUPING(reception_centre) = 1 AS overall,
        reception_centre,

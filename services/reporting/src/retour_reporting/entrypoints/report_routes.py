@@ -6,11 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from retour_kit.auth import Principal, Role, require_roles
+from retour_kit.http_limits import unless_client_leaves
 from retour_reporting.domain.queries import ReportQuery
 from retour_reporting.entrypoints import report_csv, report_json
 from retour_reporting.entrypoints.report_params import activity_query, aid_query, returnee_query
@@ -85,13 +86,15 @@ def report_routes(source: ReportSource) -> APIRouter:
 def _add_report(router: APIRouter, source: ReportSource, report: ReportDefinition) -> None:
     Query = Annotated[ReportQuery, Depends(report.parse_query)]  # noqa: N806 - a type alias
 
-    async def as_json(_: Analyst, query: Query) -> JSONResponse:
-        body = report.as_json(await report.fetch(source, query))
+    async def as_json(_: Analyst, query: Query, request: Request) -> JSONResponse:
+        # An analyst who closes the page must not leave a report query running for nobody.
+        result = await unless_client_leaves(request, report.fetch(source, query))
+        body = report.as_json(result)
         document = report_json.envelope(report.name, query, body)
         return JSONResponse(jsonable_encoder(document), headers=PRIVATE)
 
-    async def as_csv(_: Analyst, query: Query) -> Response:
-        table = report.as_table(await report.fetch(source, query))
+    async def as_csv(_: Analyst, query: Query, request: Request) -> Response:
+        table = report.as_table(await unless_client_leaves(request, report.fetch(source, query)))
         return Response(
             report_csv.render(table),
             media_type="text/csv; charset=utf-8",

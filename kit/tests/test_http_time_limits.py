@@ -1,0 +1,96 @@
+"""Requests stopped at a time limit answer 503; a client that leaves cancels the work."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry
+from starlette.types import Message
+
+from retour_kit.http import create_http_app
+from retour_kit.http_errors import ClientLeftError
+from retour_kit.http_limits import unless_client_leaves
+from retour_kit.settings import ServiceSettings
+
+
+def build_app() -> FastAPI:
+    settings = ServiceSettings(database_url="postgresql://db/retour", auth_jwt_secret="s" * 32)
+    app = create_http_app(
+        title="t",
+        version="0",
+        settings=settings,
+        lifespan=None,
+        readiness=[],
+        registry=CollectorRegistry(),
+    )
+
+    @app.get("/cancelled-by-postgres")
+    async def cancelled() -> None:
+        raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
+
+    @app.get("/no-free-connection")
+    async def busy() -> None:
+        raise TimeoutError
+
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/cancelled-by-postgres", "/no-free-connection"])
+async def test_a_time_limit_answers_503_with_a_retry_after(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {
+        "error": "time_limit_reached",
+        "detail": "the request took longer than its time limit and was stopped; try again later",
+    }
+
+
+def request_with(messages: list[Message]) -> Request:
+    """A request whose connection delivers `messages`, then stays open."""
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    for message in messages:
+        queue.put_nowait(message)
+    return Request({"type": "http", "method": "GET", "headers": []}, receive=queue.get)
+
+
+async def test_work_finishing_first_is_answered() -> None:
+    request = request_with([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def report() -> str:
+        await asyncio.sleep(0.01)
+        return "done"
+
+    assert await unless_client_leaves(request, report()) == "done"
+
+
+async def test_a_client_leaving_cancels_the_work() -> None:
+    request = request_with(
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    )
+    cancelled = asyncio.Event()
+
+    async def endless_report() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(ClientLeftError):
+        async with asyncio.timeout(5):
+            await unless_client_leaves(request, endless_report())
+    assert cancelled.is_set()
