@@ -8,8 +8,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from retour_test_apps import bare_service_app
 
 from retour_kit.auth import (
     REMEMBER_TOKENS_SECONDS,
@@ -22,23 +22,13 @@ from retour_kit.auth import (
     require_roles,
     roles_from_claims,
 )
-from retour_kit.http import create_http_app
-from retour_kit.settings import ServiceSettings
 
 SECRET = "local-development-secret-32-chars!"
 JWKS_URL = "https://idp.example/realms/retour/protocol/openid-connect/certs"
 
 
 def app_with_protected_route(**auth: Any) -> FastAPI:
-    settings = ServiceSettings(database_url="postgresql://db/retour", **auth)
-    app = create_http_app(
-        title="t",
-        version="0",
-        settings=settings,
-        lifespan=None,
-        readiness=[],
-        registry=CollectorRegistry(),
-    )
+    app = bare_service_app(**auth)
 
     @app.post("/returnees")
     async def register(

@@ -16,8 +16,9 @@ from retour_kit.consuming import (
     TransientError,
     each_event,
 )
-from retour_kit.consuming.failures import describe, is_outage
+from retour_kit.consuming.failures import is_outage
 from retour_kit.db import DatabaseNotOpenError
+from retour_kit.safe_errors import describe_error
 
 REGISTERED = Subscription(RETURNEE_REGISTERED_V1)
 
@@ -115,9 +116,9 @@ class TestFailureClassification:
         assert not is_outage(error)
 
     def test_a_reason_names_the_exception_and_stays_short(self) -> None:
-        assert describe(ValueError("case is closed")) == "ValueError: case is closed"
-        assert describe(RuntimeError()) == "RuntimeError"
-        assert len(describe(ValueError("x" * 2000))) == 500
+        assert describe_error(ValueError("case is closed")) == "ValueError: case is closed"
+        assert describe_error(RuntimeError()) == "RuntimeError"
+        assert len(describe_error(ValueError("x" * 2000))) == 500
 
 
 async def test_each_event_applies_events_in_order_on_the_same_connection() -> None:

@@ -4,12 +4,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
+from retour_test_apps import bare_service_app
 
-from retour_kit.http import create_http_app
 from retour_kit.readiness import ReadinessCheck
-from retour_kit.settings import ServiceSettings
 
 
 class Registration(BaseModel):
@@ -30,19 +28,7 @@ async def hanging() -> None:
 
 
 def build_test_app(readiness: list[ReadinessCheck] | None = None) -> FastAPI:
-    settings = ServiceSettings(
-        database_url="postgresql://db/retour",
-        auth_jwt_secret="s" * 32,
-        http_max_body_bytes=1024,
-    )
-    app = create_http_app(
-        title="t",
-        version="0",
-        settings=settings,
-        lifespan=None,
-        readiness=readiness or [],
-        registry=CollectorRegistry(),
-    )
+    app = bare_service_app(readiness or [], http_max_body_bytes=1024)
 
     @app.post("/returnees/{returnee_id}/registration", status_code=201)
     async def register(returnee_id: str, registration: Registration) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Requests stopped at a time limit answer 503; a client that leaves cancels the work."""
+"""Requests stopped at a time limit, or by a lost database, answer 503; a client that
+leaves cancels the work."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,25 +8,15 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry
+from retour_test_apps import bare_service_app
 from starlette.types import Message
 
-from retour_kit.http import create_http_app
 from retour_kit.http_errors import ClientLeftError
 from retour_kit.http_limits import unless_client_leaves
-from retour_kit.settings import ServiceSettings
 
 
 def build_app() -> FastAPI:
-    settings = ServiceSettings(database_url="postgresql://db/retour", auth_jwt_secret="s" * 32)
-    app = create_http_app(
-        title="t",
-        version="0",
-        settings=settings,
-        lifespan=None,
-        readiness=[],
-        registry=CollectorRegistry(),
-    )
+    app = bare_service_app()
 
     @app.get("/cancelled-by-postgres")
     async def cancelled() -> None:
@@ -94,3 +85,21 @@ async def test_a_client_leaving_cancels_the_work() -> None:
         async with asyncio.timeout(5):
             await unless_client_leaves(request, endless_report())
     assert cancelled.is_set()
+
+
+async def test_a_lost_database_connection_answers_503() -> None:
+    app = bare_service_app()
+
+    @app.get("/cases")
+    async def cases() -> None:
+        raise asyncpg.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/cases")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"] == "dependency_unavailable"

@@ -84,3 +84,20 @@ def test_lines_below_the_level_are_dropped_before_any_processing(
 
     assert [line["event"] for line in lines(log_stream)] == ["per-batch summary"]
     assert rendered == ["per-batch summary"]
+
+
+def test_kafka_client_debug_lines_stay_out_even_at_debug_level(isolated_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("retour-test", "DEBUG", stream=stream)
+
+    # What aiokafka's producer logs for every record it sends: the whole value.
+    logging.getLogger("aiokafka.producer.producer").debug(
+        "Sending (key=%s value=%s) to %s", b"id", b'{"personal": {"given_name": "Awa"}}', "tp"
+    )
+    logging.getLogger("aiokafka.conn").warning("connection to broker lost")
+    structlog.stdlib.get_logger("retour").debug("per-event detail")
+
+    assert [line["event"] for line in lines(stream)] == [
+        "connection to broker lost",
+        "per-event detail",
+    ]

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from retour_kit.logging import configure_logging
 from retour_kit.migrations import MigrationError, migrate
+from retour_kit.safe_errors import describe_error
 from retour_kit.settings import SettingsT, load_settings
 
 # Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (30 s by
@@ -82,6 +83,6 @@ def _migrate(dsn: str, schema: str, package: str) -> None:
     try:
         applied = asyncio.run(migrate(dsn, schema=schema, package=package))
     except (MigrationError, asyncpg.PostgresError, OSError) as error:
-        log.error("migrations failed", schema=schema, reason=f"{type(error).__name__}: {error}")
+        log.error("migrations failed", schema=schema, reason=describe_error(error))
         raise SystemExit(1) from None
     log.info("migrations up to date", schema=schema, applied=applied)

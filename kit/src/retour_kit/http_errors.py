@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from retour_kit.safe_errors import describe_error
+
 _log = structlog.stdlib.get_logger(__name__)
 
 _ERROR_CODES = {
@@ -86,6 +88,35 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.QueryCanceledError, _time_limit_reached)
     app.add_exception_handler(TimeoutError, _time_limit_reached)
     app.add_exception_handler(ClientLeftError, _client_left)
+    # The database (or another dependency) went away: connection lost or refused, a server
+    # restarting. Nothing the client did wrong, and a retry may well succeed. Anything else
+    # unexpected stays a 500.
+    for unavailable in _UNAVAILABLE:
+        app.add_exception_handler(unavailable, _dependency_unavailable)
+
+
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,  # class 08: connection lost, refused, never established
+    asyncpg.CannotConnectNowError,  # the server is starting up or recovering
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    ConnectionError,  # refused or reset at the socket
+)
+
+
+async def _dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    _log.warning(
+        "request failed, a dependency is unavailable",
+        method=request.method,
+        route=getattr(request.scope.get("route"), "path", None),
+        error=describe_error(exc),
+    )
+    return error_response(
+        503,
+        "a service this request needs is unavailable; try again later",
+        error="dependency_unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _client_left(request: Request, _: Exception) -> JSONResponse:

@@ -8,17 +8,26 @@ aiokafka, faststream) are rendered by the same processors.
 Personal data must never be logged: no names, dates of birth, phone numbers,
 addresses or free-text case notes, neither as message nor as bound values.
 Identify people by `returnee_id` only. Logs are shipped to places with wider
-access and longer retention than the case database.
+access and longer retention than the case database. Exceptions are rendered by
+`retour_kit.safe_errors`: frames without their local variables, messages without
+the values that caused them.
 """
 
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from retour_kit.safe_errors import exception_chain
+
+# Libraries whose debug lines print whole Kafka records, personal block included (aiokafka's
+# producer logs "Sending (key=... value=...)" for each record): they stay at INFO or above,
+# whatever LOG_LEVEL says, so a service debugged in the field cannot spill its events.
+RECORD_PRINTING_LOGGERS = ("aiokafka",)
 
 # Marks the handler this module installs, so reconfiguring replaces it and leaves
 # handlers installed by others (pytest's capture, for one) alone.
@@ -42,6 +51,9 @@ def configure_logging(service: str, level: str = "INFO", *, stream: TextIO | Non
         cache_logger_on_first_use=False,
     )
     _install_root_handler(_json_handler(shared, stream or sys.stdout), level)
+    floor = max(logging.getLevelNamesMapping()[level], logging.INFO)
+    for name in RECORD_PRINTING_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
     # uvicorn configures its own handlers unless told otherwise; send them to root.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
@@ -83,6 +95,24 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+def _safe_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """``exc_info`` rendered as ``exception`` by ``safe_errors`` (structlog's own renderers
+    would add each frame's local variables, and error messages that quote personal data)."""
+    error = _exception_of(event_dict.pop("exc_info", None))
+    if error is not None:
+        event_dict["exception"] = exception_chain(error)
+    return event_dict
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 else None
+    # exc_info=True (log.exception): rendering happens inside the except block.
+    return sys.exc_info()[1] if exc_info else None
+
+
 def _json_handler(shared: list[Processor], stream: TextIO) -> logging.Handler:
     handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
@@ -91,7 +121,7 @@ def _json_handler(shared: list[Processor], stream: TextIO) -> logging.Handler:
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                _safe_exception,
                 structlog.processors.JSONRenderer(),
             ],
         )

@@ -25,13 +25,14 @@ from retour_kit.consuming.deliveries import (
     first_of_each,
     parse_record,
 )
-from retour_kit.consuming.failures import describe, is_outage
+from retour_kit.consuming.failures import is_outage
 from retour_kit.consuming.handlers import HandleBatch
 from retour_kit.consuming.inbox import claim_new_events
 from retour_kit.consuming.metrics import ConsumerMetrics
 from retour_kit.consuming.patience import OutageBackoff, pause
 from retour_kit.consuming.settings import ConsumerSettings, Subscription
 from retour_kit.logging import bound_event_context
+from retour_kit.safe_errors import describe_error
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -88,7 +89,7 @@ class BatchProcessor:
                     "batch failed, applying its events one by one",
                     topic=subscription.kafka_topic,
                     events=len(deliveries),
-                    error=describe(error),
+                    error=describe_error(error),
                 )
                 break
             outage.recovered()
@@ -113,7 +114,7 @@ class BatchProcessor:
                     failed_attempts += 1
                     self._count("handler_failures", subscription)
                     if failed_attempts >= retry.handler_attempts:
-                        reason = describe(error)
+                        reason = describe_error(error)
                         await self._dead_letter(
                             subscription, delivery.record, reason, HANDLER_ERROR
                         )

@@ -35,6 +35,7 @@ from retour_kit.consuming.patience import ConsumerStopped, pause
 from retour_kit.consuming.settings import ConsumerSettings
 from retour_kit.db import Database
 from retour_kit.kafka_security import kafka_options
+from retour_kit.safe_errors import describe_error
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -104,7 +105,7 @@ class EventConsumer:
                         "consumer failed, restarting",
                         group=self._settings.group_id,
                         error=type(error).__name__,
-                        detail=str(error)[:200],
+                        detail=describe_error(error, max_length=200),
                         retry_in_s=round(delay, 2),
                     )
                     with contextlib.suppress(ConsumerStopped):

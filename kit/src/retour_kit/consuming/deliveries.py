@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from retour_contracts import EnvelopeError, InvalidHeaderError, ParsedEvent, parse_envelope
-from retour_kit.consuming.failures import describe
 from retour_kit.consuming.settings import Subscription
+from retour_kit.safe_errors import describe_error
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def parse_record(subscription: Subscription, record: Any) -> Delivery:
 
 
 def describe_unreadable(error: BaseException) -> str:
-    return error.reason if isinstance(error, EnvelopeError) else describe(error)
+    return error.reason if isinstance(error, EnvelopeError) else describe_error(error)
 
 
 def first_of_each(deliveries: list[Delivery], new_ids: set[UUID]) -> list[Delivery]:

@@ -18,8 +18,6 @@ from aiokafka.errors import KafkaError
 from retour_kit.consuming.handlers import TransientError
 from retour_kit.db import DatabaseNotOpenError
 
-MAX_REASON_LENGTH = 500
-
 _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     TransientError,
     DatabaseNotOpenError,
@@ -48,11 +46,3 @@ def is_outage(error: BaseException) -> bool:
 
 def is_kafka_unavailable(error: BaseException) -> bool:
     return isinstance(error, KafkaError | OSError)
-
-
-def describe(error: BaseException) -> str:
-    """A ``dlq_reason`` for a handler failure: the exception's type and message, shortened."""
-    text = f"{type(error).__name__}: {error}".strip().removesuffix(":")
-    if len(text) > MAX_REASON_LENGTH:
-        text = text[: MAX_REASON_LENGTH - 3] + "..."
-    return text

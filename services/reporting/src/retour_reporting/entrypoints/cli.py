@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from retour_kit.cli import service_cli
 from retour_kit.logging import configure_logging
+from retour_kit.safe_errors import describe_error
 from retour_kit.settings import load_settings
 from retour_reporting.settings import Settings
 from retour_reporting.usecases.rebuilding import RebuildError, RebuildOutcome
@@ -101,7 +102,7 @@ def _rebuild(
     try:
         outcome = asyncio.run(rebuild(settings, timeout_seconds, workers))
     except (RebuildError, LookupError) as error:
-        log.error("rebuild failed", reason=str(error))
+        log.error("rebuild failed", reason=describe_error(error))
         return 1
     summary = {"records": outcome.records, "seconds": round(outcome.seconds, 3)}
     sys.stdout.write(json.dumps(summary) + "\n")
