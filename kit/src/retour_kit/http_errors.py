@@ -53,6 +53,22 @@ class ApiError(HTTPException):
         self.extra = dict(extra or {})  # machine-readable context, e.g. the matching ids
 
 
+def invalid_fields(*problems: tuple[str, str]) -> ApiError:
+    """A 422 shaped like FastAPI's validation errors, for rules checked after parsing:
+    ``problems`` are (field, message) pairs, the field as a dotted path (``body.arrival_date``)."""
+    return ApiError(
+        422,
+        "validation_error",
+        "; ".join(f"{field}: {message}" for field, message in problems),
+        extra={
+            "errors": [
+                {"field": field, "message": message, "type": "value_error"}
+                for field, message in problems
+            ]
+        },
+    )
+
+
 def error_code(status_code: int) -> str:
     if status_code in _ERROR_CODES:
         return _ERROR_CODES[status_code]

@@ -3,7 +3,7 @@
 One line per event on stdout, with an ISO UTC timestamp, the level, the service
 name and whatever identifiers are bound for the current task (`event_id`,
 `trace_id`, `returnee_id`). Libraries that log through `logging` (uvicorn,
-aiokafka, faststream) are rendered by the same processors.
+aiokafka, asyncpg) are rendered by the same processors.
 
 Personal data must never be logged: no names, dates of birth, phone numbers,
 addresses or free-text case notes, neither as message nor as bound values.

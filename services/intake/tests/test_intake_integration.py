@@ -229,6 +229,34 @@ async def test_malformed_bodies_get_a_json_4xx(
     assert answer.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("case", "changes", "field"),
+    [
+        # Each of these once answered 500, or was accepted and reached the dashboard.
+        ("NUL in a name", {"personal": {"given_name": "Mou\x00ssa"}}, "body.personal.given_name"),
+        (
+            "born 258 years before arrival",
+            {"personal": {"date_of_birth": "1766-03-01"}},
+            "body.personal",
+        ),
+        ("arrival in the year 147", {"arrival_date": "0147-03-02"}, "body.arrival_date"),
+    ],
+)
+async def test_what_the_event_would_refuse_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, case: str, changes: dict[str, Any], field: str
+) -> None:
+    body = registration(**changes)
+    if "arrival_date" in changes:
+        body["personal"]["date_of_birth"] = None
+        body["age_estimate"] = 30
+
+    answer = await client.post("/returnees", json=body)
+
+    assert answer.status_code == 422, (case, answer.text)
+    assert answer.json()["error"] == "validation_error"
+    assert [error["field"] for error in answer.json()["errors"]] == [field], case
+
+
 async def test_oversized_wrongly_typed_and_unauthenticated_requests_get_json_4xx(
     client: httpx.AsyncClient,
 ) -> None:

@@ -349,6 +349,26 @@ class TestGrantingAid:
         assert response.status_code == 422
         assert "partner is required" in response.text
 
+    async def test_control_characters_are_refused_in_free_text(
+        self, register: Any, worker: Api
+    ) -> None:
+        returnee_id = await one_case(register)
+        referral = {**GRANT, "modality": "referral", "partner": "Centre de sant\u00e9\x00 Kayes"}
+        activity = {
+            "returnee_ids": [str(returnee_id)],
+            "sector": "crafts",
+            "location": {"region": "gao", "commune": "Gao\x1b"},
+            "level": "individual",
+        }
+
+        aid = await worker.post(f"/cases/{returnee_id}/aid", referral)
+        launched = await worker.post("/activities", activity)
+
+        assert aid.status_code == 422
+        assert [e["field"] for e in aid.json()["errors"]] == ["body.partner"]
+        assert launched.status_code == 422
+        assert [e["field"] for e in launched.json()["errors"]] == ["body.location.commune"]
+
     async def test_only_a_supervisor_exceeds_the_budget(
         self, register: Any, worker: Api, supervisor: Api
     ) -> None:

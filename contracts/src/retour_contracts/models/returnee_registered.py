@@ -24,6 +24,7 @@ from retour_contracts.models.types import (
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+MAX_AGE_YEARS = 120
 
 
 class Consents(ContractModel):
@@ -59,7 +60,8 @@ class PersonalData(ContractModel):
     )
 
 
-def _age_on(day: date, born: date) -> int:
+def age_on(day: date, born: date) -> int:
+    """Age in whole years on ``day`` of someone born on ``born``."""
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
@@ -79,7 +81,7 @@ class ReturneeRegistered(ContractModel):
     sex: Sex
     age_years: int = Field(
         ge=0,
-        le=120,
+        le=MAX_AGE_YEARS,
         description=(
             "Age at arrival, derived by intake from the date of birth or an estimate. Outside the"
             " personal object so reports can build age groups without a date of birth."
@@ -121,7 +123,7 @@ class ReturneeRegistered(ContractModel):
         if born is not None and arrival is not None:
             if born > arrival:
                 raise ValueError("personal.date_of_birth is after arrival_date")
-            if age is not None and _age_on(arrival, born) != age:
+            if age is not None and age_on(arrival, born) != age:
                 raise ValueError(
                     f"age_years {age} does not match personal.date_of_birth at arrival_date"
                 )

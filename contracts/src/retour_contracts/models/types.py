@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 
 H = TypeVar("H", bound=Hashable)
@@ -46,6 +47,28 @@ class ContractModel(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+
+# C0 and C1 control characters, DEL included: never part of a name, a label or an address.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class RefusesControlCharacters(BaseModel):
+    """Mixed into the models that take text from people (the services' API commands): a
+    control character in any text field, a NUL from a fuzzer or a tab pasted from a
+    spreadsheet, is refused with the field named (Postgres refuses NUL in jsonb outright).
+
+    Not applied to the consumed contracts themselves: a consumer keeps reading what was
+    published before the rule existed.
+    """
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and _CONTROL_CHARACTERS.search(text) for text in texts):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 def _to_utc(value: datetime) -> datetime:

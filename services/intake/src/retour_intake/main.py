@@ -74,6 +74,7 @@ def build_app(settings: Settings) -> FastAPI:
             start_unit_of_work=unit_of_work_factory(lambda: database.pool),
             pool=lambda: database.pool,
             metrics=IntakeMetrics(registry),
+            programme_start=settings.programme_start,
         )
     )
     return app

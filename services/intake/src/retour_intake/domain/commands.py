@@ -1,4 +1,11 @@
-"""RegisterReturnee: what a registrar submits. The service assigns ids and timestamps."""
+"""RegisterReturnee: what a registrar submits. The service assigns ids and timestamps.
+
+One rule for the whole path: whatever this command accepts builds a valid
+``returnee.registered`` (its fields are the contract's own types, its checks are the event's
+checks taken earlier, plus the bounds a person at a reception desk expects). Anything else is
+a 422 naming the field, never an error on the way to the outbox
+(tests/test_registration_validation.py checks it with generated commands).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,16 @@ from retour_contracts import (
     Sex,
     Vulnerability,
 )
-from retour_contracts.models.types import CountryCode, LanguageTag, UniqueList
+from retour_contracts.models.returnee_registered import MAX_AGE_YEARS, age_on
+from retour_contracts.models.types import (
+    CountryCode,
+    LanguageTag,
+    RefusesControlCharacters,
+    UniqueList,
+)
+
+# Arrivals before it are typing errors (a year 147 or 1166 once reached the dashboard).
+DEFAULT_PROGRAMME_START = date(2000, 1, 1)
 
 EXAMPLE: dict[str, Any] = {
     "reception_centre": "gao",
@@ -41,7 +57,20 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-class RegisterReturnee(BaseModel):
+class InvalidField(ValueError):
+    """A rule that needs the service's configuration was broken; ``field`` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PersonalDataEntered(RefusesControlCharacters, PersonalData):
+    """The contract's personal block, as typed at a reception desk."""
+
+
+class RegisterReturnee(RefusesControlCharacters, BaseModel):
     """A registration as entered at a reception centre; unknown fields are refused."""
 
     model_config = ConfigDict(
@@ -58,8 +87,8 @@ class RegisterReturnee(BaseModel):
     vulnerabilities: UniqueList[Vulnerability] = Field(default_factory=list)
     preferred_language: LanguageTag = "fr"
     consents: Consents
-    personal: PersonalData
-    age_estimate: Annotated[int, Field(ge=0, le=120)] | None = Field(
+    personal: PersonalDataEntered
+    age_estimate: Annotated[int, Field(ge=0, le=MAX_AGE_YEARS)] | None = Field(
         default=None,
         validate_default=True,
         description="Estimated age in years, when the date of birth is unknown.",
@@ -79,13 +108,21 @@ class RegisterReturnee(BaseModel):
 
     @field_validator("personal")
     @classmethod
-    def _personal_consistent(cls, value: PersonalData, info: ValidationInfo) -> PersonalData:
+    def _personal_consistent(
+        cls, value: PersonalDataEntered, info: ValidationInfo
+    ) -> PersonalDataEntered:
         consents = info.data.get("consents")
         if value.phone is not None and consents is not None and not consents.sms_contact:
             raise ValueError("a phone number may only be recorded with consents.sms_contact")
         arrival = info.data.get("arrival_date")
-        if value.date_of_birth and arrival and value.date_of_birth > arrival:
-            raise ValueError("personal.date_of_birth is after arrival_date")
+        born = value.date_of_birth
+        if born and arrival:
+            if born > arrival:
+                raise ValueError("personal.date_of_birth is after arrival_date")
+            if age_on(arrival, born) > MAX_AGE_YEARS:
+                raise ValueError(
+                    f"personal.date_of_birth gives an age over {MAX_AGE_YEARS} at arrival_date"
+                )
         return value
 
     @field_validator("age_estimate")
@@ -99,3 +136,10 @@ class RegisterReturnee(BaseModel):
         if personal.date_of_birth is not None and value is not None:
             raise ValueError("give personal.date_of_birth or age_estimate, not both")
         return value
+
+    def check_arrival_in_programme(self, programme_start: date) -> None:
+        """Raises InvalidField when the arrival is before the programme started."""
+        if self.arrival_date < programme_start:
+            raise InvalidField(
+                "arrival_date", f"is before the programme started ({programme_start.isoformat()})"
+            )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from uuid import UUID
 
-from retour_contracts import ReturneeRegistered
+from retour_contracts import PersonalData, ReturneeRegistered
+from retour_contracts.models.returnee_registered import age_on
 from retour_intake.domain.commands import RegisterReturnee
 from retour_intake.domain.duplicates import DuplicateAssessment, PersonKeys
 
@@ -17,10 +18,6 @@ class DuplicateSuspected(Exception):
     def __init__(self, matches: tuple[UUID, ...]) -> None:
         super().__init__(f"{len(matches)} strong duplicate match(es)")
         self.matches = matches
-
-
-def age_on(day: date, born: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def person_keys(command: RegisterReturnee) -> PersonKeys:
@@ -77,7 +74,8 @@ def register(
         vulnerabilities=command.vulnerabilities,
         preferred_language=command.preferred_language,
         consents=command.consents,
-        personal=command.personal,
+        # The contract's own type: the command's adds input rules, not fields.
+        personal=PersonalData(**dict(command.personal)),
         possible_duplicate_of=list(duplicates.all_matches),
         duplicate_confirmed_by=registrar.subject if confirmed else None,
     )

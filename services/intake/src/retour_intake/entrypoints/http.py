@@ -19,11 +19,11 @@ from retour_contracts import (
 )
 from retour_intake.adapters import returnee_views
 from retour_intake.adapters.metrics import IntakeMetrics
-from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.registration import DuplicateSuspected, Registrar
 from retour_intake.use_cases import UnitOfWorkFactory, register_returnee
 from retour_kit.auth import Principal, Role, require_roles
-from retour_kit.http_errors import ApiError
+from retour_kit.http_errors import ApiError, invalid_fields
 from retour_kit.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused
 from retour_kit.logging import bound_event_context
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
@@ -54,6 +54,7 @@ def returnee_routes(
     start_unit_of_work: UnitOfWorkFactory,
     pool: Callable[[], asyncpg.Pool],
     metrics: IntakeMetrics,
+    programme_start: date,
 ) -> APIRouter:
     router = APIRouter(tags=["returnees"])
 
@@ -65,6 +66,10 @@ def returnee_routes(
         traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
         """Register a returnee; duplicates across all centres are checked first."""
+        try:
+            command.check_arrival_in_programme(programme_start)
+        except InvalidField as invalid:
+            raise invalid_fields((f"body.{invalid.field}", invalid.message)) from invalid
         trace = continued_trace(traceparent)
         try:
             result = await register_returnee(

@@ -24,7 +24,7 @@ from retour_contracts import (
     Share,
 )
 from retour_contracts.examples import activity_launched_data, aid_granted_data
-from retour_contracts.models.types import UniqueList, UtcDatetime
+from retour_contracts.models.types import RefusesControlCharacters, UniqueList, UtcDatetime
 from retour_reintegration.domain.case import ClosureReason
 
 Label = Annotated[str, Field(min_length=1, max_length=200)]
@@ -60,8 +60,12 @@ LAUNCH_ACTIVITY_EXAMPLES: list[JsonValue] = [
 ]
 
 
-class Command(BaseModel):
+class Command(RefusesControlCharacters, BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class LocationEntered(RefusesControlCharacters, Location):
+    """The contract's location, as typed by a case worker (the commune is free text)."""
 
 
 class GrantAid(Command):
@@ -94,7 +98,7 @@ class LaunchActivity(Command):
 
     returnee_ids: UniqueList[UUID] = Field(min_length=1, max_length=100)
     sector: Sector
-    location: Location
+    location: LocationEntered
     funding: Money | None = None
     shares: list[Share] = Field(default_factory=list, max_length=100)
     aid_ids: UniqueList[UUID] = Field(default_factory=list, max_length=100)

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from retour_contracts import ActivityLaunched
+from retour_contracts import ActivityLaunched, Location
 from retour_reintegration.domain.activity import (
     check_linked_aid,
     check_participants,
@@ -45,7 +45,7 @@ async def launch_activity(
         returnee_ids=participants,
         launched_at=launched_at,
         sector=command.sector,
-        location=command.location,
+        location=Location(**dict(command.location)),  # the contract's own type
         funding=command.funding,
         shares=command.shares,
         aid_ids=command.aid_ids,
