@@ -84,7 +84,7 @@ async def reintegration(stack: Stack, topic: str, expected: int) -> float:
         database_url=stack.dsns["reintegration"],
         auth_jwt_secret=stack.jwt_secret,
         kafka_bootstrap_servers=stack.kafka,
-        registrations_topic=topic,
+        returnee_registered_topic=topic,
         consumer_group=group,
         migrate_on_start=False,
     )
@@ -151,9 +151,9 @@ async def reporting(stack: Stack, topic: str, expected: int) -> float:
             database_schema=run.schema,
             auth_jwt_secret=stack.jwt_secret,
             kafka_bootstrap_servers=stack.kafka,
-            registrations_topic=topic,
-            aid_topic=run.aid_topic,
-            activities_topic=run.activities_topic,
+            returnee_registered_topic=topic,
+            aid_granted_topic=run.aid_topic,
+            activity_launched_topic=run.activities_topic,
             consumer_group=run.group,
             migrate_on_start=False,
         )

@@ -47,9 +47,9 @@ async def rebuild_rate(
                 "KAFKA_BOOTSTRAP_SERVERS": stack.kafka,
                 "DATABASE_SCHEMA": schema,
                 "CONSUMER_GROUP": f"bench-replay-{uuid.uuid4().hex[:8]}",
-                "REGISTRATIONS_TOPIC": registered,
-                "AID_TOPIC": aid,
-                "ACTIVITIES_TOPIC": activities,
+                "RETURNEE_REGISTERED_TOPIC": registered,
+                "AID_GRANTED_TOPIC": aid,
+                "ACTIVITY_LAUNCHED_TOPIC": activities,
                 "LOG_LEVEL": "WARNING",
             }
             command = Path(sys.executable).parent / "retour-reporting"

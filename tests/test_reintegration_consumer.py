@@ -2,7 +2,7 @@
 
 Each test produces registrations, as intake would, to a private copy of returnee.registered
 (with its own .dlq), so it starts from a known point and leaves the real topic alone; the
-service reads it through its REGISTRATIONS_TOPIC setting, under a consumer group of its own.
+service reads it through its RETURNEE_REGISTERED_TOPIC setting, under a consumer group of its own.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def settings(infra: Infra, topic: str, group: str | None = None) -> Settings:
         database_url=infra.dsn("reintegration"),
         auth_jwt_secret=infra.jwt_secret,
         kafka_bootstrap_servers=infra.kafka_bootstrap,
-        registrations_topic=topic,
+        returnee_registered_topic=topic,
         consumer_group=group or f"test-{uuid.uuid4().hex[:8]}",
     )
 
@@ -130,7 +130,7 @@ class Consuming:
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.group = settings.consumer_group
-        self.topic = settings.registrations_topic
+        self.topic = settings.returnee_registered_topic
         self.registry = CollectorRegistry()
         self.consumer: EventConsumer = build_consumer(settings, database, self.registry)
 
@@ -233,7 +233,7 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
             "DATABASE_URL": infra.dsn("reintegration"),
             "AUTH_JWT_SECRET": infra.jwt_secret,
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-            "REGISTRATIONS_TOPIC": topic,
+            "RETURNEE_REGISTERED_TOPIC": topic,
             "CONSUMER_GROUP": group,
             # The restart below waits this long for the killed member to be declared dead.
             "CONSUMER_SESSION_TIMEOUT_MS": "6000",

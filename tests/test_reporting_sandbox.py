@@ -46,9 +46,9 @@ class Sandbox:
             kafka_bootstrap_servers=self.infra.kafka_bootstrap,
             database_schema=self.schema,
             consumer_group=self.group,
-            registrations_topic=self.topics["returnee.registered"],
-            aid_topic=self.topics["aid.granted"],
-            activities_topic=self.topics["activity.launched"],
+            returnee_registered_topic=self.topics["returnee.registered"],
+            aid_granted_topic=self.topics["aid.granted"],
+            activity_launched_topic=self.topics["activity.launched"],
             **changes,
         )
 
@@ -60,9 +60,9 @@ class Sandbox:
             "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap,
             "DATABASE_SCHEMA": self.schema,
             "CONSUMER_GROUP": self.group,
-            "REGISTRATIONS_TOPIC": self.topics["returnee.registered"],
-            "AID_TOPIC": self.topics["aid.granted"],
-            "ACTIVITIES_TOPIC": self.topics["activity.launched"],
+            "RETURNEE_REGISTERED_TOPIC": self.topics["returnee.registered"],
+            "AID_GRANTED_TOPIC": self.topics["aid.granted"],
+            "ACTIVITY_LAUNCHED_TOPIC": self.topics["activity.launched"],
         }
 
     def records(self, events: Sequence[Event], *, source: str = "/test") -> list[Record]:

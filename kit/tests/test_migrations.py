@@ -192,7 +192,7 @@ class TestMigrateCommand:
             service_cli,
             settings_cls=ServiceSettings,
             build_app=lambda _settings: pytest.fail("migrate must not build the app"),
-            schema=schema.name,
+            schema_of=lambda _settings: schema.name,
             migrations_package=package.name,
             argv=["migrate"],
         )

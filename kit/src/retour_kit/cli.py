@@ -28,7 +28,7 @@ def service_cli(
     *,
     settings_cls: type[SettingsT],
     build_app: Callable[[SettingsT], FastAPI],
-    schema: str,
+    schema_of: Callable[[SettingsT], str],
     migrations_package: str,
     argv: Sequence[str] | None = None,
 ) -> None:
@@ -38,7 +38,7 @@ def service_cli(
     settings = load_settings(settings_cls)
     configure_logging(settings.service_name, settings.log_level)
     if command == "migrate":
-        _migrate(settings.database_url, schema, migrations_package)
+        _migrate(settings.database_url, schema_of(settings), migrations_package)
     else:
         _serve(build_app(settings), settings.http_host, settings.http_port)
 

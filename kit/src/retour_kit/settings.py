@@ -5,11 +5,14 @@ Every service subclasses `ServiceSettings`, overriding only `service_name` and
 environment variable names by upper-casing (`database_url` -> `DATABASE_URL`).
 """
 
+import os
 import sys
-from typing import Annotated, Literal, Self, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BeforeValidator,
     Field,
     HttpUrl,
@@ -57,6 +60,19 @@ class ServiceSettings(KafkaSecuritySettings):
     """Configuration shared by every retour service."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    DEPRECATED_NAMES: ClassVar[dict[str, str]] = {}
+    """Old setting name -> the name that replaced it; the old one is still read (an alias of
+    the field) for one release, and a warning says so at start."""
+
+    @classmethod
+    def deprecated_names_in_use(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        environ = os.environ if environ is None else environ
+        return [
+            f"{old.upper()} is read for one more release only: rename it {new.upper()}"
+            for old, new in cls.DEPRECATED_NAMES.items()
+            if old.upper() in environ
+        ]
 
     service_name: str = "retour-service"
     # repr=False: the DSN usually carries the password and settings do end up in reprs.
@@ -112,6 +128,55 @@ class ServiceSettings(KafkaSecuritySettings):
                 "or AUTH_JWKS_URL (identity provider, RS256)"
             )
         return self
+
+
+TopicName = Annotated[str, Field(min_length=1, max_length=249)]
+
+
+def _topic_setting(event: str, old_name: str) -> Any:
+    return Field(
+        default=event,
+        validation_alias=AliasChoices(f"{event.replace('.', '_')}_topic", old_name),
+        description=f"Where {event} is read from; another name reads a copy (replays, tests).",
+    )
+
+
+class ConsumingSettings(ServiceSettings):
+    """Settings of a service that consumes events: one vocabulary for all of them.
+
+    The topic of an event is read from ``<EVENT_NAME>_TOPIC`` (``RETURNEE_REGISTERED_TOPIC``);
+    the names some services used before (``REGISTRATIONS_TOPIC``, ``AID_TOPIC``,
+    ``ACTIVITIES_TOPIC``) are still read for one release.
+    """
+
+    DEPRECATED_NAMES: ClassVar[dict[str, str]] = {
+        "registrations_topic": "returnee_registered_topic",
+        "aid_topic": "aid_granted_topic",
+        "activities_topic": "activity_launched_topic",
+    }
+
+    consumer_group: str = Field(min_length=1)
+    consumer_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=6_000,
+        description="How long a crashed instance keeps its partitions before the group moves them.",
+    )
+    consumer_max_records: int = Field(
+        default=2000,
+        ge=1,
+        description="Records fetched per poll; each partition's share is one transaction.",
+    )
+    returnee_registered_topic: TopicName = _topic_setting(
+        "returnee.registered", "registrations_topic"
+    )
+    aid_granted_topic: TopicName = _topic_setting("aid.granted", "aid_topic")
+    activity_launched_topic: TopicName = _topic_setting("activity.launched", "activities_topic")
+
+    def topic_of(self, spec: Any) -> str:
+        """The topic this service reads ``spec``'s events from."""
+        name = f"{spec.topic.replace('.', '_')}_topic"
+        topic: str = getattr(self, name)
+        return topic
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)

@@ -66,7 +66,7 @@ def app(infra: Infra, registrations_topic: str) -> Iterator[FastAPI]:
         database_url=infra.dsn("reintegration"),
         auth_jwt_secret=infra.jwt_secret,
         kafka_bootstrap_servers=infra.kafka_bootstrap,
-        registrations_topic=registrations_topic,
+        returnee_registered_topic=registrations_topic,
         consumer_group=f"test-api-{uuid.uuid4().hex[:8]}",
         reintegration_budget_xof=1_000_000,
     )

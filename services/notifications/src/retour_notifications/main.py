@@ -1,27 +1,22 @@
-"""Composition root of the notifications service: the one place where its parts are wired."""
+"""Composition root of the notifications service: what it is, declared on the kit's runtime."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
-from retour_kit.cli import service_cli
-from retour_kit.consuming import (
-    ConsumerMetrics,
-    ConsumerSettings,
-    EventConsumer,
-    Subscription,
-)
+from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
-from retour_kit.http import create_http_app
-from retour_kit.lifespan import database_ready
-from retour_kit.logging import configure_logging
-from retour_kit.metrics import new_registry
-from retour_kit.readiness import kafka_ready, postgres_ready
+from retour_kit.runtime import (
+    Parts,
+    ServiceDefinition,
+    Wiring,
+    Worker,
+    build_service_app,
+    service_command,
+)
+from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_notifications.adapters.kannel import KannelSms
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import forget_contacts
@@ -30,7 +25,6 @@ from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
 from retour_notifications.domain.delivery import RetryPolicy
 from retour_notifications.domain.rules import Channel
-from retour_notifications.entrypoints.background import running
 from retour_notifications.entrypoints.consumer import notification_recorder
 from retour_notifications.entrypoints.http_api import notifications_router
 from retour_notifications.entrypoints.senders import ChannelSender, SendRate
@@ -45,34 +39,47 @@ MIGRATIONS_PACKAGE = "retour_notifications"
 INBOX_CONSUMER = "notifications"
 
 
-def build_app(settings: Settings) -> FastAPI:
-    configure_logging(settings.service_name, settings.log_level)
-    registry = new_registry()
-    metrics = NotificationMetrics.register(registry)
-    database = Database.for_service(settings, schema=SCHEMA)
-    consumer = build_consumer(settings, database, registry, metrics)
+def wire(parts: Parts[Settings]) -> Wiring:
+    metrics = NotificationMetrics.register(parts.registry)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with database_ready(
-            database,
-            migrations_package=MIGRATIONS_PACKAGE,
-            migrate_on_start=settings.migrate_on_start,
-        ) as pool:
-            senders, upkeep = build_senders(settings, PgDeliveryQueue(pool), metrics)
-            async with running(consumer, senders, upkeep):
-                yield
+    def workers() -> list[Worker]:
+        senders, upkeep = build_senders(parts.settings, PgDeliveryQueue(parts.pool()), metrics)
+        return [*senders, upkeep]
 
-    app = create_http_app(
-        title="retour notifications",
-        version=version("retour-notifications"),
-        settings=settings,
-        lifespan=lifespan,
-        readiness=[postgres_ready(database), kafka_ready(settings.kafka_bootstrap_servers)],
-        registry=registry,
+    return Wiring(
+        routers=[notifications_router(parts.pool)],
+        handler=recorder(parts.settings, metrics),
+        workers=workers,
     )
-    app.include_router(notifications_router(lambda: database.pool))
-    return app
+
+
+SERVICE = ServiceDefinition(
+    name=SCHEMA,
+    settings=Settings,
+    wire=wire,
+    migrations_package=MIGRATIONS_PACKAGE,
+    consumes=(RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1),
+    inbox=INBOX_CONSUMER,
+)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    return build_service_app(SERVICE, settings)
+
+
+def recorder(settings: Settings, metrics: NotificationMetrics) -> HandleBatch:
+    return notification_recorder(build_recording(settings), metrics)
+
+
+def build_consumer(
+    settings: Settings,
+    database: Database,
+    registry: CollectorRegistry,
+    metrics: NotificationMetrics,
+) -> EventConsumer:
+    """The service's consumer alone, for replays and benchmarks."""
+    parts = Parts(settings, database, registry)
+    return build_service_consumer(SERVICE, parts, recorder(settings, metrics))
 
 
 def build_recording(settings: Settings) -> Recording:
@@ -82,34 +89,6 @@ def build_recording(settings: Settings) -> Recording:
         team_addresses={c.value: a for c, a in settings.centre_team_emails.items()},
         team_language=settings.team_language,
         max_event_age=timedelta(hours=settings.max_event_age_hours),
-    )
-
-
-def build_consumer(
-    settings: Settings,
-    database: Database,
-    registry: CollectorRegistry,
-    metrics: NotificationMetrics,
-) -> EventConsumer:
-    consumer_settings = ConsumerSettings(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.consumer_group,
-        # The inbox name stays whatever the group: a replay under another group recognises
-        # every event already recorded (and the ledger's ids would catch the rest).
-        consumer_name=INBOX_CONSUMER,
-        client_id=settings.service_name,
-        session_timeout_ms=settings.consumer_session_timeout_ms,
-        subscriptions=(
-            Subscription(RETURNEE_REGISTERED_V1, topic=settings.returnee_registered_topic),
-            Subscription(AID_GRANTED_V1, topic=settings.aid_granted_topic),
-            Subscription(ACTIVITY_LAUNCHED_V1, topic=settings.activity_launched_topic),
-        ),
-    )
-    return EventConsumer(
-        consumer_settings,
-        database=database,
-        handler=notification_recorder(build_recording(settings), metrics),
-        metrics=ConsumerMetrics.register(registry),
     )
 
 
@@ -170,10 +149,4 @@ def build_senders(
     return senders, upkeep
 
 
-def cli() -> None:
-    service_cli(
-        settings_cls=Settings,
-        build_app=build_app,
-        schema=SCHEMA,
-        migrations_package=MIGRATIONS_PACKAGE,
-    )
+cli = service_command(SERVICE)

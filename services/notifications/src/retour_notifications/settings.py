@@ -13,7 +13,7 @@ from typing import Annotated, Self
 from pydantic import DirectoryPath, Field, FilePath, HttpUrl, SecretStr, model_validator
 
 from retour_contracts import ReceptionCentre
-from retour_kit.settings import ServiceSettings
+from retour_kit.settings import ConsumingSettings
 from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
 from retour_notifications.adapters.smtp import SmtpSecurity
@@ -31,15 +31,11 @@ def _local_team_addresses() -> dict[ReceptionCentre, str]:
     return {centre: f"equipe.{centre.value}@centres.retour.local" for centre in ReceptionCentre}
 
 
-class Settings(ServiceSettings):
+class Settings(ConsumingSettings):
     service_name: str = "retour-notifications"
     http_port: int = 8003
 
     consumer_group: str = Field(default="notifications", min_length=1)
-    consumer_session_timeout_ms: int = Field(default=10_000, ge=6_000)
-    returnee_registered_topic: str = Field(default="returnee.registered", min_length=1)
-    aid_granted_topic: str = Field(default="aid.granted", min_length=1)
-    activity_launched_topic: str = Field(default="activity.launched", min_length=1)
 
     rules_file: FilePath = PACKAGED_RULES
     templates_dir: DirectoryPath = PACKAGED_TEMPLATES

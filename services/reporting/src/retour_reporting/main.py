@@ -1,30 +1,26 @@
-"""Composition root of the reporting service: the one place where its parts are wired."""
+"""Composition root of the reporting service: what it is, declared on the kit's runtime, and
+its rebuild (an empty projection refilled from the topics, with member processes)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from importlib.metadata import version
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
-from retour_kit.consuming import ConsumerMetrics, ConsumerSettings, EventConsumer, Subscription
+from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database, DatabaseLimits
-from retour_kit.http import create_http_app
 from retour_kit.lifespan import database_ready
-from retour_kit.logging import configure_logging
-from retour_kit.metrics import new_registry
-from retour_kit.readiness import kafka_ready, postgres_ready
+from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app
+from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_reporting.adapters.kafka_positions import KafkaTopicPositions
 from retour_reporting.adapters.pg_projections import forget_everything
 from retour_reporting.adapters.pg_reports import PgReportSource
 from retour_reporting.adapters.projection_metrics import ProjectionMetrics
-from retour_reporting.background import consuming
 from retour_reporting.entrypoints.cli import run_cli
 from retour_reporting.entrypoints.dashboard import dashboard_routes
 from retour_reporting.entrypoints.projection_consumer import projecting
@@ -42,47 +38,42 @@ REPLAY_MAX_RECORDS = 5000
 REPLAY_CONNECTIONS = 8
 
 
-def build_app(settings: Settings) -> FastAPI:
-    configure_logging(settings.service_name, settings.log_level)
-    registry = new_registry()
-    database = open_database(settings)
-    reports_database = open_reports_database(settings)
-    consumer = build_consumer(settings, database, registry)
+def wire(parts: Parts[Settings]) -> Wiring:
+    reports = open_reports_database(parts.settings)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with (
-            database_ready(
-                database,
-                migrations_package=MIGRATIONS_PACKAGE,
-                migrate_on_start=settings.migrate_on_start,
-            ),
-            database_ready(
-                reports_database,
-                migrations_package=MIGRATIONS_PACKAGE,
-                migrate_on_start=False,
-                min_size=0,
-                max_size=settings.report_max_concurrent,
-            ),
-            consuming(consumer),
-        ):
-            yield
+    def reports_pool() -> AbstractAsyncContextManager[object]:
+        return database_ready(
+            reports,
+            migrations_package=MIGRATIONS_PACKAGE,
+            migrate_on_start=False,
+            min_size=0,
+            max_size=parts.settings.report_max_concurrent,
+        )
 
-    app = create_http_app(
-        title="retour reporting",
-        version=version("retour-reporting"),
-        settings=settings,
-        lifespan=lifespan,
-        readiness=[postgres_ready(database), kafka_ready(settings.kafka_bootstrap_servers)],
-        registry=registry,
+    return Wiring(
+        routers=[report_routes(PgReportSource(lambda: reports.pool)), dashboard_routes()],
+        handler=projecting(ProjectionMetrics(parts.registry)),
+        resources=[reports_pool],
     )
-    app.include_router(report_routes(PgReportSource(lambda: reports_database.pool)))
-    app.include_router(dashboard_routes())
-    return app
+
+
+SERVICE = ServiceDefinition(
+    name="reporting",
+    settings=Settings,
+    wire=wire,
+    migrations_package=MIGRATIONS_PACKAGE,
+    consumes=(RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1),
+    inbox=INBOX_CONSUMER,
+    schema_of=lambda settings: settings.database_schema,
+)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    return build_service_app(SERVICE, settings)
 
 
 def open_database(settings: Settings) -> Database:
-    return Database.for_service(settings, schema=settings.database_schema)
+    return SERVICE.database(settings)
 
 
 def open_reports_database(settings: Settings) -> Database:
@@ -107,34 +98,18 @@ def open_reports_database(settings: Settings) -> Database:
     )
 
 
-def consumer_settings(settings: Settings, *, group: str | None = None) -> ConsumerSettings:
-    return ConsumerSettings(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group or settings.consumer_group,
-        consumer_name=INBOX_CONSUMER,
-        client_id=settings.service_name,
-        max_records=settings.consumer_max_records,
-        subscriptions=(
-            Subscription(RETURNEE_REGISTERED_V1, topic=settings.registrations_topic),
-            Subscription(AID_GRANTED_V1, topic=settings.aid_topic),
-            Subscription(ACTIVITY_LAUNCHED_V1, topic=settings.activities_topic),
-        ),
-    )
-
-
 def build_consumer(
     settings: Settings,
     database: Database,
     registry: CollectorRegistry,
     *,
     group: str | None = None,
+    max_records: int | None = None,
 ) -> EventConsumer:
-    return EventConsumer(
-        consumer_settings(settings, group=group),
-        database=database,
-        handler=projecting(ProjectionMetrics(registry)),
-        metrics=ConsumerMetrics.register(registry),
-    )
+    """The service's consumer alone (replays, rebuilds, benchmarks)."""
+    parts = Parts(settings, database, registry)
+    handler = projecting(ProjectionMetrics(registry))
+    return build_service_consumer(SERVICE, parts, handler, group=group, max_records=max_records)
 
 
 def rebuild_group(settings: Settings) -> str:
@@ -158,7 +133,7 @@ async def run_rebuild(
             async with database.pool.acquire() as conn, conn.transaction():
                 await forget_everything(conn, INBOX_CONSUMER)
 
-        topics = [s.kafka_topic for s in consumer_settings(settings).subscriptions]
+        topics = [settings.topic_of(spec) for spec in SERVICE.consumes]
         local = _rebuild_consumer(settings, database)
         return await rebuild(
             positions=KafkaTopicPositions(settings.kafka_bootstrap_servers, topics),
@@ -203,8 +178,13 @@ def _rebuild_consumer(settings: Settings, database: Database) -> EventConsumer:
     group, one inbox, the same polls."""
     # The replay reads history, not a trickle: larger polls make larger transactions.
     bigger = max(settings.consumer_max_records, REPLAY_MAX_RECORDS)
-    replaying = settings.model_copy(update={"consumer_max_records": bigger})
-    return build_consumer(replaying, database, CollectorRegistry(), group=rebuild_group(settings))
+    return build_consumer(
+        settings,
+        database,
+        CollectorRegistry(),
+        group=rebuild_group(settings),
+        max_records=bigger,
+    )
 
 
 def cli() -> None:

@@ -1,15 +1,13 @@
 """Configuration of the reporting service, read once from the environment."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from retour_kit.settings import ServiceSettings
-
-TopicName = Annotated[str, StringConstraints(min_length=1, max_length=249)]
+from retour_kit.settings import ConsumingSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ConsumingSettings):
     service_name: str = "retour-reporting"
     http_port: int = 8004
     database_schema: str = Field(
@@ -19,17 +17,6 @@ class Settings(ServiceSettings):
         " rebuild there cannot wipe the projections the running service reads.",
     )
     consumer_group: str = Field(default="reporting", min_length=1)
-    registrations_topic: TopicName = Field(
-        default="returnee.registered",
-        description="Where registrations are read from; another name reads a copy (a test).",
-    )
-    aid_topic: TopicName = "aid.granted"
-    activities_topic: TopicName = "activity.launched"
-    consumer_max_records: int = Field(
-        default=2000,
-        ge=1,
-        description="Records fetched per poll; each partition's share is one transaction.",
-    )
     report_statement_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

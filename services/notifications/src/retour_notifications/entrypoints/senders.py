@@ -71,6 +71,10 @@ class ChannelSender:
         self._poll_seconds = poll_seconds
         self._rate = rate
 
+    @property
+    def name(self) -> str:
+        return f"{self.channel}-sender"
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Until ``stopping`` is set; each worker then finishes the message in hand."""
         async with asyncio.TaskGroup() as group:

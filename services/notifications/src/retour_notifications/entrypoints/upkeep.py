@@ -36,6 +36,8 @@ class Upkeep:
         self._held_at_most = held_at_most
         self._interval = interval_seconds
 
+    name = "notifications-upkeep"
+
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:

@@ -51,7 +51,7 @@ def run_cli(
     service_cli(
         settings_cls=Settings,
         build_app=build_app,
-        schema=settings.database_schema,
+        schema_of=lambda settings: settings.database_schema,
         migrations_package=migrations_package,
         argv=[args.command or "serve"],
     )

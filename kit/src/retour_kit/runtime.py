@@ -1,0 +1,302 @@
+"""The service runtime: a service declares what it is, the kit runs it.
+
+A service's ``main.py`` holds one ``ServiceDefinition``: its schema and migrations, whether it
+has an outbox, which events it consumes under which inbox name, and a ``wire`` function that
+builds its own parts (routers, the handler of its events, extra workers) from the ``Parts``
+the kit hands it. Everything else is the same for every service and lives here: settings,
+logging, the metrics registry, the database pool, the outbox relay, the consumer, readiness,
+and one lifespan that starts and stops everything in a stated order:
+
+start   database open and migrated -> the service's resources -> outbox relay -> consumer
+        -> workers -> HTTP serves
+stop    HTTP stops taking requests (uvicorn) -> consumer and workers asked to stop, together
+        given STOP_SECONDS to finish what they hold (a partition batch commits, a message in
+        hand is sent), then cancelled -> relay cancelled (its batch rolls back and is published
+        again later) -> Kafka producer closed -> resources closed -> pool closed
+
+Why the relay stops after the consumer: what the consumer commits in its last batch may
+enqueue events; they are published at the next start if not now, never lost (the outbox is
+in the same transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from importlib.metadata import version
+from typing import Any, Generic, Protocol, TypeVar
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
+
+from retour_contracts import EventSpec
+from retour_kit.cli import service_cli
+from retour_kit.consuming import (
+    ConsumerMetrics,
+    ConsumerSettings,
+    EventConsumer,
+    HandleBatch,
+    Subscription,
+)
+from retour_kit.db import Database
+from retour_kit.http import create_http_app
+from retour_kit.kafka_publisher import KafkaRecordPublisher
+from retour_kit.lifespan import database_ready
+from retour_kit.logging import configure_logging
+from retour_kit.metrics import new_registry
+from retour_kit.outbox import OutboxRelay
+from retour_kit.outbox_metrics import PrometheusOutboxMetrics
+from retour_kit.readiness import ReadinessCheck, kafka_ready, postgres_ready
+from retour_kit.settings import ConsumingSettings, ServiceSettings
+
+log = structlog.stdlib.get_logger(__name__)
+
+S = TypeVar("S", bound=ServiceSettings)
+
+STOP_SECONDS = 15.0
+"""How long the consumer and the workers get, together, to finish what they hold at a stop
+(within Kubernetes' default 30 s grace period, after uvicorn's in-flight requests)."""
+
+
+class Worker(Protocol):
+    """Background work that runs from start to stop: it returns soon after ``stopping`` is
+    set, having finished the unit of work in hand."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def run(self, stopping: asyncio.Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class Parts(Generic[S]):
+    """What the kit built for a service, handed to its ``wire`` function."""
+
+    settings: S
+    database: Database
+    registry: CollectorRegistry
+
+    def pool(self) -> asyncpg.Pool:
+        """The open pool; call it when serving, not while wiring (it opens at start)."""
+        return self.database.pool
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a service adds to the kit's shell, built by its ``wire`` function (no I/O)."""
+
+    routers: Sequence[APIRouter] = ()
+    handler: HandleBatch | None = None
+    """Applies the consumed events (ServiceDefinition.consumes) inside their transaction."""
+    workers: Callable[[], Sequence[Worker]] = tuple
+    """Built once the pool is open, started after the consumer."""
+    resources: Sequence[Callable[[], AbstractAsyncContextManager[Any]]] = ()
+    """Entered after the database opened, left before it closes (another pool, say)."""
+    install: Callable[[FastAPI], None] | None = None
+    """Last touches to the app, e.g. an exception handler of the service's own errors."""
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[S]):
+    """A retour service, as its ``main.py`` declares it."""
+
+    name: str
+    """``intake``: the distribution is ``retour-intake``, the default schema ``intake``."""
+    settings: type[S]
+    wire: Callable[[Parts[S]], Wiring]
+    migrations_package: str
+    outbox: bool = False
+    consumes: tuple[EventSpec[Any], ...] = ()
+    inbox: str = ""
+    """The consumer's name in its inbox; kept whatever the group, so a replay under another
+    group recognises the events already applied. Defaults to the service's name."""
+    serves_without_kafka: bool = False
+    """Its HTTP writes go through the outbox, so it stays ready while Kafka is down."""
+    schema_of: Callable[[S], str] | None = None
+    """The schema, when a setting can move it (reporting's tests); default: ``name``."""
+    version: str = ""
+    """Shown in the OpenAPI document; default: the ``retour-<name>`` distribution's."""
+
+    @property
+    def inbox_name(self) -> str:
+        return self.inbox or self.name
+
+    def schema(self, settings: S) -> str:
+        return self.schema_of(settings) if self.schema_of else self.name
+
+    def database(self, settings: S) -> Database:
+        return Database.for_service(settings, schema=self.schema(settings))
+
+
+def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
+    """The service's FastAPI app, with everything started and stopped by its lifespan.
+
+    Building does no I/O: the pool, the relay and the consumer start with the lifespan.
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    for warning in type(settings).deprecated_names_in_use():
+        log.warning("deprecated setting", detail=warning)
+    registry = new_registry()
+    database = definition.database(settings)
+    parts = Parts(settings, database, registry)
+    wiring = definition.wire(parts)
+    consumer = (
+        build_consumer(definition, parts, wiring.handler)
+        if definition.consumes and wiring.handler
+        else None
+    )
+    relay = _relay(definition, settings, registry) if definition.outbox else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with (
+            database_ready(
+                database,
+                migrations_package=definition.migrations_package,
+                migrate_on_start=settings.migrate_on_start,
+            ),
+            AsyncExitStack() as resources,
+        ):
+            for resource in wiring.resources:
+                await resources.enter_async_context(resource())
+            async with _relaying(relay), _running(consumer, wiring.workers()):
+                yield
+
+    kafka = kafka_ready(settings.kafka_bootstrap_servers)
+    readiness: list[ReadinessCheck] = [
+        postgres_ready(database),
+        replace(kafka, required=False) if definition.serves_without_kafka else kafka,
+    ]
+    app = create_http_app(
+        title=f"retour {definition.name}",
+        version=definition.version or version(f"retour-{definition.name}"),
+        settings=settings,
+        lifespan=lifespan,
+        readiness=readiness,
+        registry=registry,
+    )
+    for router in wiring.routers:
+        app.include_router(router)
+    if wiring.install:
+        wiring.install(app)
+    return app
+
+
+def build_consumer(
+    definition: ServiceDefinition[S],
+    parts: Parts[S],
+    handler: HandleBatch,
+    *,
+    group: str | None = None,
+    max_records: int | None = None,
+) -> EventConsumer:
+    """The service's consumer; ``group`` and ``max_records`` change it for a replay."""
+    settings = parts.settings
+    if not isinstance(settings, ConsumingSettings):
+        raise TypeError(f"{definition.name} consumes events: its settings need ConsumingSettings")
+    consumer_settings = ConsumerSettings(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group or settings.consumer_group,
+        consumer_name=definition.inbox_name,
+        client_id=settings.service_name,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        max_records=max_records or settings.consumer_max_records,
+        subscriptions=tuple(
+            Subscription(spec, topic=settings.topic_of(spec)) for spec in definition.consumes
+        ),
+    )
+    return EventConsumer(
+        consumer_settings,
+        database=parts.database,
+        handler=handler,
+        metrics=ConsumerMetrics.register(parts.registry),
+    )
+
+
+def service_command(definition: ServiceDefinition[S]) -> Callable[[], None]:
+    """The ``retour-<name>`` console command: ``serve`` (default) or ``migrate``."""
+
+    def command() -> None:
+        service_cli(
+            settings_cls=definition.settings,
+            build_app=lambda settings: build_service_app(definition, settings),
+            schema_of=definition.schema,
+            migrations_package=definition.migrations_package,
+        )
+
+    return command
+
+
+@dataclass(frozen=True)
+class _Relay:
+    relay: OutboxRelay
+    publisher: KafkaRecordPublisher
+
+
+def _relay(definition: ServiceDefinition[S], settings: S, registry: CollectorRegistry) -> _Relay:
+    publisher = KafkaRecordPublisher(
+        settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-outbox"
+    )
+    relay = OutboxRelay(
+        dsn=settings.database_url,
+        schema=definition.schema(settings),
+        publisher=publisher,
+        metrics=PrometheusOutboxMetrics(registry),
+    )
+    return _Relay(relay, publisher)
+
+
+@asynccontextmanager
+async def _relaying(outbox: _Relay | None) -> AsyncIterator[None]:
+    if outbox is None:
+        yield
+        return
+    task = asyncio.create_task(outbox.relay.run_forever(), name="outbox-relay")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.publisher.close()
+
+
+@asynccontextmanager
+async def _running(
+    consumer: EventConsumer | None, workers: Sequence[Worker]
+) -> AsyncIterator[None]:
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
+    if consumer is not None:
+        tasks.insert(0, asyncio.create_task(consumer.run(), name="consumer"))
+    try:
+        yield
+    finally:
+        if consumer is not None:
+            consumer.stop()
+        stopping.set()
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+            for task in unfinished:
+                # Cancelled mid-way: an uncommitted batch is redelivered to the next consumer
+                # of its partition; a message cut off mid-send is recorded as interrupted.
+                log.warning("did not stop in time, cancelled", task=task.get_name())
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+__all__ = [
+    "STOP_SECONDS",
+    "Parts",
+    "ServiceDefinition",
+    "Wiring",
+    "Worker",
+    "build_consumer",
+    "build_service_app",
+    "service_command",
+]
