@@ -17,7 +17,7 @@ from retour_contracts import (
     build_envelope,
 )
 from retour_contracts.examples import example_aid_granted
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_kit.outbox import enqueue
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring
 from retour_kit.settings import ConsumingSettings
@@ -41,7 +41,7 @@ class ToySettings(ConsumingSettings):
 def wire(parts: Parts[ToySettings]) -> Wiring:
     schema, offers_topic = parts.settings.database_schema, parts.settings.aid_granted_topic
 
-    async def offer_lodging(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+    async def offer_lodging(conn: Connection, events: Sequence[ParsedEvent]) -> None:
         for parsed in events:
             assert isinstance(parsed.event, ReturneeRegistered)  # the one event it consumes
             who = parsed.event.returnee_id

@@ -31,15 +31,13 @@ from retour_contracts.examples import example_returnee_registered, returnee_regi
 from retour_kit.consuming import (
     ConsumerMetrics,
     ConsumerSettings,
-    DbConnection,
     EventConsumer,
     HandleBatch,
     RetryPolicy,
     Subscription,
     TransientError,
-    each_event,
 )
-from retour_kit.db import create_pool
+from retour_kit.db import Connection, create_pool
 from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
@@ -147,12 +145,13 @@ async def produce(bootstrap: str, topic: str, records: Sequence[Record], **kw: A
         await producer.stop()
 
 
-async def record_application(conn: DbConnection, parsed: ParsedEvent) -> None:
-    await conn.execute(
-        "INSERT INTO applied (event_id, returnee_id) VALUES ($1, $2)",
-        UUID(parsed.event_id),
-        parsed.subject,
-    )
+async def record_application(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+    for parsed in events:
+        await conn.execute(
+            "INSERT INTO applied (event_id, returnee_id) VALUES ($1, $2)",
+            UUID(parsed.event_id),
+            parsed.subject,
+        )
 
 
 class Running:
@@ -239,13 +238,13 @@ async def read_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
 async def test_each_event_is_applied_once_and_a_replay_changes_nothing(stream: Stream) -> None:
     await produce(stream.bootstrap, stream.topic, registrations(300))
 
-    async with Running(stream, each_event(record_application)) as first:
+    async with Running(stream, record_application) as first:
         await eventually(stream.applied, until=lambda n: n == 300, what="300 events applied")
     ends = await end_offsets(stream.bootstrap, stream.topic)
     assert await committed_offsets(stream.bootstrap, first.settings.group_id, stream.topic) == ends
 
     # A new group reads the same 300 events from the start: the inbox recognises every one.
-    async with Running(stream, each_event(record_application)) as replay:
+    async with Running(stream, record_application) as replay:
         group = replay.settings.group_id
         await eventually(
             lambda: committed_offsets(stream.bootstrap, group, stream.topic),
@@ -281,9 +280,8 @@ async def test_the_lag_gauge_reaches_zero_and_is_kept_current_while_idle(
     await produce(stream.bootstrap, stream.topic, records[:150], partition=0)
     await produce(stream.bootstrap, stream.topic, records[150:], partition=1)  # 2 gets none
 
-    async def slow_batch(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
-        for parsed in events:
-            await record_application(conn, parsed)
+    async def slow_batch(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+        await record_application(conn, events)
         await asyncio.sleep(0.1)  # 30 polls of 10: a backlog that lasts a few report intervals
 
     def all_zero(lags: dict[int, float]) -> bool:
@@ -354,7 +352,7 @@ async def test_poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
             mixed.append(poison[index // 6][1])
     await produce(stream.bootstrap, stream.topic, mixed, partition=0)
 
-    async with Running(stream, each_event(record_application)) as running:
+    async with Running(stream, record_application) as running:
 
         def decided() -> float:
             topic = {"topic": stream.topic}
@@ -395,14 +393,14 @@ async def test_a_failing_event_is_retried_alone_then_dead_lettered(stream: Strea
     culprit = UUID(records[7][0].decode())
     attempts: list[UUID] = []
 
-    async def fail_on_culprit(conn: DbConnection, parsed: ParsedEvent) -> None:
-        if parsed.subject == str(culprit):
+    async def fail_on_culprit(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+        if any(parsed.subject == str(culprit) for parsed in events):
             attempts.append(culprit)
             raise ValueError("case rules broken for this returnee")
-        await record_application(conn, parsed)
+        await record_application(conn, events)
 
     await produce(stream.bootstrap, stream.topic, records, partition=1)
-    async with Running(stream, each_event(fail_on_culprit)) as running:
+    async with Running(stream, fail_on_culprit) as running:
         await eventually(
             lambda: running.metric(
                 "consumer_dead_lettered_total", topic=stream.topic, code="handler_error"
@@ -431,13 +429,12 @@ async def test_an_outage_is_waited_out_without_committing_or_dead_lettering(
     outage.set()
     calls = 0
 
-    async def unavailable_until_cleared(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+    async def unavailable_until_cleared(conn: Connection, events: Sequence[ParsedEvent]) -> None:
         nonlocal calls
         calls += 1
         if outage.is_set():
             raise TransientError("gateway unreachable")
-        for parsed in events:
-            await record_application(conn, parsed)
+        await record_application(conn, events)
 
     async with Running(stream, unavailable_until_cleared) as running:
         await eventually(lambda: calls, until=lambda n: n >= 8, what="8 tries of the batch")
@@ -460,15 +457,15 @@ async def test_a_connection_lost_mid_batch_is_retried_not_dead_lettered(stream: 
     await produce(stream.bootstrap, stream.topic, registrations(15), partition=0)
     killed = False
 
-    async def lose_the_connection_once(conn: DbConnection, parsed: ParsedEvent) -> None:
+    async def lose_the_connection_once(conn: Connection, events: Sequence[ParsedEvent]) -> None:
         nonlocal killed
         if not killed:
             killed = True
             # The server ends our session mid-transaction, as a Postgres restart would.
             await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        await record_application(conn, parsed)
+        await record_application(conn, events)
 
-    async with Running(stream, each_event(lose_the_connection_once)) as running:
+    async with Running(stream, lose_the_connection_once) as running:
         await eventually(stream.applied, until=lambda n: n == 15, what="15 events applied")
 
     assert running.metric("consumer_outage_retries_total", topic=stream.topic) >= 1
@@ -480,10 +477,9 @@ async def test_a_graceful_stop_commits_the_batch_in_progress(stream: Stream) -> 
     await produce(stream.bootstrap, stream.topic, registrations(200))
     started = asyncio.Event()
 
-    async def slow_batch(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+    async def slow_batch(conn: Connection, events: Sequence[ParsedEvent]) -> None:
         started.set()
-        for parsed in events:
-            await record_application(conn, parsed)
+        await record_application(conn, events)
         await asyncio.sleep(0.5)
 
     running = Running(stream, slow_batch, max_records=20)
@@ -503,12 +499,13 @@ async def test_a_rebalance_between_two_members_applies_nothing_twice(stream: Str
     await produce(stream.bootstrap, stream.topic, registrations(400))
     group = f"test-{uuid.uuid4().hex[:8]}"
 
-    async def slow_application(conn: DbConnection, parsed: ParsedEvent) -> None:
-        await record_application(conn, parsed)
-        # Slow enough to still be busy when the group notices the newcomer (next heartbeat).
-        await asyncio.sleep(0.01)
+    async def slow_application(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+        for parsed in events:
+            await record_application(conn, [parsed])
+            # Slow enough to still be busy when the group notices the newcomer (next heartbeat).
+            await asyncio.sleep(0.01)
 
-    handler = each_event(slow_application)
+    handler = slow_application
     quick = {"group_id": group, "max_records": 50, "heartbeat_interval_ms": 200}
     async with Running(stream, handler, **quick) as first:
         await eventually(stream.applied, until=lambda n: n >= 50, what="50 events applied")
@@ -559,7 +556,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
             await child.wait()
     assert await stream.applied() < 600
 
-    async with Running(stream, each_event(record_application), group_id=group) as restarted:
+    async with Running(stream, record_application, group_id=group) as restarted:
         await eventually(stream.applied, until=lambda n: n >= 600, what="600 events applied")
 
     assert await stream.applied() == 600
@@ -571,16 +568,17 @@ async def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
 async def _run_child(schema: str, topic: str, group: str) -> None:
     """The consumer process of the SIGKILL test: slow enough to be killed mid-stream."""
 
-    async def slow_application(conn: DbConnection, parsed: ParsedEvent) -> None:
-        await record_application(conn, parsed)
-        await asyncio.sleep(0.003)
+    async def slow_application(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+        for parsed in events:
+            await record_application(conn, [parsed])
+            await asyncio.sleep(0.003)
 
     pool = await create_pool(os.environ["TEST_DSN"], search_path=schema, min_size=1, max_size=2)
     stream = Stream(os.environ["KAFKA_BOOTSTRAP_SERVERS"], topic, schema, pool)
     # The broker's minimum session timeout: the restarted consumer waits this long at most
     # for the killed member to be declared dead.
     settings = stream.settings(group_id=group, max_records=50, session_timeout_ms=6000)
-    await EventConsumer(settings, database=pool, handler=each_event(slow_application)).run()
+    await EventConsumer(settings, database=pool, handler=slow_application).run()
 
 
 if __name__ == "__main__":

@@ -1,20 +1,17 @@
 """Consumer machinery without a broker: configuration, retry policy, failure classification."""
 
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import pytest
 
-from retour_contracts import RETURNEE_REGISTERED_V1, ParsedEvent
+from retour_contracts import RETURNEE_REGISTERED_V1
 from retour_kit.consuming import (
     ConsumerSettings,
     ConsumerSetupError,
-    DbConnection,
     RetryPolicy,
     Subscription,
     TransientError,
-    each_event,
 )
 from retour_kit.consuming.failures import is_outage
 from retour_kit.db import DatabaseNotOpenError
@@ -119,16 +116,3 @@ class TestFailureClassification:
         assert describe_error(ValueError("case is closed")) == "ValueError: case is closed"
         assert describe_error(RuntimeError()) == "RuntimeError"
         assert len(describe_error(ValueError("x" * 2000))) == 500
-
-
-async def test_each_event_applies_events_in_order_on_the_same_connection() -> None:
-    seen: list[tuple[object, object]] = []
-    connection: Any = object()
-    events: Sequence[Any] = ["first", "second", "third"]
-
-    async def handle(conn: DbConnection, event: ParsedEvent) -> None:
-        seen.append((conn, event))
-
-    await each_event(handle)(connection, events)
-
-    assert seen == [(connection, "first"), (connection, "second"), (connection, "third")]

@@ -3,7 +3,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from retour_kit.settings import ServiceSettings, describe_errors, load_settings
+from retour_contracts import AID_GRANTED_V1, RETURNEE_REGISTERED_V1
+from retour_kit.settings import ConsumingSettings, ServiceSettings, describe_errors, load_settings
 
 SECRET = "s" * 32
 
@@ -85,3 +86,38 @@ def test_rejects_unknown_log_levels() -> None:
         )
 
     assert describe_errors(error.value).startswith("LOG_LEVEL: ")
+
+
+class ConsumerSettingsForTest(ConsumingSettings):
+    consumer_group: str = "test-group"
+
+
+def test_consumers_read_each_event_topic_under_one_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/retour")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("RETURNEE_REGISTERED_TOPIC", "copy.returnee.registered")
+
+    settings = ConsumerSettingsForTest()
+
+    assert settings.topic_of(RETURNEE_REGISTERED_V1) == "copy.returnee.registered"
+    assert settings.topic_of(AID_GRANTED_V1) == "aid.granted"
+    assert ConsumerSettingsForTest.deprecated_names_in_use() == []
+
+
+def test_the_former_topic_names_are_read_for_one_release_and_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/retour")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("REGISTRATIONS_TOPIC", "old.returnee.registered")
+    monkeypatch.setenv("ACTIVITIES_TOPIC", "old.activity.launched")
+
+    settings = ConsumerSettingsForTest()
+
+    assert settings.returnee_registered_topic == "old.returnee.registered"
+    assert settings.activity_launched_topic == "old.activity.launched"
+    assert ConsumerSettingsForTest.deprecated_names_in_use() == [
+        "REGISTRATIONS_TOPIC is read for one more release only: rename it"
+        " RETURNEE_REGISTERED_TOPIC",
+        "ACTIVITIES_TOPIC is read for one more release only: rename it ACTIVITY_LAUNCHED_TOPIC",
+    ]

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from retour_kit.pagination import InvalidCursor
 from retour_kit.safe_errors import describe_error
 
 _log = structlog.stdlib.get_logger(__name__)
@@ -104,6 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.QueryCanceledError, _time_limit_reached)
     app.add_exception_handler(TimeoutError, _time_limit_reached)
     app.add_exception_handler(ClientLeftError, _client_left)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     # The database (or another dependency) went away: connection lost or refused, a server
     # restarting. Nothing the client did wrong, and a retry may well succeed. Anything else
     # unexpected stays a 500.
@@ -133,6 +135,10 @@ async def _dependency_unavailable(request: Request, exc: Exception) -> JSONRespo
         error="dependency_unavailable",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, str(exc), error="invalid_cursor")
 
 
 async def _client_left(request: Request, _: Exception) -> JSONResponse:

@@ -14,7 +14,8 @@ from importlib import resources
 
 import asyncpg
 import structlog
-from asyncpg.pool import PoolConnectionProxy
+
+from retour_kit.db import Connection
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -63,7 +64,6 @@ def _migration(version: int, file_name: str, content: bytes) -> Migration:
     )
 
 
-Connection = asyncpg.Connection | PoolConnectionProxy
 # Pooled connections carry a client-side command timeout sized for ordinary statements
 # (retour_kit.db); a migration, or waiting for another instance's, gets this one instead.
 MIGRATION_TIMEOUT = 6 * 3600.0

@@ -34,6 +34,7 @@ import structlog
 
 from retour_contracts import Envelope
 from retour_kit.db import Connection, register_json_codecs
+from retour_kit.waiting import exponential_backoff
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +163,9 @@ class OutboxRelay:
                 )
             # A relay that ran a while before failing starts again quickly.
             failures = 1 if time.monotonic() - started > 60 else failures + 1
-            await asyncio.sleep(min(self._settings.max_backoff, 0.5 * 2**failures))
+            await asyncio.sleep(
+                exponential_backoff(failures + 1, first=0.5, cap=self._settings.max_backoff)
+            )
 
     async def run(self) -> None:
         # A dedicated session, not a pooled connection: it holds the leader lock and LISTENs.
@@ -200,7 +203,7 @@ class OutboxRelay:
                 failures = 0
             except Exception as error:
                 failures += 1
-                delay = min(self._settings.max_backoff, 0.2 * 2**failures)
+                delay = exponential_backoff(failures + 1, first=0.2, cap=self._settings.max_backoff)
                 log.warning(
                     "outbox publish failed, will retry",
                     schema=self._schema,

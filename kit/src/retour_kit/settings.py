@@ -26,6 +26,7 @@ from pydantic.networks import UrlConstraints
 from pydantic_core import ErrorDetails, MultiHostUrl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from retour_contracts import EventSpec
 from retour_kit.kafka_security import KafkaSecuritySettings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -172,7 +173,7 @@ class ConsumingSettings(ServiceSettings):
     aid_granted_topic: TopicName = _topic_setting("aid.granted", "aid_topic")
     activity_launched_topic: TopicName = _topic_setting("activity.launched", "activities_topic")
 
-    def topic_of(self, spec: Any) -> str:
+    def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""
         name = f"{spec.topic.replace('.', '_')}_topic"
         topic: str = getattr(self, name)

@@ -8,15 +8,15 @@ import pytest
 from retour_notifications.domain.delivery import (
     Claimed,
     DeliveryRejected,
+    DeliveryRetryPolicy,
     GatewayUnavailable,
     OutgoingMessage,
-    RetryPolicy,
     Status,
 )
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.send import deliver
 
-POLICY = RetryPolicy(max_attempts=4, backoff_seconds=2, backoff_cap_seconds=5)
+POLICY = DeliveryRetryPolicy(max_attempts=4, backoff_seconds=2, backoff_cap_seconds=5)
 
 
 class FakeGateway:

@@ -26,7 +26,6 @@ from retour_notifications.usecases.record import (
     Recorded,
     Recording,
     record_batch,
-    record_notifications,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -87,13 +86,14 @@ class Service:
     async def receive(
         self, event: Event, event_id: UUID | None = None, published_at: datetime = NOW
     ) -> Recorded:
-        return await record_notifications(
-            IncomingEvent(event, event_id or uuid4(), published_at),
+        [recorded] = await record_batch(
+            [IncomingEvent(event, event_id or uuid4(), published_at)],
             ledger=self.ledger,
             contacts=self.contacts,
             recording=self.recording,
             now=NOW,
         )
+        return recorded
 
     def rows(self, **where: Any) -> list[Notification]:
         return [

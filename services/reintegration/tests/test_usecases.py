@@ -22,7 +22,7 @@ from retour_reintegration.usecases import (
     close_case,
     grant_aid,
     launch_activity,
-    open_case,
+    open_cases,
 )
 
 NOW = datetime(2024, 6, 12, 9, 0, tzinfo=UTC)
@@ -96,7 +96,7 @@ def outbox() -> FakeOutbox:
 
 async def an_open_case(cases: FakeCaseRepository, arrival: str = "2024-06-11") -> UUID:
     registration = example_returnee_registered(returnee_id=uuid4(), arrival_date=arrival)
-    await open_case(cases, registration)
+    await open_cases(cases, [registration])
     return registration.returnee_id
 
 
@@ -114,8 +114,8 @@ class TestOpenCase:
     async def test_opens_one_case_per_returnee(self, cases: FakeCaseRepository) -> None:
         registration = example_returnee_registered(returnee_id=uuid4())
 
-        assert await open_case(cases, registration)
-        assert not await open_case(cases, registration)
+        assert await open_cases(cases, [registration]) == 1
+        assert await open_cases(cases, [registration]) == 0
         assert list(cases.cases) == [registration.returnee_id]
 
 

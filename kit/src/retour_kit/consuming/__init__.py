@@ -11,7 +11,7 @@ Typical wiring, in a composition root::
             subscriptions=(Subscription(RETURNEE_REGISTERED_V1), Subscription(AID_GRANTED_V1)),
         ),
         database=database,
-        handler=each_event(project_event),   # async def project_event(conn, parsed) -> None
+        handler=project,   # async def project(conn, events) -> None, in the batch's transaction
         metrics=ConsumerMetrics.register(registry),
     )
     task = asyncio.create_task(consumer.run())   # lifespan start
@@ -23,11 +23,8 @@ topics need their ``<topic>.dlq`` companions (``retour_kit.topics`` creates both
 
 from retour_kit.consuming.consumer import EventConsumer
 from retour_kit.consuming.handlers import (
-    DbConnection,
     HandleBatch,
-    HandleEvent,
     TransientError,
-    each_event,
 )
 from retour_kit.consuming.inbox import claim_new_events
 from retour_kit.consuming.metrics import ConsumerMetrics
@@ -42,13 +39,10 @@ __all__ = [
     "ConsumerMetrics",
     "ConsumerSettings",
     "ConsumerSetupError",
-    "DbConnection",
     "EventConsumer",
     "HandleBatch",
-    "HandleEvent",
     "RetryPolicy",
     "Subscription",
     "TransientError",
     "claim_new_events",
-    "each_event",
 ]

@@ -47,8 +47,7 @@ class EventConsumer:
         settings: Topics, group and retry policy.
         database: Where the inbox and the handler's tables live; a ``Database`` is resolved
             when the first batch arrives, so the consumer can be built before the pool opens.
-        handler: Applies new events inside the batch's transaction (``each_event(fn)`` adapts
-            a one-event function).
+        handler: Applies new events inside the batch's transaction.
         metrics: Shared by all consumers of a service (``ConsumerMetrics.register``).
     """
 

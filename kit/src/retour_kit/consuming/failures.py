@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
 from retour_kit.consuming.handlers import TransientError
 from retour_kit.db import DatabaseNotOpenError
@@ -42,7 +41,3 @@ def is_outage(error: BaseException) -> bool:
     if isinstance(error, asyncpg.InterfaceError):
         return "closed" in str(error)  # "connection is closed": lost under our feet
     return False
-
-
-def is_kafka_unavailable(error: BaseException) -> bool:
-    return isinstance(error, KafkaError | OSError)

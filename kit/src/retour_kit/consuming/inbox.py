@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from retour_kit.consuming.handlers import DbConnection
+from retour_kit.db import Connection
 
 # ON CONFLICT DO NOTHING also skips a second copy of an id within the same statement, so a
 # record delivered twice in one batch is applied once.
@@ -32,9 +32,7 @@ RETURNING event_id
 """
 
 
-async def claim_new_events(
-    conn: DbConnection, consumer: str, event_ids: Sequence[UUID]
-) -> set[UUID]:
+async def claim_new_events(conn: Connection, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
     """Records ``event_ids`` as applied by ``consumer``; returns those not recorded before."""
     if not event_ids:
         return set()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from retour_kit.consuming.metrics import ConsumerMetrics
 from retour_kit.consuming.settings import RetryPolicy
+from retour_kit.waiting import pause_unless_stopped
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -19,11 +19,9 @@ class ConsumerStopped(Exception):
 
 
 async def pause(stopping: asyncio.Event, seconds: float) -> None:
-    """Sleeps ``seconds``, or raises ``ConsumerStopped`` as soon as ``stopping`` is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stopping.wait()
-    if stopping.is_set():
+    """Sleeps ``seconds``, or raises ``ConsumerStopped`` as soon as ``stopping`` is set: the
+    consumer abandons the batch in hand, uncommitted."""
+    if await pause_unless_stopped(stopping, seconds):
         raise ConsumerStopped
 
 

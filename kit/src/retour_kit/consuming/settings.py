@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retour_contracts import EventSpec
+from retour_kit.waiting import exponential_backoff
 
 
 class ConsumerSetupError(ValueError):
@@ -47,11 +48,14 @@ class RetryPolicy:
     outage_backoff_cap_seconds: float = 30.0
 
     def handler_pause(self, failed_attempts: int) -> float:
-        return float(self.handler_backoff_seconds * 2 ** (failed_attempts - 1))
+        return exponential_backoff(failed_attempts, first=self.handler_backoff_seconds)
 
     def outage_pause(self, consecutive_failures: int) -> float:
-        pause = self.outage_backoff_seconds * 2 ** (consecutive_failures - 1)
-        return float(min(self.outage_backoff_cap_seconds, pause))
+        return exponential_backoff(
+            consecutive_failures,
+            first=self.outage_backoff_seconds,
+            cap=self.outage_backoff_cap_seconds,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,7 @@ from retour_notifications.adapters.pg_contacts import forget_contacts
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
 from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
-from retour_notifications.domain.delivery import RetryPolicy
+from retour_notifications.domain.delivery import DeliveryRetryPolicy
 from retour_notifications.domain.rules import Channel
 from retour_notifications.entrypoints.consumer import notification_recorder
 from retour_notifications.entrypoints.http_api import notifications_router
@@ -114,7 +114,7 @@ def build_senders(
             timeout_seconds=timeout,
         ),
     }
-    policy = RetryPolicy(
+    policy = DeliveryRetryPolicy(
         max_attempts=settings.retry_max_attempts,
         backoff_seconds=settings.retry_backoff_seconds,
         backoff_cap_seconds=settings.retry_backoff_cap_seconds,

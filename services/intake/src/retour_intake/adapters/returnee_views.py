@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,9 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-
-class InvalidCursor(ValueError):
-    pass
+from retour_kit.pagination import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -25,17 +20,11 @@ class Cursor:
     returnee_id: UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.arrival_date.isoformat(), str(self.returnee_id)])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_cursor(self.arrival_date, self.returnee_id)
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        try:
-            padded = text + "=" * (-len(text) % 4)
-            day, returnee_id = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(date.fromisoformat(day), UUID(returnee_id))
-        except (ValueError, TypeError, binascii.Error) as error:
-            raise InvalidCursor("cursor is not one this API returned") from error
+        return cls(*decode_cursor(text, date.fromisoformat, UUID))
 
 
 @dataclass(frozen=True)

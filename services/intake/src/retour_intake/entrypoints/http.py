@@ -128,10 +128,7 @@ def returnee_routes(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
         """Returnees by arrival date (inclusive range), oldest first, one page at a time."""
-        try:
-            after = returnee_views.Cursor.decode(cursor) if cursor else None
-        except returnee_views.InvalidCursor as error:
-            raise ApiError(422, "invalid_cursor", f"cursor: {error}") from error
+        after = returnee_views.Cursor.decode(cursor) if cursor else None
         page = await returnee_views.list_returnees(
             pool(),
             centre=centre.value if centre else None,

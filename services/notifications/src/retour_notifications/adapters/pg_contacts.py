@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_notifications.domain.contacts import Contact
 
 _SAVE = """
@@ -27,7 +27,7 @@ FROM contacts WHERE returnee_id = ANY($1::uuid[])
 
 
 class PgContacts:
-    def __init__(self, conn: DbConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def save_all(self, contacts: Sequence[Contact]) -> None:

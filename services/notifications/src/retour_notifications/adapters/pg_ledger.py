@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_notifications.domain.delivery import Notification, Status
 from retour_notifications.domain.rules import Channel
 
@@ -46,7 +46,7 @@ WHERE notification_id = $1 AND status = 'held'
 
 
 class PgLedger:
-    def __init__(self, conn: DbConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def add(self, notifications: Sequence[Notification]) -> int:

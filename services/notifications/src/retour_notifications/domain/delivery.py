@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from retour_kit.waiting import exponential_backoff
 from retour_notifications.domain.rules import Channel
 
 
@@ -87,7 +88,10 @@ class Outcome:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
+class DeliveryRetryPolicy:
+    """How often a message is tried at its gateway (the consumer's own retries are the kit's
+    ``RetryPolicy``)."""
+
     max_attempts: int = 20
     backoff_seconds: float = 5.0
     backoff_cap_seconds: float = 600.0
@@ -95,7 +99,9 @@ class RetryPolicy:
     def delay_after(self, attempt: int) -> timedelta:
         """Exponential backoff: a gateway that is down is not hammered, and one that comes
         back is tried again within ``backoff_cap_seconds``."""
-        seconds = min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        seconds = exponential_backoff(
+            attempt, first=self.backoff_seconds, cap=self.backoff_cap_seconds
+        )
         return timedelta(seconds=seconds)
 
     def outcome_of_failure(

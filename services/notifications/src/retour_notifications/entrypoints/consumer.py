@@ -10,7 +10,8 @@ from uuid import UUID
 import structlog
 
 from retour_contracts import ParsedEvent
-from retour_kit.consuming import DbConnection, HandleBatch
+from retour_kit.consuming import HandleBatch
+from retour_kit.db import Connection
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import PgContacts
 from retour_notifications.adapters.pg_ledger import PgLedger
@@ -24,7 +25,7 @@ def notification_recorder(recording: Recording, metrics: NotificationMetrics) ->
     rows, so the ledger rows commit exactly once per event (a redelivery finds the inbox row
     and never reaches this function)."""
 
-    async def record(conn: DbConnection, batch: Sequence[ParsedEvent]) -> None:
+    async def record(conn: Connection, batch: Sequence[ParsedEvent]) -> None:
         results = await record_batch(
             [IncomingEvent(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
             ledger=PgLedger(conn),

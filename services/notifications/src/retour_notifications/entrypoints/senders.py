@@ -8,15 +8,15 @@ a time; several instances of the service can run side by side (SKIP LOCKED claim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import timedelta
 
 import structlog
 
+from retour_kit.waiting import exponential_backoff, pause_unless_stopped
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
-from retour_notifications.domain.delivery import Outcome, RetryPolicy, Status
+from retour_notifications.domain.delivery import DeliveryRetryPolicy, Outcome, Status
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.ports import Gateway
 from retour_notifications.usecases.send import deliver
@@ -24,12 +24,6 @@ from retour_notifications.usecases.send import deliver
 log = structlog.stdlib.get_logger(__name__)
 
 DB_BACKOFF_CAP_SECONDS = 30.0
-
-
-async def pause(stopping: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stopping.wait()
 
 
 class SendRate:
@@ -56,7 +50,7 @@ class ChannelSender:
         *,
         queue: PgDeliveryQueue,
         gateway: Gateway,
-        policy: RetryPolicy,
+        policy: DeliveryRetryPolicy,
         metrics: NotificationMetrics,
         workers: int,
         poll_seconds: float,
@@ -92,8 +86,11 @@ class ChannelSender:
                 log.warning("sender cannot reach the ledger", error=type(error).__name__)
                 worked = False
             if not worked:
-                delay = self._poll_seconds * 2 ** min(failures, 6)
-                await pause(stopping, min(delay, DB_BACKOFF_CAP_SECONDS))
+                # An idle queue is polled every poll_seconds; a ledger that cannot be reached
+                # is tried less and less often, up to 64 polls apart.
+                cap = min(self._poll_seconds * 64, DB_BACKOFF_CAP_SECONDS)
+                delay = exponential_backoff(failures + 1, first=self._poll_seconds, cap=cap)
+                await pause_unless_stopped(stopping, delay)
 
     async def _send_one(self, stopping: asyncio.Event) -> bool:
         await self._rate.wait()
@@ -124,7 +121,9 @@ class ChannelSender:
                 if stopping.is_set() and failures > 3:
                     log.error("outcome not recorded", error=type(error).__name__)
                     return
-                await asyncio.sleep(min(DB_BACKOFF_CAP_SECONDS, 0.2 * 2**failures))
+                await asyncio.sleep(
+                    exponential_backoff(failures + 1, first=0.2, cap=DB_BACKOFF_CAP_SECONDS)
+                )
 
 
 def log_outcome(channel: Channel, returnee_id: object, outcome: Outcome) -> None:

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import structlog
 
+from retour_kit.waiting import pause_unless_stopped
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
-from retour_notifications.entrypoints.senders import pause
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -44,7 +44,7 @@ class Upkeep:
                 await self.tick()
             except Exception as error:
                 log.warning("notifications upkeep failed", error=type(error).__name__)
-            await pause(stopping, self._interval)
+            await pause_unless_stopped(stopping, self._interval)
 
     async def tick(self) -> None:
         for channel in await self._queue.fail_interrupted(self._interrupted_after):

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from retour_notifications.domain.contacts import Contact
-from retour_notifications.domain.delivery import Claimed, Notification, Outcome, OutgoingMessage
+from retour_notifications.domain.delivery import Notification, OutgoingMessage
 from retour_notifications.domain.rules import Channel
 
 
@@ -54,16 +54,6 @@ class LedgerWriter(Protocol):
         ...
 
     async def drop(self, notification_id: UUID) -> None: ...
-
-
-class DeliveryQueue(Protocol):
-    """The ledger as senders see it."""
-
-    async def claim(self, channel: Channel) -> Claimed | None: ...
-
-    async def settle(self, outcome: Outcome) -> bool:
-        """Records the outcome; False when the claim was lost meanwhile (nothing written)."""
-        ...
 
 
 class Gateway(Protocol):

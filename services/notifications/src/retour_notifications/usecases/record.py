@@ -51,21 +51,6 @@ class Recorded:
     stale: bool = False
 
 
-async def record_notifications(
-    incoming: IncomingEvent,
-    *,
-    ledger: LedgerWriter,
-    contacts: Contacts,
-    recording: Recording,
-    now: datetime,
-) -> Recorded:
-    """One event's notifications (see `record_batch`)."""
-    [recorded] = await record_batch(
-        [incoming], ledger=ledger, contacts=contacts, recording=recording, now=now
-    )
-    return recorded
-
-
 async def record_batch(
     batch: Sequence[IncomingEvent],
     *,

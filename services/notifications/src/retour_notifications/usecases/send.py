@@ -7,9 +7,9 @@ import structlog
 from retour_notifications.domain.delivery import (
     Claimed,
     DeliveryRejected,
+    DeliveryRetryPolicy,
     GatewayUnavailable,
     Outcome,
-    RetryPolicy,
     Status,
 )
 from retour_notifications.usecases.ports import Gateway
@@ -17,7 +17,7 @@ from retour_notifications.usecases.ports import Gateway
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def deliver(claimed: Claimed, gateway: Gateway, policy: RetryPolicy) -> Outcome:
+async def deliver(claimed: Claimed, gateway: Gateway, policy: DeliveryRetryPolicy) -> Outcome:
     """Sends the message and decides what the ledger records: sent, failed for good, or
     queued again for a later attempt."""
     try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from retour_contracts import ActivityLaunched, AidGranted, build_envelope, spec_for_model
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_kit.outbox import enqueue
 
 SOURCE = "/reintegration"
 
 
 class OutboxEvents:
-    def __init__(self, conn: DbConnection, *, schema: str, traceparent: str) -> None:
+    def __init__(self, conn: Connection, *, schema: str, traceparent: str) -> None:
         self._conn = conn
         self._schema = schema
         self._traceparent = traceparent  # the request's trace, carried into the event

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from retour_contracts import ActivityLaunched, AidCategory, AidGranted
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_reintegration.domain.case import Case, CaseStatus, ClosureReason
 
 _LOCK_CASE = """
@@ -26,7 +26,7 @@ FROM cases WHERE returnee_id = ANY($1::uuid[]) ORDER BY returnee_id FOR SHARE
 
 
 class PgCaseRepository:
-    def __init__(self, conn: DbConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def add_many(self, cases: Sequence[Case]) -> int:

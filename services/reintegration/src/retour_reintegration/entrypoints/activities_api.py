@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 from retour_reintegration.adapters.outbox_events import OutboxEvents
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
@@ -37,7 +37,7 @@ def activities_router(context: ApiContext) -> APIRouter:
     ) -> JSONResponse:
         trace = continued_trace(traceparent)
 
-        async def launch(conn: DbConnection) -> tuple[int, Any]:
+        async def launch(conn: Connection) -> tuple[int, Any]:
             activity = await launch_activity(
                 PgCaseRepository(conn),
                 OutboxEvents(conn, schema=context.schema, traceparent=trace),

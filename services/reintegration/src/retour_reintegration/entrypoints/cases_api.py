@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from retour_contracts import ReceptionCentre
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
+from retour_kit.pagination import decode_cursor, encode_cursor
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 from retour_reintegration.adapters.outbox_events import OutboxEvents
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
@@ -21,7 +22,6 @@ from retour_reintegration.domain.errors import CaseNotFound
 from retour_reintegration.entrypoints.access import Reader, Writer, actor_of
 from retour_reintegration.entrypoints.context import ApiContext
 from retour_reintegration.entrypoints.idempotent import IdempotencyKey, respond_once
-from retour_reintegration.entrypoints.pagination import decode_cursor, encode_cursor
 from retour_reintegration.entrypoints.rule_violations import REFUSALS
 from retour_reintegration.usecases import close_case, grant_aid
 from retour_reintegration.views.models import (
@@ -55,7 +55,7 @@ def cases_router(context: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: str | None = None,
     ) -> CasePage:
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, datetime.fromisoformat, UUID) if cursor else None
         async with database.pool.acquire() as conn:
             items = await list_cases(
                 conn, status=status, centre=centre, after=after, limit=limit + 1
@@ -73,7 +73,7 @@ def cases_router(context: ApiContext) -> APIRouter:
     ) -> JSONResponse:
         trace = continued_trace(traceparent)
 
-        async def grant(conn: DbConnection) -> tuple[int, Any]:
+        async def grant(conn: Connection) -> tuple[int, Any]:
             granted = await grant_aid(
                 PgCaseRepository(conn),
                 OutboxEvents(conn, schema=context.schema, traceparent=trace),
@@ -111,7 +111,7 @@ def cases_router(context: ApiContext) -> APIRouter:
         idempotency_key: IdempotencyKey,
         request: Request,
     ) -> JSONResponse:
-        async def close(conn: DbConnection) -> tuple[int, Any]:
+        async def close(conn: Connection) -> tuple[int, Any]:
             await close_case(
                 PgCaseRepository(conn),
                 returnee_id=returnee_id,

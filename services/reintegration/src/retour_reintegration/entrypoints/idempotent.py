@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from retour_kit.auth import Principal
-from retour_kit.consuming import DbConnection
-from retour_kit.db import Database
+from retour_kit.db import Connection, Database
 from retour_kit.http_errors import ApiError
 from retour_kit.idempotency import (
     MAX_KEY_LENGTH,
@@ -38,7 +37,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-Action = Callable[[DbConnection], Awaitable[tuple[int, Any]]]
+Action = Callable[[Connection], Awaitable[tuple[int, Any]]]
 """Performs the request in the given transaction; returns the status and the JSON body."""
 
 

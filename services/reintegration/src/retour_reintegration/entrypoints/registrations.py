@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import structlog
 
 from retour_contracts import ParsedEvent, ReturneeRegistered
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_reintegration.adapters.pg_cases import PgCaseRepository
 from retour_reintegration.usecases import open_cases
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def open_cases_on_registrations(conn: DbConnection, events: Sequence[ParsedEvent]) -> None:
+async def open_cases_on_registrations(conn: Connection, events: Sequence[ParsedEvent]) -> None:
     """One consumer batch (new events only, one transaction): one insert for all its cases."""
     registrations: list[ReturneeRegistered] = []
     for parsed in events:

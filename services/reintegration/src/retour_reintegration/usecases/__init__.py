@@ -2,7 +2,7 @@
 
 from retour_reintegration.usecases.activities import launch_activity
 from retour_reintegration.usecases.aid import GrantedAid, grant_aid
-from retour_reintegration.usecases.cases import close_case, open_case, open_cases
+from retour_reintegration.usecases.cases import close_case, open_cases
 from retour_reintegration.usecases.ports import CaseRepository, EventOutbox
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "close_case",
     "grant_aid",
     "launch_activity",
-    "open_case",
     "open_cases",
 ]

@@ -11,11 +11,6 @@ from retour_reintegration.domain.errors import CaseNotFound
 from retour_reintegration.usecases.ports import CaseRepository
 
 
-async def open_case(cases: CaseRepository, registration: ReturneeRegistered) -> bool:
-    """Opens the returnee's case; a second registration of the same returnee changes nothing."""
-    return await open_cases(cases, [registration]) == 1
-
-
 async def open_cases(cases: CaseRepository, registrations: Sequence[ReturneeRegistered]) -> int:
     """Opens a case per returnee of a consumer batch; returns how many were new."""
     return await cases.add_many([Case.open_for(registration) for registration in registrations])

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from retour_contracts import Money
-from retour_kit.consuming import DbConnection
+from retour_kit.db import Connection
 from retour_reintegration.domain.aid import MONEY_CATEGORIES, ReintegrationBudget
 from retour_reintegration.views.models import (
     ActivityView,
@@ -65,7 +65,7 @@ WHERE returnee_id = $1 AND category = ANY($2::text[]) AND currency = $3
 
 
 async def case_details(
-    conn: DbConnection, returnee_id: UUID, budget: ReintegrationBudget
+    conn: Connection, returnee_id: UUID, budget: ReintegrationBudget
 ) -> CaseDetails | None:
     case = await conn.fetchrow(_CASE, returnee_id)
     if case is None:
@@ -88,13 +88,13 @@ async def case_details(
     )
 
 
-async def case_summary(conn: DbConnection, returnee_id: UUID) -> CaseSummary | None:
+async def case_summary(conn: Connection, returnee_id: UUID) -> CaseSummary | None:
     row = await conn.fetchrow(_CASE, returnee_id)
     return None if row is None else CaseSummary(**dict(row))
 
 
 async def list_cases(
-    conn: DbConnection,
+    conn: Connection,
     *,
     status: str | None,
     centre: str | None,
