@@ -1,8 +1,8 @@
 """The headline report printed at the end of the demo: the reporting API's figures as tables.
 
 The reports come from the reporting service's projections, fed by the events the demo's
-requests caused; so the demo first waits until every outbox is empty and reporting has no
-consumer lag left, as an operator would read it on /metrics.
+requests caused; so the demo first waits until every outbox is empty and no consumer has lag
+left, as an operator would read it on /metrics.
 """
 
 from __future__ import annotations
@@ -27,13 +27,25 @@ async def _backlog(http: httpx.AsyncClient, url: str) -> float:
     return sum(float(value) for _, value in _SAMPLE.findall(text))
 
 
+# The services refresh these gauges about once a second, each on its own timer: an empty
+# reading is believed once it has stayed empty this long, so that every gauge has been
+# refreshed after the last event was published (a consumer reports after applying a poll).
+SETTLED_SECONDS = 2.5
+
+
 async def wait_until_caught_up(endpoints: Endpoints, *, within: float = 180.0) -> None:
-    urls = (endpoints.intake, endpoints.reintegration, endpoints.reporting)
+    urls = (endpoints.intake, endpoints.reintegration, endpoints.notifications, endpoints.reporting)
+    loop = asyncio.get_running_loop()
     async with httpx.AsyncClient(timeout=10) as http:
-        deadline = asyncio.get_running_loop().time() + within
-        while asyncio.get_running_loop().time() < deadline:
+        deadline = loop.time() + within
+        empty_since: float | None = None
+        while loop.time() < deadline:
             backlogs = [await _backlog(http, url) for url in urls]
-            if not any(backlogs):
+            if any(backlogs):
+                empty_since = None
+            elif empty_since is None:
+                empty_since = loop.time()
+            elif loop.time() - empty_since >= SETTLED_SECONDS:
                 return
             await asyncio.sleep(0.5)
     raise DemoError("events still in flight after 3 minutes: see make status and the logs")
