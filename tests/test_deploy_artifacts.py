@@ -1,6 +1,7 @@
 """The deployment artefacts, checked without a Docker engine (issue 7, items 2 to 4).
 
-- every Dockerfile passes hadolint and keeps the image rules (pinned bases, locked uv sync,
+- the one Dockerfile (deploy/Dockerfile, a build arg per service) passes hadolint and keeps
+  the image rules for every service (pinned bases, locked uv sync,
   non-root user, exec-form CMD, HEALTHCHECK), and .dockerignore lets in what it copies;
 - deploy/compose.yaml validates against the vendored Compose Specification schema, raw and
   interpolated with deploy/.env.example, which lists exactly the variables it uses;
@@ -93,8 +94,19 @@ class Instruction:
     stage: int
 
 
-def _instructions(dockerfile: Path) -> list[Instruction]:
-    """Instructions with continuation lines joined and comments dropped; stage = FROM index."""
+DOCKERFILE = DEPLOY / "Dockerfile"
+
+
+def _build_args(service: str) -> dict[str, str]:
+    """The build args Compose gives the Dockerfile for ``service``."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    args: dict[str, str] = compose[f"x-build-{service}"]["args"]
+    return args
+
+
+def _instructions(dockerfile: Path, args: dict[str, str] | None = None) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped; stage = FROM index.
+    ``args`` are substituted for ``${NAME}`` as the builder would."""
     instructions: list[Instruction] = []
     stage = -1
     pending = ""
@@ -106,6 +118,8 @@ def _instructions(dockerfile: Path) -> list[Instruction]:
             pending += line[:-1] + " "
             continue
         keyword, _, arguments = (pending + line).partition(" ")
+        for name, value in (args or {}).items():
+            arguments = arguments.replace("${" + name + "}", value)
         pending = ""
         if keyword.upper() == "FROM":
             stage += 1
@@ -138,22 +152,26 @@ def _makefile_uv_version() -> str:
     return found.group(1)
 
 
-def test_every_service_has_a_dockerfile() -> None:
-    missing = [s for s in SERVICES if not (ROOT / "services" / s / "Dockerfile").is_file()]
-    assert not missing, f"services without a Dockerfile: {missing}"
+def test_one_dockerfile_builds_every_service() -> None:
+    copies = [s for s in ROOT.glob("**/Dockerfile") if ".venv" not in s.parts and s != DOCKERFILE]
+    assert DOCKERFILE.is_file()
+    assert copies == [], f"one Dockerfile for all services, not copies: {copies}"
+    for service in SERVICES:
+        args = _build_args(service)
+        assert args["SERVICE"] == service
+        assert args["HTTP_PORT"] == str(_http_port(service))
+        assert args["DESCRIPTION"], f"{service}: a description for its image's label"
 
 
-def test_hadolint_passes_on_every_dockerfile() -> None:
-    dockerfiles = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("services/*/Dockerfile"))
-    assert dockerfiles
-    result = _run(_tool("hadolint"), "--config", ".hadolint.yaml", "--no-color", *dockerfiles)
+def test_hadolint_passes_on_the_dockerfile() -> None:
+    dockerfile = str(DOCKERFILE.relative_to(ROOT))
+    result = _run(_tool("hadolint"), "--config", ".hadolint.yaml", "--no-color", dockerfile)
     assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_builds_the_service_the_agreed_way(service: str) -> None:
-    dockerfile = ROOT / "services" / service / "Dockerfile"
-    instructions = _instructions(dockerfile)
+    instructions = _instructions(DOCKERFILE, _build_args(service))
     by_keyword: dict[str, list[Instruction]] = {}
     for instruction in instructions:
         by_keyword.setdefault(instruction.keyword, []).append(instruction)
@@ -179,7 +197,7 @@ def test_dockerfile_builds_the_service_the_agreed_way(service: str) -> None:
     assert syncs, "dependencies are installed with uv sync"
     for sync in syncs:
         assert "--locked" in sync and "--no-dev" in sync, sync
-        assert f"--package retour-{service}" in sync, sync
+        assert f'--package "retour-{service}"' in sync, sync
     assert any("--no-editable" in sync for sync in syncs), "install the service non-editable"
 
     copied = {
@@ -205,25 +223,16 @@ def test_dockerfile_builds_the_service_the_agreed_way(service: str) -> None:
         found = [i.arguments for i in final if i.keyword == keyword]
         assert found, f"the runtime stage sets {keyword}"
         exec_form[keyword] = json.loads(found[-1])  # shell form is not JSON: fails here
-    assert exec_form["ENTRYPOINT"] == [f"retour-{service}"]
+    # Every image's entrypoint is a link to the service's own console script.
+    linked = f'ln -s "retour-{service}" /app/.venv/bin/retour-service'
+    assert any(linked in i.arguments for i in by_keyword["RUN"]), linked
+    assert exec_form["ENTRYPOINT"] == ["retour-service"]
     assert exec_form["CMD"] == ["serve"]
 
     healthchecks = [i.arguments for i in final if i.keyword == "HEALTHCHECK"]
     assert healthchecks and "/healthz" in healthchecks[-1], "HEALTHCHECK on /healthz"
     exposed = [i.arguments for i in final if i.keyword == "EXPOSE"]
     assert exposed == [str(_http_port(service))], "EXPOSE the settings' default HTTP port"
-
-
-def test_every_dockerfile_uses_the_same_base_images() -> None:
-    bases = {
-        service: [
-            i.arguments.split()[0]
-            for i in _instructions(ROOT / "services" / service / "Dockerfile")
-            if i.keyword == "FROM"
-        ]
-        for service in SERVICES
-    }
-    assert len({tuple(images) for images in bases.values()}) == 1, bases
 
 
 def _dockerignore_rules() -> list[tuple[re.Pattern[str], bool]]:
@@ -266,8 +275,8 @@ def _in_build_context(path: str) -> bool:
 
 def test_dockerignore_lets_in_exactly_what_the_dockerfiles_copy() -> None:
     needed: set[str] = set()
-    for dockerfile in ROOT.glob("services/*/Dockerfile"):
-        for instruction in _instructions(dockerfile):
+    for dockerfile, args in ((DOCKERFILE, _build_args(s)) for s in SERVICES):
+        for instruction in _instructions(dockerfile, args):
             flags, words = _flags_and_words(instruction.arguments)
             if instruction.keyword != "COPY" or "from" in flags:
                 continue
@@ -402,7 +411,9 @@ def test_compose_runs_kafka_kraft_postgres_setup_migrations_and_the_services() -
         assert migrate["image"] == services[service]["image"]
         assert migrate["depends_on"]["setup"]["condition"] == "service_completed_successfully"
         app = services[service]
-        assert app["build"] == {"context": "..", "dockerfile": f"services/{service}/Dockerfile"}
+        assert app["build"]["context"] == ".."
+        assert app["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert app["build"]["args"]["SERVICE"] == service
         assert app["depends_on"][f"migrate-{service}"]["condition"] == (
             "service_completed_successfully"
         )
