@@ -177,6 +177,37 @@ class TopicProbe:
         return records
 
 
+async def read_topic(bootstrap: str, topic: str, expected: int, *, within: float = 10) -> list[Any]:
+    """Every record of ``topic`` from its beginning: at least ``expected`` of them, waited for
+    up to ``within`` seconds, then whatever else arrives in a short grace (so a test that
+    expects N records also sees an unexpected N+1st)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+
+    async def read_more(timeout_ms: int = 200) -> int:
+        for batch in (await consumer.getmany(timeout_ms=timeout_ms)).values():
+            records.extend(batch)
+        return len(records)
+
+    try:
+        await eventually(
+            read_more,
+            until=lambda read: read >= expected,
+            within=within,
+            every=0,
+            what=f"{expected} records on {topic}",
+        )
+        await read_more(timeout_ms=300)
+    finally:
+        await consumer.stop()
+    return records
+
+
 @overload
 async def eventually(
     probe: Callable[[], Awaitable[T]],

@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -34,7 +33,7 @@ from retour_kit.db import Database
 from retour_kit.migrations import migrate
 from retour_reintegration.main import INBOX_CONSUMER, MIGRATIONS_PACKAGE, SCHEMA, build_consumer
 from retour_reintegration.settings import Settings
-from retour_test_infra import Infra, eventually
+from retour_test_infra import Infra, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -347,31 +346,6 @@ async def test_malformed_records_go_to_the_dlq_and_no_partition_stalls(
     assert await committed(infra.kafka_bootstrap, consuming.group, topic) == await end_offsets(
         infra.kafka_bootstrap, topic
     )
-
-
-async def read_topic(bootstrap: str, topic: str, expected: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[Any] = []
-
-    async def read_more() -> int:
-        for batch in (await consumer.getmany(timeout_ms=200)).values():
-            records.extend(batch)
-        return len(records)
-
-    try:
-        await eventually(
-            read_more,
-            until=lambda read: read >= expected,
-            within=10,
-            every=0,
-            what=f"{expected} records on {topic}",
-        )
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:

@@ -38,7 +38,7 @@ from retour_kit.consuming import (
     TransientError,
 )
 from retour_kit.db import Connection, create_pool
-from retour_test_infra import Infra, eventually
+from retour_test_infra import Infra, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -209,32 +209,6 @@ async def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> dict[i
     return {tp.partition: offset for tp, offset in ends.items() if offset > 0}
 
 
-async def read_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[Any] = []
-
-    async def read_more(timeout_ms: int = 200) -> int:
-        for batch in (await consumer.getmany(timeout_ms=timeout_ms)).values():
-            records.extend(batch)
-        return len(records)
-
-    try:
-        await eventually(
-            read_more,
-            until=lambda read: read >= expected,
-            within=10,
-            every=0,
-            what=f"{expected} records on {topic}",
-        )
-        await read_more(timeout_ms=300)  # anything beyond what was expected
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def test_each_event_is_applied_once_and_a_replay_changes_nothing(stream: Stream) -> None:
     await produce(stream.bootstrap, stream.topic, registrations(300))
 
@@ -367,7 +341,7 @@ async def test_poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
             what=f"{len(mixed)} records applied or dead-lettered",
         )
 
-    dead = await read_all(stream.bootstrap, stream.dlq, len(poison))
+    dead = await read_topic(stream.bootstrap, stream.dlq, len(poison))
     assert await stream.applied() == len(valid)
     assert len(dead) == len(poison)
     originals = {(key, value) for _, (key, value, _) in poison}
@@ -409,7 +383,7 @@ async def test_a_failing_event_is_retried_alone_then_dead_lettered(stream: Strea
             what="the culprit dead-lettered",
         )
 
-    dead = await read_all(stream.bootstrap, stream.dlq, 1)
+    dead = await read_topic(stream.bootstrap, stream.dlq, 1)
     assert await stream.applied() == 29
     assert len(attempts) == 1 + FAST_RETRIES.handler_attempts  # the batch, then alone
     assert [r.key for r in dead] == [str(culprit).encode()]
@@ -469,7 +443,7 @@ async def test_a_connection_lost_mid_batch_is_retried_not_dead_lettered(stream: 
         await eventually(stream.applied, until=lambda n: n == 15, what="15 events applied")
 
     assert running.metric("consumer_outage_retries_total", topic=stream.topic) >= 1
-    assert await read_all(stream.bootstrap, stream.dlq, 0) == []
+    assert await read_topic(stream.bootstrap, stream.dlq, 0) == []
     assert await stream.applied_twice() == 0
 
 

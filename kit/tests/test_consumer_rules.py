@@ -94,6 +94,10 @@ class TestFailureClassification:
             asyncpg.AdminShutdownError("terminating connection"),
             asyncpg.TooManyConnectionsError("sorry, too many clients"),
             asyncpg.InterfaceError("connection is closed"),
+            # Since statements have a time limit, a cancelled one means the database was busy
+            # or locked (a migration, a rebuild): waiting is right, dead-lettering is not.
+            asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+            asyncpg.LockNotAvailableError("could not obtain lock on relation"),
         ],
     )
     def test_infrastructure_failures_are_outages(self, error: BaseException) -> None:
@@ -105,7 +109,7 @@ class TestFailureClassification:
             ValueError("no case"),
             KeyError("x"),
             asyncpg.UniqueViolationError("duplicate key"),
-            asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+            asyncpg.CheckViolationError("new row violates check constraint"),
             asyncpg.InterfaceError("another operation is in progress"),
         ],
     )

@@ -103,3 +103,51 @@ async def test_a_lost_database_connection_answers_503() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"] == "dependency_unavailable"
+
+
+async def test_a_client_that_left_is_answered_499_and_its_work_cancelled() -> None:
+    app = bare_service_app()
+    cancelled = asyncio.Event()
+
+    @app.get("/slow-report")
+    async def slow_report(request: Request) -> None:
+        async def report() -> None:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        await unless_client_leaves(request, report())
+
+    sent: list[Message] = []
+    incoming = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive() -> Message:
+        message = next(incoming, None)
+        if message is None:
+            await asyncio.sleep(0.05)  # the client hangs up while the report runs
+            return {"type": "http.disconnect"}
+        return message
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/slow-report",
+        "raw_path": b"/slow-report",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("t", 80),
+        "client": ("c", 1),
+        "root_path": "",
+    }
+    async with asyncio.timeout(10):
+        await app(scope, receive, send)
+
+    assert cancelled.is_set()
+    assert sent[0]["status"] == 499

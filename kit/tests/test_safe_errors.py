@@ -9,6 +9,7 @@ from datetime import date
 import asyncpg
 import pytest
 import structlog
+from fastapi.exceptions import ResponseValidationError
 from pydantic import BaseModel, ValidationError
 
 from retour_kit.logging import configure_logging
@@ -130,3 +131,21 @@ async def test_a_logged_failure_shows_neither_locals_nor_detail(
     assert CANARY_PHONE not in stream.getvalue()
     assert line["exception"][0]["exc_type"] == "NotNullViolationError"
     assert any(frame["name"] == "register" for frame in line["exception"][0]["frames"])
+
+
+def test_a_response_that_breaks_its_model_is_described_without_its_values() -> None:
+    error = ResponseValidationError(
+        [
+            {
+                "type": "string_type",
+                "loc": ("response", "items", 0, "name"),
+                "msg": "Input should be a valid string",
+                "input": {"name": CANARY, "phone": CANARY_PHONE},
+            }
+        ]
+    )
+
+    text = describe_error(error)
+
+    assert CANARY in str(error)
+    assert text == "ResponseValidationError: response.items.0.name: string_type"

@@ -121,3 +121,12 @@ def test_the_former_topic_names_are_read_for_one_release_and_reported(
         " RETURNEE_REGISTERED_TOPIC",
         "ACTIVITIES_TOPIC is read for one more release only: rename it ACTIVITY_LAUNCHED_TOPIC",
     ]
+
+
+def test_a_former_name_set_beside_its_new_one_is_not_reported() -> None:
+    environ = {"registrations_topic": "old", "RETURNEE_REGISTERED_TOPIC": "new"}
+
+    assert ConsumerSettingsForTest.deprecated_names_in_use(environ) == []
+    assert ConsumerSettingsForTest.deprecated_names_in_use({"aid_topic": "x"}) == [
+        "AID_TOPIC is read for one more release only: rename it AID_GRANTED_TOPIC"
+    ]

@@ -1,6 +1,8 @@
 """The kit's one backoff, one interruptible pause and one cursor codec."""
 
 import asyncio
+import base64
+import json
 import time
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
@@ -53,3 +55,29 @@ def test_a_cursor_gives_back_the_sort_key_it_was_made_of() -> None:
 def test_a_cursor_this_api_did_not_make_is_refused(text: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(text, date.fromisoformat, UUID)
+
+
+def test_the_backoff_of_a_day_long_outage_stays_at_its_cap() -> None:
+    assert exponential_backoff(10_000, first=0.2, cap=30) == 30
+    assert exponential_backoff(10_000, first=0.2) > 1e18  # no cap: large, never an error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        encode_cursor("2024-03-02", "x")[:-2] + "NQ",  # another second part, not a string
+        "WzVd",  # [5]
+        "W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1td",  # lists in lists
+        "A" * 500,
+    ],
+)
+def test_a_crafted_cursor_is_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(text, date.fromisoformat, UUID)
+
+
+def test_a_cursor_of_numbers_is_refused() -> None:
+    numbers = base64.urlsafe_b64encode(json.dumps(["2024-03-02", 5]).encode()).decode()
+
+    with pytest.raises(InvalidCursor):
+        decode_cursor(numbers, date.fromisoformat, UUID)

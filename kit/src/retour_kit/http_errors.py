@@ -118,6 +118,7 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,  # the server is starting up or recovering
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full, out of memory
     ConnectionError,  # refused or reset at the socket
 )
 

@@ -102,6 +102,9 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    refused = None if watcher.cancelled() else watcher.exception()
+    if refused is not None:
+        raise refused  # not a departure: a guard refused the request (a 413, say)
     raise ClientLeftError
 
 

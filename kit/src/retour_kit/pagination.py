@@ -16,6 +16,8 @@ from typing import Any
 from uuid import UUID
 
 CursorPart = date | UUID | str
+# Far above any cursor this module writes (a sort key of two or three parts).
+MAX_CURSOR_LENGTH = 200
 
 
 class InvalidCursor(ValueError):
@@ -33,9 +35,13 @@ def decode_cursor(text: str, *parsers: Callable[[str], Any]) -> tuple[Any, ...]:
     """The sort key of ``text``, each part read by its parser (``date.fromisoformat``,
     ``UUID``...); InvalidCursor when it is not a cursor of this shape."""
     try:
+        if len(text) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor
         parts = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         if not isinstance(parts, list) or len(parts) != len(parsers):
             raise InvalidCursor
+        if not all(isinstance(part, str) for part in parts):
+            raise InvalidCursor  # every part was written as a string; UUID(5) would not say so
         return tuple(parse(part) for parse, part in zip(parsers, parts, strict=True))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, RecursionError, binascii.Error):
         raise InvalidCursor from None

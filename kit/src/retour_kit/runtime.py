@@ -22,8 +22,7 @@ in the same transaction).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -52,6 +51,7 @@ from retour_kit.metrics import new_registry
 from retour_kit.outbox import OutboxRelay
 from retour_kit.outbox_metrics import PrometheusOutboxMetrics
 from retour_kit.readiness import ReadinessCheck, kafka_ready, postgres_ready
+from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
 
 log = structlog.stdlib.get_logger(__name__)
@@ -59,8 +59,9 @@ log = structlog.stdlib.get_logger(__name__)
 S = TypeVar("S", bound=ServiceSettings)
 
 STOP_SECONDS = 15.0
-"""How long the consumer and the workers get, together, to finish what they hold at a stop
-(within Kubernetes' default 30 s grace period, after uvicorn's in-flight requests)."""
+"""How long the consumer and the workers get, together, to finish what they hold at a stop,
+after uvicorn's in-flight requests (up to 20 s): the Deployments' termination grace period
+must cover both (deploy/k8s)."""
 
 
 class Worker(Protocol):
@@ -145,6 +146,10 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
     database = definition.database(settings)
     parts = Parts(settings, database, registry)
     wiring = definition.wire(parts)
+    if bool(definition.consumes) != (wiring.handler is not None):
+        raise TypeError(
+            f"{definition.name}: a handler goes with the events it consumes, both or none"
+        )
     consumer = (
         build_consumer(definition, parts, wiring.handler)
         if definition.consumes and wiring.handler
@@ -256,14 +261,15 @@ async def _relaying(outbox: _Relay | None) -> AsyncIterator[None]:
     if outbox is None:
         yield
         return
-    task = asyncio.create_task(outbox.relay.run_forever(), name="outbox-relay")
+    task = _watched(outbox.relay.run_forever(), name="outbox-relay")
     try:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.publisher.close()
+        try:
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await outbox.publisher.close()
 
 
 @asynccontextmanager
@@ -271,9 +277,9 @@ async def _running(
     consumer: EventConsumer | None, workers: Sequence[Worker]
 ) -> AsyncIterator[None]:
     stopping = asyncio.Event()
-    tasks = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
+    tasks = [_watched(w.run(stopping), name=w.name) for w in workers]
     if consumer is not None:
-        tasks.insert(0, asyncio.create_task(consumer.run(), name="consumer"))
+        tasks.insert(0, _watched(consumer.run(), name="consumer"))
     try:
         yield
     finally:
@@ -288,6 +294,23 @@ async def _running(
                 log.warning("did not stop in time, cancelled", task=task.get_name())
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _watched(work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+    """A background task whose unexpected end is logged when it happens: these loops retry
+    what fails and run until the service stops, so an exception escaping one is a defect that
+    must not go unseen until shutdown (where it would be gathered and dropped)."""
+    task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_report_unexpected_end)
+    return task
+
+
+def _report_unexpected_end(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("background task died", task=task.get_name(), error=describe_error(error))
 
 
 __all__ = [

@@ -20,13 +20,17 @@ describes an error there goes through ``describe_error``:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import asyncpg
+from fastapi.exceptions import ValidationException
 from pydantic import ValidationError
 
-MAX_LENGTH = 500
+from retour_contracts.errors import MAX_REASON_LENGTH
+
+MAX_LENGTH = MAX_REASON_LENGTH  # what a dead-letter header holds
 
 _POSTGRES_CLASSES = {
     "08": "connection exception",
@@ -51,6 +55,10 @@ def describe_error(error: BaseException, *, max_length: int = MAX_LENGTH) -> str
         text = f"{name}: {_postgres(error)}"
     elif isinstance(error, ValidationError):
         text = f"{name}: {_validation(error)}"
+    elif isinstance(error, ValidationException):
+        # FastAPI's own (a response that does not match its model, say): each error carries
+        # the offending input.
+        text = f"{name}: {_problems(error.errors())}"
     else:
         text = f"{name}: {error}".strip().removesuffix(":")
     return text if len(text) <= max_length else text[: max_length - 3] + "..."
@@ -68,11 +76,17 @@ def _postgres(error: asyncpg.PostgresError) -> str:
 
 def _validation(error: ValidationError) -> str:
     problems = error.errors(include_url=False, include_input=False, include_context=False)
-    described = "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['type']}"
+    return f"{len(problems)} invalid field(s) in {error.title}: {_problems(problems)}"
+
+
+def _problems(problems: Sequence[Any]) -> str:
+    """Where and which rule, for each problem; never its input."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem.get('loc', ())) or '(root)'}: "
+        f"{problem.get('type', '?')}"
         for problem in problems
+        if isinstance(problem, Mapping)
     )
-    return f"{len(problems)} invalid field(s) in {error.title}: {described}"
 
 
 def traceback_frames(traceback: TracebackType | None) -> list[dict[str, Any]]:

@@ -68,11 +68,12 @@ class ServiceSettings(KafkaSecuritySettings):
 
     @classmethod
     def deprecated_names_in_use(cls, environ: Mapping[str, str] | None = None) -> list[str]:
-        environ = os.environ if environ is None else environ
+        # Environment names are matched regardless of case, as the settings themselves read them.
+        present = {name.upper() for name in (os.environ if environ is None else environ)}
         return [
             f"{old.upper()} is read for one more release only: rename it {new.upper()}"
             for old, new in cls.DEPRECATED_NAMES.items()
-            if old.upper() in environ
+            if old.upper() in present and new.upper() not in present
         ]
 
     service_name: str = "retour-service"

@@ -11,10 +11,15 @@ import asyncio
 import contextlib
 import math
 
+# 2**64 times any first delay is far beyond every cap; a larger exponent would only overflow
+# a float after a day-long outage (attempt 1,100 of a 0.2 s backoff) and kill the loop.
+_MAX_DOUBLINGS = 64
+
 
 def exponential_backoff(attempt: int, *, first: float, cap: float = math.inf) -> float:
     """``first``, ``2 * first``, ``4 * first``... for attempts 1, 2, 3..., never above ``cap``."""
-    return float(min(cap, first * 2 ** (max(attempt, 1) - 1)))
+    doublings = min(max(attempt, 1) - 1, _MAX_DOUBLINGS)
+    return float(min(cap, first * 2.0**doublings))
 
 
 async def pause_unless_stopped(stopping: asyncio.Event, seconds: float) -> bool:

@@ -2,7 +2,8 @@
 reporting): inbox deduplication, one transaction per partition batch, per-partition commits
 after the transaction, dead-letter topics, outage handling and metrics.
 
-Typical wiring, in a composition root::
+Services do not wire it by hand: ``retour_kit.runtime`` builds the consumer a service
+declares (its events, inbox name and handler). What that amounts to::
 
     consumer = EventConsumer(
         ConsumerSettings(

@@ -26,6 +26,11 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.InsufficientResourcesError,  # too many connections, disk full, out of memory
+    # The statement ran into its time limit (DATABASE_STATEMENT_TIMEOUT_SECONDS) or a lock it
+    # could not get: a migration holding a table, a rebuild truncating, an overloaded server.
+    # None of that is the event's fault; dead-lettering would empty the stream into the DLQ.
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
 )
 
 

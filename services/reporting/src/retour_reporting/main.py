@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -76,6 +77,22 @@ def open_database(settings: Settings) -> Database:
     return SERVICE.database(settings)
 
 
+# A rebuild empties the projections (its TRUNCATE waits for the reports and the consumer
+# transactions in progress) and forgets millions of inbox rows: an operator's deliberate,
+# watched command, bounded by its own --timeout rather than by a request's time limit.
+REBUILD_STATEMENT_TIMEOUT_SECONDS = 3600.0
+
+
+def open_rebuild_database(settings: Settings) -> Database:
+    limits = DatabaseLimits.from_settings(settings)
+    return Database(
+        settings.database_url,
+        schema=settings.database_schema,
+        application_name=f"{settings.service_name}-rebuild",
+        limits=replace(limits, statement_timeout_seconds=REBUILD_STATEMENT_TIMEOUT_SECONDS),
+    )
+
+
 def open_reports_database(settings: Settings) -> Database:
     """The reports' own pool: at most ``report_max_concurrent`` report queries at once, so
     analysts cannot starve the consumer of connections, each with the reports' time limit.
@@ -121,7 +138,7 @@ async def run_rebuild(
 ) -> RebuildOutcome:
     """Empties the projections and replays every event of the configured topics, with
     `workers` processes in all (this one and `workers - 1` members)."""
-    database = open_database(settings)
+    database = open_rebuild_database(settings)
     async with database_ready(
         database,
         migrations_package=MIGRATIONS_PACKAGE,
@@ -147,7 +164,7 @@ async def run_rebuild(
 async def run_rebuild_member(settings: Settings, parent: int) -> None:
     """One more consumer in the rebuild group, until SIGTERM or until the rebuild that started
     it (process `parent`) is gone (see rebuild_members)."""
-    database = open_database(settings)
+    database = open_rebuild_database(settings)
     async with database_ready(
         database,
         migrations_package=MIGRATIONS_PACKAGE,

@@ -53,7 +53,7 @@ def cases_router(context: ApiContext) -> APIRouter:
         status: CaseStatus | None = None,
         centre: ReceptionCentre | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> CasePage:
         after = decode_cursor(cursor, datetime.fromisoformat, UUID) if cursor else None
         async with database.pool.acquire() as conn:

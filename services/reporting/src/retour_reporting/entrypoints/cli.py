@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 
@@ -101,7 +102,7 @@ def _rebuild(
     log = structlog.stdlib.get_logger(__name__)
     try:
         outcome = asyncio.run(rebuild(settings, timeout_seconds, workers))
-    except (RebuildError, LookupError) as error:
+    except (RebuildError, LookupError, asyncpg.PostgresError, OSError) as error:
         log.error("rebuild failed", reason=describe_error(error))
         return 1
     summary = {"records": outcome.records, "seconds": round(outcome.seconds, 3)}
