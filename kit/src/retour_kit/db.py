@@ -17,7 +17,7 @@ HTTP layer answers both with 503 (``retour_kit.http_errors``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -171,13 +171,30 @@ class Database:
         self._pool: asyncpg.Pool | None = None
 
     @classmethod
-    def for_service(cls, settings: ServiceSettings, *, schema: str) -> Database:
-        """The service's own database, with the limits its settings give."""
+    def for_service(
+        cls,
+        settings: ServiceSettings,
+        *,
+        schema: str,
+        purpose: str | None = None,
+        statement_timeout_seconds: float | None = None,
+        server_settings: dict[str, str] | None = None,
+    ) -> Database:
+        """The service's own database, with the limits its settings give.
+
+        A second pool of the service (its reports, a rebuild) names its ``purpose`` (shown in
+        pg_stat_activity) and may run statements under another time limit.
+        """
+        limits = DatabaseLimits.from_settings(settings)
+        if statement_timeout_seconds is not None:
+            limits = replace(limits, statement_timeout_seconds=statement_timeout_seconds)
+        name = f"{settings.service_name}-{purpose}" if purpose else settings.service_name
         return cls(
             settings.database_url,
             schema=schema,
-            application_name=settings.service_name,
-            limits=DatabaseLimits.from_settings(settings),
+            application_name=name,
+            limits=limits,
+            server_settings=server_settings,
         )
 
     @property
@@ -187,13 +204,12 @@ class Database:
         return self._pool
 
     async def open(self, **pool_options: Any) -> asyncpg.Pool:
-        server_settings = {**self._server_settings, **pool_options.pop("server_settings", {})}
         self._pool = await create_pool(
             self._dsn,
             search_path=self.schema,
             application_name=self._application_name,
             limits=self.limits,
-            server_settings=server_settings,
+            server_settings=self._server_settings,
             **pool_options,
         )
         return self._pool

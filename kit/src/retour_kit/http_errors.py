@@ -5,7 +5,7 @@ failures read `{"error": "validation_error", "errors": [{"field", "message", "ty
 Request input is never echoed back: it may carry personal data.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -21,6 +21,8 @@ from retour_kit.pagination import InvalidCursor
 from retour_kit.safe_errors import describe_error
 
 _log = structlog.stdlib.get_logger(__name__)
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 _ERROR_CODES = {
     400: "bad_request",
@@ -102,8 +104,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # Postgres cancelled a statement at its statement_timeout (or an operator cancelled it),
     # or asyncpg gave up waiting for the server or for a pooled connection (retour_kit.db).
-    app.add_exception_handler(asyncpg.QueryCanceledError, _time_limit_reached)
-    app.add_exception_handler(TimeoutError, _time_limit_reached)
+    for timed_out in (asyncpg.QueryCanceledError, TimeoutError):
+        app.add_exception_handler(timed_out, _time_limit_reached)
     app.add_exception_handler(ClientLeftError, _client_left)
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
     # The database (or another dependency) went away: connection lost or refused, a server
@@ -123,19 +125,30 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
-async def _dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    _log.warning(
-        "request failed, a dependency is unavailable",
-        method=request.method,
-        route=getattr(request.scope.get("route"), "path", None),
-        error=describe_error(exc),
-    )
-    return error_response(
-        503,
-        "a service this request needs is unavailable; try again later",
-        error="dependency_unavailable",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+def _try_again_later(event: str, error: str, detail: str) -> ExceptionHandler:
+    """A handler answering 503 with Retry-After, and logging the route and the error's
+    description (never the statement or its parameters: they may hold personal data)."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        route = getattr(request.scope.get("route"), "path", None)
+        _log.warning(event, method=request.method, route=route, error=describe_error(exc))
+        return error_response(
+            503, detail, error=error, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+
+    return handle
+
+
+_dependency_unavailable = _try_again_later(
+    "request failed, a dependency is unavailable",
+    "dependency_unavailable",
+    "a service this request needs is unavailable; try again later",
+)
+_time_limit_reached = _try_again_later(
+    "request stopped at a time limit",
+    "time_limit_reached",
+    "the request took longer than its time limit and was stopped; try again later",
+)
 
 
 async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
@@ -145,22 +158,6 @@ async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
 async def _client_left(request: Request, _: Exception) -> JSONResponse:
     _log.info("client left before the answer, its work was cancelled", method=request.method)
     return error_response(499, "the client closed the connection before the answer was ready")
-
-
-async def _time_limit_reached(request: Request, exc: Exception) -> JSONResponse:
-    # The type and the route only: the statement's text or parameters may hold personal data.
-    _log.warning(
-        "request stopped at a time limit",
-        method=request.method,
-        route=getattr(request.scope.get("route"), "path", None),
-        error=type(exc).__name__,
-    )
-    return error_response(
-        503,
-        "the request took longer than its time limit and was stopped; try again later",
-        error="time_limit_reached",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

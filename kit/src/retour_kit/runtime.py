@@ -151,9 +151,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
             f"{definition.name}: a handler goes with the events it consumes, both or none"
         )
     consumer = (
-        build_consumer(definition, parts, wiring.handler)
-        if definition.consumes and wiring.handler
-        else None
+        build_consumer(definition, parts, wiring.handler) if wiring.handler is not None else None
     )
     relay = _relay(definition, settings, registry) if definition.outbox else None
 

@@ -7,14 +7,13 @@ import asyncio
 import os
 import signal
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
 from retour_kit.consuming import EventConsumer
-from retour_kit.db import Database, DatabaseLimits
+from retour_kit.db import Database
 from retour_kit.lifespan import database_ready
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app
 from retour_kit.runtime import build_consumer as build_service_consumer
@@ -84,12 +83,11 @@ REBUILD_STATEMENT_TIMEOUT_SECONDS = 3600.0
 
 
 def open_rebuild_database(settings: Settings) -> Database:
-    limits = DatabaseLimits.from_settings(settings)
-    return Database(
-        settings.database_url,
+    return Database.for_service(
+        settings,
         schema=settings.database_schema,
-        application_name=f"{settings.service_name}-rebuild",
-        limits=replace(limits, statement_timeout_seconds=REBUILD_STATEMENT_TIMEOUT_SECONDS),
+        purpose="rebuild",
+        statement_timeout_seconds=REBUILD_STATEMENT_TIMEOUT_SECONDS,
     )
 
 
@@ -103,14 +101,11 @@ def open_reports_database(settings: Settings) -> Database:
     so planning each execution for its real parameters costs nothing and keeps every
     execution as fast as the first (the queries also survive a generic plan: report_sql).
     """
-    return Database(
-        settings.database_url,
+    return Database.for_service(
+        settings,
         schema=settings.database_schema,
-        application_name=f"{settings.service_name}-reports",
-        limits=DatabaseLimits(
-            statement_timeout_seconds=settings.report_statement_timeout_seconds,
-            acquire_timeout_seconds=settings.database_acquire_timeout_seconds,
-        ),
+        purpose="reports",
+        statement_timeout_seconds=settings.report_statement_timeout_seconds,
         server_settings={"plan_cache_mode": settings.report_plan_cache_mode},
     )
 
