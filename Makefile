@@ -22,7 +22,7 @@ help:
 	@echo "make up / down  start / stop the local stack (PostgreSQL, Apache Kafka)"
 	@echo "make clean      stop the stack and delete .local/ (data, logs, caches)"
 	@echo "make contracts  regenerate contracts/schemas/*.json and docs/asyncapi.yaml"
-	@echo "make token ROLE=registrar   print a development JWT for a role"
+	@echo "make token ROLE=registrar [CENTRE=gao,kayes]   print a development JWT (no CENTRE: all)"
 	@echo "make migrate    apply every service's migrations"
 
 $(UV):
@@ -63,8 +63,8 @@ test: up lint contracts-check
 	$(UV) run --no-sync pytest
 
 token: setup
-	@test -n "$(ROLE)" || { echo "usage: make token ROLE=registrar|case_worker|supervisor|analyst|admin" >&2; exit 2; }
-	@$(WITH_ENV) $(UV) run --no-sync python -m retour_kit.token $(ROLE)
+	@test -n "$(ROLE)" || { echo "usage: make token ROLE=registrar|case_worker|supervisor|analyst|admin|data_protection_officer [CENTRE=gao,kayes]" >&2; exit 2; }
+	@$(WITH_ENV) $(UV) run --no-sync python -m retour_kit.token $(ROLE) --centres "$(CENTRE)"
 
 migrate: up
 	@for svc in intake reintegration notifications reporting; do \

@@ -5,7 +5,7 @@ offered. tests/test_service_apps.py holds it to what every composition root prom
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
+from uuid import UUID
 
 from fastapi import APIRouter
 
@@ -22,12 +22,12 @@ from retour_kit.outbox import enqueue
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring
 from retour_kit.settings import ConsumingSettings
 
-# The inbox and outbox tables as every consuming and publishing service has them (here borrowed
-# from reintegration's first migration), then the toy's own table.
-INBOX_AND_OUTBOX = resources.files("retour_reintegration.migrations") / "0001_inbox_and_outbox.sql"
+# The toy's migrations package: the kit's inbox and outbox tables, as every consuming and
+# publishing service declares them, then the toy's own table.
+KIT_TABLES = ("outbox", "inbox")
 MIGRATIONS = {
-    "0001_inbox_and_outbox.sql": INBOX_AND_OUTBOX.read_text(),
-    "0002_offers.sql": "CREATE TABLE offers (returnee_id uuid PRIMARY KEY);",
+    "__init__.py": f"KIT_TABLES = {KIT_TABLES!r}\n",
+    "0001_offers.sql": "CREATE TABLE offers (returnee_id uuid PRIMARY KEY);",
 }
 
 
@@ -38,25 +38,39 @@ class ToySettings(ConsumingSettings):
     database_schema: str = "toy"
 
 
+class Offers:
+    """The toy's one adapter, bound to a unit of work's connection by the kit."""
+
+    def __init__(self, conn: Connection, settings: ToySettings) -> None:
+        self._conn, self._settings = conn, settings
+
+    async def offer_lodging(self, who: UUID) -> None:
+        await self._conn.execute("INSERT INTO offers VALUES ($1)", who)
+        aid = example_aid_granted(returnee_id=who, phase="immediate", category="lodging")
+        envelope = build_envelope(AID_GRANTED_V1, aid, source="/toy")
+        topic, schema = self._settings.aid_granted_topic, self._settings.database_schema
+        await enqueue(self._conn, envelope, topic=topic, schema=schema)
+
+    async def all(self) -> list[str]:
+        return [str(row[0]) for row in await self._conn.fetch("SELECT * FROM offers")]
+
+
+async def on_registrations(offers: Offers, events: Sequence[ParsedEvent]) -> None:
+    for parsed in events:
+        assert isinstance(parsed.event, ReturneeRegistered)  # the one event it consumes
+        await offers.offer_lodging(parsed.event.returnee_id)
+
+
 def wire(parts: Parts[ToySettings]) -> Wiring:
-    schema, offers_topic = parts.settings.database_schema, parts.settings.aid_granted_topic
-
-    async def offer_lodging(conn: Connection, events: Sequence[ParsedEvent]) -> None:
-        for parsed in events:
-            assert isinstance(parsed.event, ReturneeRegistered)  # the one event it consumes
-            who = parsed.event.returnee_id
-            await conn.execute("INSERT INTO offers VALUES ($1)", who)
-            aid = example_aid_granted(returnee_id=who, phase="immediate", category="lodging")
-            envelope = build_envelope(AID_GRANTED_V1, aid, source="/toy")
-            await enqueue(conn, envelope, topic=offers_topic, schema=schema)
-
+    work = parts.unit_of_work(lambda conn: Offers(conn, parts.settings))
     router = APIRouter()
 
     @router.get("/offers")
     async def offers() -> list[str]:
-        return [str(row[0]) for row in await parts.pool().fetch("SELECT * FROM offers")]
+        async with work.reading() as adapters:
+            return await adapters.all()
 
-    return Wiring(routers=[router], handler=offer_lodging)
+    return Wiring(routers=[router], handler=work.handling(on_registrations))
 
 
 def toy_service(migrations_package: str) -> ServiceDefinition[ToySettings]:

@@ -43,6 +43,7 @@ from retour_contracts import (
     Envelope,
     Event,
     EventSpec,
+    ReceptionCentre,
     ReturneeRegistered,
     build_envelope,
 )
@@ -240,7 +241,16 @@ async def test_registrations_get_one_sms_each_in_their_language(
         await harness.publish([record(r) for r in everyone])
         await until_finished(database, ids, rows=3)
         listed = (await api.get("/notifications", params={"returnee_id": str(ids[1])})).json()
+        elsewhere = next(c for c in ReceptionCentre if c != everyone[1].reception_centre)
+        token = issue_dev_token(harness.infra.jwt_secret, "case_worker", centres=[elsewhere])
+        from_elsewhere = await api.get(
+            "/notifications",
+            params={"returnee_id": str(ids[1])},
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
+    # Another centre's worker learns nothing, not even that there is something to hide.
+    assert from_elsewhere.status_code == 200 and from_elsewhere.json()["items"] == []
     rows = {r["returnee_id"]: r for r in await rows_of(database, ids)}
     assert refused.returnee_id not in rows  # no consent, no row, no SMS
     for returnee, (language, phone) in zip(consented, phones.items(), strict=True):

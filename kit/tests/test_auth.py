@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 from retour_test_apps import bare_service_app
 
+from retour_contracts import ReceptionCentre
 from retour_kit.auth import (
     REMEMBER_TOKENS_SECONDS,
     InvalidTokenError,
@@ -18,6 +19,7 @@ from retour_kit.auth import (
     Role,
     TokenVerifier,
     _VerifiedTokens,
+    centres_from_claims,
     issue_dev_token,
     require_roles,
     roles_from_claims,
@@ -147,6 +149,49 @@ def test_roles_come_from_both_claims_and_unknown_ones_are_ignored() -> None:
     claims = {"roles": ["analyst", "superuser"], "realm_access": {"roles": ["admin"]}}
 
     assert roles_from_claims(claims) == {Role.ANALYST, Role.ADMIN}
+
+
+class TestCentresClaim:
+    """Which reception centres a token reaches: need-to-know, failing closed."""
+
+    def test_a_list_or_a_comma_separated_attribute_names_the_centres(self) -> None:
+        as_list = {"centres": ["gao", "Kayes", "atlantis"]}
+        as_text = {"centres": "gao, kayes"}
+
+        gao_and_kayes = frozenset({ReceptionCentre.GAO, ReceptionCentre.KAYES})
+        assert centres_from_claims(as_list, frozenset({Role.REGISTRAR})) == gao_and_kayes
+        assert centres_from_claims(as_text, frozenset({Role.CASE_WORKER})) == gao_and_kayes
+
+    def test_without_the_claim_field_staff_reach_nothing_and_national_roles_everything(
+        self,
+    ) -> None:
+        assert centres_from_claims({}, frozenset({Role.REGISTRAR})) == frozenset()
+        assert centres_from_claims({}, frozenset({Role.CASE_WORKER})) == frozenset()
+        assert centres_from_claims({}, frozenset({Role.SUPERVISOR})) is None
+        assert centres_from_claims({}, frozenset({Role.ADMIN, Role.CASE_WORKER})) is None
+        limited = {"centres": ["gao"]}
+        assert centres_from_claims(limited, frozenset({Role.SUPERVISOR})) == frozenset(
+            {ReceptionCentre.GAO}
+        )
+
+    def test_a_listing_stays_within_the_callers_centres(self) -> None:
+        at_gao = Principal("awa", frozenset({Role.REGISTRAR}), frozenset({ReceptionCentre.GAO}))
+        national = Principal("admin", frozenset({Role.ADMIN}), None)
+
+        assert at_gao.listing(None) == ["gao"]
+        assert at_gao.listing(ReceptionCentre.GAO) == ["gao"]
+        assert at_gao.listing(ReceptionCentre.BAMAKO) == []
+        assert national.listing(None) is None
+        assert national.listing(ReceptionCentre.BAMAKO) == ["bamako"]
+
+    async def test_the_verifier_reads_the_centres_of_a_token(self) -> None:
+        verifier = TokenVerifier(secret=SecretStr(SECRET))
+        token = issue_dev_token(SECRET, Role.CASE_WORKER, centres=["kayes"])
+
+        principal = await verifier.verify(token)
+
+        assert principal.centres == frozenset({ReceptionCentre.KAYES})
+        assert principal.works_at("kayes") and not principal.works_at("gao")
 
 
 class TestVerifiedTokenCache:

@@ -5,14 +5,16 @@ provisioning creates for a service, and drops both afterwards.
 """
 
 import asyncio
+import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from retour_kit.cli import service_cli
 from retour_kit.migrations import MigrationChecksumError, MigrationError, migrate
@@ -36,6 +38,9 @@ class MigrationsPackage:
     def write(self, file_name: str, sql: str) -> None:
         (self.directory / file_name).write_text(sql)
 
+    def declare_kit_tables(self, *tables: str) -> None:
+        self.write("__init__.py", f"KIT_TABLES = {tables!r}\n")
+
 
 @pytest.fixture
 async def schema(admin_dsn: str) -> AsyncIterator[ThrowawaySchema]:
@@ -57,14 +62,24 @@ async def schema(admin_dsn: str) -> AsyncIterator[ThrowawaySchema]:
 
 
 @pytest.fixture
-def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MigrationsPackage:
-    name = f"kit_test_pkg_{uuid.uuid4().hex[:12]}"
-    directory = tmp_path / name / "migrations"
-    directory.mkdir(parents=True)
-    (tmp_path / name / "__init__.py").touch()
-    (directory / "__init__.py").touch()
+def new_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], MigrationsPackage]:
+    """Makes migrations packages: two of them are one service's files in two releases."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    return MigrationsPackage(name, directory)
+
+    def make() -> MigrationsPackage:
+        name = f"kit_test_pkg_{uuid.uuid4().hex[:12]}"
+        directory = tmp_path / name / "migrations"
+        directory.mkdir(parents=True)
+        (tmp_path / name / "__init__.py").touch()
+        (directory / "__init__.py").touch()
+        return MigrationsPackage(name, directory)
+
+    return make
+
+
+@pytest.fixture
+def package(new_package: Callable[[], MigrationsPackage]) -> MigrationsPackage:
+    return new_package()
 
 
 def _dsn_with_user(dsn: str, user: str, password: str) -> str:
@@ -82,6 +97,24 @@ async def tables_in(schema: ThrowawaySchema) -> set[str]:
     finally:
         await connection.close()
     return {row["tablename"] for row in rows}
+
+
+async def inside(schema: ThrowawaySchema) -> asyncpg.Connection:
+    """A connection of the schema's owner, the schema first on its search path."""
+    return await asyncpg.connect(schema.owner_dsn, server_settings={"search_path": schema.name})
+
+
+async def history_of(schema: ThrowawaySchema) -> dict[int, str]:
+    connection = await inside(schema)
+    try:
+        rows = await connection.fetch("SELECT version, name FROM schema_migrations")
+    finally:
+        await connection.close()
+    return {row["version"]: row["name"] for row in rows}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class TestApplyingMigrations:
@@ -158,6 +191,50 @@ class TestRefusals:
         with pytest.raises(MigrationChecksumError, match=r"0001_outbox .* was edited"):
             await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
 
+    async def test_accepts_an_edit_whose_header_names_the_checksum_it_replaces(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox_and_inbox.sql", OUTBOX + "\n" + INBOX)
+        await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        replaces = f"-- retour: replaces sha256 {sha256(OUTBOX + chr(10) + INBOX)}\n"
+        package.write("0001_outbox_and_inbox.sql", replaces + "-- the inbox moved away\n" + OUTBOX)
+        package.write("0002_more.sql", "CREATE TABLE more (id int);")
+
+        applied = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert applied == ["0002_more"]
+
+    @pytest.mark.parametrize(
+        "edited",
+        [
+            pytest.param(
+                f"-- retour: replaces sha256 {sha256(OUTBOX + ' ')}\n{OUTBOX}\n-- tweaked",
+                id="another-checksum",
+            ),
+            pytest.param(
+                f"{OUTBOX}\n-- retour: replaces sha256 {sha256(OUTBOX)}\n-- tweaked",
+                id="right-checksum-outside-the-header",
+            ),
+        ],
+    )
+    async def test_refuses_an_edit_whose_header_does_not_name_the_applied_checksum(
+        self, schema: ThrowawaySchema, package: MigrationsPackage, edited: str
+    ) -> None:
+        package.write("0001_outbox.sql", OUTBOX)
+        await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        package.write("0001_outbox.sql", edited)
+
+        with pytest.raises(MigrationChecksumError, match=r"0001_outbox .* was edited"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+    async def test_refuses_a_malformed_retour_line(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.write("0001_outbox.sql", f"-- retour: replaces {sha256(OUTBOX)[:12]}\n{OUTBOX}")
+
+        with pytest.raises(MigrationError, match=r"0001_outbox: .* is not `-- retour: replaces"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
     async def test_refuses_misnamed_files(
         self, schema: ThrowawaySchema, package: MigrationsPackage
     ) -> None:
@@ -173,6 +250,87 @@ class TestRefusals:
 
         with pytest.raises(MigrationError, match="does not exist"):
             await migrate(schema.owner_dsn, schema="not_provisioned", package=package.name)
+
+
+class TestKitTables:
+    async def test_declared_kit_tables_come_first_recorded_under_their_own_versions(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.declare_kit_tables("idempotency_keys", "outbox")
+        package.write("0001_outbox_by_topic.sql", "CREATE INDEX outbox_by_topic ON outbox (topic);")
+
+        with capture_logs() as logs:
+            applied = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        again = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert applied == ["kit:outbox", "kit:idempotency_keys", "0001_outbox_by_topic"]
+        assert again == []
+        assert await tables_in(schema) == {"schema_migrations", "outbox", "idempotency_keys"}
+        assert await history_of(schema) == {
+            -1: "kit:outbox",
+            -3: "kit:idempotency_keys",
+            1: "0001_outbox_by_topic",
+        }
+        assert [(log["event"], log.get("table")) for log in logs] == [
+            ("kit table created", "outbox"),
+            ("kit table created", "idempotency_keys"),
+            ("migration applied", None),
+        ]
+
+    async def test_a_table_the_schema_already_has_is_adopted_with_its_rows(
+        self, schema: ThrowawaySchema, new_package: Callable[[], MigrationsPackage]
+    ) -> None:
+        before, after = new_package(), new_package()  # one service, two releases
+        before.write("0001_inbox.sql", INBOX)
+        after.declare_kit_tables("inbox")
+        await migrate(schema.owner_dsn, schema=schema.name, package=before.name)
+        connection = await inside(schema)
+        try:
+            await connection.execute(
+                "INSERT INTO inbox VALUES ($1), ($2)", uuid.uuid4(), uuid.uuid4()
+            )
+            rows = await connection.fetch("SELECT * FROM inbox ORDER BY 1")
+            oid = await connection.fetchval("SELECT 'inbox'::regclass::oid")
+
+            with capture_logs() as logs:
+                applied = await migrate(connection, schema=schema.name, package=after.name)
+
+            rows_after = await connection.fetch("SELECT * FROM inbox ORDER BY 1")
+            oid_after = await connection.fetchval("SELECT 'inbox'::regclass::oid")
+        finally:
+            await connection.close()
+
+        assert applied == ["kit:inbox"]
+        assert [(log["event"], log["table"]) for log in logs] == [("kit table adopted", "inbox")]
+        assert (rows_after, oid_after) == (rows, oid)  # the same table, as it was, rows and all
+        assert await history_of(schema) == {1: "0001_inbox", -2: "kit:inbox"}
+
+    async def test_refuses_a_table_the_kit_does_not_have(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.declare_kit_tables("outbox", "audit_log")
+
+        with pytest.raises(MigrationError, match=r"KIT_TABLES names audit_log: the kit's tables"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+
+        assert await tables_in(schema) == set()
+
+    async def test_refuses_a_kit_table_whose_applied_checksum_differs(
+        self, schema: ThrowawaySchema, package: MigrationsPackage
+    ) -> None:
+        package.declare_kit_tables("outbox")
+        await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
+        connection = await inside(schema)
+        try:
+            await connection.execute(
+                "UPDATE schema_migrations SET checksum = $1 WHERE version = -1",
+                sha256("an earlier kit:outbox"),
+            )
+        finally:
+            await connection.close()
+
+        with pytest.raises(MigrationChecksumError, match=r"kit:outbox .* was edited"):
+            await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
 
 
 @pytest.mark.usefixtures("isolated_logging")

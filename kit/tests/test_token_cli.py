@@ -1,6 +1,7 @@
 import jwt
 import pytest
 
+from retour_contracts import ReceptionCentre
 from retour_kit.token import main
 
 SECRET = "local-development-secret-32-chars!"
@@ -38,3 +39,28 @@ def test_rejects_unknown_roles(capsys: pytest.CaptureFixture[str]) -> None:
         main(["superuser"])
 
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_names_the_centres_given_and_every_centre_without(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+
+    main(["registrar", "--centres", "gao, Kayes"])
+    scoped = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    main(["registrar", "--centres", ""])
+    everywhere = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+
+    assert scoped["centres"] == ["gao", "kayes"]
+    assert everywhere["centres"] == sorted(centre.value for centre in ReceptionCentre)
+
+
+def test_rejects_an_unknown_centre_by_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+
+    with pytest.raises(SystemExit):
+        main(["registrar", "--centres", "gao,timbuktoo"])
+
+    assert "unknown reception centre 'timbuktoo'" in capsys.readouterr().err

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import jwt
 
+from retour_demo.scenario import CENTRES
+
 RETRYABLE = {502, 503, 504}
 
 
@@ -26,9 +28,16 @@ class Endpoints:
 
 
 def dev_token(secret: str, role: str) -> str:
-    """What `make token ROLE=...` prints: an HS256 token for the local stack only."""
+    """What `make token ROLE=...` prints: an HS256 token for the local stack only, for a
+    person who works at every reception centre the demo registers at."""
     now = datetime.now(UTC)
-    claims = {"sub": f"demo-{role}", "roles": [role], "iat": now, "exp": now + timedelta(hours=4)}
+    claims = {
+        "sub": f"demo-{role}",
+        "roles": [role],
+        "centres": sorted(CENTRES),
+        "iat": now,
+        "exp": now + timedelta(hours=4),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

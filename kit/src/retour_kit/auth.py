@@ -3,6 +3,11 @@
 Locally, tokens are HS256-signed with AUTH_JWT_SECRET (see `issue_dev_token` and
 `python -m retour_kit.token`). In production an identity provider such as
 Keycloak signs RS256 tokens whose public keys are fetched from AUTH_JWKS_URL.
+
+Need-to-know: a token's `centres` claim names the reception centres its holder works at
+(docs/data-protection.md shows the Keycloak mapper). Registrars and case workers act only
+within those; a token of theirs without the claim reaches no centre at all, so a forgotten
+mapper fails closed. Supervisors and admins are national unless their token names centres.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
+from retour_contracts import ReceptionCentre
 from retour_kit.settings import ServiceSettings
 
 
@@ -28,12 +34,36 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ANALYST = "analyst"
     ADMIN = "admin"
+    DATA_PROTECTION_OFFICER = "data_protection_officer"
+
+
+CENTRES_CLAIM = "centres"
+NATIONAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Roles that reach every centre when their token names none."""
 
 
 @dataclass(frozen=True)
 class Principal:
     subject: str
     roles: frozenset[Role]
+    centres: frozenset[ReceptionCentre] | None = None
+    """The reception centres this person works at; None: every centre."""
+
+    def works_at(self, centre: ReceptionCentre | str) -> bool:
+        return self.centres is None or ReceptionCentre(centre) in self.centres
+
+    @property
+    def centre_filter(self) -> list[str] | None:
+        """The centres as a SQL array parameter, None for every centre:
+        ``($n::text[] IS NULL OR reception_centre = ANY($n))``."""
+        return None if self.centres is None else sorted(self.centres)
+
+    def listing(self, asked: ReceptionCentre | None) -> list[str] | None:
+        """The centres a listing covers: the one ``asked`` for (None: all), within the
+        caller's own, as for ``centre_filter``; an outside centre gives an empty listing."""
+        if asked is None:
+            return self.centre_filter
+        return [ReceptionCentre(asked).value] if self.works_at(asked) else []
 
 
 class InvalidTokenError(Exception):
@@ -89,7 +119,10 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(str(error)) from error
-        principal = Principal(subject=str(claims["sub"]), roles=roles_from_claims(claims))
+        roles = roles_from_claims(claims)
+        principal = Principal(
+            subject=str(claims["sub"]), roles=roles, centres=centres_from_claims(claims, roles)
+        )
         remember_until = min(float(claims["exp"]), time.time() + REMEMBER_TOKENS_SECONDS)
         self._verified.put(token, principal, expires_at=remember_until)
         return principal
@@ -158,8 +191,37 @@ def roles_from_claims(claims: dict[str, Any]) -> frozenset[Role]:
     return frozenset(Role(name) for name in names if name in _ROLE_NAMES)
 
 
+def centres_from_claims(
+    claims: dict[str, Any], roles: frozenset[Role]
+) -> frozenset[ReceptionCentre] | None:
+    """The `centres` claim: a list, or one comma-separated string (a Keycloak user attribute
+    that holds one value). Unknown names are ignored, never widened into more access."""
+    claimed = claims.get(CENTRES_CLAIM)
+    if claimed is None:
+        return None if not roles.isdisjoint(NATIONAL_ROLES) else frozenset()
+    names = claimed.split(",") if isinstance(claimed, str) else _as_list(claimed)
+    known = {centre.value for centre in ReceptionCentre}
+    return frozenset(
+        ReceptionCentre(name.strip().lower())
+        for name in names
+        if isinstance(name, str) and name.strip().lower() in known
+    )
+
+
 def _as_list(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else ()
+
+
+def parse_centres(text: str) -> frozenset[ReceptionCentre]:
+    """``"gao,kayes"`` as centres; raises ValueError naming an unknown one."""
+    centres = set()
+    for name in filter(None, (part.strip().lower() for part in text.split(","))):
+        try:
+            centres.add(ReceptionCentre(name))
+        except ValueError:
+            known = ", ".join(centre.value for centre in ReceptionCentre)
+            raise ValueError(f"unknown reception centre {name!r} (known: {known})") from None
+    return frozenset(centres)
 
 
 def issue_dev_token(
@@ -170,13 +232,18 @@ def issue_dev_token(
     ttl: timedelta = timedelta(hours=8),
     audience: str | None = None,
     issuer: str | None = None,
+    centres: Iterable[ReceptionCentre | str] | None = None,
 ) -> str:
-    """An HS256 token for local work and tests; production tokens come from the IdP."""
+    """An HS256 token for local work and tests; production tokens come from the IdP.
+
+    ``centres``: where the holder works; None names every centre (development)."""
     role = Role(role)
     now = datetime.now(UTC)
+    chosen = list(ReceptionCentre) if centres is None else [ReceptionCentre(c) for c in centres]
     claims: dict[str, Any] = {
         "sub": subject or f"dev-{role.value}",
         "roles": [role.value],
+        CENTRES_CLAIM: sorted(centre.value for centre in chosen),
         "iat": now,
         "exp": now + ttl,
     }

@@ -56,6 +56,16 @@ class ApiError(HTTPException):
         self.extra = dict(extra or {})  # machine-readable context, e.g. the matching ids
 
 
+def outside_centres(field: str) -> ApiError:
+    """A 403 for a write into a reception centre the caller does not work at."""
+    return ApiError(
+        403,
+        "outside_your_centres",
+        f"{field}: your token does not give you this reception centre",
+        extra={"field": field},
+    )
+
+
 def invalid_fields(*problems: tuple[str, str]) -> ApiError:
     """A 422 shaped like FastAPI's validation errors, for rules checked after parsing:
     ``problems`` are (field, message) pairs, the field as a dotted path (``body.arrival_date``)."""

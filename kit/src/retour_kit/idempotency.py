@@ -9,15 +9,8 @@ effect, so
 - a request that fails (4xx, crash) rolls its key back with everything else, and a retry is
   evaluated afresh.
 
-Each service that uses it has this table in its own schema:
-
-    CREATE TABLE idempotency_keys (
-        key         text PRIMARY KEY,
-        fingerprint text NOT NULL,
-        status      int,
-        body        jsonb,
-        created_at  timestamptz NOT NULL DEFAULT now()
-    );
+Each service that uses it has the kit's `idempotency_keys` table (retour_kit/tables/) in its own
+schema: its migrations package declares it, `KIT_TABLES = (..., "idempotency_keys")`.
 """
 
 from __future__ import annotations
@@ -78,3 +71,16 @@ async def store_response(conn: Connection, key: str, response: StoredResponse) -
         response.status,
         response.body,
     )
+
+
+class PgIdempotencyKeys:
+    """The keys of one unit of work's connection (retour_kit.unit_of_work)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def claim(self, key: str, fingerprint: str) -> StoredResponse | None:
+        return await claim_key(self._conn, key, fingerprint)
+
+    async def store(self, key: str, response: StoredResponse) -> None:
+        await store_response(self._conn, key, response)

@@ -42,7 +42,7 @@ from retour_kit.consuming import (
     HandleBatch,
     Subscription,
 )
-from retour_kit.db import Database
+from retour_kit.db import Connection, Database
 from retour_kit.http import create_http_app
 from retour_kit.kafka_publisher import KafkaRecordPublisher
 from retour_kit.lifespan import database_ready
@@ -53,10 +53,12 @@ from retour_kit.outbox_metrics import PrometheusOutboxMetrics
 from retour_kit.readiness import ReadinessCheck, kafka_ready, postgres_ready
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
+from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
 S = TypeVar("S", bound=ServiceSettings)
+A = TypeVar("A")
 
 STOP_SECONDS = 15.0
 """How long the consumer and the workers get, together, to finish what they hold at a stop,
@@ -85,6 +87,10 @@ class Parts(Generic[S]):
     def pool(self) -> asyncpg.Pool:
         """The open pool; call it when serving, not while wiring (it opens at start)."""
         return self.database.pool
+
+    def unit_of_work(self, bind: Callable[[Connection], A]) -> UnitOfWork[A]:
+        """Units of work whose adapters are ``bind(connection)``, for routes and handlers."""
+        return UnitOfWork(self.database, bind)
 
 
 @dataclass(frozen=True)

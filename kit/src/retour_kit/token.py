@@ -1,7 +1,8 @@
-"""Print a development token: `python -m retour_kit.token ROLE [--subject S] [--ttl-hours N]`.
+"""Print a development token:
+`python -m retour_kit.token ROLE [--centres gao,kayes] [--subject S] [--ttl-hours N]`.
 
 Signs with AUTH_JWT_SECRET (and adds AUTH_AUDIENCE / AUTH_ISSUER when set), the
-same variables the services verify with. Backs `make token ROLE=registrar`.
+same variables the services verify with. Backs `make token ROLE=registrar CENTRE=gao`.
 """
 
 import argparse
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from retour_kit.auth import Role, issue_dev_token
+from retour_kit.auth import Role, issue_dev_token, parse_centres
 from retour_kit.settings import MIN_JWT_SECRET_LENGTH
 
 
@@ -21,7 +22,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("role", choices=[role.value for role in Role])
     parser.add_argument("--subject", help="the token's sub claim (default: dev-<role>)")
     parser.add_argument("--ttl-hours", type=float, default=8.0, help="lifetime (default 8)")
+    parser.add_argument(
+        "--centres",
+        default="",
+        help="where the holder works, comma-separated (default: every centre)",
+    )
     args = parser.parse_args(argv)
+    try:
+        centres = parse_centres(args.centres) if args.centres.strip() else None
+    except ValueError as unknown:
+        parser.error(str(unknown))
 
     secret = os.environ.get("AUTH_JWT_SECRET", "")
     if len(secret) < MIN_JWT_SECRET_LENGTH:
@@ -38,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ttl=timedelta(hours=args.ttl_hours),
         audience=os.environ.get("AUTH_AUDIENCE") or None,
         issuer=os.environ.get("AUTH_ISSUER") or None,
+        centres=centres,
     )
     sys.stdout.write(token + "\n")
     return 0

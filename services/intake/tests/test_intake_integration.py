@@ -7,13 +7,16 @@ import io
 import json
 import random
 import string
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import jsonschema
+import jwt
 import pytest
 
 from retour_contracts import RETURNEE_REGISTERED_V1, ReturneeRegistered, parse_envelope
@@ -207,6 +210,134 @@ async def test_read_by_id_and_list_by_centre_with_cursor(client: httpx.AsyncClie
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     bad_cursor = await client.get("/returnees", params={"cursor": "nonsense"})
     assert bad_cursor.status_code == 422
+
+
+def as_token(infra: Infra, role: str, **claims: Any) -> dict[str, str]:
+    token = issue_dev_token(infra.jwt_secret, role, subject=f"{role}.scoped", **claims)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_registrar_works_only_within_their_centres(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    day = "2021-01-09"  # a day no other test registers on
+    bamako = await client.post(
+        "/returnees", json=registration(arrival_date=day, reception_centre="bamako")
+    )
+    gao = await client.post(
+        "/returnees", json=registration(arrival_date=day, reception_centre="gao")
+    )
+    bamako_id, gao_id = bamako.json()["returnee_id"], gao.json()["returnee_id"]
+    at_gao = as_token(infra, "registrar", centres=["gao"])
+
+    read_gao = await client.get(f"/returnees/{gao_id}", headers=at_gao)
+    read_bamako = await client.get(f"/returnees/{bamako_id}", headers=at_gao)
+    listed = await client.get(
+        "/returnees", params={"from": day, "to": day, "limit": "500"}, headers=at_gao
+    )
+    asked = await client.get("/returnees", params={"centre": "bamako"}, headers=at_gao)
+    into_bamako = await client.post(
+        "/returnees", json=registration(reception_centre="bamako"), headers=at_gao
+    )
+
+    assert read_gao.status_code == 200
+    assert read_bamako.status_code == 404 and read_bamako.json()["error"] == "not_found"
+    # The shared database keeps earlier runs' registrations of that day: Gao's only.
+    assert gao_id in [item["returnee_id"] for item in listed.json()["items"]]
+    assert {item["reception_centre"] for item in listed.json()["items"]} == {"gao"}
+    assert asked.status_code == 200 and asked.json()["items"] == []
+    assert into_bamako.status_code == 403
+    assert into_bamako.json()["field"] == "body.reception_centre"
+
+
+async def test_a_registrar_token_naming_no_centre_reaches_none(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    # A Keycloak realm without the centres mapper must fail closed, not open.
+    created = await client.post("/returnees", json=registration(reception_centre="kayes"))
+    token = jwt.encode(
+        {"sub": "no-centres", "roles": ["registrar"], "exp": time.time() + 600},
+        infra.jwt_secret,
+        algorithm="HS256",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+
+    read = await client.get(f"/returnees/{created.json()['returnee_id']}", headers=headers)
+    listed = await client.get("/returnees", headers=headers)
+    written = await client.post(
+        "/returnees", json=registration(reception_centre="kayes"), headers=headers
+    )
+
+    assert read.status_code == 404
+    assert listed.json()["items"] == []
+    assert written.status_code == 403
+
+
+async def test_analysts_and_data_protection_officers_read_no_registration(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    created = await client.post("/returnees", json=registration())
+    path = f"/returnees/{created.json()['returnee_id']}"
+    for role in ("analyst", "data_protection_officer"):
+        headers = as_token(infra, role)
+        assert (await client.get(path, headers=headers)).status_code == 403
+        assert (await client.get("/returnees", headers=headers)).status_code == 403
+
+
+async def test_the_access_log_holds_every_showing_and_only_the_officer_reads_it(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    day = "2021-01-11"  # a day no other test registers on
+    canary_id = f"NINA-{unique_name()}"
+    person = registration(
+        arrival_date=day, reception_centre="kayes", personal={"national_id": canary_id}
+    )
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    created = await client.post("/returnees", json=person, headers=key)
+    returnee_id = created.json()["returnee_id"]
+    await client.post("/returnees", json=person, headers=key)  # a replay shows the person again
+    reader = as_token(infra, "case_worker", centres=["kayes"])
+    await client.get(f"/returnees/{returnee_id}", headers=reader)
+    await client.get("/returnees", params={"from": day, "to": day}, headers=reader)
+    await client.get(
+        f"/returnees/{returnee_id}", headers=as_token(infra, "case_worker", centres=["gao"])
+    )
+
+    officer = as_token(infra, "data_protection_officer")
+    audit = await client.get("/audit", params={"returnee_id": returnee_id}, headers=officer)
+
+    assert audit.status_code == 200
+    seen = [(r["actor"], r["action"], r["route"]) for r in audit.json()["items"]]
+    assert seen == [
+        ("registrar.test", "created", "POST /returnees"),
+        ("registrar.test", "read", "POST /returnees"),
+        ("case_worker.scoped", "read", "GET /returnees/{returnee_id}"),
+        ("case_worker.scoped", "listed", "GET /returnees"),
+    ]  # the Gao worker's 404 showed nothing, so it records nothing
+    first = audit.json()["items"][0]
+    assert first["service"] == "intake" and "personal.phone" in first["fields"]
+    personal = person["personal"]
+    for value in (personal["given_name"], personal["family_name"], personal["national_id"]):
+        assert value not in audit.text
+    for role in ("admin", "supervisor", "registrar"):
+        refused = await client.get(
+            "/audit", params={"returnee_id": returnee_id}, headers=as_token(infra, role)
+        )
+        assert refused.status_code == 403
+
+
+async def test_the_service_role_can_only_append_to_the_access_log(infra: Infra) -> None:
+    conn = await asyncpg.connect(infra.dsn("intake"))
+    try:
+        for statement in (
+            "UPDATE intake.access_log SET actor = 'someone else'",
+            "DELETE FROM intake.access_log",
+            "TRUNCATE intake.access_log",
+        ):
+            with pytest.raises(asyncpg.PostgresError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 MALFORMED: list[tuple[str, Any]] = [

@@ -28,6 +28,7 @@ class FakeUnitOfWork:
         self.published: list[tuple[ReturneeRegistered, UUID]] = []
         self.keys: dict[str, tuple[str, StoredResponse | None]] = {}
         self.committed = 0
+        self.accesses: list[tuple[str, UUID, bool]] = []
 
     async def claim_idempotency_key(self, key: str, fingerprint: str) -> StoredResponse | None:
         if key not in self.keys:
@@ -52,6 +53,11 @@ class FakeUnitOfWork:
 
     async def publish(self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str) -> None:
         self.published.append((event, event_id))
+
+    async def record_access(
+        self, registrar: Registrar, returnee_id: UUID, *, created: bool
+    ) -> None:
+        self.accesses.append((registrar.subject, returnee_id, created))
 
 
 class FakeDatabase:
@@ -136,6 +142,18 @@ async def test_the_same_key_and_body_replays_the_first_answer() -> None:
     again = await run(db, command(), key="k-1")
     assert again.replayed and again.body == first.body
     assert len(db.state.published) == 1
+
+
+async def test_creating_and_replaying_a_registration_are_both_in_the_access_log() -> None:
+    db = FakeDatabase()
+    first = await run(db, command(), key="k-log")
+    await run(db, command(), key="k-log")
+    returnee_id = UUID(first.body["returnee_id"])
+
+    assert db.state.accesses == [
+        ("registrar.gao.1", returnee_id, True),
+        ("registrar.gao.1", returnee_id, False),
+    ]
 
 
 async def test_the_same_key_with_another_body_is_refused() -> None:

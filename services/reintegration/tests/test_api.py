@@ -219,11 +219,75 @@ def assert_valid_against_committed_schema(record: Any, spec: EventSpec[Any]) -> 
     assert dict(record.headers)["ce_source"] == b"/reintegration"
 
 
-class TestReadingCases:
-    async def test_a_case_holds_no_personal_data(self, register: Any, analyst: Api) -> None:
+def _cursor(cursor: str | None) -> dict[str, str]:
+    return {"cursor": cursor} if cursor else {}
+
+
+class TestCentreAccess:
+    """Need-to-know: case workers act only on their centres' cases; analysts on none."""
+
+    @pytest.fixture
+    def gao_worker(self, client: httpx.AsyncClient, infra: Infra) -> Api:
+        api = Api(client, infra.jwt_secret, Role.CASE_WORKER)
+        token = issue_dev_token(
+            infra.jwt_secret, Role.CASE_WORKER, subject="worker.gao", centres=["gao"]
+        )
+        api.headers = {"Authorization": f"Bearer {token}"}
+        return api
+
+    async def test_another_centres_case_is_not_found_for_every_route(
+        self, register: Any, gao_worker: Api, worker: Api
+    ) -> None:
+        bamako = await one_case(register, centre="bamako")
+        gao = await one_case(register, centre="gao")
+
+        assert (await gao_worker.get(f"/cases/{gao}")).status_code == 200
+        assert (await gao_worker.get(f"/cases/{bamako}")).status_code == 404
+        assert (await gao_worker.post(f"/cases/{bamako}/aid", GRANT)).status_code == 404
+        closing = {"reason": "remigrated"}
+        assert (await gao_worker.post(f"/cases/{bamako}/close", closing)).status_code == 404
+        activity = {
+            "returnee_ids": [str(bamako)],
+            "sector": "crafts",
+            "location": {"region": "bamako", "commune": "Bamako"},
+            "level": "individual",
+        }
+        refused = await gao_worker.post("/activities", activity)
+        assert refused.status_code == 404, refused.text
+        # Nothing happened to the Bamako case, which a national worker still sees open.
+        untouched = (await worker.get(f"/cases/{bamako}")).json()
+        assert untouched["status"] == "open" and untouched["aid"] == []
+
+    async def test_listings_hold_only_the_readers_centres(
+        self, register: Any, gao_worker: Api
+    ) -> None:
+        await register(centre="bamako", count=2)
+        await register(centre="gao", count=2)
+
+        everything: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = (await gao_worker.get("/cases", limit=200, **_cursor(cursor))).json()
+            everything += page["items"]
+            if not (cursor := page["next_cursor"]):
+                break
+        asked_for_bamako = (await gao_worker.get("/cases", centre="bamako")).json()
+
+        assert {case["reception_centre"] for case in everything} == {"gao"}
+        assert asked_for_bamako["items"] == []
+
+    async def test_analysts_read_no_individual_case(self, register: Any, analyst: Api) -> None:
         returnee_id = await one_case(register, centre="kayes")
 
-        response = await analyst.get(f"/cases/{returnee_id}")
+        assert (await analyst.get(f"/cases/{returnee_id}")).status_code == 403
+        assert (await analyst.get("/cases")).status_code == 403
+
+
+class TestReadingCases:
+    async def test_a_case_holds_no_personal_data(self, register: Any, worker: Api) -> None:
+        returnee_id = await one_case(register, centre="kayes")
+
+        response = await worker.get(f"/cases/{returnee_id}")
 
         assert response.status_code == 200
         body = response.json()
@@ -238,8 +302,8 @@ class TestReadingCases:
         for personal in ("Aminata", "Diarra", "+22365012345", "personal"):
             assert personal not in response.text
 
-    async def test_an_unknown_case_is_404(self, analyst: Api) -> None:
-        response = await analyst.get(f"/cases/{uuid.uuid4()}")
+    async def test_an_unknown_case_is_404(self, worker: Api) -> None:
+        response = await worker.get(f"/cases/{uuid.uuid4()}")
 
         assert response.status_code == 404
         assert response.json()["error"] == "case_not_found"

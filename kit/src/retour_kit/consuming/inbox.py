@@ -1,13 +1,8 @@
 """The inbox: which events a consumer has already applied.
 
-Each service that consumes has this table in its own schema:
-
-    CREATE TABLE inbox (
-        consumer     text        NOT NULL,
-        event_id     uuid        NOT NULL,                   -- CloudEvents ce_id
-        processed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-    );
+Each service that consumes has the kit's `inbox` table (retour_kit/tables/) in its own schema:
+its migrations package declares it, `KIT_TABLES = (..., "inbox")`. One row per (consumer,
+event id).
 
 The rows are inserted in the transaction that applies the events, so "recorded as applied" and
 "applied" commit together or not at all. Deduplication rests on the primary key, not on the

@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from retour_intake.adapters.metrics import IntakeMetrics
-from retour_intake.adapters.unit_of_work import SCHEMA, unit_of_work_factory
+from retour_intake.adapters.unit_of_work import SCHEMA, PgReads, PgRegistrationUnitOfWork
 from retour_intake.entrypoints.http import returnee_routes
 from retour_intake.settings import Settings
+from retour_kit.access_log import PgAccessLog
+from retour_kit.audit_routes import audit_router
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app, service_command
 
 MIGRATIONS_PACKAGE = "retour_intake"
@@ -13,12 +15,13 @@ MIGRATIONS_PACKAGE = "retour_intake"
 
 def wire(parts: Parts[Settings]) -> Wiring:
     routes = returnee_routes(
-        start_unit_of_work=unit_of_work_factory(parts.pool),
-        pool=parts.pool,
+        registrations=parts.unit_of_work(PgRegistrationUnitOfWork),
+        reads=parts.unit_of_work(PgReads),
         metrics=IntakeMetrics(parts.registry),
         programme_start=parts.settings.programme_start,
     )
-    return Wiring(routers=[routes])
+    access_log = parts.unit_of_work(lambda conn: PgAccessLog(conn, service=SCHEMA))
+    return Wiring(routers=[routes, audit_router(access_log)])
 
 
 SERVICE = ServiceDefinition(

@@ -29,6 +29,10 @@ class RegistrationUnitOfWork(Protocol):
     async def publish(
         self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str
     ) -> None: ...
+    async def record_access(
+        self, registrar: Registrar, returnee_id: UUID, *, created: bool
+    ) -> None:
+        """The access log: ``registrar`` created, or was shown again (a replay), the person."""
 
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[RegistrationUnitOfWork]]
@@ -65,6 +69,9 @@ async def register_returnee(
             )
             stored = await uow.claim_idempotency_key(idempotency_key, fingerprint)
             if stored is not None:
+                # A replay shows the person's data again: that is a read to record.
+                replayed_id = UUID(stored.body["returnee_id"])
+                await uow.record_access(registrar, replayed_id, created=False)
                 return RegistrationResult(stored.status, stored.body, replayed=True)
         keys = person_keys(command)
         # Two centres registering the same person at the same moment must see each other.
@@ -78,6 +85,7 @@ async def register_returnee(
             registrar=registrar,
         )
         await uow.add(event, keys)
+        await uow.record_access(registrar, event.returnee_id, created=True)
         event_id = new_id()
         await uow.publish(event, event_id=event_id, traceparent=traceparent)
         body = event.model_dump(mode="json")

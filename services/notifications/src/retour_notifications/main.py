@@ -18,11 +18,13 @@ from retour_kit.runtime import (
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_notifications.adapters.kannel import KannelSms
+from retour_notifications.adapters.ledger_views import PgLedgerViews
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import forget_contacts
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
 from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
+from retour_notifications.adapters.unit_of_work import LedgerWork
 from retour_notifications.domain.delivery import DeliveryRetryPolicy
 from retour_notifications.domain.rules import Channel
 from retour_notifications.entrypoints.consumer import notification_recorder
@@ -47,8 +49,8 @@ def wire(parts: Parts[Settings]) -> Wiring:
         return [*senders, upkeep]
 
     return Wiring(
-        routers=[notifications_router(parts.pool)],
-        handler=recorder(parts.settings, metrics),
+        routers=[notifications_router(parts.unit_of_work(PgLedgerViews))],
+        handler=recorder(parts, metrics),
         workers=workers,
     )
 
@@ -67,8 +69,9 @@ def build_app(settings: Settings) -> FastAPI:
     return build_service_app(SERVICE, settings)
 
 
-def recorder(settings: Settings, metrics: NotificationMetrics) -> HandleBatch:
-    return notification_recorder(build_recording(settings), metrics)
+def recorder(parts: Parts[Settings], metrics: NotificationMetrics) -> HandleBatch:
+    record = notification_recorder(build_recording(parts.settings), metrics)
+    return parts.unit_of_work(LedgerWork).handling(record)
 
 
 def build_consumer(
@@ -79,7 +82,7 @@ def build_consumer(
 ) -> EventConsumer:
     """The service's consumer alone, for replays and benchmarks."""
     parts = Parts(settings, database, registry)
-    return build_service_consumer(SERVICE, parts, recorder(settings, metrics))
+    return build_service_consumer(SERVICE, parts, recorder(parts, metrics))
 
 
 def build_recording(settings: Settings) -> Recording:

@@ -14,6 +14,7 @@ from retour_kit.runtime import (
     service_command,
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
+from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.aid import ReintegrationBudget
 from retour_reintegration.entrypoints.activities_api import activities_router
 from retour_reintegration.entrypoints.cases_api import cases_router
@@ -29,10 +30,11 @@ INBOX_CONSUMER = "reintegration"
 
 def wire(parts: Parts[Settings]) -> Wiring:
     budget = ReintegrationBudget(limit=parts.settings.reintegration_budget_xof, currency="XOF")
-    context = ApiContext(database=parts.database, schema=SCHEMA, budget=budget)
+    work = parts.unit_of_work(CaseWork.binder(SCHEMA))
+    context = ApiContext(work=work, budget=budget)
     return Wiring(
         routers=[cases_router(context), activities_router(context)],
-        handler=open_cases_on_registrations,
+        handler=work.handling(open_cases_on_registrations),
         install=install_rule_violation_handler,
     )
 
@@ -57,7 +59,8 @@ def build_consumer(
 ) -> EventConsumer:
     """The service's consumer alone, for replays and benchmarks."""
     parts = Parts(settings, database, registry)
-    return build_service_consumer(SERVICE, parts, open_cases_on_registrations)
+    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(open_cases_on_registrations)
+    return build_service_consumer(SERVICE, parts, handler)
 
 
 cli = service_command(SERVICE)

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
-from retour_kit.consuming import EventConsumer
+from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
 from retour_kit.lifespan import database_ready
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app
 from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_reporting.adapters.kafka_positions import KafkaTopicPositions
-from retour_reporting.adapters.pg_projections import forget_everything
+from retour_reporting.adapters.pg_projections import PgProjectionStore, forget_everything
 from retour_reporting.adapters.pg_reports import PgReportSource
 from retour_reporting.adapters.projection_metrics import ProjectionMetrics
 from retour_reporting.entrypoints.cli import run_cli
@@ -52,7 +52,7 @@ def wire(parts: Parts[Settings]) -> Wiring:
 
     return Wiring(
         routers=[report_routes(PgReportSource(lambda: reports.pool)), dashboard_routes()],
-        handler=projecting(ProjectionMetrics(parts.registry)),
+        handler=projection_handler(parts),
         resources=[reports_pool],
     )
 
@@ -120,8 +120,15 @@ def build_consumer(
 ) -> EventConsumer:
     """The service's consumer alone (replays, rebuilds, benchmarks)."""
     parts = Parts(settings, database, registry)
-    handler = projecting(ProjectionMetrics(registry))
-    return build_service_consumer(SERVICE, parts, handler, group=group, max_records=max_records)
+    return build_service_consumer(
+        SERVICE, parts, projection_handler(parts), group=group, max_records=max_records
+    )
+
+
+def projection_handler(parts: Parts[Settings]) -> HandleBatch:
+    return parts.unit_of_work(PgProjectionStore).handling(
+        projecting(ProjectionMetrics(parts.registry))
+    )
 
 
 def rebuild_group(settings: Settings) -> str:

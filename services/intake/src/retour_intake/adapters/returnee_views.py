@@ -7,8 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
+from retour_kit.db import Connection
 from retour_kit.pagination import decode_cursor, encode_cursor
 
 
@@ -33,42 +32,54 @@ class Page:
     next_cursor: str | None
 
 
-async def get_returnee(pool: asyncpg.Pool, returnee_id: UUID) -> dict[str, Any] | None:
-    record: dict[str, Any] | None = await pool.fetchval(
-        "SELECT record FROM returnees WHERE returnee_id = $1", returnee_id
-    )
-    return record
+_PAGE = """
+SELECT record, arrival_date, returnee_id FROM returnees
+WHERE ($1::text[] IS NULL OR reception_centre = ANY($1))
+  AND ($2::date IS NULL OR arrival_date >= $2)
+  AND ($3::date IS NULL OR arrival_date <= $3)
+  AND ($4::date IS NULL OR (arrival_date, returnee_id) > ($4, $5::uuid))
+ORDER BY arrival_date, returnee_id
+LIMIT $6
+"""
 
 
-async def list_returnees(
-    pool: asyncpg.Pool,
-    *,
-    centre: str | None,
-    arrived_from: date | None,
-    arrived_to: date | None,
-    after: Cursor | None,
-    limit: int,
-) -> Page:
-    rows = await pool.fetch(
-        """
-        SELECT record, arrival_date, returnee_id FROM returnees
-        WHERE ($1::text IS NULL OR reception_centre = $1)
-          AND ($2::date IS NULL OR arrival_date >= $2)
-          AND ($3::date IS NULL OR arrival_date <= $3)
-          AND ($4::date IS NULL OR (arrival_date, returnee_id) > ($4, $5::uuid))
-        ORDER BY arrival_date, returnee_id
-        LIMIT $6
-        """,
-        centre,
-        arrived_from,
-        arrived_to,
-        after.arrival_date if after else None,
-        after.returnee_id if after else None,
-        limit + 1,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = (
-        Cursor(rows[-1]["arrival_date"], rows[-1]["returnee_id"]).encode() if more else None
-    )
-    return Page(items=[row["record"] for row in rows], next_cursor=next_cursor)
+class PgReturneeViews:
+    """The read side of one unit of work's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def get(self, returnee_id: UUID, *, centres: list[str] | None) -> dict[str, Any] | None:
+        """The record, if it is at one of ``centres`` (None: any centre)."""
+        record: dict[str, Any] | None = await self._conn.fetchval(
+            "SELECT record FROM returnees WHERE returnee_id = $1"
+            " AND ($2::text[] IS NULL OR reception_centre = ANY($2))",
+            returnee_id,
+            centres,
+        )
+        return record
+
+    async def page(
+        self,
+        *,
+        centres: list[str] | None,
+        arrived_from: date | None,
+        arrived_to: date | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> Page:
+        rows = await self._conn.fetch(
+            _PAGE,
+            centres,
+            arrived_from,
+            arrived_to,
+            after.arrival_date if after else None,
+            after.returnee_id if after else None,
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            Cursor(rows[-1]["arrival_date"], rows[-1]["returnee_id"]).encode() if more else None
+        )
+        return Page(items=[row["record"] for row in rows], next_cursor=next_cursor)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
-import asyncpg
-
-from retour_contracts import RETURNEE_REGISTERED_V1, ReturneeRegistered, build_envelope
+from retour_contracts import (
+    RETURNEE_REGISTERED_V1,
+    PersonalData,
+    ReturneeRegistered,
+    build_envelope,
+)
+from retour_intake.adapters.returnee_views import PgReturneeViews
 from retour_intake.domain.duplicates import KnownPerson, PersonKeys
+from retour_intake.domain.registration import Registrar
 from retour_kit import idempotency, outbox
+from retour_kit.access_log import Access, PgAccessLog
+from retour_kit.auth import Role
 from retour_kit.db import Connection
 
 SCHEMA = "intake"
@@ -29,9 +34,26 @@ LIMIT 50
 """
 
 
+PERSONAL_FIELDS = tuple(f"personal.{name}" for name in PersonalData.model_fields)
+"""What the access log names when a registration is shown: the personal block's fields."""
+
+
 class PgRegistrationUnitOfWork:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._access_log = PgAccessLog(conn, service=SCHEMA)
+
+    async def record_access(
+        self, registrar: Registrar, returnee_id: UUID, *, created: bool
+    ) -> None:
+        await self._access_log.record(
+            registrar.subject,
+            [Role.REGISTRAR],  # the only role that registers
+            Access.CREATED if created else Access.READ,
+            route="POST /returnees",
+            returnee_ids=[returnee_id],
+            fields=PERSONAL_FIELDS,
+        )
 
     async def claim_idempotency_key(
         self, key: str, fingerprint: str
@@ -97,14 +119,10 @@ class PgRegistrationUnitOfWork:
         )
 
 
-def unit_of_work_factory(
-    pool: Callable[[], asyncpg.Pool],
-) -> Callable[[], AbstractAsyncContextManager[PgRegistrationUnitOfWork]]:
-    """`pool` is called per use: the pool only exists once the app's lifespan has started."""
+class PgReads:
+    """What a read of registrations needs, on one connection: the records and the access log
+    that must record their showing in the same transaction."""
 
-    @asynccontextmanager
-    async def start() -> AsyncIterator[PgRegistrationUnitOfWork]:
-        async with pool().acquire() as conn, conn.transaction():
-            yield PgRegistrationUnitOfWork(conn)
-
-    return start
+    def __init__(self, conn: Connection) -> None:
+        self.returnees = PgReturneeViews(conn)
+        self.access_log = PgAccessLog(conn, service=SCHEMA)

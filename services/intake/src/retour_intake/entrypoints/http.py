@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
@@ -17,16 +15,19 @@ from retour_contracts import (
     ReceptionCentre,
     ReturneeRegistered,
 )
-from retour_intake.adapters import returnee_views
 from retour_intake.adapters.metrics import IntakeMetrics
+from retour_intake.adapters.returnee_views import Cursor
+from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS, PgReads
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.registration import DuplicateSuspected, Registrar
-from retour_intake.use_cases import UnitOfWorkFactory, register_returnee
+from retour_intake.use_cases import RegistrationUnitOfWork, register_returnee
+from retour_kit.access_log import Access
 from retour_kit.auth import Principal, Role, require_roles
-from retour_kit.http_errors import ApiError, invalid_fields
+from retour_kit.http_errors import ApiError, invalid_fields, outside_centres
 from retour_kit.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused
 from retour_kit.logging import bound_event_context
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
+from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -51,8 +52,8 @@ _REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def returnee_routes(
     *,
-    start_unit_of_work: UnitOfWorkFactory,
-    pool: Callable[[], asyncpg.Pool],
+    registrations: UnitOfWork[RegistrationUnitOfWork],
+    reads: UnitOfWork[PgReads],
     metrics: IntakeMetrics,
     programme_start: date,
 ) -> APIRouter:
@@ -66,6 +67,8 @@ def returnee_routes(
         traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
         """Register a returnee; duplicates across all centres are checked first."""
+        if not principal.works_at(command.reception_centre):
+            raise outside_centres("body.reception_centre")
         try:
             command.check_arrival_in_programme(programme_start)
         except InvalidField as invalid:
@@ -73,7 +76,7 @@ def returnee_routes(
         trace = continued_trace(traceparent)
         try:
             result = await register_returnee(
-                start_unit_of_work,
+                registrations.transaction,
                 command,
                 registrar=Registrar(principal.subject),
                 idempotency_key=idempotency_key,
@@ -112,15 +115,20 @@ def returnee_routes(
         return JSONResponse(result.body, status_code=result.status, headers=headers)
 
     @router.get("/returnees/{returnee_id}", responses={200: {"model": ReturneeRegistered}})
-    async def get_returnee(returnee_id: UUID, _: Reader) -> JSONResponse:
-        record = await returnee_views.get_returnee(pool(), returnee_id)
+    async def get_returnee(returnee_id: UUID, reader: Reader) -> JSONResponse:
+        # Another centre's returnee is not found, rather than forbidden: the answer must not
+        # even say that the person is registered somewhere.
+        async with reads.transaction() as work:
+            record = await work.returnees.get(returnee_id, centres=reader.centre_filter)
+            if record is not None:
+                await _record_shown(work, reader, "GET /returnees/{returnee_id}", [returnee_id])
         if record is None:
             raise ApiError(404, "not_found", f"no returnee {returnee_id}")
         return JSONResponse(record)
 
     @router.get("/returnees")
     async def list_returnees(
-        _: Reader,
+        reader: Reader,
         centre: ReceptionCentre | None = None,
         arrived_from: Annotated[date | None, Query(alias="from")] = None,
         arrived_to: Annotated[date | None, Query(alias="to")] = None,
@@ -128,15 +136,36 @@ def returnee_routes(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
         """Returnees by arrival date (inclusive range), oldest first, one page at a time."""
-        after = returnee_views.Cursor.decode(cursor) if cursor else None
-        page = await returnee_views.list_returnees(
-            pool(),
-            centre=centre.value if centre else None,
-            arrived_from=arrived_from,
-            arrived_to=arrived_to,
-            after=after,
-            limit=limit,
-        )
+        after = Cursor.decode(cursor) if cursor else None
+        async with reads.transaction() as work:
+            page = await work.returnees.page(
+                centres=reader.listing(centre),
+                arrived_from=arrived_from,
+                arrived_to=arrived_to,
+                after=after,
+                limit=limit,
+            )
+            shown = [UUID(item["returnee_id"]) for item in page.items]
+            await _record_shown(work, reader, "GET /returnees", shown, Access.LISTED)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     return router
+
+
+async def _record_shown(
+    work: PgReads,
+    reader: Principal,
+    route: str,
+    returnee_ids: list[UUID],
+    action: Access = Access.READ,
+) -> None:
+    """Every showing of registrations goes to the access log, in the read's transaction: a
+    read that cannot be recorded fails."""
+    await work.access_log.record(
+        reader.subject,
+        reader.roles,
+        action,
+        route=route,
+        returnee_ids=returnee_ids,
+        fields=PERSONAL_FIELDS,
+    )

@@ -1,3 +1,5 @@
+-- retour: replaces sha256 1a74ea9975520942650b73a986514d91c6833bbf108a2ba8adab791b0b4eec6c
+-- (this file as first applied also created idempotency_keys, now a kit table: KIT_TABLES)
 -- Registered returnees. `record` is the returnee.registered event exactly as published; the
 -- other columns are what duplicate detection and listings search on.
 CREATE TABLE returnees (
@@ -17,12 +19,3 @@ CREATE INDEX returnees_phone ON returnees (phone) WHERE phone IS NOT NULL;
 CREATE INDEX returnees_family_birth ON returnees (family_key, birth_date);
 CREATE INDEX returnees_arrival ON returnees (arrival_date, returnee_id);
 CREATE INDEX returnees_centre_arrival ON returnees (reception_centre, arrival_date, returnee_id);
-
--- Idempotency-Key of POST requests (see retour_kit.idempotency).
-CREATE TABLE idempotency_keys (
-    key         text        PRIMARY KEY,
-    fingerprint text        NOT NULL,
-    status      int,
-    body        jsonb,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);

@@ -10,26 +10,26 @@ from uuid import UUID
 import structlog
 
 from retour_contracts import ParsedEvent
-from retour_kit.consuming import HandleBatch
-from retour_kit.db import Connection
+from retour_kit.unit_of_work import HandleWith
 from retour_notifications.adapters.metrics import NotificationMetrics
-from retour_notifications.adapters.pg_contacts import PgContacts
-from retour_notifications.adapters.pg_ledger import PgLedger
+from retour_notifications.adapters.unit_of_work import LedgerWork
 from retour_notifications.usecases.record import IncomingEvent, Recording, record_batch
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-def notification_recorder(recording: Recording, metrics: NotificationMetrics) -> HandleBatch:
+def notification_recorder(
+    recording: Recording, metrics: NotificationMetrics
+) -> HandleWith[LedgerWork]:
     """The consumer's handler. It runs in the transaction that also writes the batch's inbox
     rows, so the ledger rows commit exactly once per event (a redelivery finds the inbox row
     and never reaches this function)."""
 
-    async def record(conn: Connection, batch: Sequence[ParsedEvent]) -> None:
+    async def record(work: LedgerWork, batch: Sequence[ParsedEvent]) -> None:
         results = await record_batch(
             [IncomingEvent(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
-            ledger=PgLedger(conn),
-            contacts=PgContacts(conn),
+            ledger=work.ledger,
+            contacts=work.contacts,
             recording=recording,
             now=datetime.now(UTC),
         )

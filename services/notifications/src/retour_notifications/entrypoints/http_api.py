@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from retour_kit.auth import Principal, Role, require_roles
-from retour_notifications.adapters.ledger_views import notifications_of
+from retour_kit.unit_of_work import UnitOfWork
+from retour_notifications.adapters.ledger_views import PgLedgerViews
 
 # Individual-level data: people who work on cases, not analysts.
 Reader = Annotated[Principal, Depends(require_roles(Role.CASE_WORKER, Role.SUPERVISOR, Role.ADMIN))]
@@ -42,12 +41,14 @@ class NotificationList(BaseModel):
     items: list[NotificationView]
 
 
-def notifications_router(pool: Callable[[], asyncpg.Pool]) -> APIRouter:
+def notifications_router(ledger: UnitOfWork[PgLedgerViews]) -> APIRouter:
     router = APIRouter(tags=["notifications"])
 
     @router.get("/notifications", response_model=NotificationList)
-    async def list_notifications(returnee_id: UUID, _: Reader) -> NotificationList:
-        rows = await notifications_of(pool(), returnee_id)
+    async def list_notifications(returnee_id: UUID, reader: Reader) -> NotificationList:
+        # Another centre's returnee gets an empty list, exactly like an unknown one.
+        async with ledger.reading() as views:
+            rows = await views.notifications_of(returnee_id, centres=reader.centre_filter)
         return NotificationList(
             returnee_id=returnee_id, items=[NotificationView(**row) for row in rows]
         )

@@ -1,5 +1,7 @@
 from dataclasses import dataclass
 
+from retour_contracts import ReceptionCentre
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -7,3 +9,8 @@ class Actor:
 
     subject: str
     may_exceed_budget: bool = False
+    centres: frozenset[ReceptionCentre] | None = None
+    """The reception centres whose cases they act on; None: every centre."""
+
+    def works_at(self, centre: ReceptionCentre) -> bool:
+        return self.centres is None or centre in self.centres

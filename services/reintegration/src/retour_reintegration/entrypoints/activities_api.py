@@ -9,10 +9,8 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from retour_kit.db import Connection
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
-from retour_reintegration.adapters.outbox_events import OutboxEvents
-from retour_reintegration.adapters.pg_cases import PgCaseRepository
+from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.commands import LaunchActivity
 from retour_reintegration.entrypoints.access import Writer, actor_of
 from retour_reintegration.entrypoints.context import ApiContext
@@ -37,10 +35,10 @@ def activities_router(context: ApiContext) -> APIRouter:
     ) -> JSONResponse:
         trace = continued_trace(traceparent)
 
-        async def launch(conn: Connection) -> tuple[int, Any]:
+        async def launch(adapters: CaseWork) -> tuple[int, Any]:
             activity = await launch_activity(
-                PgCaseRepository(conn),
-                OutboxEvents(conn, schema=context.schema, traceparent=trace),
+                adapters.cases,
+                adapters.events(traceparent=trace),
                 command=command,
                 actor=actor_of(principal),
                 now=datetime.now(UTC),
@@ -55,7 +53,7 @@ def activities_router(context: ApiContext) -> APIRouter:
             return 201, view.model_dump(mode="json")
 
         return await respond_once(
-            context.database,
+            context.work,
             key=idempotency_key,
             principal=principal,
             path=request.url.path,

@@ -11,11 +11,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from retour_contracts import ReceptionCentre
-from retour_kit.db import Connection
 from retour_kit.pagination import decode_cursor, encode_cursor
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
-from retour_reintegration.adapters.outbox_events import OutboxEvents
-from retour_reintegration.adapters.pg_cases import PgCaseRepository
+from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.case import CaseStatus
 from retour_reintegration.domain.commands import CloseCase, GrantAid
 from retour_reintegration.domain.errors import CaseNotFound
@@ -30,35 +28,36 @@ from retour_reintegration.views.models import (
     CasePage,
     CaseSummary,
 )
-from retour_reintegration.views.queries import case_details, case_summary, list_cases
 
 log = structlog.stdlib.get_logger(__name__)
 
 
 def cases_router(context: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/cases", tags=["cases"])
-    database = context.database
+    work = context.work
 
     @router.get("/{returnee_id}", response_model=CaseDetails, responses={404: REFUSALS[404]})
-    async def get_case(returnee_id: UUID, _: Reader) -> CaseDetails:
-        async with database.pool.acquire() as conn:
-            details = await case_details(conn, returnee_id, context.budget)
+    async def get_case(returnee_id: UUID, reader: Reader) -> CaseDetails:
+        async with work.reading() as adapters:
+            details = await adapters.views.details(
+                returnee_id, context.budget, centres=reader.centre_filter
+            )
         if details is None:
             raise CaseNotFound([returnee_id])
         return details
 
     @router.get("", response_model=CasePage)
     async def get_cases(
-        _: Reader,
+        reader: Reader,
         status: CaseStatus | None = None,
         centre: ReceptionCentre | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> CasePage:
         after = decode_cursor(cursor, datetime.fromisoformat, UUID) if cursor else None
-        async with database.pool.acquire() as conn:
-            items = await list_cases(
-                conn, status=status, centre=centre, after=after, limit=limit + 1
+        async with work.reading() as adapters:
+            items = await adapters.views.page(
+                status=status, centres=reader.listing(centre), after=after, limit=limit + 1
             )
         return CasePage(items=items[:limit], next_cursor=_next_cursor(items, limit))
 
@@ -73,10 +72,10 @@ def cases_router(context: ApiContext) -> APIRouter:
     ) -> JSONResponse:
         trace = continued_trace(traceparent)
 
-        async def grant(conn: Connection) -> tuple[int, Any]:
+        async def grant(adapters: CaseWork) -> tuple[int, Any]:
             granted = await grant_aid(
-                PgCaseRepository(conn),
-                OutboxEvents(conn, schema=context.schema, traceparent=trace),
+                adapters.cases,
+                adapters.events(traceparent=trace),
                 returnee_id=returnee_id,
                 command=command,
                 actor=actor_of(principal),
@@ -95,7 +94,7 @@ def cases_router(context: ApiContext) -> APIRouter:
             return 201, view.model_dump(mode="json")
 
         return await respond_once(
-            database,
+            work,
             key=idempotency_key,
             principal=principal,
             path=request.url.path,
@@ -111,21 +110,21 @@ def cases_router(context: ApiContext) -> APIRouter:
         idempotency_key: IdempotencyKey,
         request: Request,
     ) -> JSONResponse:
-        async def close(conn: Connection) -> tuple[int, Any]:
+        async def close(adapters: CaseWork) -> tuple[int, Any]:
             await close_case(
-                PgCaseRepository(conn),
+                adapters.cases,
                 returnee_id=returnee_id,
                 reason=command.reason,
                 actor=actor_of(principal),
                 now=datetime.now(UTC),
             )
-            summary = await case_summary(conn, returnee_id)
+            summary = await adapters.views.summary(returnee_id, centres=None)
             assert summary is not None  # close_case found it, in this transaction
             log.info("case closed", returnee_id=str(returnee_id), reason=command.reason)
             return 200, summary.model_dump(mode="json")
 
         return await respond_once(
-            database,
+            work,
             key=idempotency_key,
             principal=principal,
             path=request.url.path,

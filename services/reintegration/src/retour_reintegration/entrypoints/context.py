@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
-from retour_kit.db import Database
+from retour_kit.unit_of_work import UnitOfWork
+from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.aid import ReintegrationBudget
 
 
@@ -8,6 +9,5 @@ from retour_reintegration.domain.aid import ReintegrationBudget
 class ApiContext:
     """What the HTTP routes need, built once by the composition root."""
 
-    database: Database
-    schema: str
+    work: UnitOfWork[CaseWork]
     budget: ReintegrationBudget

@@ -16,16 +16,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from retour_kit.auth import Principal
-from retour_kit.db import Connection, Database
 from retour_kit.http_errors import ApiError
 from retour_kit.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyReused,
     StoredResponse,
-    claim_key,
     request_fingerprint,
-    store_response,
 )
+from retour_kit.unit_of_work import UnitOfWork
+from retour_reintegration.adapters.unit_of_work import CaseWork
 
 IdempotencyKey = Annotated[
     str,
@@ -37,12 +36,12 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-Action = Callable[[Connection], Awaitable[tuple[int, Any]]]
-"""Performs the request in the given transaction; returns the status and the JSON body."""
+Action = Callable[[CaseWork], Awaitable[tuple[int, Any]]]
+"""Performs the request in the given unit of work; returns the status and the JSON body."""
 
 
 async def respond_once(
-    database: Database,
+    work: UnitOfWork[CaseWork],
     *,
     key: str,
     principal: Principal,
@@ -52,9 +51,9 @@ async def respond_once(
 ) -> JSONResponse:
     scoped_key = f"{principal.subject}:{key}"
     fingerprint = request_fingerprint("POST", path, command.model_dump(mode="json"))
-    async with database.pool.acquire() as conn, conn.transaction():
+    async with work.transaction() as adapters:
         try:
-            earlier = await claim_key(conn, scoped_key, fingerprint)
+            earlier = await adapters.idempotency_keys.claim(scoped_key, fingerprint)
         except IdempotencyKeyReused:
             raise ApiError(
                 409,
@@ -65,6 +64,6 @@ async def respond_once(
             return JSONResponse(
                 earlier.body, status_code=earlier.status, headers={"Idempotent-Replayed": "true"}
             )
-        status, body = await action(conn)
-        await store_response(conn, scoped_key, StoredResponse(status=status, body=body))
+        status, body = await action(adapters)
+        await adapters.idempotency_keys.store(scoped_key, StoredResponse(status=status, body=body))
     return JSONResponse(body, status_code=status)

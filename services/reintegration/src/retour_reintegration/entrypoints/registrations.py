@@ -7,21 +7,20 @@ from collections.abc import Sequence
 import structlog
 
 from retour_contracts import ParsedEvent, ReturneeRegistered
-from retour_kit.db import Connection
-from retour_reintegration.adapters.pg_cases import PgCaseRepository
+from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.usecases import open_cases
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def open_cases_on_registrations(conn: Connection, events: Sequence[ParsedEvent]) -> None:
+async def open_cases_on_registrations(work: CaseWork, events: Sequence[ParsedEvent]) -> None:
     """One consumer batch (new events only, one transaction): one insert for all its cases."""
     registrations: list[ReturneeRegistered] = []
     for parsed in events:
         if not isinstance(parsed.event, ReturneeRegistered):
             raise TypeError(f"expected returnee.registered, got {parsed.type}")
         registrations.append(parsed.event)
-    opened = await open_cases(PgCaseRepository(conn), registrations)
+    opened = await open_cases(work.cases, registrations)
     # A registration whose returnee already has a case is a second registration event, not a
     # redelivery (the inbox catches those): the first one opened the case.
     log.info("cases opened", opened=opened, already_open=len(registrations) - opened)

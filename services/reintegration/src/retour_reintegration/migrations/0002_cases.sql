@@ -1,3 +1,5 @@
+-- retour: replaces sha256 9b2f994bae45528b341b73249e4adb4368dcc33d49a48499cea06fdeb6a70bb0
+-- (this file as first applied also created idempotency_keys, now a kit table: KIT_TABLES)
 -- One reintegration case per returnee, opened from returnee.registered. Only what case work
 -- needs: no names, phone numbers, dates of birth or national ids (intake keeps those).
 CREATE TABLE cases (
@@ -67,13 +69,4 @@ CREATE TABLE activity_aid (
     aid_id      uuid NOT NULL REFERENCES aid,
     position    int  NOT NULL,
     PRIMARY KEY (activity_id, aid_id)
-);
-
--- Idempotency-Key of POST requests (retour_kit.idempotency), stored with the effects.
-CREATE TABLE idempotency_keys (
-    key         text PRIMARY KEY,
-    fingerprint text NOT NULL,
-    status      int,
-    body        jsonb,
-    created_at  timestamptz NOT NULL DEFAULT now()
 );

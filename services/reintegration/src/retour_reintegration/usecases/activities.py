@@ -29,7 +29,11 @@ async def launch_activity(
     participants = command.returnee_ids
     check_participants(command.level, participants)
     found = await cases.lock_shared(participants)
-    missing = [returnee_id for returnee_id in participants if returnee_id not in found]
+    missing = [
+        returnee_id
+        for returnee_id in participants
+        if returnee_id not in found or not actor.works_at(found[returnee_id].reception_centre)
+    ]
     if missing:
         raise CaseNotFound(missing)
     closed = [case.returnee_id for case in found.values() if not case.is_open]

@@ -39,7 +39,7 @@ async def grant_aid(
     # The lock makes concurrent grants to one returnee take turns, so two of them cannot both
     # fit in the same remaining budget.
     case = await cases.lock(returnee_id)
-    if case is None:
+    if case is None or not actor.works_at(case.reception_centre):  # see close_case
         raise CaseNotFound([returnee_id])
     case.check_is_open()
     granted_at = command.granted_at or now

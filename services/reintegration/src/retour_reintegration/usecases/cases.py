@@ -25,7 +25,9 @@ async def close_case(
     now: datetime,
 ) -> Case:
     case = await cases.lock(returnee_id)
-    if case is None:
+    # Another centre's case is not found rather than forbidden: need-to-know covers knowing
+    # that the person has a case at all.
+    if case is None or not actor.works_at(case.reception_centre):
         raise CaseNotFound([returnee_id])
     closed = case.close(reason, at=now, by=actor.subject)
     await cases.save_closure(closed)

@@ -20,7 +20,7 @@ from retour_reintegration.views.models import (
 _CASE = """
 SELECT returnee_id, reception_centre, region_of_origin, arrival_date, registered_at, status,
        opened_at, closed_at, closure_reason, closed_by
-FROM cases WHERE returnee_id = $1
+FROM cases WHERE returnee_id = $1 AND ($2::text[] IS NULL OR reception_centre = ANY($2))
 """
 
 _CASES = """
@@ -28,7 +28,7 @@ SELECT returnee_id, reception_centre, region_of_origin, arrival_date, registered
        opened_at, closed_at, closure_reason, closed_by
 FROM cases
 WHERE ($1::text IS NULL OR status = $1)
-  AND ($2::text IS NULL OR reception_centre = $2)
+  AND ($2::text[] IS NULL OR reception_centre = ANY($2))
   AND ($3::timestamptz IS NULL OR (registered_at, returnee_id) > ($3, $4::uuid))
 ORDER BY registered_at, returnee_id
 LIMIT $5
@@ -64,46 +64,51 @@ WHERE returnee_id = $1 AND category = ANY($2::text[]) AND currency = $3
 """
 
 
-async def case_details(
-    conn: Connection, returnee_id: UUID, budget: ReintegrationBudget
-) -> CaseDetails | None:
-    case = await conn.fetchrow(_CASE, returnee_id)
-    if case is None:
-        return None
-    aid = await conn.fetch(_AID, returnee_id)
-    activities = await conn.fetch(_ACTIVITIES, returnee_id)
-    granted = await conn.fetchval(
-        _MONEY_GRANTED, returnee_id, sorted(MONEY_CATEGORIES), budget.currency
-    )
-    return CaseDetails(
-        **dict(case),
-        budget=Budget(
-            currency=budget.currency,
-            limit=budget.limit,
-            granted=granted,
-            remaining=budget.remaining(granted),
-        ),
-        aid=[_aid(row) for row in aid],
-        activities=[_activity(row) for row in activities],
-    )
+class CaseViews:
+    """The read side of one unit of work's connection."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-async def case_summary(conn: Connection, returnee_id: UUID) -> CaseSummary | None:
-    row = await conn.fetchrow(_CASE, returnee_id)
-    return None if row is None else CaseSummary(**dict(row))
+    async def details(
+        self, returnee_id: UUID, budget: ReintegrationBudget, *, centres: list[str] | None
+    ) -> CaseDetails | None:
+        """The case, if it is at one of ``centres`` (None: any centre)."""
+        case = await self._conn.fetchrow(_CASE, returnee_id, centres)
+        if case is None:
+            return None
+        aid = await self._conn.fetch(_AID, returnee_id)
+        activities = await self._conn.fetch(_ACTIVITIES, returnee_id)
+        granted = await self._conn.fetchval(
+            _MONEY_GRANTED, returnee_id, sorted(MONEY_CATEGORIES), budget.currency
+        )
+        return CaseDetails(
+            **dict(case),
+            budget=Budget(
+                currency=budget.currency,
+                limit=budget.limit,
+                granted=granted,
+                remaining=budget.remaining(granted),
+            ),
+            aid=[_aid(row) for row in aid],
+            activities=[_activity(row) for row in activities],
+        )
 
+    async def summary(self, returnee_id: UUID, *, centres: list[str] | None) -> CaseSummary | None:
+        row = await self._conn.fetchrow(_CASE, returnee_id, centres)
+        return None if row is None else CaseSummary(**dict(row))
 
-async def list_cases(
-    conn: Connection,
-    *,
-    status: str | None,
-    centre: str | None,
-    after: tuple[datetime, UUID] | None,
-    limit: int,
-) -> list[CaseSummary]:
-    after_time, after_id = after or (None, None)
-    rows = await conn.fetch(_CASES, status, centre, after_time, after_id, limit)
-    return [CaseSummary(**dict(row)) for row in rows]
+    async def page(
+        self,
+        *,
+        status: str | None,
+        centres: list[str] | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[CaseSummary]:
+        after_time, after_id = after or (None, None)
+        rows = await self._conn.fetch(_CASES, status, centres, after_time, after_id, limit)
+        return [CaseSummary(**dict(row)) for row in rows]
 
 
 def _money(amount: Any, currency: str | None) -> Money | None:

@@ -1,0 +1,14 @@
+"""Notifications' adapters, bound to the one connection of a consumer batch
+(retour_kit.unit_of_work): ledger rows and contacts commit with the batch's inbox rows."""
+
+from __future__ import annotations
+
+from retour_kit.db import Connection
+from retour_notifications.adapters.pg_contacts import PgContacts
+from retour_notifications.adapters.pg_ledger import PgLedger
+
+
+class LedgerWork:
+    def __init__(self, conn: Connection) -> None:
+        self.ledger = PgLedger(conn)
+        self.contacts = PgContacts(conn)

@@ -1,0 +1,1 @@
+"""intake's migrations as they were before the kit owned its tables."""

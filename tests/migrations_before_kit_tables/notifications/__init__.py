@@ -1,0 +1,1 @@
+"""notifications's migrations as they were before the kit owned its tables."""

@@ -1,0 +1,1 @@
+"""SQL migrations applied by retour_kit.migrations, in file-name order."""
