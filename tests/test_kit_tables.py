@@ -12,6 +12,8 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -107,6 +109,16 @@ ADOPTABLE = ("outbox", "inbox", "idempotency_keys")
 """The kit tables the services' own migrations created before the kit owned them; the kit's
 later tables (the access log) are new to every schema, created at the upgrade."""
 
+LATER_INDEXES = {"inbox_by_age": "inbox", "idempotency_keys_by_age": "idempotency_keys"}
+"""The kit's later files that change a table it already had (index -> table), for retention
+(retour_kit.retention): added to adopted and new tables alike at the upgrade."""
+KIT_FILES = ("outbox", "inbox", "idempotency_keys", "access_log", *LATER_INDEXES)
+"""The kit's migration files, in the order they are applied."""
+
+
+def table_of(kit_file: str) -> str:
+    return LATER_INDEXES.get(kit_file, kit_file)
+
 
 def kit_tables_of(package: str) -> tuple[str, ...]:
     declared: tuple[str, ...] = getattr(
@@ -135,19 +147,23 @@ async def contents(connection: asyncpg.Connection) -> dict[str, list[str]]:
     }
 
 
+async def indexes(connection: asyncpg.Connection) -> set[str]:
+    rows = await connection.fetch(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    return {row["indexname"] for row in rows}
+
+
 async def history(connection: asyncpg.Connection) -> list[tuple[Any, ...]]:
     rows = await connection.fetch("SELECT * FROM schema_migrations ORDER BY version")
     return [tuple(row.values()) for row in rows]
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("service", SERVICES)
-async def test_a_schema_migrated_before_upgrades_in_place_with_every_row(
-    scratch_schema: Callable[[], Awaitable[Scratch]], service: str
-) -> None:
-    schema = await scratch_schema()
-    package = f"retour_{service}"
-    declared = kit_tables_of(package)
+async def filled_before(
+    schema: Scratch, service: str, declared: tuple[str, ...]
+) -> asyncpg.Connection:
+    """A connection to ``schema`` built by the earlier runner and files, with rows in each of
+    its kit tables and in one table of the service's own."""
     assert await migrate_before(schema.owner_dsn, schema=schema.name, package=f"{BEFORE}.{service}")
     connection = await schema.connect()
     try:
@@ -155,15 +171,60 @@ async def test_a_schema_migrated_before_upgrades_in_place_with_every_row(
             if table in ADOPTABLE:
                 await connection.execute(KIT_TABLE_ROWS[table])
         await connection.execute(SERVICE_TABLE_ROWS[service])
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+FROZEN_VERSION = 2
+"""The last version of the services' own files in the frozen copy: the kit's tables are
+compared on schemas whose own files stop there, so later service migrations (intake's
+erasure columns, notifications' forgetting tables) do not blur what the kit changed."""
+
+
+@pytest.fixture
+def as_frozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """A package holding a service's current migrations ``__init__`` (its KIT_TABLES) and its
+    current files up to FROZEN_VERSION; returns the package's name."""
+
+    def make(service: str) -> str:
+        name = f"as_frozen_{service}_{uuid.uuid4().hex[:8]}"
+        target = tmp_path / name / "migrations"
+        target.mkdir(parents=True)
+        (tmp_path / name / "__init__.py").write_text("")
+        for entry in resources.files(f"retour_{service}.migrations").iterdir():
+            if entry.name == "__init__.py" or (
+                entry.name.endswith(".sql") and int(entry.name[:4]) <= FROZEN_VERSION
+            ):
+                (target / entry.name).write_bytes(entry.read_bytes())
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return name
+
+    return make
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_schema_migrated_before_upgrades_in_place_with_every_row(
+    scratch_schema: Callable[[], Awaitable[Scratch]],
+    as_frozen: Callable[[str], str],
+    service: str,
+) -> None:
+    schema = await scratch_schema()
+    package = as_frozen(service)
+    declared = kit_tables_of(package)
+    connection = await filled_before(schema, service, declared)
+    try:
         tables_before, rows_before = await tables(connection), await contents(connection)
-        history_before = await history(connection)
+        history_before, indexes_before = await history(connection), await indexes(connection)
 
         with capture_logs() as logs:
             applied = await migrate(schema.owner_dsn, schema=schema.name, package=package)
         again = await migrate(schema.owner_dsn, schema=schema.name, package=package)
 
         tables_after, rows_after = await tables(connection), await contents(connection)
-        history_after = await history(connection)
+        history_after, indexes_after = await history(connection), await indexes(connection)
         if "outbox" in declared:  # its identity goes on where it was
             next_id = await connection.fetchval(
                 "INSERT INTO outbox (event_id, topic, key, value, headers)"
@@ -181,13 +242,20 @@ async def test_a_schema_migrated_before_upgrades_in_place_with_every_row(
     assert {t: oid for t, oid in tables_after.items() if t not in created} == tables_before
     assert set(tables_after) == set(tables_before) | set(created)
     assert {t: rows for t, rows in rows_after.items() if t not in created} == rows_before
-    kit_names = [f"kit:{table}" for table in (*ADOPTABLE, "access_log")]
-    assert applied == [name for name in kit_names if name.removeprefix("kit:") in declared]
+    assert applied == [f"kit:{file}" for file in KIT_FILES if table_of(file) in declared]
     assert again == []
-    assert [(log["event"], log["table"]) for log in logs] == [
-        ("kit table adopted" if table in ADOPTABLE else "kit table created", table)
-        for table in (name.removeprefix("kit:") for name in applied)
+    assert [(log["event"], log.get("table") or log["migration"]) for log in logs] == [
+        ("migration applied", name)
+        if file in LATER_INDEXES
+        else ("kit table adopted" if file in ADOPTABLE else "kit table created", file)
+        for name, file in ((name, name.removeprefix("kit:")) for name in applied)
     ]
+    # Only the retention indexes of the declared tables added, nothing else.
+    later = {index for index, table in LATER_INDEXES.items() if table in declared}
+    assert later and not later & indexes_before
+    assert indexes_after - indexes_before == later | {
+        index for index in indexes_after if index.startswith(tuple(created))
+    }
     # The service's history as it was (version 1 included, its file now gone), plus the kit's.
     assert [row for row in history_after if row[0] > 0] == history_before
     assert [row[0] for row in history_before] == [1, 2]
@@ -233,27 +301,68 @@ def without(
     }
 
 
+def without_indexes(
+    described: dict[str, list[tuple[Any, ...]]], names: set[str]
+) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        **described,
+        "relations": [row for row in described["relations"] if row[0] not in names],
+        "indexes": [row for row in described["indexes"] if row[1] not in names],
+    }
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("service", SERVICES)
 async def test_a_new_schema_gets_the_same_tables_as_before(
-    infra: Infra, scratch_schema: Callable[[], Awaitable[Scratch]], service: str
+    infra: Infra,
+    scratch_schema: Callable[[], Awaitable[Scratch]],
+    as_frozen: Callable[[str], str],
+    service: str,
 ) -> None:
     before, after = await scratch_schema(), await scratch_schema()
     await migrate_before(before.owner_dsn, schema=before.name, package=f"{BEFORE}.{service}")
     with capture_logs() as logs:
-        await migrate(after.owner_dsn, schema=after.name, package=f"retour_{service}")
+        await migrate(after.owner_dsn, schema=after.name, package=as_frozen(service))
     connection = await asyncpg.connect(infra.admin_dsn)  # sees both schemas' columns
     try:
         old, new = await catalogue(connection, before.name), await catalogue(connection, after.name)
     finally:
         await connection.close()
 
-    # The kit's later tables (and their sequences, indexes, function) are new, the rest the same.
-    newer = tuple(t for t in kit_tables_of(f"retour_{service}") if t not in ADOPTABLE)
-    assert without(new, newer) == old
+    # The kit's later tables (and their sequences, indexes, function) are new, and so are the
+    # retention indexes of the tables the services had; the rest is the same.
+    declared = kit_tables_of(f"retour_{service}")
+    newer = tuple(t for t in declared if t not in ADOPTABLE)
+    later = {index for index, table in LATER_INDEXES.items() if table in declared}
+    assert later <= {name for name, _ in new["relations"]}
+    assert without_indexes(without(new, newer), later) == old
     assert {log["table"] for log in logs if log["event"] == "kit table created"} == set(
         kit_tables_of(f"retour_{service}")
     )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_schema_migrated_before_takes_every_later_migration_keeping_its_rows(
+    scratch_schema: Callable[[], Awaitable[Scratch]], service: str
+) -> None:
+    schema = await scratch_schema()
+    package = f"retour_{service}"
+    declared = kit_tables_of(package)
+    connection = await filled_before(schema, service, declared)
+    try:
+        kept = [t for t in ADOPTABLE if t in declared]
+        rows_before = {t: r for t, r in (await contents(connection)).items() if t in kept}
+        service_rows = {t: len(r) for t, r in (await contents(connection)).items() if t not in kept}
+
+        await migrate(schema.owner_dsn, schema=schema.name, package=package)
+
+        after = await contents(connection)
+    finally:
+        await connection.close()
+
+    assert {t: r for t, r in after.items() if t in kept} == rows_before
+    assert {t: len(after[t]) for t in service_rows} == service_rows  # columns may be added
 
 
 @pytest.mark.parametrize("service", [*SERVICES, "toy"])

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,9 +37,7 @@ from test_notifications_gateways import (
 from test_notifications_ledger import isolated_notifications_dsn
 
 from retour_contracts import (
-    ACTIVITY_LAUNCHED_V1,
-    AID_GRANTED_V1,
-    RETURNEE_REGISTERED_V1,
+    DataProtectionEvent,
     Envelope,
     Event,
     EventSpec,
@@ -50,6 +48,8 @@ from retour_contracts import (
 from retour_contracts.examples import (
     example_activity_launched,
     example_aid_granted,
+    example_consent_changed,
+    example_returnee_erased,
     example_returnee_registered,
 )
 from retour_kit.auth import issue_dev_token
@@ -57,6 +57,7 @@ from retour_kit.db import Database
 from retour_kit.migrations import migrate
 from retour_notifications.adapters.pg_queue import INTERRUPTED
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
+from retour_notifications.main import SERVICE as NOTIFICATIONS
 from retour_notifications.settings import Settings
 from retour_test_infra import Infra, eventually
 
@@ -64,9 +65,7 @@ pytestmark = pytest.mark.integration
 
 KANNEL_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "local" / "kannel.sh"
 SERVICE_COMMAND = str(Path(sys.executable).with_name("retour-notifications"))
-SPECS: dict[str, EventSpec[Any]] = {
-    spec.topic: spec for spec in (RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1)
-}
+SPECS: dict[str, EventSpec[Any]] = {spec.topic: spec for spec in NOTIFICATIONS.consumes}
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class Record:
     envelope: Envelope
 
 
-def record(event: Event) -> Record:
+def record(event: Event | DataProtectionEvent) -> Record:
     """The Kafka record a producing service would write for ``event``."""
     spec = next(spec for spec in SPECS.values() if isinstance(event, spec.model))
     return Record(spec.topic, build_envelope(spec, event, source="/test"))
@@ -333,6 +332,77 @@ async def test_aid_and_activities_reach_returnees_even_before_their_registration
     assert any("subvention pour créer votre activité de 350 000 FCFA" in t for t in texts)
     [share] = [s for s in second_sms if b"share" in s.payload]
     assert "Your share of the funding: 125 000 FCFA." in share.text("gsm7")
+
+
+async def test_an_erased_or_withdrawn_returnee_is_never_contacted_again(
+    harness: Harness, database: Database
+) -> None:
+    centre = FakeSmsCentre()
+    erased_early, erased_late, withdrawn = (registration(new_phone()) for _ in range(3))
+    now = datetime.now(UTC)
+    aid_for = {
+        r.returnee_id: example_aid_granted(aid_id=uuid.uuid4(), returnee_id=r.returnee_id)
+        for r in (erased_early, erased_late, withdrawn)
+    }
+    ids = list(aid_for)
+    settings = harness.settings()
+
+    async with service(harness, settings):
+        # The aid overtakes the registrations and waits; one erasure overtakes its
+        # registration too (topics are read independently).
+        await harness.publish([record(aid) for aid in aid_for.values()])
+        await eventually(
+            lambda: rows_of(database, ids),
+            until=lambda rows: [r["status"] for r in rows] == ["held"] * 3,
+            what="three aid SMS waiting for their registrations",
+        )
+        await harness.publish(
+            [record(example_returnee_erased(returnee_id=erased_early.returnee_id, erased_at=now))]
+        )
+        await eventually(
+            lambda: rows_of(database, ids),
+            until=lambda rows: sorted(r["status"] for r in rows) == ["failed", "held", "held"],
+            what="the early erasure cancels what waited for that person",
+        )
+        await harness.publish(
+            [
+                record(example_returnee_erased(returnee_id=erased_late.returnee_id, erased_at=now)),
+                record(
+                    example_consent_changed(
+                        returnee_id=withdrawn.returnee_id,
+                        changed_at=now + timedelta(seconds=1),
+                        sms_contact=False,
+                    )
+                ),
+            ]
+        )
+        await eventually(
+            lambda: rows_of(database, ids),
+            until=lambda rows: sorted(r["status"] for r in rows) == ["failed"] * 3,
+            what="every waiting message cancelled",
+        )
+        # The registrations arrive last: they must not bring the people back.
+        await harness.publish([record(r) for r in (erased_early, erased_late, withdrawn)])
+        await eventually(
+            lambda: harness.caught_up(settings["consumer_group"]), what="all events read"
+        )
+        await asyncio.sleep(1)  # give any wrongly queued SMS the time to leave
+
+    rows = await rows_of(database, ids)
+    assert len(rows) == 3 and {r["last_error"] for r in rows} == {
+        "returnee erased",
+        "sms consent withdrawn",
+    }
+    assert all(r["address"] is None and r["body"] is None for r in rows)
+    for person in (erased_early, erased_late, withdrawn):
+        assert centre.to(person.personal.phone or "") == []
+    contacts = await database.pool.fetch(
+        "SELECT returnee_id, sms_consent, phone FROM contacts WHERE returnee_id = ANY($1::uuid[])",
+        ids,
+    )
+    assert [(c["returnee_id"], c["sms_consent"], c["phone"]) for c in contacts] == [
+        (withdrawn.returnee_id, False, None)
+    ]  # the erased have no contact row at all; the withdrawn one keeps no number
 
 
 async def test_redelivered_and_replayed_events_send_nothing_twice(

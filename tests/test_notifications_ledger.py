@@ -7,26 +7,32 @@ its senders would otherwise claim the tests' notifications (and its upkeep expir
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from retour_kit.db import Database
 from retour_kit.migrations import migrate
+from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import PgContacts, forget_contacts
 from retour_notifications.adapters.pg_ledger import PgLedger
+from retour_notifications.adapters.pg_protection import PgProtection
 from retour_notifications.adapters.pg_queue import NEVER_REGISTERED, PgDeliveryQueue
 from retour_notifications.domain.contacts import Contact
 from retour_notifications.domain.delivery import Notification, Outcome, Status
 from retour_notifications.domain.rules import Channel
+from retour_notifications.entrypoints.upkeep import Upkeep
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA
-from retour_test_infra import Infra
+from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +138,33 @@ async def test_an_outcome_counts_only_for_the_claim_that_produced_it(database: D
     assert finished is not None and tuple(finished) == ("sent", None, None)
 
 
+async def test_an_erasure_finishes_a_message_in_a_senders_hands_for_good(
+    database: Database,
+) -> None:
+    row = notification()
+    async with database.pool.acquire() as conn:
+        await PgLedger(conn).add([row])
+    await database.pool.execute(
+        "UPDATE deliveries SET status = 'sending', attempts = 1, address = '+22370000000',"
+        " body = 'x', context = NULL, sending_since = now() WHERE notification_id = $1",
+        row.notification_id,
+    )
+    async with database.pool.acquire() as conn, conn.transaction():
+        cancelled = await PgProtection(conn).forget(row.returnee_id, datetime.now(UTC))
+    # The gateway then times out: the sender asks for another attempt, too late.
+    retried = await PgDeliveryQueue(database.pool).settle(
+        Outcome(row.notification_id, 1, Status.QUEUED, error="timeout")
+    )
+
+    assert (cancelled, retried) == (1, False)
+    finished = await database.pool.fetchrow(
+        "SELECT status, last_error, address, body FROM deliveries WHERE notification_id = $1",
+        row.notification_id,
+    )
+    assert finished is not None
+    assert tuple(finished) == ("failed", "returnee erased", None, None)
+
+
 async def test_a_notification_held_too_long_is_failed_with_its_reason(database: Database) -> None:
     row = notification()
     async with database.pool.acquire() as conn:
@@ -165,3 +198,117 @@ async def test_phone_numbers_are_forgotten_after_the_retention_period(database: 
         found = await PgContacts(conn).find([old, recent])
     assert (found[old].phone, found[old].sms_consent, found[old].language) == (None, False, "fr")
     assert found[recent].phone == "+22370000001"
+
+
+async def ledger_rows(database: Database, state: dict[str, tuple[str, int]]) -> dict[str, UUID]:
+    """One row per entry: name -> (status, days since it finished, or was created if unfinished).
+    Unfinished rows get an old finished_at too, so only their status keeps them."""
+    rows = {name: notification(status=Status.HELD) for name in state}
+    async with database.pool.acquire() as conn:
+        await PgLedger(conn).add(list(rows.values()))
+    for name, (status, days) in state.items():
+        await database.pool.execute(
+            "UPDATE deliveries SET status = $2, context = NULL,"
+            " address = CASE WHEN $2 IN ('queued', 'sending') THEN '+22370000009' END,"
+            " body = CASE WHEN $2 IN ('queued', 'sending') THEN 'x' END,"
+            " created_at = now() - make_interval(days => $3 + 1),"
+            " finished_at = now() - make_interval(days => $3)"
+            " WHERE notification_id = $1",
+            rows[name].notification_id,
+            status,
+            days,
+        )
+    return {name: row.notification_id for name, row in rows.items()}
+
+
+async def remaining(database: Database, ids: dict[str, UUID]) -> set[str]:
+    found = await database.pool.fetch(
+        "SELECT notification_id FROM deliveries WHERE notification_id = ANY($1::uuid[])",
+        list(ids.values()),
+    )
+    kept = {row[0] for row in found}
+    return {name for name, notification_id in ids.items() if notification_id in kept}
+
+
+async def test_finished_notifications_past_the_retention_are_deleted_and_no_other(
+    database: Database,
+) -> None:
+    ids = await ledger_rows(
+        database,
+        {
+            **{f"sent {n}": ("sent", 91) for n in range(4)},
+            **{f"failed {n}": ("failed", 200) for n in range(3)},
+            "sent recently": ("sent", 89),
+            "failed recently": ("failed", 1),
+            "held": ("held", 300),
+            "queued": ("queued", 300),
+            "sending": ("sending", 300),
+        },
+    )
+
+    pruned = await PgDeliveryQueue(database.pool).prune_finished(timedelta(days=90), batch_rows=2)
+
+    assert pruned >= 7  # and any such row an earlier run of these tests left
+    assert await remaining(database, ids) == {
+        "sent recently",
+        "failed recently",
+        "held",
+        "queued",
+        "sending",
+    }
+
+
+def upkeep(database: Database, registry: CollectorRegistry, **changes: Any) -> Upkeep:
+    async def forget() -> int:
+        return 0
+
+    options: dict[str, Any] = {
+        "queue": PgDeliveryQueue(database.pool),
+        "forget_contacts": forget,
+        "metrics": NotificationMetrics.register(registry),
+        "interrupted_after": timedelta(days=365),
+        "held_at_most": timedelta(days=365),
+        "interval_seconds": 0.05,
+        "ledger_retention": timedelta(days=90),
+        "prune_every_seconds": 3600,
+        **changes,
+    }
+    return Upkeep(**options)
+
+
+async def test_the_upkeep_prunes_the_ledger_at_start_then_once_per_interval(
+    database: Database,
+) -> None:
+    first = await ledger_rows(database, {"old": ("sent", 100), "recent": ("sent", 10)})
+    registry = CollectorRegistry()
+    stopping = asyncio.Event()
+    running = asyncio.create_task(upkeep(database, registry).run(stopping))
+    try:
+        left = await eventually(
+            lambda: remaining(database, first),
+            until=lambda names: names == {"recent"},
+            within=10,
+            what="the first upkeep tick's pruning",
+        )
+        second = await ledger_rows(database, {"old": ("failed", 100)})
+        await asyncio.sleep(0.5)  # ten more ticks, none of them a pruning one
+        still = await remaining(database, second)
+    finally:
+        stopping.set()
+        async with asyncio.timeout(5):
+            await running
+
+    assert left == {"recent"}
+    assert still == {"old"}
+    pruned = registry.get_sample_value("notifications_ledger_pruned_total")
+    assert pruned is not None and pruned >= 1
+
+
+async def test_the_upkeep_counts_what_it_prunes(database: Database) -> None:
+    await ledger_rows(database, {f"old {n}": ("sent", 100) for n in range(3)})
+    registry = CollectorRegistry()
+
+    pruned = await upkeep(database, registry).prune_ledger()
+
+    assert pruned >= 3
+    assert registry.get_sample_value("notifications_ledger_pruned_total") == pruned

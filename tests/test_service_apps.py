@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -35,7 +36,8 @@ from retour_contracts import (
     parse_envelope,
 )
 from retour_contracts.examples import example_returnee_registered
-from retour_kit.runtime import Parts, Wiring, build_service_app
+from retour_kit.migrations import migrate
+from retour_kit.runtime import STOP_SECONDS, Parts, Wiring, build_service_app
 from retour_test_infra import Infra, TopicProbe, eventually
 
 SERVICES = {
@@ -252,3 +254,70 @@ async def test_the_runtime_starts_and_stops_in_its_stated_order(toy: Toy) -> Non
         "worker finished its work in hand",
         "resource left",
     ]
+
+
+async def running_tasks() -> set[str]:
+    return {task.get_name() for task in asyncio.all_tasks()}
+
+
+@pytest.mark.integration
+async def test_the_runtime_prunes_the_kit_tables_of_a_service_whose_schema_has_them(
+    toy: Toy,
+) -> None:
+    schema = toy.settings.database_schema
+    await migrate(toy.settings.database_url, schema=schema, package=toy.migrations_package)
+    connection = await asyncpg.connect(toy.settings.database_url)
+    try:
+        await connection.execute(
+            f"INSERT INTO {schema}.inbox (consumer, event_id, processed_at) VALUES"  # noqa: S608
+            " ('toy', gen_random_uuid(), now() - interval '31 days'),"
+            " ('toy', gen_random_uuid(), now() - interval '40 days'),"
+            " ('toy', gen_random_uuid(), now() - interval '29 days')"
+        )
+        settings = toy.settings.model_copy(update={"retention_interval_seconds": 1})
+        app = build_service_app(toy_service(toy.migrations_package), settings)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://toy"
+        ) as api:
+            async with app.router.lifespan_context(app):
+                tasks = await running_tasks()
+                left = await eventually(
+                    lambda: connection.fetchval(f"SELECT count(*) FROM {schema}.inbox"),  # noqa: S608
+                    until=lambda rows: rows == 1,
+                    within=15,
+                    what="the inbox rows past INBOX_RETENTION_DAYS (30) deleted",
+                )
+                metrics = (await api.get("/metrics")).text
+                stopping = time.monotonic()
+            stopped_after = time.monotonic() - stopping
+    finally:
+        await connection.close()
+
+    assert "kit-retention" in tasks
+    assert left == 1  # the 29-day-old row is kept
+    assert 'retention_pruned_rows_total{table="inbox"} 2.0' in metrics
+    assert stopped_after < STOP_SECONDS  # nothing waited out the stop budget
+
+
+@pytest.mark.integration
+async def test_the_runtime_adds_no_retention_to_a_service_without_those_tables(
+    toy: Toy, tmp_path: Path
+) -> None:
+    # The toy without its consumer: a schema with the outbox alone has nothing to prune.
+    package = tmp_path / f"retour_toy_publisher_{uuid.uuid4().hex[:8]}"
+    (package / "migrations").mkdir(parents=True)
+    (package / "__init__.py").touch()
+    (package / "migrations" / "__init__.py").write_text('KIT_TABLES = ("outbox",)\n')
+    (package / "migrations" / "0001_offers.sql").write_text(MIGRATIONS["0001_offers.sql"])
+    definition = toy_service(package.name)
+
+    def wire_without_handler(parts: Parts[ToySettings]) -> Wiring:
+        return replace(definition.wire(parts), handler=None)
+
+    publisher = replace(definition, consumes=(), wire=wire_without_handler)
+    app = build_service_app(publisher, toy.settings)
+    async with app.router.lifespan_context(app):
+        tasks = await running_tasks()
+
+    assert "outbox-relay" in tasks
+    assert "kit-retention" not in tasks

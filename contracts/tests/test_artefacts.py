@@ -25,7 +25,7 @@ AID_SCHEMA = SCHEMA_DIR / "aid.granted.v1.json"
 def root(tmp_path: Path) -> Path:
     problems, written = write(tmp_path)
     assert problems == []
-    assert len(written) == 4
+    assert len(written) == 6  # five schemas and the AsyncAPI document
     return tmp_path
 
 
@@ -52,6 +52,8 @@ def test_generated_files() -> None:
         "contracts/schemas/returnee.registered.v1.json",
         "contracts/schemas/aid.granted.v1.json",
         "contracts/schemas/activity.launched.v1.json",
+        "contracts/schemas/returnee.erased.v1.json",
+        "contracts/schemas/consent.changed.v1.json",
         "docs/asyncapi.yaml",
     ]
     assert all(artefact.content.endswith("\n") for artefact in generate()[0])

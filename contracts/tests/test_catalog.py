@@ -12,7 +12,9 @@ from retour_contracts import (
     RETURNEE_REGISTERED_V1,
     ActivityLaunched,
     AidGranted,
+    ConsentChanged,
     Money,
+    ReturneeErased,
     ReturneeRegistered,
     is_valid_traceparent,
     new_traceparent,
@@ -43,6 +45,8 @@ def test_catalogue_entries() -> None:
         ),
         ("aid.granted", AidGranted, "reintegration", ("notifications", "reporting")),
         ("activity.launched", ActivityLaunched, "reintegration", ("notifications", "reporting")),
+        ("returnee.erased", ReturneeErased, "intake", ("notifications",)),
+        ("consent.changed", ConsentChanged, "intake", ("notifications",)),
     ]
     for spec in CATALOG:
         assert spec.topic == spec.name

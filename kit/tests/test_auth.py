@@ -168,6 +168,8 @@ class TestCentresClaim:
         assert centres_from_claims({}, frozenset({Role.REGISTRAR})) == frozenset()
         assert centres_from_claims({}, frozenset({Role.CASE_WORKER})) == frozenset()
         assert centres_from_claims({}, frozenset({Role.SUPERVISOR})) is None
+        assert centres_from_claims({}, frozenset({Role.DATA_PROTECTION_OFFICER})) is None
+        assert centres_from_claims({}, frozenset({Role.ANALYST})) == frozenset()
         assert centres_from_claims({}, frozenset({Role.ADMIN, Role.CASE_WORKER})) is None
         limited = {"centres": ["gao"]}
         assert centres_from_claims(limited, frozenset({Role.SUPERVISOR})) == frozenset(

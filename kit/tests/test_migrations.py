@@ -22,6 +22,15 @@ from retour_kit.settings import ServiceSettings
 
 OUTBOX = "CREATE TABLE outbox (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);"
 INBOX = "CREATE TABLE inbox (event_id uuid PRIMARY KEY);"
+# The inbox a service's own migration created before the kit owned it: the kit's columns.
+SERVICE_INBOX = """
+CREATE TABLE inbox (
+    consumer     text        NOT NULL,
+    event_id     uuid        NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -263,31 +272,38 @@ class TestKitTables:
             applied = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
         again = await migrate(schema.owner_dsn, schema=schema.name, package=package.name)
 
-        assert applied == ["kit:outbox", "kit:idempotency_keys", "0001_outbox_by_topic"]
+        assert applied == [
+            "kit:outbox",
+            "kit:idempotency_keys",
+            "kit:idempotency_keys_by_age",  # a table's later kit files follow its first
+            "0001_outbox_by_topic",
+        ]
         assert again == []
         assert await tables_in(schema) == {"schema_migrations", "outbox", "idempotency_keys"}
         assert await history_of(schema) == {
             -1: "kit:outbox",
             -3: "kit:idempotency_keys",
+            -6: "kit:idempotency_keys_by_age",
             1: "0001_outbox_by_topic",
         }
-        assert [(log["event"], log.get("table")) for log in logs] == [
+        assert [(log["event"], log.get("table") or log["migration"]) for log in logs] == [
             ("kit table created", "outbox"),
             ("kit table created", "idempotency_keys"),
-            ("migration applied", None),
+            ("migration applied", "kit:idempotency_keys_by_age"),
+            ("migration applied", "0001_outbox_by_topic"),
         ]
 
     async def test_a_table_the_schema_already_has_is_adopted_with_its_rows(
         self, schema: ThrowawaySchema, new_package: Callable[[], MigrationsPackage]
     ) -> None:
         before, after = new_package(), new_package()  # one service, two releases
-        before.write("0001_inbox.sql", INBOX)
+        before.write("0001_inbox.sql", SERVICE_INBOX)
         after.declare_kit_tables("inbox")
         await migrate(schema.owner_dsn, schema=schema.name, package=before.name)
         connection = await inside(schema)
         try:
             await connection.execute(
-                "INSERT INTO inbox VALUES ($1), ($2)", uuid.uuid4(), uuid.uuid4()
+                "INSERT INTO inbox VALUES ('c', $1), ('c', $2)", uuid.uuid4(), uuid.uuid4()
             )
             rows = await connection.fetch("SELECT * FROM inbox ORDER BY 1")
             oid = await connection.fetchval("SELECT 'inbox'::regclass::oid")
@@ -300,10 +316,17 @@ class TestKitTables:
         finally:
             await connection.close()
 
-        assert applied == ["kit:inbox"]
-        assert [(log["event"], log["table"]) for log in logs] == [("kit table adopted", "inbox")]
+        assert applied == ["kit:inbox", "kit:inbox_by_age"]
+        assert [(log["event"], log.get("table") or log["migration"]) for log in logs] == [
+            ("kit table adopted", "inbox"),
+            ("migration applied", "kit:inbox_by_age"),  # then changed by the kit's later file
+        ]
         assert (rows_after, oid_after) == (rows, oid)  # the same table, as it was, rows and all
-        assert await history_of(schema) == {1: "0001_inbox", -2: "kit:inbox"}
+        assert await history_of(schema) == {
+            1: "0001_inbox",
+            -2: "kit:inbox",
+            -5: "kit:inbox_by_age",
+        }
 
     async def test_refuses_a_table_the_kit_does_not_have(
         self, schema: ThrowawaySchema, package: MigrationsPackage

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
-from retour_contracts.models import ActivityLaunched, AidGranted, ContractModel, ReturneeRegistered
+from retour_contracts.models import (
+    ActivityLaunched,
+    AidGranted,
+    ConsentChanged,
+    ContractModel,
+    ReturneeErased,
+    ReturneeRegistered,
+)
 
 E = TypeVar("E", bound=ContractModel)
 
@@ -80,6 +87,14 @@ def _activity_key(event: ActivityLaunched) -> UUID:
     return event.returnee_ids[0]
 
 
+def _erased_key(event: ReturneeErased) -> UUID:
+    return event.returnee_id
+
+
+def _consent_key(event: ConsentChanged) -> UUID:
+    return event.returnee_id
+
+
 RETURNEE_REGISTERED_V1: EventSpec[ReturneeRegistered] = EventSpec(
     name="returnee.registered",
     model=ReturneeRegistered,
@@ -108,7 +123,32 @@ ACTIVITY_LAUNCHED_V1: EventSpec[ActivityLaunched] = EventSpec(
     key_field="returnee_ids[0]",
 )
 
-CATALOG: tuple[EventSpec[Any], ...] = (RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1)
+RETURNEE_ERASED_V1: EventSpec[ReturneeErased] = EventSpec(
+    name="returnee.erased",
+    model=ReturneeErased,
+    version=1,
+    producer=INTAKE,
+    consumers=(NOTIFICATIONS,),
+    key_of=_erased_key,
+    key_field="returnee_id",
+)
+CONSENT_CHANGED_V1: EventSpec[ConsentChanged] = EventSpec(
+    name="consent.changed",
+    model=ConsentChanged,
+    version=1,
+    producer=INTAKE,
+    consumers=(NOTIFICATIONS,),
+    key_of=_consent_key,
+    key_field="returnee_id",
+)
+
+CATALOG: tuple[EventSpec[Any], ...] = (
+    RETURNEE_REGISTERED_V1,
+    AID_GRANTED_V1,
+    ACTIVITY_LAUNCHED_V1,
+    RETURNEE_ERASED_V1,
+    CONSENT_CHANGED_V1,
+)
 """Every event version, current versions included. A topic may list several versions once a
 breaking change is introduced; ``spec_for_topic`` returns the highest one."""
 

@@ -15,7 +15,14 @@ from uuid import UUID
 
 from pydantic_core import to_jsonable_python
 
-from retour_contracts.models import ActivityLaunched, AidGranted, ContractModel, ReturneeRegistered
+from retour_contracts.models import (
+    ActivityLaunched,
+    AidGranted,
+    ConsentChanged,
+    ContractModel,
+    ReturneeErased,
+    ReturneeRegistered,
+)
 
 M = TypeVar("M", bound=ContractModel)
 
@@ -122,10 +129,36 @@ def example_activity_launched(**overrides: Any) -> ActivityLaunched:
     return ActivityLaunched.model_validate(activity_launched_data(**overrides))
 
 
+_RETURNEE_ERASED: dict[str, Any] = {
+    "returnee_id": str(RETURNEE_ID),
+    "erased_at": "2024-09-02T08:00:00Z",
+    "reason": "data_subject_request",
+}
+
+_CONSENT_CHANGED: dict[str, Any] = {
+    "returnee_id": str(RETURNEE_ID),
+    "changed_at": "2024-08-01T09:30:00Z",
+    "sms_contact": False,
+    "partner_sharing": None,
+}
+
+
+def example_returnee_erased(**overrides: Any) -> ReturneeErased:
+    """A valid ``ReturneeErased`` of the example returnee."""
+    return ReturneeErased.model_validate(_merge(_RETURNEE_ERASED, overrides))
+
+
+def example_consent_changed(**overrides: Any) -> ConsentChanged:
+    """A valid ``ConsentChanged``: the example returnee withdraws SMS contact."""
+    return ConsentChanged.model_validate(_merge(_CONSENT_CHANGED, overrides))
+
+
 _FACTORIES = {
     ReturneeRegistered: example_returnee_registered,
     AidGranted: example_aid_granted,
     ActivityLaunched: example_activity_launched,
+    ReturneeErased: example_returnee_erased,
+    ConsentChanged: example_consent_changed,
 }
 
 

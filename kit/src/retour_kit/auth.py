@@ -7,7 +7,8 @@ Keycloak signs RS256 tokens whose public keys are fetched from AUTH_JWKS_URL.
 Need-to-know: a token's `centres` claim names the reception centres its holder works at
 (docs/data-protection.md shows the Keycloak mapper). Registrars and case workers act only
 within those; a token of theirs without the claim reaches no centre at all, so a forgotten
-mapper fails closed. Supervisors and admins are national unless their token names centres.
+mapper fails closed. Supervisors, admins and data protection officers are national unless
+their token names centres.
 """
 
 import asyncio
@@ -38,8 +39,9 @@ class Role(StrEnum):
 
 
 CENTRES_CLAIM = "centres"
-NATIONAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-"""Roles that reach every centre when their token names none."""
+NATIONAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DATA_PROTECTION_OFFICER})
+"""Roles that reach every centre when their token names none (the data protection officer
+answers erasure requests from every centre, and reads no registration)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ schema itself is created beforehand by the provisioning admin.
 The kit's own tables (outbox, inbox, idempotency_keys: `retour_kit/tables/`) are kit
 migrations: a service names those its schema has in its migrations package,
 `KIT_TABLES = ("outbox", "idempotency_keys")`, and they are applied in the same locked run,
-before the service's own pending files (which may then reference them).
+before the service's own pending files (which may then reference them). A kit table may have
+several files: the first creates (or adopts) it, later ones change it (an index, say).
 """
 
 import hashlib
@@ -78,6 +79,9 @@ KIT_MIGRATIONS = (
     KitMigration(version=-2, table="inbox", file="inbox.sql"),
     KitMigration(version=-3, table="idempotency_keys", file="idempotency_keys.sql"),
     KitMigration(version=-4, table="access_log", file="access_log.sql"),
+    # What retention (retour_kit.retention) deletes, found by age without a full scan.
+    KitMigration(version=-5, table="inbox", file="inbox_by_age.sql"),
+    KitMigration(version=-6, table="idempotency_keys", file="idempotency_keys_by_age.sql"),
 )
 KIT_TABLE_NAMES = tuple(dict.fromkeys(migration.table for migration in KIT_MIGRATIONS))
 
@@ -98,8 +102,8 @@ def discover_migrations(package: str) -> list[Migration]:
     return [found[version] for version in sorted(found)]
 
 
-def kit_migrations(package: str) -> list[Migration]:
-    """The kit table migrations of the tables `<package>.migrations` declares in `KIT_TABLES`."""
+def declared_kit_tables(package: str) -> tuple[str, ...]:
+    """The kit's tables `<package>.migrations` declares in `KIT_TABLES`: those its schema has."""
     declared = getattr(importlib.import_module(f"{package}.migrations"), "KIT_TABLES", ())
     if not isinstance(declared, tuple | list) or not all(isinstance(t, str) for t in declared):
         raise MigrationError(f"{package}.migrations.KIT_TABLES must be a tuple of table names")
@@ -109,15 +113,27 @@ def kit_migrations(package: str) -> list[Migration]:
             f"{package}.migrations.KIT_TABLES names {', '.join(unknown)}: the kit's tables are "
             f"{', '.join(KIT_TABLE_NAMES)}"
         )
+    return tuple(declared)
+
+
+def kit_migrations(package: str) -> list[Migration]:
+    """The kit table migrations of the tables `<package>.migrations` declares in `KIT_TABLES`."""
+    declared = declared_kit_tables(package)
     tables = resources.files("retour_kit.tables")
-    return [
-        replace(
-            _migration(kit.version, f"kit:{kit.file}", tables.joinpath(kit.file).read_bytes()),
-            creates_table=kit.table,
+    migrations: list[Migration] = []
+    present: set[str] = set()
+    for kit in KIT_MIGRATIONS:
+        if kit.table not in declared:
+            continue
+        migration = _migration(
+            kit.version, f"kit:{kit.file}", tables.joinpath(kit.file).read_bytes()
         )
-        for kit in KIT_MIGRATIONS
-        if kit.table in declared
-    ]
+        # A table's first file creates or adopts it; its later files change it.
+        if kit.table not in present:
+            migration = replace(migration, creates_table=kit.table)
+            present.add(kit.table)
+        migrations.append(migration)
+    return migrations
 
 
 def _migration(version: int, file_name: str, content: bytes) -> Migration:

@@ -8,7 +8,7 @@ logging, the metrics registry, the database pool, the outbox relay, the consumer
 and one lifespan that starts and stops everything in a stated order:
 
 start   database open and migrated -> the service's resources -> outbox relay -> consumer
-        -> workers -> HTTP serves
+        -> workers (the service's, then the kit's retention) -> HTTP serves
 stop    HTTP stops taking requests (uvicorn) -> consumer and workers asked to stop, together
         given STOP_SECONDS to finish what they hold (a partition batch commits, a message in
         hand is sent), then cancelled -> relay cancelled (its batch rolls back and is published
@@ -48,9 +48,11 @@ from retour_kit.kafka_publisher import KafkaRecordPublisher
 from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
+from retour_kit.migrations import declared_kit_tables
 from retour_kit.outbox import OutboxRelay
 from retour_kit.outbox_metrics import PrometheusOutboxMetrics
 from retour_kit.readiness import ReadinessCheck, kafka_ready, postgres_ready
+from retour_kit.retention import RetentionMetrics, RetentionWorker, expiries
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
 from retour_kit.unit_of_work import UnitOfWork
@@ -160,6 +162,10 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
         build_consumer(definition, parts, wiring.handler) if wiring.handler is not None else None
     )
     relay = _relay(definition, settings, registry) if definition.outbox else None
+    retention_metrics = RetentionMetrics(registry)
+
+    def workers() -> list[Worker]:
+        return [*wiring.workers(), *_kit_workers(definition, parts, retention_metrics)]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -173,7 +179,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
         ):
             for resource in wiring.resources:
                 await resources.enter_async_context(resource())
-            async with _relaying(relay), _running(consumer, wiring.workers()):
+            async with _relaying(relay), _running(consumer, workers()):
                 yield
 
     kafka = kafka_ready(settings.kafka_bootstrap_servers)
@@ -225,6 +231,25 @@ def build_consumer(
         handler=handler,
         metrics=ConsumerMetrics.register(parts.registry),
     )
+
+
+def _kit_workers(
+    definition: ServiceDefinition[S], parts: Parts[S], metrics: RetentionMetrics
+) -> list[Worker]:
+    """The kit's own workers for this service: retention, if its schema has a table to prune.
+
+    Which kit tables the schema has is read from its migrations package (``KIT_TABLES``), the
+    declaration the migration runner applies: retention then never looks for a table the schema
+    lacks nor forgets one it has, and the service says it once (a ServiceDefinition field would
+    say it a second time, free to disagree). Read at start, with the workers: building an app
+    does no I/O and imports nothing of the service's migrations.
+    """
+    kit_tables = declared_kit_tables(definition.migrations_package)
+    to_prune = expiries(parts.settings, kit_tables)
+    if not to_prune:
+        return []
+    interval = parts.settings.retention_interval_seconds
+    return [RetentionWorker(parts.pool(), to_prune, metrics, interval_seconds=interval)]
 
 
 def service_command(definition: ServiceDefinition[S]) -> Callable[[], None]:

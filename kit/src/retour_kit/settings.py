@@ -101,6 +101,21 @@ class ServiceSettings(KafkaSecuritySettings):
         le=3600,
         description="How long a request or a consumer waits for a free pooled connection.",
     )
+    # Retention (retour_kit.retention): how long the kit's tables keep a row.
+    idempotency_retention_days: int = Field(
+        default=7,
+        ge=1,
+        description="Stored Idempotency-Key responses are deleted this long after the request;"
+        " a retry with the key after that is a new request. At least a day: registrars on poor"
+        " connections retry for hours, and each retry must still find the first response.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        le=86400,
+        description="How often expired rows are looked for (the first pass comes soon after"
+        " start); at least once a day, so no row outlives its retention by more than a day.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -135,10 +150,11 @@ class ServiceSettings(KafkaSecuritySettings):
 TopicName = Annotated[str, Field(min_length=1, max_length=249)]
 
 
-def _topic_setting(event: str, old_name: str) -> Any:
+def _topic_setting(event: str, old_name: str | None = None) -> Any:
+    names = [f"{event.replace('.', '_')}_topic", *([old_name] if old_name else [])]
     return Field(
         default=event,
-        validation_alias=AliasChoices(f"{event.replace('.', '_')}_topic", old_name),
+        validation_alias=AliasChoices(*names),
         description=f"Where {event} is read from; another name reads a copy (replays, tests).",
     )
 
@@ -168,11 +184,21 @@ class ConsumingSettings(ServiceSettings):
         ge=1,
         description="Records fetched per poll; each partition's share is one transaction.",
     )
+    inbox_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Applied events stay in the inbox this long, so a redelivery is skipped; an"
+        " event delivered again later (a consumer group reset further back) is applied again."
+        " At least a day: a redelivery after a crash, a rebalance or an outage comes within"
+        " minutes or hours, and must still be skipped.",
+    )
     returnee_registered_topic: TopicName = _topic_setting(
         "returnee.registered", "registrations_topic"
     )
     aid_granted_topic: TopicName = _topic_setting("aid.granted", "aid_topic")
     activity_launched_topic: TopicName = _topic_setting("activity.launched", "activities_topic")
+    returnee_erased_topic: TopicName = _topic_setting("returnee.erased")
+    consent_changed_topic: TopicName = _topic_setting("consent.changed")
 
     def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""

@@ -25,7 +25,7 @@ from retour_intake.main import build_app
 from retour_intake.settings import Settings
 from retour_kit.auth import issue_dev_token
 from retour_kit.logging import configure_logging
-from retour_test_infra import Infra, TopicProbe
+from retour_test_infra import Infra, TopicProbe, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -278,6 +278,8 @@ async def test_analysts_and_data_protection_officers_read_no_registration(
 ) -> None:
     created = await client.post("/returnees", json=registration())
     path = f"/returnees/{created.json()['returnee_id']}"
+    supervisor = as_token(infra, "supervisor")
+    assert (await client.get(path, headers=supervisor)).status_code == 200
     for role in ("analyst", "data_protection_officer"):
         headers = as_token(infra, role)
         assert (await client.get(path, headers=headers)).status_code == 403
@@ -338,6 +340,107 @@ async def test_the_service_role_can_only_append_to_the_access_log(infra: Infra) 
                 await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def events_of(infra: Infra, topic: str, returnee_id: str) -> list[dict[str, Any]]:
+    records = await read_topic(infra.kafka_bootstrap, topic, 1)
+    return [json.loads(r.value) for r in records if r.key == returnee_id.encode()]
+
+
+async def test_an_erased_returnee_leaves_a_tombstone_and_an_event_and_nothing_personal(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    canary = f"NINA-{unique_name()}"
+    person = registration(personal={"national_id": canary, "phone": "+22365012345"})
+    person["consents"] = {**person["consents"], "sms_contact": True}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    returnee_id = (await client.post("/returnees", json=person, headers=key)).json()["returnee_id"]
+    # The officer's token names no centre, as a realm gives it: the officer is national.
+    officer_token = jwt.encode(
+        {"sub": "dpo", "roles": ["data_protection_officer"], "exp": time.time() + 600},
+        infra.jwt_secret,
+        algorithm="HS256",
+    )
+    officer = {"Authorization": f"Bearer {officer_token}"}
+    path = f"/returnees/{returnee_id}"
+
+    refused = await client.post(f"{path}/erasure", json={"reason": "data_subject_request"})
+    erased = await client.post(
+        f"{path}/erasure", json={"reason": "data_subject_request"}, headers=officer
+    )
+    again = await client.post(
+        f"{path}/erasure", json={"reason": "no_longer_needed"}, headers=officer
+    )
+    read = await client.get(path)
+    listed = await client.get("/returnees", params={"limit": "500"})
+    consent = await client.post(f"{path}/consents", json={"sms_contact": False})
+    replay = await client.post("/returnees", json=person, headers=key)
+
+    assert refused.status_code == 403  # a registrar cannot erase
+    assert erased.status_code == 200 and erased.json()["reason"] == "data_subject_request"
+    assert again.json() == erased.json()  # a retry changes nothing
+    assert read.status_code == 410 and read.json()["error"] == "erased"
+    assert returnee_id not in [item["returnee_id"] for item in listed.json()["items"]]
+    assert consent.status_code == 410
+    # The stored answer to the registration lost the person's data, not its meaning: a retry
+    # with the same key neither replays the data nor registers the erased person afresh.
+    assert replay.status_code == 410 and replay.json()["error"] == "erased"
+    assert person["personal"]["given_name"] not in replay.text
+    conn = await asyncpg.connect(infra.dsn("intake"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT record::text AS record, name_key, phone, birth_year FROM intake.returnees"
+            " WHERE returnee_id = $1",
+            uuid.UUID(returnee_id),
+        )
+    finally:
+        await conn.close()
+    assert row is not None and (row["name_key"], row["phone"], row["birth_year"]) == (
+        None,
+        None,
+        None,
+    )
+    assert canary not in row["record"] and person["personal"]["given_name"] not in row["record"]
+    assert '"reception_centre"' in row["record"]  # the facts statistics need stay
+    published = await eventually(
+        lambda: events_of(infra, "returnee.erased", returnee_id), what="returnee.erased"
+    )
+    assert [e["reason"] for e in published] == ["data_subject_request"]
+    assert canary not in json.dumps(published)
+
+
+async def test_consents_are_withdrawn_and_given_and_published(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    person = registration(personal={"phone": "+22365012345"})
+    person["consents"] = {**person["consents"], "sms_contact": True}
+    returnee_id = (await client.post("/returnees", json=person)).json()["returnee_id"]
+    path = f"/returnees/{returnee_id}/consents"
+    at_kayes = as_token(infra, "case_worker", centres=["kayes"])
+
+    nothing = await client.post(path, json={})
+    unknown = await client.post(path, json={"data_processing": False})
+    elsewhere = await client.post(path, json={"sms_contact": False}, headers=at_kayes)
+    withdrawn = await client.post(path, json={"sms_contact": False})
+    given = await client.post(path, json={"partner_sharing": True})
+    record = (await client.get(f"/returnees/{returnee_id}")).json()
+
+    assert nothing.status_code == 422 and unknown.status_code == 422
+    assert elsewhere.status_code == 404  # the example registers at Gao
+    assert withdrawn.json()["consents"]["sms_contact"] is False
+    assert given.json()["consents"] == {**withdrawn.json()["consents"], "partner_sharing": True}
+    assert record["consents"] == given.json()["consents"]
+    assert record["personal"]["phone"] is None  # no number is kept without SMS consent
+    ReturneeRegistered.model_validate(record)  # the stored registration still holds its contract
+    published = await eventually(
+        lambda: events_of(infra, "consent.changed", returnee_id),
+        until=lambda found: len(found) == 2,
+        what="two consent.changed",
+    )
+    assert [(e["sms_contact"], e["partner_sharing"]) for e in published] == [
+        (False, None),
+        (None, True),
+    ]
 
 
 MALFORMED: list[tuple[str, Any]] = [

@@ -57,6 +57,30 @@ def test_a_send_must_end_long_before_its_row_counts_as_interrupted() -> None:
     assert "SENDING_LEASE_SECONDS" in refusal(gateway_timeout_seconds=10, sending_lease_seconds=20)
 
 
+def test_retention_defaults() -> None:
+    settings = explicit_settings()
+
+    assert (settings.inbox_retention_days, settings.ledger_retention_days) == (30, 90)
+    assert settings.max_event_age_hours == 168
+
+
+@pytest.mark.parametrize("setting", ["inbox_retention_days", "ledger_retention_days"])
+def test_no_retention_may_end_before_an_event_is_too_old_to_notify(setting: str) -> None:
+    message = refusal(max_event_age_hours=72, **{setting: 2})
+
+    assert message == (
+        f"{setting.upper()} (2 days) must be at least MAX_EVENT_AGE_HOURS (72 hours): an event"
+        " redelivered after its rows are pruned would be notified a second time"
+    )
+    assert explicit_settings(max_event_age_hours=72, **{setting: 3})  # 72 hours: enough
+
+
+def test_a_ledger_retention_shorter_than_a_day_is_refused() -> None:
+    assert refusal(ledger_retention_days=0) == (
+        "LEDGER_RETENTION_DAYS: input should be greater than or equal to 1"
+    )
+
+
 def test_the_local_kannel_password_is_refused_for_a_remote_kannel() -> None:
     message = refusal(kannel_sendsms_url="https://sms.example.org/cgi-bin/sendsms")
 

@@ -2,10 +2,12 @@
 
 from retour_contracts.models.activity_launched import ActivityLaunched, Location, Share
 from retour_contracts.models.aid_granted import AidGranted
+from retour_contracts.models.consent_changed import ConsentChanged
 from retour_contracts.models.enums import (
     AidCategory,
     AidPhase,
     Dimension,
+    ErasureReason,
     Level,
     MaliRegion,
     Modality,
@@ -16,6 +18,7 @@ from retour_contracts.models.enums import (
     Vulnerability,
 )
 from retour_contracts.models.money import Money
+from retour_contracts.models.returnee_erased import ReturneeErased
 from retour_contracts.models.returnee_registered import (
     Consents,
     PersonalData,
@@ -24,7 +27,10 @@ from retour_contracts.models.returnee_registered import (
 from retour_contracts.models.types import PERSONAL_DATA_MARK, ContractModel
 
 Event = ReturneeRegistered | AidGranted | ActivityLaunched
-"""Any business event of the current contract."""
+"""Any business event of the current contract: what happened to a returnee."""
+
+DataProtectionEvent = ReturneeErased | ConsentChanged
+"""What a returnee decided about their own data; every holder of it must act on these."""
 
 __all__ = [
     "PERSONAL_DATA_MARK",
@@ -32,9 +38,12 @@ __all__ = [
     "AidCategory",
     "AidGranted",
     "AidPhase",
+    "ConsentChanged",
     "Consents",
     "ContractModel",
+    "DataProtectionEvent",
     "Dimension",
+    "ErasureReason",
     "Event",
     "Level",
     "Location",
@@ -44,6 +53,7 @@ __all__ = [
     "PersonalData",
     "ReceptionCentre",
     "ReturnType",
+    "ReturneeErased",
     "ReturneeRegistered",
     "Sector",
     "Sex",

@@ -133,3 +133,14 @@ class Sector(StrEnum):
     SERVICES = "services"
     MANUFACTURING = "manufacturing"
     OTHER = "other"
+
+
+class ErasureReason(StrEnum):
+    """Why a returnee's personal data was erased (the request itself stays with the data
+    protection officer: free text could hold personal data, so the event carries a code)."""
+
+    DATA_SUBJECT_REQUEST = "data_subject_request"  # the person asked
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # consent to processing withdrawn
+    NO_LONGER_NEEDED = "no_longer_needed"  # the purpose is over
+    REGISTERED_IN_ERROR = "registered_in_error"
+    LEGAL_OBLIGATION = "legal_obligation"

@@ -3,7 +3,9 @@
 from fastapi import FastAPI
 
 from retour_intake.adapters.metrics import IntakeMetrics
+from retour_intake.adapters.pg_protection import PgProtection
 from retour_intake.adapters.unit_of_work import SCHEMA, PgReads, PgRegistrationUnitOfWork
+from retour_intake.entrypoints.data_requests import data_request_routes
 from retour_intake.entrypoints.http import returnee_routes
 from retour_intake.settings import Settings
 from retour_kit.access_log import PgAccessLog
@@ -21,7 +23,8 @@ def wire(parts: Parts[Settings]) -> Wiring:
         programme_start=parts.settings.programme_start,
     )
     access_log = parts.unit_of_work(lambda conn: PgAccessLog(conn, service=SCHEMA))
-    return Wiring(routers=[routes, audit_router(access_log)])
+    requests = data_request_routes(parts.unit_of_work(PgProtection))
+    return Wiring(routers=[routes, requests, audit_router(access_log)])
 
 
 SERVICE = ServiceDefinition(

@@ -69,9 +69,11 @@ async def register_returnee(
             )
             stored = await uow.claim_idempotency_key(idempotency_key, fingerprint)
             if stored is not None:
-                # A replay shows the person's data again: that is a read to record.
-                replayed_id = UUID(stored.body["returnee_id"])
-                await uow.record_access(registrar, replayed_id, created=False)
+                if stored.status == 201:
+                    # A replay shows the person's data again: that is a read to record.
+                    replayed_id = UUID(stored.body["returnee_id"])
+                    await uow.record_access(registrar, replayed_id, created=False)
+                # Otherwise the person was erased since: the 410 shows nothing of them.
                 return RegistrationResult(stored.status, stored.body, replayed=True)
         keys = person_keys(command)
         # Two centres registering the same person at the same moment must see each other.

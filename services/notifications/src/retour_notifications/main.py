@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V1
+from retour_contracts import (
+    ACTIVITY_LAUNCHED_V1,
+    AID_GRANTED_V1,
+    CONSENT_CHANGED_V1,
+    RETURNEE_ERASED_V1,
+    RETURNEE_REGISTERED_V1,
+)
 from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
 from retour_kit.runtime import (
@@ -60,7 +66,13 @@ SERVICE = ServiceDefinition(
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
-    consumes=(RETURNEE_REGISTERED_V1, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1),
+    consumes=(
+        RETURNEE_REGISTERED_V1,
+        AID_GRANTED_V1,
+        ACTIVITY_LAUNCHED_V1,
+        RETURNEE_ERASED_V1,
+        CONSENT_CHANGED_V1,
+    ),
     inbox=INBOX_CONSUMER,
 )
 
@@ -148,6 +160,8 @@ def build_senders(
         interrupted_after=timedelta(seconds=settings.sending_lease_seconds),
         held_at_most=timedelta(hours=settings.max_event_age_hours),
         interval_seconds=settings.upkeep_interval_seconds,
+        ledger_retention=timedelta(days=settings.ledger_retention_days),
+        prune_every_seconds=settings.retention_interval_seconds,
     )
     return senders, upkeep
 

@@ -43,13 +43,25 @@ class Settings(ConsumingSettings):
     team_language: Language = "fr"
     sms_max_segments: int = Field(default=3, ge=1, le=10)
     max_event_age_hours: float = Field(
-        default=168, gt=0, description="Events published longer ago notify nobody."
+        default=168,
+        gt=0,
+        description="Events published longer ago notify nobody; INBOX_RETENTION_DAYS and"
+        " LEDGER_RETENTION_DAYS must cover it.",
     )
     contact_retention_days: int = Field(
         default=400,
         ge=1,
         description="Phone numbers are forgotten this long after registration (follow-ups"
         " last a year after return).",
+    )
+    ledger_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Finished deliveries (sent or failed) are deleted this long after they"
+        " finished. They hold no address nor text, but still say whom the service told what:"
+        " a quarter is enough to answer a case worker's or a returnee's question about a"
+        " message, and to investigate a gateway's failures. At least a day, and at least"
+        " MAX_EVENT_AGE_HOURS.",
     )
     centre_team_emails: dict[ReceptionCentre, EmailAddress] = Field(
         default_factory=_local_team_addresses,
@@ -91,6 +103,20 @@ class Settings(ConsumingSettings):
         if self.sending_lease_seconds < 3 * self.gateway_timeout_seconds:
             # A live send must always finish before its row is taken for a crashed one.
             raise ValueError("SENDING_LEASE_SECONDS must be at least 3 x GATEWAY_TIMEOUT_SECONDS")
+        for name, days in (
+            ("INBOX_RETENTION_DAYS", self.inbox_retention_days),
+            ("LEDGER_RETENTION_DAYS", self.ledger_retention_days),
+        ):
+            # Two guards keep an event delivered again from being notified twice: its inbox row
+            # (skipped) and its ledger rows (notification ids made from the event's: kept as
+            # they are). Each must outlive the age past which an event notifies nobody anyway,
+            # so that pruning never leaves a fresh event guarded by one of them alone, or none.
+            if days * 24 < self.max_event_age_hours:
+                raise ValueError(
+                    f"{name} ({days} days) must be at least MAX_EVENT_AGE_HOURS"
+                    f" ({self.max_event_age_hours:g} hours): an event redelivered after its"
+                    " rows are pruned would be notified a second time"
+                )
         if self.kannel_password.get_secret_value() == LOCAL_KANNEL_PASSWORD and not _is_loopback(
             self.kannel_sendsms_url.host or ""
         ):

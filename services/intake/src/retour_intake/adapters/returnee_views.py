@@ -27,6 +27,12 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Found:
+    record: dict[str, Any]
+    erased: bool
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
@@ -34,7 +40,8 @@ class Page:
 
 _PAGE = """
 SELECT record, arrival_date, returnee_id FROM returnees
-WHERE ($1::text[] IS NULL OR reception_centre = ANY($1))
+WHERE erased_at IS NULL
+  AND ($1::text[] IS NULL OR reception_centre = ANY($1))
   AND ($2::date IS NULL OR arrival_date >= $2)
   AND ($3::date IS NULL OR arrival_date <= $3)
   AND ($4::date IS NULL OR (arrival_date, returnee_id) > ($4, $5::uuid))
@@ -49,15 +56,16 @@ class PgReturneeViews:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def get(self, returnee_id: UUID, *, centres: list[str] | None) -> dict[str, Any] | None:
-        """The record, if it is at one of ``centres`` (None: any centre)."""
-        record: dict[str, Any] | None = await self._conn.fetchval(
-            "SELECT record FROM returnees WHERE returnee_id = $1"
+    async def get(self, returnee_id: UUID, *, centres: list[str] | None) -> Found | None:
+        """The record, if it is at one of ``centres`` (None: any centre); an erased
+        returnee's is its tombstone, without the personal block."""
+        row = await self._conn.fetchrow(
+            "SELECT record, erased_at FROM returnees WHERE returnee_id = $1"
             " AND ($2::text[] IS NULL OR reception_centre = ANY($2))",
             returnee_id,
             centres,
         )
-        return record
+        return None if row is None else Found(row["record"], erased=row["erased_at"] is not None)
 
     async def page(
         self,

@@ -15,7 +15,6 @@ from retour_intake.domain.duplicates import KnownPerson, PersonKeys
 from retour_intake.domain.registration import Registrar
 from retour_kit import idempotency, outbox
 from retour_kit.access_log import Access, PgAccessLog
-from retour_kit.auth import Role
 from retour_kit.db import Connection
 
 SCHEMA = "intake"
@@ -48,7 +47,7 @@ class PgRegistrationUnitOfWork:
     ) -> None:
         await self._access_log.record(
             registrar.subject,
-            [Role.REGISTRAR],  # the only role that registers
+            registrar.roles,
             Access.CREATED if created else Access.READ,
             route="POST /returnees",
             returnee_ids=[returnee_id],

@@ -39,6 +39,7 @@ def person_keys(command: RegisterReturnee) -> PersonKeys:
 @dataclass(frozen=True)
 class Registrar:
     subject: str  # who is registering, from the access token
+    roles: tuple[str, ...] = ("registrar",)  # the token's roles, for the access log
 
 
 def register(

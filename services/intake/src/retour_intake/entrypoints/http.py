@@ -32,7 +32,10 @@ from retour_kit.unit_of_work import UnitOfWork
 log = structlog.stdlib.get_logger(__name__)
 
 Writer = Annotated[Principal, Depends(require_roles(Role.REGISTRAR))]
-Reader = Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.CASE_WORKER))]
+Reader = Annotated[
+    Principal,
+    Depends(require_roles(Role.REGISTRAR, Role.CASE_WORKER, Role.SUPERVISOR, Role.ADMIN)),
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -46,6 +49,7 @@ IdempotencyKey = Annotated[
 _REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": ReturneeRegistered, "description": "Registered (or replayed)"},
     409: {"description": "Strong duplicate, or Idempotency-Key reused with another body"},
+    410: {"description": "A retry of a registration whose person was erased since"},
     422: {"description": "Invalid field(s), each named"},
 }
 
@@ -78,7 +82,7 @@ def returnee_routes(
             result = await register_returnee(
                 registrations.transaction,
                 command,
-                registrar=Registrar(principal.subject),
+                registrar=Registrar(principal.subject, tuple(sorted(principal.roles))),
                 idempotency_key=idempotency_key,
                 traceparent=trace,
                 now=lambda: datetime.now(UTC),
@@ -100,7 +104,7 @@ def returnee_routes(
                 "this Idempotency-Key was already used for a different request",
             ) from reused
         returnee_id = result.body["returnee_id"]
-        headers = {"Location": f"/returnees/{returnee_id}"}
+        headers = {"Location": f"/returnees/{returnee_id}"} if result.status == 201 else {}
         if result.replayed:
             metrics.idempotent_replays.inc()
             headers["Idempotent-Replayed"] = "true"
@@ -114,17 +118,22 @@ def returnee_routes(
                 log.info("returnee registered", centre=result.event.reception_centre.value)
         return JSONResponse(result.body, status_code=result.status, headers=headers)
 
-    @router.get("/returnees/{returnee_id}", responses={200: {"model": ReturneeRegistered}})
+    @router.get(
+        "/returnees/{returnee_id}",
+        responses={200: {"model": ReturneeRegistered}, 410: {"description": "Erased"}},
+    )
     async def get_returnee(returnee_id: UUID, reader: Reader) -> JSONResponse:
         # Another centre's returnee is not found, rather than forbidden: the answer must not
         # even say that the person is registered somewhere.
         async with reads.transaction() as work:
-            record = await work.returnees.get(returnee_id, centres=reader.centre_filter)
-            if record is not None:
+            found = await work.returnees.get(returnee_id, centres=reader.centre_filter)
+            if found is not None and not found.erased:
                 await _record_shown(work, reader, "GET /returnees/{returnee_id}", [returnee_id])
-        if record is None:
+        if found is None:
             raise ApiError(404, "not_found", f"no returnee {returnee_id}")
-        return JSONResponse(record)
+        if found.erased:
+            raise erased(returnee_id)
+        return JSONResponse(found.record)
 
     @router.get("/returnees")
     async def list_returnees(
@@ -168,4 +177,10 @@ async def _record_shown(
         route=route,
         returnee_ids=returnee_ids,
         fields=PERSONAL_FIELDS,
+    )
+
+
+def erased(returnee_id: UUID) -> ApiError:
+    return ApiError(
+        410, "erased", f"the personal data of returnee {returnee_id} was erased", extra={}
     )

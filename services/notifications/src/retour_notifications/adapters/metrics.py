@@ -1,4 +1,4 @@
-"""Prometheus metrics of the notifications: recorded, sent, failed, retried and pending."""
+"""Prometheus metrics of the notifications: recorded, sent, failed, retried, pending, pruned."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class NotificationMetrics:
     failed: Counter
     retries: Counter
     stale_events: Counter
+    pruned: Counter
     pending: Gauge
     send_duration: Histogram
 
@@ -55,6 +56,11 @@ class NotificationMetrics:
             stale_events=Counter(
                 "notifications_stale_events",
                 "Events older than MAX_EVENT_AGE_HOURS, for which nothing was recorded.",
+                registry=registry,
+            ),
+            pruned=Counter(
+                "notifications_ledger_pruned",
+                "Finished deliveries (sent or failed) deleted after LEDGER_RETENTION_DAYS.",
                 registry=registry,
             ),
             pending=Gauge(

@@ -8,10 +8,12 @@ that was never tried: see ``fail_interrupted``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
 
+from retour_kit.retention import BATCH_ROWS, delete_in_batches
 from retour_notifications.domain.delivery import Claimed, Outcome, OutgoingMessage, Status
 from retour_notifications.domain.rules import Channel
 
@@ -58,6 +60,18 @@ _FAIL_HELD = """
 UPDATE deliveries SET status = 'failed', last_error = $2, context = NULL, finished_at = now()
 WHERE status = 'held' AND created_at < now() - $1::interval
 RETURNING channel
+"""
+
+# Finished rows only: sent and failed are the ledger's final states (held, queued and sending
+# rows still have work to do, and are never deleted). One batch per statement, its own
+# transaction, found through deliveries_finished (migration 0004); the upkeep runs it once per
+# RETENTION_INTERVAL_SECONDS, not at every tick.
+_PRUNE_FINISHED = """
+DELETE FROM deliveries WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM deliveries
+    WHERE status IN ('sent', 'failed') AND finished_at < now() - $1::interval
+    LIMIT $2 FOR UPDATE SKIP LOCKED
+))
 """
 
 _PENDING = """
@@ -120,6 +134,19 @@ class PgDeliveryQueue:
         """Held rows whose registration did not come in time will never be sendable."""
         rows = await self._pool.fetch(_FAIL_HELD, older_than, NEVER_REGISTERED)
         return [Channel(row["channel"]) for row in rows]
+
+    async def prune_finished(
+        self,
+        older_than: timedelta,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        stopping: asyncio.Event | None = None,
+    ) -> int:
+        """Deletes the rows that finished (sent or failed) longer than ``older_than`` ago, a
+        batch at a time; returns how many."""
+        return await delete_in_batches(
+            self._pool, _PRUNE_FINISHED, older_than, batch_rows=batch_rows, stopping=stopping
+        )
 
     async def pending(self) -> list[tuple[Channel, str, int]]:
         """Unfinished rows per channel and state (held, queued, retrying, sending)."""

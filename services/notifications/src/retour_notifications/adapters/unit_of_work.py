@@ -6,9 +6,11 @@ from __future__ import annotations
 from retour_kit.db import Connection
 from retour_notifications.adapters.pg_contacts import PgContacts
 from retour_notifications.adapters.pg_ledger import PgLedger
+from retour_notifications.adapters.pg_protection import PgProtection
 
 
 class LedgerWork:
     def __init__(self, conn: Connection) -> None:
         self.ledger = PgLedger(conn)
         self.contacts = PgContacts(conn)
+        self.forgetting = PgProtection(conn)

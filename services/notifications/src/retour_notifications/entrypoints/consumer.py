@@ -13,7 +13,8 @@ from retour_contracts import ParsedEvent
 from retour_kit.unit_of_work import HandleWith
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.unit_of_work import LedgerWork
-from retour_notifications.usecases.record import IncomingEvent, Recording, record_batch
+from retour_notifications.usecases.forget import Consumed, record_events
+from retour_notifications.usecases.record import Recording
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -26,10 +27,11 @@ def notification_recorder(
     and never reaches this function)."""
 
     async def record(work: LedgerWork, batch: Sequence[ParsedEvent]) -> None:
-        results = await record_batch(
-            [IncomingEvent(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
+        results = await record_events(
+            [Consumed(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
             ledger=work.ledger,
             contacts=work.contacts,
+            forgetting=work.forgetting,
             recording=recording,
             now=datetime.now(UTC),
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
 
+from retour_kit.safe_errors import describe_error
 from retour_kit.waiting import pause_unless_stopped
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
@@ -17,7 +19,8 @@ log = structlog.stdlib.get_logger(__name__)
 
 class Upkeep:
     """Periodic chores: fail rows interrupted mid-send and rows held too long, forget old
-    phone numbers, refresh the pending gauges."""
+    phone numbers, refresh the pending gauges; and, less often, delete finished rows past the
+    ledger's retention."""
 
     def __init__(
         self,
@@ -28,6 +31,8 @@ class Upkeep:
         interrupted_after: timedelta,
         held_at_most: timedelta,
         interval_seconds: float,
+        ledger_retention: timedelta,
+        prune_every_seconds: float,
     ) -> None:
         self._queue = queue
         self._forget_contacts = forget_contacts
@@ -35,15 +40,26 @@ class Upkeep:
         self._interrupted_after = interrupted_after
         self._held_at_most = held_at_most
         self._interval = interval_seconds
+        self._ledger_retention = ledger_retention
+        self._prune_every = prune_every_seconds
 
     name = "notifications-upkeep"
 
     async def run(self, stopping: asyncio.Event) -> None:
+        next_prune = time.monotonic()  # at the first tick, then every prune_every_seconds
         while not stopping.is_set():
             try:
                 await self.tick()
             except Exception as error:
                 log.warning("notifications upkeep failed", error=type(error).__name__)
+            if time.monotonic() >= next_prune:
+                # Due again one period later whatever happens: a failed pass (an outage, a time
+                # limit) is retried then, not at every tick.
+                next_prune = time.monotonic() + self._prune_every
+                try:
+                    await self.prune_ledger(stopping)
+                except Exception as error:
+                    log.warning("notifications ledger pruning failed", error=describe_error(error))
             await pause_unless_stopped(stopping, self._interval)
 
     async def tick(self) -> None:
@@ -57,3 +73,12 @@ class Upkeep:
         if forgotten:
             log.info("phone numbers past retention forgotten", contacts=forgotten)
         self._metrics.set_pending(await self._queue.pending())
+
+    async def prune_ledger(self, stopping: asyncio.Event | None = None) -> int:
+        """Deletes the finished rows older than the ledger's retention (never a held, queued or
+        sending one), a batch at a time, stopping between two batches when asked."""
+        pruned = await self._queue.prune_finished(self._ledger_retention, stopping=stopping)
+        self._metrics.pruned.inc(pruned)
+        if pruned:
+            log.info("finished notifications past retention deleted", deliveries=pruned)
+        return pruned

@@ -14,7 +14,7 @@ from uuid import UUID
 import structlog
 
 from retour_contracts import Event, ReturneeRegistered
-from retour_notifications.domain.contacts import Contact, contact_of
+from retour_notifications.domain.contacts import Contact, Refusals, contact_of
 from retour_notifications.domain.delivery import Notification, Status
 from retour_notifications.domain.planning import Intent, contact_allows, event_type, intents
 from retour_notifications.domain.rules import Rule, RuleBook
@@ -58,14 +58,17 @@ async def record_batch(
     contacts: Contacts,
     recording: Recording,
     now: datetime,
+    refusals: Refusals | None = None,
 ) -> list[Recorded]:
     """What each event of `batch` calls for, with a handful of statements for the whole batch.
 
     The outcome is the one of recording the events one by one, in order (a test holds it to
     that): each message uses the contact known at its event, a registration decides the
     notifications held for its returnee, whether they were held before this batch or earlier
-    in it. The database is read once before and written once after.
+    in it. The database is read once before and written once after. ``refusals``: what
+    erasures and consent changes decided for the batch's returnees (record_events loads them).
     """
+    refusals = refusals or Refusals()
     planned = [
         (incoming, None if _stale(incoming, recording, now) else _intents(incoming, recording))
         for incoming in batch
@@ -90,7 +93,11 @@ async def record_batch(
         recorded = Recorded(rows=[])
         results.append(recorded)
         if isinstance(incoming.event, ReturneeRegistered):
-            contact = contact_of(incoming.event)
+            allowed = refusals.applied_to(contact_of(incoming.event))
+            if allowed is None:  # erased: this person is never contacted again
+                recorded.stale = intents_of_event is None
+                continue
+            contact = allowed
             registered.append(contact)
             known[contact.returnee_id] = contact
             recorded.released = await _decide_held(
@@ -103,6 +110,8 @@ async def record_batch(
             recorded.stale = True
             continue
         for intent in intents_of_event:
+            if intent.recipient.returnee_id in refusals.forgotten:
+                continue
             contact_now = known.get(intent.recipient.returnee_id)
             new_row = _row(intent, contact_now, incoming, recording)
             if new_row is not None and new_row.notification_id not in outcome:

@@ -1,0 +1,103 @@
+"""HTTP routes of a person's rights over their data: erasure and consents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import structlog
+from fastapi import APIRouter, Depends
+
+from retour_intake.adapters.pg_protection import PgProtection
+from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS
+from retour_intake.domain.protection import (
+    ChangeConsents,
+    EraseReturnee,
+    ReturneeErasedAlready,
+    ReturneeNotFound,
+)
+from retour_intake.entrypoints.http import erased
+from retour_intake.protection import Staff, change_consents, erase_returnee
+from retour_kit.auth import Principal, Role, require_roles
+from retour_kit.http_errors import ApiError
+from retour_kit.unit_of_work import UnitOfWork
+
+log = structlog.stdlib.get_logger(__name__)
+
+Eraser = Annotated[Principal, Depends(require_roles(Role.DATA_PROTECTION_OFFICER, Role.ADMIN))]
+# Whoever meets the person may record what they say about their consents.
+ConsentTaker = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.REGISTRAR,
+            Role.CASE_WORKER,
+            Role.SUPERVISOR,
+            Role.ADMIN,
+            Role.DATA_PROTECTION_OFFICER,
+        )
+    ),
+]
+
+
+def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
+    router = APIRouter(tags=["data protection"])
+
+    @router.post(
+        "/returnees/{returnee_id}/erasure",
+        responses={404: {"description": "No such returnee within your centres"}},
+    )
+    async def erase(returnee_id: UUID, command: EraseReturnee, officer: Eraser) -> dict[str, Any]:
+        """Erase the person's personal data in every service; answers the same when repeated."""
+        try:
+            erasure = await erase_returnee(
+                protection.transaction,
+                returnee_id,
+                command,
+                staff=_staff(officer),
+                personal_fields=PERSONAL_FIELDS,
+                now=datetime.now(UTC),
+            )
+        except ReturneeNotFound:
+            raise _not_found(returnee_id) from None
+        if not erasure.already:
+            log.info("returnee erased", returnee_id=str(returnee_id), reason=erasure.reason)
+        return {
+            "returnee_id": str(returnee_id),
+            "erased_at": erasure.erased_at.isoformat(),
+            "reason": erasure.reason,
+        }
+
+    @router.post(
+        "/returnees/{returnee_id}/consents",
+        responses={404: {"description": "No such returnee"}, 410: {"description": "Erased"}},
+    )
+    async def consents(
+        returnee_id: UUID, command: ChangeConsents, staff: ConsentTaker
+    ) -> dict[str, Any]:
+        """Withdraw or give SMS contact or partner sharing; the other services follow."""
+        try:
+            now_given = await change_consents(
+                protection.transaction,
+                returnee_id,
+                command,
+                staff=_staff(staff),
+                now=datetime.now(UTC),
+            )
+        except ReturneeNotFound:
+            raise _not_found(returnee_id) from None
+        except ReturneeErasedAlready:
+            raise erased(returnee_id) from None
+        log.info("consents changed", returnee_id=str(returnee_id), changed=command.changed_fields())
+        return {"returnee_id": str(returnee_id), "consents": now_given}
+
+    return router
+
+
+def _staff(principal: Principal) -> Staff:
+    return Staff(principal.subject, sorted(principal.roles), principal.centre_filter)
+
+
+def _not_found(returnee_id: UUID) -> ApiError:
+    return ApiError(404, "not_found", f"no returnee {returnee_id}")
