@@ -102,6 +102,32 @@ async def test_readyz_names_the_unreachable_dependencies(
     assert response.json()["status"] == "not_ready"
     assert response.json()["checks"]["postgres"] != "ok"
     assert response.json()["checks"]["kafka"] != "ok"
+    assert response.json()["degraded"] == ["kafka"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - {"toy"}))
+async def test_a_service_stays_ready_while_kafka_is_down_and_says_so(
+    infra: Infra, name: str
+) -> None:
+    settings_cls = importlib.import_module(f"retour_{name}.settings").Settings
+    build_app = importlib.import_module(f"retour_{name}.main").build_app
+    settings = settings_cls(
+        database_url=infra.dsn(name),
+        auth_jwt_secret=infra.jwt_secret,
+        kafka_bootstrap_servers="127.0.0.1:1",  # nothing listens there
+    )
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ready"
+    assert response.json()["checks"]["postgres"] == "ok"
+    assert response.json()["checks"]["kafka"] != "ok"
+    assert response.json()["degraded"] == ["kafka"]
 
 
 async def test_metrics_are_served(service: tuple[str, Any, httpx.AsyncClient]) -> None:

@@ -148,7 +148,28 @@ class TestOperationalEndpoints:
         response = await get(app, "/readyz")
 
         assert response.status_code == 200
-        assert response.json() == {"status": "ready", "checks": {"postgres": "ok"}}
+        assert response.json() == {
+            "status": "ready",
+            "checks": {"postgres": "ok"},
+            "degraded": [],
+        }
+
+    async def test_readyz_stays_200_naming_an_optional_check_that_fails(self) -> None:
+        app = build_test_app(
+            [
+                ReadinessCheck("postgres", healthy),
+                ReadinessCheck("kafka", refusing, required=False),
+            ]
+        )
+
+        response = await get(app, "/readyz")
+
+        assert response.status_code == 200
+        assert response.json() == {
+            "status": "ready",
+            "checks": {"postgres": "ok", "kafka": "failed"},
+            "degraded": ["kafka"],
+        }
 
     async def test_readyz_is_503_naming_the_failed_check(self) -> None:
         app = build_test_app(
@@ -165,6 +186,7 @@ class TestOperationalEndpoints:
         assert response.json() == {
             "status": "not_ready",
             "checks": {"postgres": "failed", "kafka": "timeout", "cache": "ok"},
+            "degraded": [],
         }
 
 

@@ -305,13 +305,13 @@ class TestKitTables:
             await connection.execute(
                 "INSERT INTO inbox VALUES ('c', $1), ('c', $2)", uuid.uuid4(), uuid.uuid4()
             )
-            rows = await connection.fetch("SELECT * FROM inbox ORDER BY 1")
+            rows = await connection.fetch("SELECT * FROM inbox ORDER BY 1, 2")
             oid = await connection.fetchval("SELECT 'inbox'::regclass::oid")
 
             with capture_logs() as logs:
                 applied = await migrate(connection, schema=schema.name, package=after.name)
 
-            rows_after = await connection.fetch("SELECT * FROM inbox ORDER BY 1")
+            rows_after = await connection.fetch("SELECT * FROM inbox ORDER BY 1, 2")
             oid_after = await connection.fetchval("SELECT 'inbox'::regclass::oid")
         finally:
             await connection.close()

@@ -55,8 +55,10 @@ def _operations_router(
     async def readyz() -> JSONResponse:
         checks = await run_readiness_checks(readiness)
         ready = all(checks[check.name] == OK for check in readiness if check.required)
+        # What is down without stopping the service from serving: its events wait.
+        degraded = [c.name for c in readiness if not c.required and checks[c.name] != OK]
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
+            {"status": "ready" if ready else "not_ready", "checks": checks, "degraded": degraded},
             status_code=200 if ready else 503,
         )
 

@@ -124,8 +124,6 @@ class ServiceDefinition(Generic[S]):
     inbox: str = ""
     """The consumer's name in its inbox; kept whatever the group, so a replay under another
     group recognises the events already applied. Defaults to the service's name."""
-    serves_without_kafka: bool = False
-    """Its HTTP writes go through the outbox, so it stays ready while Kafka is down."""
     schema_of: Callable[[S], str] | None = None
     """The schema, when a setting can move it (reporting's tests); default: ``name``."""
     version: str = ""
@@ -182,10 +180,13 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
             async with _relaying(relay), _running(consumer, workers()):
                 yield
 
-    kafka = kafka_ready(settings.kafka_bootstrap_servers)
+    # Kafka is reported, never required: no service's HTTP API needs it (intake's and
+    # reintegration's writes go to their outboxes, the rest are reads of the service's own
+    # tables), and its consumer and relay wait for it on their own. Taking pods out of the
+    # Service during a Kafka outage would stop the case work it does not stop.
     readiness: list[ReadinessCheck] = [
         postgres_ready(database),
-        replace(kafka, required=False) if definition.serves_without_kafka else kafka,
+        replace(kafka_ready(settings.kafka_bootstrap_servers), required=False),
     ]
     app = create_http_app(
         title=f"retour {definition.name}",

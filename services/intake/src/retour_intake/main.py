@@ -33,8 +33,6 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
-    # Registrations go to the outbox, so intake serves while Kafka is down.
-    serves_without_kafka=True,
 )
 
 
