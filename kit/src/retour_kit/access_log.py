@@ -85,12 +85,13 @@ class PgAccessLog:
         Keyset on the identity: a record whose transaction commits after a page was read, with
         a smaller id than that page's last, is missed by that pagination (the window is the
         length of one request); reading again from the start finds it."""
+        limit = min(limit, MAX_PAGE)
         rows = await self._conn.fetch(
             "SELECT id, at, service, actor, roles, action, route, fields, returnee_id"
             " FROM access_log WHERE returnee_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             returnee_id,
             after or 0,
-            min(limit, MAX_PAGE) + 1,
+            limit + 1,
         )
         more = len(rows) > limit
         rows = rows[:limit]

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 # What a use case gets: a plain connection or one borrowed from a pool; both run queries.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+
+def rows_affected(status: str) -> int:
+    """The row count of a command's status as asyncpg returns it (``"DELETE 1000"``,
+    ``"UPDATE 3"``, ``"INSERT 0 1"``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 # The client's limit must not fire before the server's: the server's cancels the statement
 # where it runs and says why; the client's is for a server that does not answer at all.
 CLIENT_GRACE_SECONDS = 5.0

@@ -48,7 +48,7 @@ import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from retour_kit.db import Connection
+from retour_kit.db import Connection, rows_affected
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
 from retour_kit.waiting import pause_unless_stopped
@@ -121,7 +121,7 @@ async def delete_in_batches(
     deleted = 0
     while stopping is None or not stopping.is_set():
         status = await pool.execute(statement, *args, batch_rows)
-        rows = int(status.split()[-1])  # "DELETE 1000"
+        rows = rows_affected(status)
         deleted += rows
         if rows < batch_rows:
             break

@@ -17,7 +17,7 @@ from retour_intake.adapters.unit_of_work import SCHEMA, SOURCE
 from retour_intake.protection import Located, Staff
 from retour_kit import outbox
 from retour_kit.access_log import Access, PgAccessLog
-from retour_kit.db import Connection
+from retour_kit.db import Connection, rows_affected
 
 # The tombstone: the record without its personal block, and no key a person could be found by.
 _ERASE = """
@@ -60,8 +60,7 @@ class PgProtection:
         await self._conn.execute(_ERASE, returnee_id, at, reason.value)
 
     async def forget_responses(self, returnee_id: UUID) -> int:
-        status = await self._conn.execute(_FORGET_RESPONSES, str(returnee_id))
-        return int(status.split()[-1])
+        return rows_affected(await self._conn.execute(_FORGET_RESPONSES, str(returnee_id)))
 
     async def change_consents(self, returnee_id: UUID, changes: dict[str, bool]) -> None:
         await self._conn.execute(

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from retour_kit.db import Connection
+from retour_kit.db import Connection, rows_affected
 from retour_notifications.domain.contacts import Contact
 
 _SAVE = """
@@ -67,5 +67,4 @@ WHERE registered_at < $1 AND (phone IS NOT NULL OR sms_consent)
 
 async def forget_contacts(pool: asyncpg.Pool, registered_before: datetime) -> int:
     """Erases the phone numbers of returnees registered before ``registered_before``."""
-    status = await pool.execute(_FORGET, registered_before)
-    return int(status.split()[-1])
+    return rows_affected(await pool.execute(_FORGET, registered_before))

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from uuid import UUID
 
-from retour_kit.db import Connection
+from retour_kit.db import Connection, rows_affected
 from retour_notifications.domain.contacts import Refusals
 
 # Messages still waiting are finished as failed, their text and address gone: the row stays so
@@ -37,6 +37,15 @@ ON CONFLICT (returnee_id) DO UPDATE SET sms_contact = $2, changed_at = $3
 WHERE sms_consent_changes.changed_at < $3
 """
 
+# Every consumer batch reads this: one statement for both kinds of decision.
+_REFUSALS = """
+SELECT id AS returnee_id, f.returnee_id IS NOT NULL AS forgotten, c.sms_contact, c.changed_at
+FROM unnest($1::uuid[]) AS id
+LEFT JOIN forgotten_returnees f ON f.returnee_id = id
+LEFT JOIN sms_consent_changes c ON c.returnee_id = id
+WHERE f.returnee_id IS NOT NULL OR c.returnee_id IS NOT NULL
+"""
+
 
 class PgProtection:
     def __init__(self, conn: Connection) -> None:
@@ -53,7 +62,9 @@ class PgProtection:
             erased_at,
         )
         await self._conn.execute("DELETE FROM contacts WHERE returnee_id = $1", returnee_id)
-        return _count(await self._conn.execute(_CANCEL, returnee_id, "returnee erased", None))
+        return rows_affected(
+            await self._conn.execute(_CANCEL, returnee_id, "returnee erased", None)
+        )
 
     async def change_sms_consent(
         self, returnee_id: UUID, sms_contact: bool, changed_at: datetime
@@ -61,7 +72,7 @@ class PgProtection:
         """Applies a newer SMS consent; a withdrawal drops the phone number and cancels the
         SMS still waiting. Returns how many were cancelled."""
         await self._conn.execute(_LOCK_RETURNEES, [returnee_id])
-        remembered = _count(
+        remembered = rows_affected(
             await self._conn.execute(_REMEMBER_CONSENT, returnee_id, sms_contact, changed_at)
         )
         if not remembered:
@@ -77,7 +88,7 @@ class PgProtection:
             "UPDATE contacts SET sms_consent = false, phone = NULL WHERE returnee_id = $1",
             returnee_id,
         )
-        return _count(
+        return rows_affected(
             await self._conn.execute(_CANCEL, returnee_id, "sms consent withdrawn", "sms")
         )
 
@@ -87,21 +98,14 @@ class PgProtection:
         ids = list(returnee_ids)
         # Held until the batch commits: an erasure of one of them waits, then sees its rows.
         await self._conn.execute(_LOCK_RETURNEES, ids)
-        forgotten = await self._conn.fetch(
-            "SELECT returnee_id FROM forgotten_returnees WHERE returnee_id = ANY($1::uuid[])", ids
-        )
-        changes = await self._conn.fetch(
-            "SELECT returnee_id, sms_contact, changed_at FROM sms_consent_changes"
-            " WHERE returnee_id = ANY($1::uuid[])",
-            ids,
-        )
+        # Read after the lock, in a statement of its own: its snapshot must see what an erasure
+        # that held the lock first has committed.
+        rows = await self._conn.fetch(_REFUSALS, ids)
         return Refusals(
-            forgotten=frozenset(row["returnee_id"] for row in forgotten),
+            forgotten=frozenset(row["returnee_id"] for row in rows if row["forgotten"]),
             sms_changes={
-                row["returnee_id"]: (row["sms_contact"], row["changed_at"]) for row in changes
+                row["returnee_id"]: (row["sms_contact"], row["changed_at"])
+                for row in rows
+                if row["changed_at"] is not None
             },
         )
-
-
-def _count(status: str) -> int:
-    return int(status.split()[-1])
