@@ -10,6 +10,7 @@ integration tests proves nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import os
 import secrets
@@ -31,6 +32,8 @@ class Infra:
     admin_dsn: str
     kafka_bootstrap: str
     jwt_secret: str
+    master_key: str
+    """Intake's MASTER_KEY: an in-process intake shares the running one's key store."""
     service_dsns: dict[str, str]
     # Stops or starts the broker, for tests of behaviour during a Kafka outage.
     kafka_power: Callable[[bool], None] | None = None
@@ -76,6 +79,7 @@ def _native_infra() -> Infra:
         admin_dsn=need("RETOUR_PG_ADMIN_DSN"),
         kafka_bootstrap=need("KAFKA_BOOTSTRAP_SERVERS"),
         jwt_secret=need("AUTH_JWT_SECRET"),
+        master_key=need("MASTER_KEY"),
         service_dsns={svc: need(f"{svc.upper()}_DATABASE_URL") for svc in SERVICES},
         kafka_power=_native_kafka_power,
     )
@@ -110,6 +114,7 @@ def _container_infra() -> Iterator[Infra]:
             admin_dsn=admin.rsplit("/", 1)[0] + "/retour",
             kafka_bootstrap=bootstrap,
             jwt_secret=secrets.token_hex(32),
+            master_key=f"test:{base64.b64encode(secrets.token_bytes(32)).decode()}",
             service_dsns={
                 svc: f"postgresql://{svc}:{pw}@{host}/retour" for svc, pw in passwords.items()
             },

@@ -97,6 +97,7 @@ def service_settings(service: str, infra: Infra, topics: dict[str, str]) -> Any:
     values: dict[str, Any] = {
         "database_url": infra.dsn(service),
         "auth_jwt_secret": infra.jwt_secret,
+        "master_key": infra.master_key,  # read by intake only
         "kafka_bootstrap_servers": infra.kafka_bootstrap,
         "log_level": "WARNING",
     }

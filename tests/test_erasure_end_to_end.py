@@ -3,12 +3,11 @@
 A canary person, with values found nowhere else, is registered as vulnerable with SMS consent,
 gets the welcome SMS, triggers the centre team's e-mail and is granted aid; then the data
 protection officer erases them. Within 60 seconds a dump of every database of the cluster,
-every service log and the mail sink hold none of the canary's values, and reporting counts
-the person exactly as before.
+every service log, the mail sink and Kafka's raw log segments (every topic, dead letters
+included) hold none of the canary's values, the key that sealed their personal block on
+Kafka is refused to everyone, and reporting counts the person exactly as before.
 
-Not scanned here: Kafka's own copies of returnee.registered, which keep the personal block
-until it travels encrypted under a key intake can destroy (issue 13 item 4, not built yet:
-docs/data-protection.md), and the SMS gateway's own logs (outside retour, on the data map).
+Not scanned here: the SMS gateway's own logs (outside retour, on the data map).
 """
 
 from __future__ import annotations
@@ -37,6 +36,19 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 SERVICE_LOGS = sorted((REPO / ".local" / "services").glob("*.log"))
 MAILDIR = REPO / ".local" / "smtp" / "maildir"
+KAFKA_DATA = REPO / ".local" / "kafka" / "data"
+
+
+def kafka_segments_holding(values: list[str]) -> list[str]:
+    """The canary values found in the raw bytes of every Kafka log segment on disk."""
+    segments = sorted(KAFKA_DATA.glob("*/*.log"))
+    assert segments, f"no Kafka log segment under {KAFKA_DATA}: run make up"
+    wanted = [(value, value.encode()) for value in values]
+    found = []
+    for segment in segments:
+        data = segment.read_bytes()
+        found += [f"kafka {segment.parent.name}: {v}" for v, raw in wanted if raw in data]
+    return found
 
 
 def canary_word() -> str:
@@ -171,6 +183,17 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
         )
         dump = await cluster_dump(infra)
         assert given in dump and phone in dump  # the scan can see the canary while it exists
+        # On Kafka the personal block travels sealed, so its bytes never hold the canary; its
+        # key, obtained as notifications obtains it, opens it while the person is not erased.
+        assert kafka_segments_holding(canary) == []
+        key_store = f"{endpoints.intake}/data-keys"
+        asked = {"returnee_ids": [returnee_id]}
+        released = await http.post(
+            key_store, json=asked, headers=token(infra, "notifications_service")
+        )
+        assert [k["returnee_id"] for k in released.json()["keys"]] == [returnee_id]
+        refused = await http.post(key_store, json=asked, headers=token(infra, "reporting_service"))
+        assert refused.status_code == 403
 
         erased = await http.post(
             f"{endpoints.intake}/returnees/{returnee_id}/erasure",
@@ -189,6 +212,13 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
             still_holding, until=lambda found: found == [], within=60, what="the canary forgotten"
         )
         assert holding == []
+        assert kafka_segments_holding(canary) == []
+        # Every sealed copy (the topic's, a dead letter's, a partner's mirror) is now unreadable.
+        after = await http.post(
+            key_store, json=asked, headers=token(infra, "notifications_service")
+        )
+        assert after.json()["keys"] == []
+        assert after.json()["refused"] == [{"returnee_id": returnee_id, "reason": "erased"}]
         gone = await http.get(
             f"{endpoints.intake}/returnees/{returnee_id}", headers=token(infra, "registrar")
         )

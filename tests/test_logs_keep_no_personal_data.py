@@ -274,6 +274,7 @@ async def test_intake_logs_no_canary_value_through_a_database_outage_or_a_refuse
         settings = IntakeSettings(
             database_url=through_proxy(infra.dsn("intake"), port),
             auth_jwt_secret=infra.jwt_secret,
+            master_key=infra.master_key,
             # Nothing listens there. The stack's own intake relay is the leader and publishes
             # the canary's registration; were it down, this one's publishing would race the
             # test. Intake serves without Kafka (the outbox), and Kafka is not this test's path.

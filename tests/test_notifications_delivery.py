@@ -27,6 +27,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from test_end_to_end import running_services
 from test_notifications_gateways import (
     FakeSmsCentre,
     ReceivedSms,
@@ -37,6 +38,7 @@ from test_notifications_gateways import (
 from test_notifications_ledger import isolated_notifications_dsn
 
 from retour_contracts import (
+    RETURNEE_REGISTERED_V2,
     DataProtectionEvent,
     Envelope,
     Event,
@@ -44,6 +46,9 @@ from retour_contracts import (
     ReceptionCentre,
     ReturneeRegistered,
     build_envelope,
+    new_data_key,
+    seal_registration,
+    spec_for_model,
 )
 from retour_contracts.examples import (
     example_activity_launched,
@@ -51,6 +56,7 @@ from retour_contracts.examples import (
     example_consent_changed,
     example_returnee_erased,
     example_returnee_registered,
+    returnee_registered_data,
 )
 from retour_kit.auth import issue_dev_token
 from retour_kit.db import Database
@@ -59,7 +65,7 @@ from retour_notifications.adapters.pg_queue import INTERRUPTED
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
 from retour_notifications.main import SERVICE as NOTIFICATIONS
 from retour_notifications.settings import Settings
-from retour_test_infra import Infra, eventually
+from retour_test_infra import Infra, TopicProbe, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +139,7 @@ class Record:
 
 def record(event: Event | DataProtectionEvent) -> Record:
     """The Kafka record a producing service would write for ``event``."""
-    spec = next(spec for spec in SPECS.values() if isinstance(event, spec.model))
+    spec = spec_for_model(type(event))  # version 1 registrations too: still read
     return Record(spec.topic, build_envelope(spec, event, source="/test"))
 
 
@@ -554,3 +560,112 @@ async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
             # Cut off mid-send by the kill: maybe delivered, certainly not sent again.
             assert row["last_error"] == INTERRUPTED
     assert len(interrupted) <= Settings.model_fields["sender_workers"].default
+
+
+def unique_person(phone: str) -> dict[str, Any]:
+    """A registration request intake takes as a new person (random names, this test's phone)."""
+    names = {part: "Sel" + uuid.uuid4().hex[:10] for part in ("given_name", "family_name")}
+    data = returnee_registered_data(
+        arrival_date=datetime.now(UTC).date().isoformat(),
+        reception_centre="kayes",
+        vulnerabilities=[],
+        consents={"sms_contact": True},
+        personal={**names, "phone": phone, "date_of_birth": None},
+        age_estimate=30,
+    )
+    for generated in (
+        "returnee_id",
+        "registered_at",
+        "age_years",
+        "age_is_estimated",
+        "possible_duplicate_of",
+        "duplicate_confirmed_by",
+    ):
+        data.pop(generated, None)
+    return data
+
+
+async def registered_by_intake(infra: Infra, person: dict[str, Any]) -> Record:
+    """``person`` registered by the running intake, and the record it published (version 2,
+    the personal block sealed under a key only intake's key store hands out)."""
+    intake = running_services().intake
+    token = issue_dev_token(infra.jwt_secret, "registrar", centres=["kayes"])
+    async with TopicProbe(infra.kafka_bootstrap, RETURNEE_REGISTERED_V2.topic) as probe:
+        async with httpx.AsyncClient(timeout=30) as http:
+            created = await http.post(
+                f"{intake}/returnees", json=person, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert created.status_code == 201, created.text
+        returnee_id = created.json()["returnee_id"].encode()
+        seen = await probe.collect(lambda got: any(r.key == returnee_id for r in got), within=60)
+        [published] = [r for r in seen if r.key == returnee_id]
+    envelope = Envelope(published.topic, published.key, published.value, list(published.headers))
+    return Record(RETURNEE_REGISTERED_V2.topic, envelope)
+
+
+async def test_sealed_registrations_are_opened_with_the_keys_intake_releases(
+    harness: Harness, database: Database
+) -> None:
+    phone = new_phone()
+    sealed = await registered_by_intake(harness.infra, unique_person(phone))
+    assert phone.encode() not in sealed.envelope.value
+    returnee_id = UUID(sealed.envelope.key.decode())
+    # A sealed registration intake knows nothing of: its key is refused, so it notifies
+    # nobody (as for an erased person), and it is not a poison event either.
+    stranger = registration(new_phone())
+    unknown = Record(
+        RETURNEE_REGISTERED_V2.topic,
+        build_envelope(
+            RETURNEE_REGISTERED_V2,
+            seal_registration(stranger, new_data_key(), event_id=str(uuid.uuid4())),
+            source="/test",
+        ),
+    )
+    settings = harness.settings(intake_url=running_services().intake)
+
+    async with service(harness, settings):
+        await harness.publish([unknown, sealed])
+        await until_finished(database, [returnee_id], rows=1)
+        await eventually(lambda: harness.caught_up(settings["consumer_group"]))
+
+    [row] = await rows_of(database, [returnee_id])
+    assert (row["rule"], row["status"]) == ("welcome_sms", "sent")
+    # The number came out of the sealed block. (The stack's own notifications service reads
+    # intake's real record too and texts the person as well: the SMS centre cannot tell
+    # this service's message apart, the contact kept here can.)
+    kept = await database.pool.fetchval(
+        "SELECT phone FROM contacts WHERE returnee_id = $1", returnee_id
+    )
+    assert kept == phone
+    assert await rows_of(database, [stranger.returnee_id]) == []
+    dead = await read_topic(
+        harness.infra.kafka_bootstrap, f"{harness.topics['returnee.registered']}.dlq", 0, within=1
+    )
+    assert dead == []
+
+
+async def test_an_unreachable_key_store_holds_sealed_registrations_back_without_losing_them(
+    harness: Harness, database: Database
+) -> None:
+    """Intake down: the batch waits (TransientError) instead of being dead-lettered, and
+    is recorded once the key store answers again."""
+    phone = new_phone()
+    sealed = await registered_by_intake(harness.infra, unique_person(phone))
+    returnee_id = UUID(sealed.envelope.key.decode())
+    nowhere = harness.settings(intake_url=f"http://127.0.0.1:{free_port()}")
+
+    async with service(harness, nowhere):
+        await harness.publish([sealed])
+        await asyncio.sleep(3)  # several attempts, each refused a connection
+        assert await rows_of(database, [returnee_id]) == []
+    dead = await read_topic(
+        harness.infra.kafka_bootstrap, f"{harness.topics['returnee.registered']}.dlq", 0, within=1
+    )
+    assert dead == []
+
+    # The same group, the key store back: the held event is recorded.
+    back = {**nowhere, "intake_url": running_services().intake}
+    async with service(harness, back):
+        await until_finished(database, [returnee_id], rows=1)
+    [row] = await rows_of(database, [returnee_id])
+    assert (row["rule"], row["status"]) == ("welcome_sms", "sent")

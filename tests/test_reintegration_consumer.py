@@ -290,7 +290,7 @@ def malformed_records(count: int) -> list[Record]:
             )
         elif kind == 2:
             newer = [
-                (h, b"org.retour.returnee.registered.v2" if h == "ce_type" else v)
+                (h, b"org.retour.returnee.registered.v3" if h == "ce_type" else v)
                 for h, v in headers
             ]
             records.append((key, value, newer))

@@ -63,8 +63,10 @@ class History:
                 self.registrations.append(event)
             elif isinstance(event, AidGranted):
                 self.aid.append(event)
-            else:
+            elif isinstance(event, ActivityLaunched):
                 self.activities.append(event)
+            else:
+                raise TypeError(f"this history holds version 1 registrations, not {event!r}")
 
 
 def _uuid(rng: random.Random) -> UUID:

@@ -10,6 +10,7 @@ outbox, and its stop goes in the runtime's stated order.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import time
 import uuid
@@ -53,6 +54,7 @@ def settings_and_app(service: str) -> tuple[Any, FastAPI]:
     unreachable: dict[str, Any] = {
         "database_url": f"postgresql://{service}@127.0.0.1:1/unused",
         "auth_jwt_secret": "test-secret-that-is-at-least-32-chars",
+        "master_key": f"test:{base64.b64encode(bytes(32)).decode()}",  # read by intake only
         "kafka_bootstrap_servers": "127.0.0.1:1",
     }
     if service == "toy":
@@ -115,6 +117,7 @@ async def test_a_service_stays_ready_while_kafka_is_down_and_says_so(
     settings = settings_cls(
         database_url=infra.dsn(name),
         auth_jwt_secret=infra.jwt_secret,
+        master_key=infra.master_key,  # read by intake only
         kafka_bootstrap_servers="127.0.0.1:1",  # nothing listens there
     )
     app = build_app(settings)

@@ -25,7 +25,7 @@ AID_SCHEMA = SCHEMA_DIR / "aid.granted.v1.json"
 def root(tmp_path: Path) -> Path:
     problems, written = write(tmp_path)
     assert problems == []
-    assert len(written) == 6  # five schemas and the AsyncAPI document
+    assert len(written) == 7  # six schemas and the AsyncAPI document
     return tmp_path
 
 
@@ -50,6 +50,7 @@ def test_generated_files() -> None:
     paths = [artefact.path.as_posix() for artefact in generate()[0]]
     assert paths == [
         "contracts/schemas/returnee.registered.v1.json",
+        "contracts/schemas/returnee.registered.v2.json",
         "contracts/schemas/aid.granted.v1.json",
         "contracts/schemas/activity.launched.v1.json",
         "contracts/schemas/returnee.erased.v1.json",

@@ -10,12 +10,14 @@ from retour_contracts import (
     AID_GRANTED_V1,
     CATALOG,
     RETURNEE_REGISTERED_V1,
+    RETURNEE_REGISTERED_V2,
     ActivityLaunched,
     AidGranted,
     ConsentChanged,
     Money,
     ReturneeErased,
     ReturneeRegistered,
+    ReturneeRegisteredV2,
     is_valid_traceparent,
     new_traceparent,
     spec_for_ce_type,
@@ -43,18 +45,24 @@ def test_catalogue_entries() -> None:
             "intake",
             ("reintegration", "notifications", "reporting"),
         ),
+        (
+            "returnee.registered",
+            ReturneeRegisteredV2,
+            "intake",
+            ("reintegration", "notifications", "reporting"),
+        ),
         ("aid.granted", AidGranted, "reintegration", ("notifications", "reporting")),
         ("activity.launched", ActivityLaunched, "reintegration", ("notifications", "reporting")),
         ("returnee.erased", ReturneeErased, "intake", ("notifications",)),
         ("consent.changed", ConsentChanged, "intake", ("notifications",)),
     ]
+    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1]
     for spec in CATALOG:
         assert spec.topic == spec.name
         assert spec.dlq_topic == f"{spec.name}.dlq"
-        assert spec.version == 1
         assert spec.default_partitions == 6
-        assert spec.ce_type == f"org.retour.{spec.name}.v1"
-        assert spec.schema_file == f"{spec.name}.v1.json"
+        assert spec.ce_type == f"org.retour.{spec.name}.v{spec.version}"
+        assert spec.schema_file == f"{spec.name}.v{spec.version}.json"
 
 
 def test_keys() -> None:
@@ -70,6 +78,8 @@ def test_lookups() -> None:
     assert spec_for_topic("aid.granted") is AID_GRANTED_V1
     assert spec_for_model(ActivityLaunched) is ACTIVITY_LAUNCHED_V1
     assert spec_for_ce_type("org.retour.returnee.registered.v1") is RETURNEE_REGISTERED_V1
+    assert spec_for_ce_type("org.retour.returnee.registered.v2") is RETURNEE_REGISTERED_V2
+    assert spec_for_topic("returnee.registered") is RETURNEE_REGISTERED_V2  # the current one
     assert spec_for_ce_type("org.retour.returnee.registered.v9") is None
     with pytest.raises(KeyError, match=r"aid\.refused"):
         spec_for_topic("aid.refused")

@@ -91,8 +91,12 @@ def test_asyncapi_references_resolve(asyncapi: dict[str, Any]) -> None:
 
 def test_asyncapi_channels_and_operations(asyncapi: dict[str, Any]) -> None:
     channels = asyncapi["channels"]
-    topics = [spec.topic for spec in CATALOG] + [spec.dlq_topic for spec in CATALOG]
+    topics = {spec.topic for spec in CATALOG} | {spec.dlq_topic for spec in CATALOG}
     assert sorted(channels) == sorted(topics)
+    assert sorted(channels["returnee.registered"]["messages"]) == [
+        "returnee.registered.v1",
+        "returnee.registered.v2",
+    ]
     assert all(channels[name]["address"] == name for name in channels)
     assert asyncapi["servers"]["local"] == {
         "host": "127.0.0.1:9092",

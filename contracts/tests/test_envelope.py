@@ -142,7 +142,8 @@ def test_round_trip(spec: EventSpec[Any]) -> None:
         spec.ce_type,
         f"/{spec.producer}",
     )
-    assert (parsed.time, parsed.subject, parsed.schema_version) == (TIME, spec.key(event), 1)
+    assert (parsed.time, parsed.subject) == (TIME, spec.key(event))
+    assert parsed.schema_version == spec.version
     assert parsed.traceparent == TRACEPARENT
 
 
@@ -233,11 +234,11 @@ def test_event_type_on_the_wrong_topic() -> None:
 
 def test_unknown_schema_version() -> None:
     envelope = _envelope()
-    headers = _with_header(envelope, "ce_type", b"org.retour.returnee.registered.v2")
+    headers = _with_header(envelope, "ce_type", b"org.retour.returnee.registered.v3")
     error = _parse_error(envelope, headers=headers)
     assert isinstance(error, UnknownSchemaVersionError)
     assert error.reason == (
-        "unknown schema version 2 of returnee.registered (org.retour.returnee.registered.v2)"
+        "unknown schema version 3 of returnee.registered (org.retour.returnee.registered.v3)"
     )
 
 

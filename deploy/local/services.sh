@@ -21,6 +21,9 @@ start_one() {
   (
     set -a; source "$ENV_FILE"; set +a
     export DATABASE_URL="${!db_var}" HTTP_HOST=127.0.0.1 HTTP_PORT="$port"
+    # Need-to-know among processes too: only intake holds the master keys.
+    [ "$svc" = intake ] || unset MASTER_KEY PREVIOUS_MASTER_KEYS
+    export INTAKE_URL="http://127.0.0.1:${PORTS[intake]}"
     exec setsid nohup "$REPO_ROOT/.venv/bin/retour-$svc" serve >>"$SDIR/$svc.log" 2>&1 </dev/null
   ) &
   echo $! >"$pid_file"

@@ -28,6 +28,12 @@ write_env_file() {
       done
     } >"$ENV_FILE"
   fi
+  # Intake's master key wraps every returnee's data key: generated once, kept as long as the
+  # data (a new one would leave every sealed personal block unreadable). Added to env files
+  # written before it existed.
+  if ! grep -q '^MASTER_KEY=' "$ENV_FILE"; then
+    echo "MASTER_KEY=local-$(date -u +%Y%m%d):$(head -c 32 /dev/urandom | base64 -w0)" >>"$ENV_FILE"
+  fi
   # Derived lines are rewritten on every `up` so a changed port or admin DSN takes effect.
   sed -i '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' "$ENV_FILE"
   {
@@ -57,6 +63,7 @@ up() {
   # Secrets stay in the file: the terminal (and CI logs) get them masked.
   grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" \
     | sed -E -e 's#(://[^:/@]+:)[^@]+@#\1***@#' -e 's#^(AUTH_JWT_SECRET=).*#\1***#' \
+          -e 's#^((PREVIOUS_)?MASTER_KEYS?=).*#\1***#' \
     | sed 's/^/  /'
 }
 

@@ -14,6 +14,7 @@ from retour_contracts.models import (
     ContractModel,
     ReturneeErased,
     ReturneeRegistered,
+    ReturneeRegisteredV2,
 )
 
 E = TypeVar("E", bound=ContractModel)
@@ -72,7 +73,7 @@ class EventSpec(Generic[E]):
         return str(self.key_of(event))
 
 
-def _registered_key(event: ReturneeRegistered) -> UUID:
+def _registered_key(event: ReturneeRegistered | ReturneeRegisteredV2) -> UUID:
     return event.returnee_id
 
 
@@ -99,6 +100,17 @@ RETURNEE_REGISTERED_V1: EventSpec[ReturneeRegistered] = EventSpec(
     name="returnee.registered",
     model=ReturneeRegistered,
     version=1,
+    producer=INTAKE,
+    consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
+    key_of=_registered_key,
+    key_field="returnee_id",
+)
+RETURNEE_REGISTERED_V2: EventSpec[ReturneeRegisteredV2] = EventSpec(
+    # Breaking (the clear personal block is gone), so a new version on the same topic: the
+    # records already there stay version 1, and every consumer reads both (docs/operations.md).
+    name="returnee.registered",
+    model=ReturneeRegisteredV2,
+    version=2,
     producer=INTAKE,
     consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
     key_of=_registered_key,
@@ -144,6 +156,7 @@ CONSENT_CHANGED_V1: EventSpec[ConsentChanged] = EventSpec(
 
 CATALOG: tuple[EventSpec[Any], ...] = (
     RETURNEE_REGISTERED_V1,
+    RETURNEE_REGISTERED_V2,
     AID_GRANTED_V1,
     ACTIVITY_LAUNCHED_V1,
     RETURNEE_ERASED_V1,

@@ -22,7 +22,9 @@ from retour_contracts.models import (
     ContractModel,
     ReturneeErased,
     ReturneeRegistered,
+    ReturneeRegisteredV2,
 )
+from retour_contracts.sealing import seal_registration
 
 M = TypeVar("M", bound=ContractModel)
 
@@ -119,6 +121,23 @@ def example_returnee_registered(**overrides: Any) -> ReturneeRegistered:
     return ReturneeRegistered.model_validate(returnee_registered_data(**overrides))
 
 
+EXAMPLE_DATA_KEY = bytes(range(32))
+"""The data key the examples of version 2 are sealed with (documents and tests only)."""
+EXAMPLE_EVENT_ID = "0b9f6f1c-3c1e-4f0a-9d55-6f2f1f1e2a10"
+"""The event id (``ce_id``) the examples of version 2 are sealed for."""
+
+
+def example_returnee_registered_v2(**overrides: Any) -> ReturneeRegisteredV2:
+    """The example registration with its personal block sealed under ``EXAMPLE_DATA_KEY`` for
+    ``EXAMPLE_EVENT_ID``; the nonce is fixed so that generated documents stay stable."""
+    return seal_registration(
+        example_returnee_registered(**overrides),
+        EXAMPLE_DATA_KEY,
+        event_id=EXAMPLE_EVENT_ID,
+        nonce=bytes(12),
+    )
+
+
 def example_aid_granted(**overrides: Any) -> AidGranted:
     """A valid ``AidGranted`` for the example returnee."""
     return AidGranted.model_validate(aid_granted_data(**overrides))
@@ -155,6 +174,7 @@ def example_consent_changed(**overrides: Any) -> ConsentChanged:
 
 _FACTORIES = {
     ReturneeRegistered: example_returnee_registered,
+    ReturneeRegisteredV2: example_returnee_registered_v2,
     AidGranted: example_aid_granted,
     ActivityLaunched: example_activity_launched,
     ReturneeErased: example_returnee_erased,

@@ -27,6 +27,8 @@ class Access(StrEnum):
     CREATED = "created"
     CHANGED = "changed"
     ERASED = "erased"
+    KEY_RELEASED = "key_released"
+    """A service or partner obtained the data key that opens the person's sealed block."""
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,29 @@ class Role(StrEnum):
     ANALYST = "analyst"
     ADMIN = "admin"
     DATA_PROTECTION_OFFICER = "data_protection_officer"
+    # Machines, not people: the service accounts of retour's own services and of partners.
+    NOTIFICATIONS_SERVICE = "notifications_service"
+    """Notifications: may obtain returnees' data keys, to text those who consented."""
+    REPORTING_SERVICE = "reporting_service"
+    """Reporting: never entitled to personal data; intake refuses it every data key."""
+    PARTNER = "partner"
+    """A partner organisation's system: data keys of returnees who consented to sharing."""
 
 
 CENTRES_CLAIM = "centres"
-NATIONAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DATA_PROTECTION_OFFICER})
+NATIONAL_ROLES = frozenset(
+    {
+        Role.SUPERVISOR,
+        Role.ADMIN,
+        Role.DATA_PROTECTION_OFFICER,
+        Role.NOTIFICATIONS_SERVICE,
+        Role.REPORTING_SERVICE,
+        Role.PARTNER,
+    }
+)
 """Roles that reach every centre when their token names none (the data protection officer
-answers erasure requests from every centre, and reads no registration)."""
+answers erasure requests from every centre, and reads no registration; a partner working in
+one region gets a token naming its centres)."""
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 - `retour-<service> serve`: run the HTTP API (the default)
 - `retour-<service> migrate`: apply pending migrations and exit (operators, migration Job)
+- a service's own operator commands (`retour-intake rewrap-keys`)
 """
 
 import argparse
 import asyncio
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import asyncpg
 import structlog
@@ -24,31 +27,56 @@ from retour_kit.settings import SettingsT, load_settings
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
+@dataclass(frozen=True)
+class OperatorCommand(Generic[SettingsT]):
+    """A one-shot command of a service for operators; ``run`` returns a one-line summary."""
+
+    help: str
+    run: Callable[[SettingsT], Coroutine[Any, Any, str]]
+
+
 def service_cli(
     *,
     settings_cls: type[SettingsT],
     build_app: Callable[[SettingsT], FastAPI],
     schema_of: Callable[[SettingsT], str],
     migrations_package: str,
+    commands: Mapping[str, OperatorCommand[SettingsT]] | None = None,
     argv: Sequence[str] | None = None,
 ) -> None:
-    """Parses `argv` (default: sys.argv) and runs `serve` or `migrate`; exits on failure."""
+    """Parses `argv` (default: sys.argv) and runs `serve`, `migrate` or one of ``commands``;
+    exits on failure."""
     service = settings_cls.model_fields["service_name"].default
-    command = _parser(service).parse_args(argv).command or "serve"
+    own = dict(commands or {})
+    command = _parser(service, own).parse_args(argv).command or "serve"
     settings = load_settings(settings_cls)
     configure_logging(settings.service_name, settings.log_level)
     if command == "migrate":
         _migrate(settings.database_url, schema_of(settings), migrations_package)
+    elif command in own:
+        _operate(command, own[command], settings)
     else:
         _serve(build_app(settings), settings.http_host, settings.http_port)
 
 
-def _parser(service: str) -> argparse.ArgumentParser:
+def _parser(service: str, own: Mapping[str, OperatorCommand[SettingsT]]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=service, description=f"Run the {service} service.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the HTTP API (default)")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    for name, command in own.items():
+        commands.add_parser(name, help=command.help)
     return parser
+
+
+def _operate(name: str, command: OperatorCommand[SettingsT], settings: SettingsT) -> None:
+    log = structlog.stdlib.get_logger(__name__)
+    try:
+        summary = asyncio.run(command.run(settings))
+    except Exception as error:  # an operator's one-shot: report it cleanly, exit non-zero
+        log.error(f"{name} failed", reason=describe_error(error))
+        raise SystemExit(1) from None
+    log.info(f"{name} done", summary=summary)
 
 
 def _serve(app: FastAPI, host: str, port: int) -> None:

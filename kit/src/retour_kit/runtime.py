@@ -22,9 +22,9 @@ in the same transaction).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -34,7 +34,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import EventSpec
-from retour_kit.cli import service_cli
+from retour_kit.cli import OperatorCommand, service_cli
 from retour_kit.consuming import (
     ConsumerMetrics,
     ConsumerSettings,
@@ -128,6 +128,8 @@ class ServiceDefinition(Generic[S]):
     """The schema, when a setting can move it (reporting's tests); default: ``name``."""
     version: str = ""
     """Shown in the OpenAPI document; default: the ``retour-<name>`` distribution's."""
+    commands: Mapping[str, OperatorCommand[S]] = field(default_factory=dict)
+    """Operators' one-shot commands beside ``serve`` and ``migrate`` (``rewrap-keys``)."""
 
     @property
     def inbox_name(self) -> str:
@@ -254,7 +256,8 @@ def _kit_workers(
 
 
 def service_command(definition: ServiceDefinition[S]) -> Callable[[], None]:
-    """The ``retour-<name>`` console command: ``serve`` (default) or ``migrate``."""
+    """The ``retour-<name>`` console command: ``serve`` (default), ``migrate``, or one of the
+    service's own operator commands."""
 
     def command() -> None:
         service_cli(
@@ -262,6 +265,7 @@ def service_command(definition: ServiceDefinition[S]) -> Callable[[], None]:
             build_app=lambda settings: build_service_app(definition, settings),
             schema_of=definition.schema,
             migrations_package=definition.migrations_package,
+            commands=definition.commands,
         )
 
     return command

@@ -1,3 +1,5 @@
+import base64
+
 import httpx
 
 from retour_intake.main import build_app
@@ -8,6 +10,7 @@ def explicit_settings() -> Settings:
     return Settings(
         database_url="postgresql://intake@127.0.0.1:1/unused",
         auth_jwt_secret="test-secret-that-is-at-least-32-chars",
+        master_key=f"test:{base64.b64encode(bytes(32)).decode()}",
         kafka_bootstrap_servers="127.0.0.1:1",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import random
 import string
 import time
@@ -19,7 +20,14 @@ import jsonschema
 import jwt
 import pytest
 
-from retour_contracts import RETURNEE_REGISTERED_V1, ReturneeRegistered, parse_envelope
+from retour_contracts import (
+    RETURNEE_REGISTERED_V2,
+    ReturneeRegistered,
+    ReturneeRegisteredV2,
+    open_registration,
+    parse_envelope,
+)
+from retour_contracts.sealing import decode_key
 from retour_intake.domain.commands import EXAMPLE
 from retour_intake.main import build_app
 from retour_intake.settings import Settings
@@ -29,9 +37,9 @@ from retour_test_infra import Infra, TopicProbe, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
-TOPIC = RETURNEE_REGISTERED_V1.topic
+TOPIC = RETURNEE_REGISTERED_V2.topic
 SCHEMA_FILE = (
-    Path(__file__).resolve().parents[3] / "contracts" / "schemas" / "returnee.registered.v1.json"
+    Path(__file__).resolve().parents[3] / "contracts" / "schemas" / "returnee.registered.v2.json"
 )
 
 
@@ -56,6 +64,7 @@ async def client(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         database_url=infra.dsn("intake"),
         auth_jwt_secret=infra.jwt_secret,
+        master_key=infra.master_key,
         kafka_bootstrap_servers=infra.kafka_bootstrap,
     )
     app = build_app(settings)
@@ -99,10 +108,10 @@ async def test_200_registrations_give_exactly_200_valid_events(
     for record in ours:
         headers = dict(record.headers)
         assert headers["ce_source"] == b"/intake"
-        assert headers["ce_type"] == RETURNEE_REGISTERED_V1.ce_type.encode()
+        assert headers["ce_type"] == RETURNEE_REGISTERED_V2.ce_type.encode()
         jsonschema.validate(json.loads(record.value), schema)
         parsed = parse_envelope(TOPIC, record.key, record.value, record.headers)
-        assert isinstance(parsed.event, ReturneeRegistered)
+        assert isinstance(parsed.event, ReturneeRegisteredV2)
         assert str(parsed.event.returnee_id) == record.key.decode()
 
 
@@ -309,7 +318,13 @@ async def test_the_access_log_holds_every_showing_and_only_the_officer_reads_it(
     audit = await client.get("/audit", params={"returnee_id": returnee_id}, headers=officer)
 
     assert audit.status_code == 200
-    seen = [(r["actor"], r["action"], r["route"]) for r in audit.json()["items"]]
+    # The stack's notifications service obtains the person's key as it reads the event, at a
+    # moment of its own: its release is recorded too, and checked by the key tests.
+    seen = [
+        (r["actor"], r["action"], r["route"])
+        for r in audit.json()["items"]
+        if r["actor"] != "service:notifications"
+    ]
     assert seen == [
         ("registrar.test", "created", "POST /returnees"),
         ("registrar.test", "read", "POST /returnees"),
@@ -538,3 +553,263 @@ async def test_logs_name_the_returnee_event_and_trace_but_no_personal_data(
     personal = body["personal"]
     for secret in (personal["given_name"], personal["family_name"], "+22376123456", "1995-08-21"):
         assert secret not in output
+
+
+def service_token(infra: Infra, role: str, **claims: Any) -> dict[str, str]:
+    token = issue_dev_token(infra.jwt_secret, role, subject=f"test-{role}", **claims)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def data_keys(
+    client: httpx.AsyncClient, infra: Infra, role: str, *ids: str, **claims: Any
+) -> httpx.Response:
+    return await client.post(
+        "/data-keys", json={"returnee_ids": list(ids)}, headers=service_token(infra, role, **claims)
+    )
+
+
+async def test_the_published_block_opens_only_with_the_key_notifications_obtains(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    canary = f"NINA-{unique_name()}"
+    person = registration(personal={"national_id": canary})
+    async with TopicProbe(infra.kafka_bootstrap, TOPIC) as probe:
+        created = await client.post("/returnees", json=person)
+        returnee_id = created.json()["returnee_id"]
+        [record] = await probe.collect(lambda got: returnee_id in ids_seen(got), within=60)
+
+    assert canary.encode() not in record.value
+    assert person["personal"]["family_name"].encode() not in record.value
+    parsed = parse_envelope(TOPIC, record.key, record.value, record.headers)
+    assert isinstance(parsed.event, ReturneeRegisteredV2)
+
+    released = await data_keys(client, infra, "notifications_service", returnee_id)
+    assert released.status_code == 200, released.text
+    assert released.headers["cache-control"] == "no-store"
+    body = released.json()
+    assert body["refused"] == [] and 0 < body["cache_seconds"] <= 60
+    [item] = body["keys"]
+    opened = open_registration(parsed.event, decode_key(item["key"]), event_id=parsed.event_id)
+    assert opened == ReturneeRegistered.model_validate(created.json())
+    assert opened.personal.national_id == canary
+
+
+async def test_who_may_obtain_a_data_key(client: httpx.AsyncClient, infra: Infra) -> None:
+    sharing = registration()
+    sharing["consents"] = {**sharing["consents"], "partner_sharing": True}
+    not_sharing = registration()
+    not_sharing["consents"] = {**not_sharing["consents"], "partner_sharing": False}
+    shared_id = (await client.post("/returnees", json=sharing)).json()["returnee_id"]
+    private_id = (await client.post("/returnees", json=not_sharing)).json()["returnee_id"]
+    unknown_id = str(uuid.uuid4())
+
+    notifications = await data_keys(
+        client, infra, "notifications_service", shared_id, private_id, unknown_id
+    )
+    partner = await data_keys(client, infra, "partner", shared_id, private_id)
+    elsewhere = await data_keys(client, infra, "partner", shared_id, centres=["kayes"])
+    reporting = await data_keys(client, infra, "reporting_service", shared_id)
+    people = [
+        await data_keys(client, infra, role, shared_id)
+        for role in ("registrar", "case_worker", "supervisor", "admin", "analyst")
+    ]
+    anonymous = await client.post(
+        "/data-keys", json={"returnee_ids": [shared_id]}, headers={"Authorization": ""}
+    )
+    too_many = await data_keys(
+        client, infra, "notifications_service", *(str(uuid.uuid4()) for _ in range(501))
+    )
+
+    assert notifications.status_code == 200
+    assert {k["returnee_id"] for k in notifications.json()["keys"]} == {shared_id, private_id}
+    assert notifications.json()["refused"] == [{"returnee_id": unknown_id, "reason": "unknown"}]
+    # A partner reads only those who consented to partner sharing, within its centres.
+    assert [k["returnee_id"] for k in partner.json()["keys"]] == [shared_id]
+    assert partner.json()["refused"] == [
+        {"returnee_id": private_id, "reason": "no_partner_sharing_consent"}
+    ]
+    assert elsewhere.json()["keys"] == []  # the registrations are at Gao
+    assert reporting.status_code == 403  # reporting is never entitled to personal data
+    assert [answer.status_code for answer in people] == [403] * 5
+    assert anonymous.status_code == 401
+    assert too_many.status_code == 422 and "returnee_ids" in too_many.text
+
+    # Each key released is in the access log: who obtained whose, and nothing personal.
+    officer = service_token(infra, "data_protection_officer")
+    audit = await client.get("/audit", params={"returnee_id": shared_id}, headers=officer)
+    releases = [
+        e
+        for e in audit.json()["items"]
+        if e["action"] == "key_released" and e["actor"].startswith("test-")
+    ]  # the stack's own notifications service obtains the key too, when it pleases
+    assert sorted(e["actor"] for e in releases) == ["test-notifications_service", "test-partner"]
+    assert all(e["route"] == "POST /data-keys" for e in releases)
+    assert sharing["personal"]["family_name"] not in audit.text
+
+
+async def test_an_erasure_destroys_the_data_key(client: httpx.AsyncClient, infra: Infra) -> None:
+    returnee_id = (await client.post("/returnees", json=registration())).json()["returnee_id"]
+    before = await data_keys(client, infra, "notifications_service", returnee_id)
+    officer = service_token(infra, "data_protection_officer")
+    erased = await client.post(
+        f"/returnees/{returnee_id}/erasure",
+        json={"reason": "data_subject_request"},
+        headers=officer,
+    )
+    after = await data_keys(client, infra, "notifications_service", returnee_id)
+
+    assert [k["returnee_id"] for k in before.json()["keys"]] == [returnee_id]
+    assert erased.status_code == 200
+    assert after.json() == {
+        "algorithm": "AES-256-GCM",
+        "cache_seconds": 60,
+        "keys": [],
+        "refused": [{"returnee_id": returnee_id, "reason": "erased"}],
+    }
+    conn = await asyncpg.connect(infra.dsn("intake"))
+    try:
+        left = await conn.fetchval(
+            "SELECT count(*) FROM intake.data_keys WHERE returnee_id = $1", uuid.UUID(returnee_id)
+        )
+    finally:
+        await conn.close()
+    assert left == 0
+
+
+async def test_data_keys_are_stored_wrapped_and_rewrapped_after_a_rotation(infra: Infra) -> None:
+    """The table holds no key in clear, and rewrap-keys moves keys to a new master key after
+    which the old one is no longer needed."""
+    from retour_intake.adapters.data_keys import LocalMasterKeys, MasterKey, PgDataKeys
+
+    old = MasterKey("rotation-old", os.urandom(32))
+    new = MasterKey("rotation-new", os.urandom(32))
+    returnee_id = uuid.uuid4()
+    conn = await asyncpg.connect(infra.dsn("intake"), server_settings={"search_path": "intake"})
+    try:
+        async with conn.transaction():
+            # A row of returnees to hang the key on; rolled back at the end.
+            await conn.execute(
+                "INSERT INTO returnees (returnee_id, reception_centre, arrival_date,"
+                " registered_at, name_key, family_key, birth_year, record)"
+                " VALUES ($1, 'gao', '2024-01-01', now(), 'x', 'y', 1990, '{}')",
+                returnee_id,
+            )
+            key = await PgDataKeys(conn, LocalMasterKeys(old)).issue(returnee_id)
+            stored = await conn.fetchval(
+                "SELECT wrapped_key FROM data_keys WHERE returnee_id = $1", returnee_id
+            )
+            assert key not in stored
+            # The stack's own keys are in the table too: rewrapped as well, then rolled back.
+            stack = MasterKey.parse(infra.master_key)
+            rotated = PgDataKeys(conn, LocalMasterKeys(new, [old, stack]))
+            moved = 0
+            while (done := await rotated.rewrap(batch=1000)) > 0:
+                moved += done
+            assert moved >= 1
+            only_new = PgDataKeys(conn, LocalMasterKeys(new))
+            assert (await only_new.of([returnee_id])) == {returnee_id: key}
+            raise _RollBack
+    except _RollBack:
+        pass
+    finally:
+        await conn.close()
+
+
+class _RollBack(Exception):
+    pass
+
+
+async def test_the_history_of_a_topic_is_sealed_in_place(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    """seal-history on a private topic holding what an upgraded stack holds: version 1
+    registrations of a living person (registered before sealing: no key yet) and of a person
+    erased since, a version 2 record and a record that is no event at all."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
+    from retour_intake.adapters.data_keys import LocalMasterKeys, MasterKey, PgDataKeys
+    from retour_intake.history import seal_history
+
+    topic = f"test.seal-history.{uuid.uuid4().hex[:10]}"
+    living, erased = registration(), registration()
+    # The 201 bodies are the version 1 events intake published before this release.
+    v1_living = ReturneeRegistered.model_validate(
+        (await client.post("/returnees", json=living)).json()
+    )
+    v1_erased = ReturneeRegistered.model_validate(
+        (await client.post("/returnees", json=erased)).json()
+    )
+    living_id, erased_id = str(v1_living.returnee_id), str(v1_erased.returnee_id)
+    officer = service_token(infra, "data_protection_officer")
+    await client.post(
+        f"/returnees/{erased_id}/erasure", json={"reason": "data_subject_request"}, headers=officer
+    )
+    master_keys = LocalMasterKeys(MasterKey.parse(infra.master_key))
+
+    async def intake_db() -> asyncpg.Connection:
+        return await asyncpg.connect(infra.dsn("intake"), server_settings={"search_path": "intake"})
+
+    conn = await intake_db()
+    try:
+        # The living person as registered before sealing existed: no data key.
+        await conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", v1_living.returnee_id)
+    finally:
+        await conn.close()
+    originals = [
+        build_envelope(RETURNEE_REGISTERED_V1, v1_living, source="/intake"),
+        build_envelope(RETURNEE_REGISTERED_V1, v1_erased, source="/intake"),
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        for envelope in originals:
+            await producer.send_and_wait(
+                topic, envelope.value, key=envelope.key, headers=envelope.headers
+            )
+        await producer.send_and_wait(topic, b"{not an event", key=b"x", partition=0)
+
+        async def keys_of(ids: Any) -> dict[uuid.UUID, bytes]:
+            conn = await intake_db()
+            try:
+                async with conn.transaction():
+                    return await PgDataKeys(conn, master_keys).for_sealing_history(ids)
+            finally:
+                await conn.close()
+
+        tally = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
+        kept = await read_topic(infra.kafka_bootstrap, topic, 3)
+        # Run again (as after a crash): everything is copied once more, nothing is lost.
+        again = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
+        kept_again = await read_topic(infra.kafka_bootstrap, topic, 3)
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+    assert dict(tally) == {"sealed": 2, "unreadable": 1, "shredded": 1}
+    assert dict(again) == {"already_sealed": 2, "unreadable": 1}
+    assert len(kept) == 3 and len(kept_again) == 3  # the originals are gone
+    for value in [living["personal"]["family_name"], erased["personal"]["family_name"]]:
+        assert all(value.encode() not in (r.value or b"") for r in kept_again)
+    by_key = {r.key: r for r in kept_again}
+    for envelope in originals:
+        copy = by_key[envelope.key]
+        assert dict(copy.headers)["ce_id"] == dict(envelope.headers)["ce_id"]  # same event
+        assert dict(copy.headers)["ce_type"] == RETURNEE_REGISTERED_V2.ce_type.encode()
+    parsed = parse_envelope(
+        TOPIC,
+        living_id.encode(),
+        by_key[living_id.encode()].value,
+        by_key[living_id.encode()].headers,
+    )
+    assert isinstance(parsed.event, ReturneeRegisteredV2)
+    released = await data_keys(client, infra, "notifications_service", living_id, erased_id)
+    [item] = released.json()["keys"]  # issued by the sealing; the erased person has none
+    opened = open_registration(parsed.event, decode_key(item["key"]), event_id=parsed.event_id)
+    assert opened == v1_living
+    assert by_key[b"x"].value == b"{not an event"

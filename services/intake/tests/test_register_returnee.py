@@ -11,7 +11,12 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from retour_contracts import ReturneeRegistered
+from retour_contracts import (
+    ReturneeRegistered,
+    ReturneeRegisteredV2,
+    new_data_key,
+    open_registration,
+)
 from retour_intake.domain.commands import EXAMPLE, RegisterReturnee
 from retour_intake.domain.duplicates import KnownPerson, PersonKeys
 from retour_intake.domain.registration import DuplicateSuspected, Registrar
@@ -25,7 +30,8 @@ TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.people: dict[UUID, PersonKeys] = {}
-        self.published: list[tuple[ReturneeRegistered, UUID]] = []
+        self.published: list[tuple[ReturneeRegisteredV2, UUID]] = []
+        self.data_keys: dict[UUID, bytes] = {}
         self.keys: dict[str, tuple[str, StoredResponse | None]] = {}
         self.committed = 0
         self.accesses: list[tuple[str, UUID, bool]] = []
@@ -51,7 +57,14 @@ class FakeUnitOfWork:
     async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None:
         self.people[event.returnee_id] = keys
 
-    async def publish(self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str) -> None:
+    async def issue_data_key(self, returnee_id: UUID) -> bytes:
+        assert returnee_id not in self.data_keys
+        self.data_keys[returnee_id] = new_data_key()
+        return self.data_keys[returnee_id]
+
+    async def publish(
+        self, event: ReturneeRegisteredV2, *, event_id: UUID, traceparent: str
+    ) -> None:
         self.published.append((event, event_id))
 
     async def record_access(
@@ -101,6 +114,17 @@ async def test_registration_publishes_one_event_with_the_age_at_arrival() -> Non
     assert event.age_years == 28  # born 1995-08-21, arrived 2024-03-02
     assert event.age_is_estimated is False
     assert result.body["returnee_id"] == str(event.returnee_id)
+
+
+async def test_the_published_event_carries_the_personal_block_sealed_under_a_new_key() -> None:
+    db = FakeDatabase()
+    result = await run(db, command())
+    [(event, event_id)] = db.state.published
+    assert isinstance(event, ReturneeRegisteredV2)
+    assert EXAMPLE["personal"]["family_name"] not in event.model_dump_json()
+    key = db.state.data_keys[event.returnee_id]
+    opened = open_registration(event, key, event_id=str(event_id))
+    assert opened == ReturneeRegistered.model_validate(result.body)
 
 
 async def test_an_age_estimate_is_recorded_as_estimated() -> None:

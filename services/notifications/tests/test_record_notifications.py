@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from retour_contracts import Event, ReturneeRegistered
+from retour_contracts import ReturneeRegistered
 from retour_contracts.examples import (
     example_activity_launched,
     example_aid_granted,
@@ -18,7 +18,7 @@ from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, Ji
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
 from retour_notifications.domain.contacts import Contact
 from retour_notifications.domain.delivery import Notification, Status
-from retour_notifications.domain.planning import notification_id
+from retour_notifications.domain.planning import Event, notification_id
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.record import (

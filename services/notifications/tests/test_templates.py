@@ -7,7 +7,6 @@ from uuid import uuid4
 
 import pytest
 
-from retour_contracts import Event
 from retour_contracts.examples import (
     example_activity_launched,
     example_aid_granted,
@@ -15,7 +14,7 @@ from retour_contracts.examples import (
 )
 from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
-from retour_notifications.domain.planning import Intent, intents
+from retour_notifications.domain.planning import Event, Intent, intents
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.ports import TemplateProblem

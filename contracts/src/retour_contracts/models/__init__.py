@@ -22,12 +22,15 @@ from retour_contracts.models.returnee_erased import ReturneeErased
 from retour_contracts.models.returnee_registered import (
     Consents,
     PersonalData,
+    RegistrationFacts,
     ReturneeRegistered,
+    ReturneeRegisteredV2,
+    SealedPersonal,
 )
 from retour_contracts.models.types import PERSONAL_DATA_MARK, ContractModel
 
-Event = ReturneeRegistered | AidGranted | ActivityLaunched
-"""Any business event of the current contract: what happened to a returnee."""
+Event = ReturneeRegistered | ReturneeRegisteredV2 | AidGranted | ActivityLaunched
+"""Any business event of the contract, every version still read: what happened to a returnee."""
 
 DataProtectionEvent = ReturneeErased | ConsentChanged
 """What a returnee decided about their own data; every holder of it must act on these."""
@@ -52,9 +55,12 @@ __all__ = [
     "Money",
     "PersonalData",
     "ReceptionCentre",
+    "RegistrationFacts",
     "ReturnType",
     "ReturneeErased",
     "ReturneeRegistered",
+    "ReturneeRegisteredV2",
+    "SealedPersonal",
     "Sector",
     "Sex",
     "Share",

@@ -1,4 +1,9 @@
-"""``returnee.registered``: a returnee was registered at a reception centre (intake)."""
+"""``returnee.registered``: a returnee was registered at a reception centre (intake).
+
+Version 1 carried the personal block in clear; version 2 carries it sealed (``sealing``) under
+the returnee's own data key, so erasing that key makes every copy on Kafka unreadable. Both
+share the facts everything else is computed from (``RegistrationFacts``).
+"""
 
 from datetime import date
 from typing import Annotated, Literal
@@ -15,6 +20,7 @@ from retour_contracts.models.enums import (
 )
 from retour_contracts.models.types import (
     PERSONAL_DATA_MARK,
+    SEALED_PERSONAL_DATA_MARK,
     ContractModel,
     CountryCode,
     LanguageTag,
@@ -65,8 +71,28 @@ def age_on(day: date, born: date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-class ReturneeRegistered(ContractModel):
-    """A returnee was registered at a reception centre."""
+class SealedPersonal(ContractModel):
+    """The personal block, encrypted: AES-256-GCM under the returnee's data key, with the event
+    id (``ce_id``) as associated data, so a sealed block cannot be replayed into another event.
+
+    The plaintext is the JSON of ``PersonalData``. The key never travels on Kafka: services
+    entitled to personal data obtain it from intake (``GET /returnees/{id}/data-key``).
+    """
+
+    model_config = ConfigDict(json_schema_extra={SEALED_PERSONAL_DATA_MARK: True})
+
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    nonce: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16}$")] = Field(
+        description="The 96-bit nonce, base64url without padding."
+    )
+    ciphertext: Annotated[
+        str, Field(min_length=22, max_length=4096, pattern=r"^[A-Za-z0-9_-]+$")
+    ] = Field(description="Ciphertext and 128-bit tag, base64url without padding.")
+
+
+class RegistrationFacts(ContractModel):
+    """What every version of ``returnee.registered`` says about the registration, apart from
+    the personal block: the facts that reports, cases and messages are computed from."""
 
     # Field order matters: a cross-field check runs on a field once the fields it depends on
     # (defined above it) are validated, so the error names the field that is wrong.
@@ -92,7 +118,6 @@ class ReturneeRegistered(ContractModel):
     vulnerabilities: UniqueList[Vulnerability] = Field(default_factory=list)
     preferred_language: LanguageTag = "fr"
     consents: Consents
-    personal: PersonalData = Field(json_schema_extra={PERSONAL_DATA_MARK: True})
     possible_duplicate_of: UniqueList[UUID] = Field(
         default_factory=list,
         description="Earlier registrations that duplicate detection matched (same person?).",
@@ -110,6 +135,23 @@ class ReturneeRegistered(ContractModel):
         if registered_at is not None and value > registered_at.date():
             raise ValueError("arrival_date is after registered_at (arrival in the future)")
         return value
+
+    @field_validator("possible_duplicate_of")
+    @classmethod
+    def _not_own_duplicate(cls, value: list[UUID], info: ValidationInfo) -> list[UUID]:
+        if info.data.get("returnee_id") in value:
+            raise ValueError("possible_duplicate_of contains the returnee's own id")
+        return value
+
+
+class ReturneeRegistered(RegistrationFacts):
+    """A returnee was registered at a reception centre."""
+
+    # Version 1: the personal block in clear. Still read from the records already on the topic
+    # (and intake's own domain uses it); intake publishes version 2. The docstring is the
+    # committed schema's description, left as it was.
+
+    personal: PersonalData = Field(json_schema_extra={PERSONAL_DATA_MARK: True})
 
     @field_validator("personal")
     @classmethod
@@ -129,9 +171,16 @@ class ReturneeRegistered(ContractModel):
                 )
         return value
 
-    @field_validator("possible_duplicate_of")
-    @classmethod
-    def _not_own_duplicate(cls, value: list[UUID], info: ValidationInfo) -> list[UUID]:
-        if info.data.get("returnee_id") in value:
-            raise ValueError("possible_duplicate_of contains the returnee's own id")
-        return value
+
+class ReturneeRegisteredV2(RegistrationFacts):
+    """A returnee was registered at a reception centre (version 2: the personal block sealed).
+
+    ``personal.phone`` requires ``consents.sms_contact`` and the date of birth must match the
+    age: the producer checks both before sealing, and ``sealing.open_registration`` again after
+    opening.
+    """
+
+    sealed_personal: SealedPersonal = Field(
+        json_schema_extra={SEALED_PERSONAL_DATA_MARK: True},
+        description="PersonalData, encrypted under the returnee's data key.",
+    )

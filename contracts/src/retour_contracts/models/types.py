@@ -35,6 +35,10 @@ Tooling keys off this mark (``personal_field_names``, a later encryption step), 
 object is handled as one unit and never listed field by field by hand.
 """
 
+SEALED_PERSONAL_DATA_MARK = "x-sealed-personal-data"
+"""JSON Schema keyword set to ``true`` on an encrypted personal object (``SealedPersonal``):
+personal data that only the holder of the returnee's data key can read."""
+
 
 class ContractModel(BaseModel):
     """Base of every event and nested object.

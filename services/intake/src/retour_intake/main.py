@@ -1,30 +1,86 @@
 """Composition root of the intake service: what it is, declared on the kit's runtime."""
 
+from collections.abc import Sequence
+from uuid import UUID
+
 from fastapi import FastAPI
 
+from retour_contracts import RETURNEE_REGISTERED_V2
+from retour_intake.adapters.data_keys import PgDataKeys
 from retour_intake.adapters.metrics import IntakeMetrics
+from retour_intake.adapters.pg_key_release import PgKeyRelease
 from retour_intake.adapters.pg_protection import PgProtection
 from retour_intake.adapters.unit_of_work import SCHEMA, PgReads, PgRegistrationUnitOfWork
+from retour_intake.entrypoints.data_keys import data_key_routes
 from retour_intake.entrypoints.data_requests import data_request_routes
 from retour_intake.entrypoints.http import returnee_routes
+from retour_intake.history import seal_history
 from retour_intake.settings import Settings
 from retour_kit.access_log import PgAccessLog
 from retour_kit.audit_routes import audit_router
+from retour_kit.cli import OperatorCommand
 from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app, service_command
 
 MIGRATIONS_PACKAGE = "retour_intake"
 
 
 def wire(parts: Parts[Settings]) -> Wiring:
+    master_keys = parts.settings.master_keys()
     routes = returnee_routes(
-        registrations=parts.unit_of_work(PgRegistrationUnitOfWork),
+        registrations=parts.unit_of_work(PgRegistrationUnitOfWork.binder(master_keys)),
         reads=parts.unit_of_work(PgReads),
         metrics=IntakeMetrics(parts.registry),
         programme_start=parts.settings.programme_start,
     )
     access_log = parts.unit_of_work(lambda conn: PgAccessLog(conn, service=SCHEMA))
     requests = data_request_routes(parts.unit_of_work(PgProtection))
-    return Wiring(routers=[routes, requests, audit_router(access_log)])
+    keys = data_key_routes(
+        parts.unit_of_work(PgKeyRelease.binder(master_keys)),
+        cache_seconds=parts.settings.data_key_cache_seconds,
+    )
+    return Wiring(routers=[routes, requests, keys, audit_router(access_log)])
+
+
+async def rewrap_keys(settings: Settings) -> str:
+    """Moves every data key to the current master key (after a rotation), in batches that
+    each commit, so an interrupted run resumes where it stopped."""
+    master_keys = settings.master_keys()
+    database = SERVICE.database(settings)
+    pool = await database.open(min_size=1, max_size=1)
+    moved = 0
+    try:
+        while True:
+            async with pool.acquire() as conn, conn.transaction():
+                done = await PgDataKeys(conn, master_keys).rewrap()
+            if done == 0:
+                return f"{moved} data keys rewrapped under master key {master_keys.current_id}"
+            moved += done
+    finally:
+        await database.close()
+
+
+async def seal_registration_history(settings: Settings) -> str:
+    """Seals the version 1 registrations still on ``returnee.registered`` and its dead-letter
+    topic, then deletes them (docs/operations.md, "Sealing the history")."""
+    master_keys = settings.master_keys()
+    database = SERVICE.database(settings)
+    pool = await database.open(min_size=1, max_size=1)
+
+    async def keys_of(returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        async with pool.acquire() as conn, conn.transaction():
+            return await PgDataKeys(conn, master_keys).for_sealing_history(returnee_ids)
+
+    try:
+        topic = RETURNEE_REGISTERED_V2.topic
+        done = []
+        for name in (topic, f"{topic}.dlq"):
+            tally = await seal_history(
+                name, bootstrap=settings.kafka_bootstrap_servers, keys_of=keys_of
+            )
+            done.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+        return "; ".join(done)
+    finally:
+        await database.close()
 
 
 SERVICE = ServiceDefinition(
@@ -33,6 +89,16 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
+    commands={
+        "rewrap-keys": OperatorCommand(
+            help="rewrap every data key under MASTER_KEY (after a master key rotation)",
+            run=rewrap_keys,
+        ),
+        "seal-history": OperatorCommand(
+            help="seal the registrations published before version 2, then delete the originals",
+            run=seal_registration_history,
+        ),
+    },
 )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from retour_contracts import ReturneeRegistered
+from retour_contracts import ReturneeRegistered, ReturneeRegisteredV2, seal_registration
 from retour_intake.domain.commands import RegisterReturnee
 from retour_intake.domain.duplicates import KnownPerson, PersonKeys, assess_duplicates
 from retour_intake.domain.registration import Registrar, person_keys, register
@@ -26,8 +26,12 @@ class RegistrationUnitOfWork(Protocol):
     async def lock_identity(self, keys: PersonKeys) -> None: ...
     async def known_people(self, keys: PersonKeys) -> list[KnownPerson]: ...
     async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None: ...
+    async def issue_data_key(self, returnee_id: UUID) -> bytes:
+        """A new data key for the returnee, kept (wrapped) in intake's key store."""
+        ...
+
     async def publish(
-        self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str
+        self, event: ReturneeRegisteredV2, *, event_id: UUID, traceparent: str
     ) -> None: ...
     async def record_access(
         self, registrar: Registrar, returnee_id: UUID, *, created: bool
@@ -89,7 +93,11 @@ async def register_returnee(
         await uow.add(event, keys)
         await uow.record_access(registrar, event.returnee_id, created=True)
         event_id = new_id()
-        await uow.publish(event, event_id=event_id, traceparent=traceparent)
+        # The personal block leaves intake sealed under the returnee's own key, committed with
+        # the registration: erasing that key later makes every copy on Kafka unreadable.
+        key = await uow.issue_data_key(event.returnee_id)
+        sealed = seal_registration(event, key, event_id=str(event_id))
+        await uow.publish(sealed, event_id=event_id, traceparent=traceparent)
         body = event.model_dump(mode="json")
         if idempotency_key is not None:
             await uow.store_response(idempotency_key, StoredResponse(201, body))

@@ -10,7 +10,7 @@ from retour_contracts import (
     AID_GRANTED_V1,
     CONSENT_CHANGED_V1,
     RETURNEE_ERASED_V1,
-    RETURNEE_REGISTERED_V1,
+    RETURNEE_REGISTERED_V2,
 )
 from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
@@ -23,6 +23,7 @@ from retour_kit.runtime import (
     service_command,
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
+from retour_notifications.adapters.intake_keys import IntakeDataKeys, self_signed_bearer
 from retour_notifications.adapters.kannel import KannelSms
 from retour_notifications.adapters.ledger_views import PgLedgerViews
 from retour_notifications.adapters.metrics import NotificationMetrics
@@ -67,7 +68,7 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     consumes=(
-        RETURNEE_REGISTERED_V1,
+        RETURNEE_REGISTERED_V2,  # and version 1, still on the topic: read by ce_type
         AID_GRANTED_V1,
         ACTIVITY_LAUNCHED_V1,
         RETURNEE_ERASED_V1,
@@ -82,8 +83,25 @@ def build_app(settings: Settings) -> FastAPI:
 
 
 def recorder(parts: Parts[Settings], metrics: NotificationMetrics) -> HandleBatch:
-    record = notification_recorder(build_recording(parts.settings), metrics)
+    record = notification_recorder(
+        build_recording(parts.settings), metrics, build_data_keys(parts.settings)
+    )
     return parts.unit_of_work(LedgerWork).handling(record)
+
+
+def build_data_keys(settings: Settings) -> IntakeDataKeys:
+    if settings.intake_token is not None:
+        token = settings.intake_token.get_secret_value()
+        bearer = lambda: token  # noqa: E731
+    else:
+        assert settings.auth_jwt_secret is not None  # Settings guarantees one of the two
+        bearer = self_signed_bearer(settings.auth_jwt_secret)
+    return IntakeDataKeys(
+        str(settings.intake_url),
+        bearer,
+        timeout_seconds=settings.gateway_timeout_seconds,
+        max_cache_seconds=settings.data_key_cache_seconds,
+    )
 
 
 def build_consumer(

@@ -94,8 +94,33 @@ class Settings(ConsumingSettings):
     retry_backoff_cap_seconds: float = Field(default=600.0, gt=0)
     upkeep_interval_seconds: float = Field(default=5.0, gt=0)
 
+    intake_url: HttpUrl = Field(
+        default=HttpUrl("http://127.0.0.1:8001"),
+        description="Intake's API, whose key store opens the sealed personal blocks.",
+    )
+    intake_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "A bearer token of the notifications_service role, for intake's key store, when"
+            " tokens come from an identity provider (AUTH_JWKS_URL). With AUTH_JWT_SECRET"
+            " (the local stack) the service signs short-lived ones itself."
+        ),
+    )
+    data_key_cache_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=60,
+        description="The longest a data key is kept in memory (intake may ask for less):"
+        " an erasure must reach every holder within a minute.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.intake_token is None and self.auth_jwt_secret is None:
+            raise ValueError(
+                "INTAKE_TOKEN is required when tokens come from an identity provider: without"
+                " it, no sealed personal block can be opened and nobody would be texted"
+            )
         missing = sorted(set(ReceptionCentre) - set(self.centre_team_emails))
         if missing:
             # An alert about a vulnerable arrival must never have nowhere to go.

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from retour_contracts import RETURNEE_REGISTERED_V1
+from retour_contracts import RETURNEE_REGISTERED_V2
 from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
 from retour_kit.runtime import (
@@ -45,7 +45,7 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
-    consumes=(RETURNEE_REGISTERED_V1,),
+    consumes=(RETURNEE_REGISTERED_V2,),  # version 1 too: records are read by ce_type
     inbox=INBOX_CONSUMER,
 )
 

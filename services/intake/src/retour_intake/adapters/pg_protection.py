@@ -58,6 +58,9 @@ class PgProtection:
 
     async def erase(self, returnee_id: UUID, *, reason: ErasureReason, at: datetime) -> None:
         await self._conn.execute(_ERASE, returnee_id, at, reason.value)
+        # Without its key, no sealed copy of the personal block opens again: the topic's, the
+        # dead letters', a backup's or a partner's mirror. Committed with the tombstone.
+        await self._conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", returnee_id)
 
     async def forget_responses(self, returnee_id: UUID) -> int:
         return rows_affected(await self._conn.execute(_FORGET_RESPONSES, str(returnee_id)))

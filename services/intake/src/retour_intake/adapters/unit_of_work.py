@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from retour_contracts import (
-    RETURNEE_REGISTERED_V1,
+    RETURNEE_REGISTERED_V2,
     PersonalData,
     ReturneeRegistered,
+    ReturneeRegisteredV2,
     build_envelope,
 )
+from retour_intake.adapters.data_keys import KeyWrapping, PgDataKeys
 from retour_intake.adapters.returnee_views import PgReturneeViews
 from retour_intake.domain.duplicates import KnownPerson, PersonKeys
 from retour_intake.domain.registration import Registrar
@@ -38,9 +41,14 @@ PERSONAL_FIELDS = tuple(f"personal.{name}" for name in PersonalData.model_fields
 
 
 class PgRegistrationUnitOfWork:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, wrapping: KeyWrapping) -> None:
         self._conn = conn
         self._access_log = PgAccessLog(conn, service=SCHEMA)
+        self._data_keys = PgDataKeys(conn, wrapping)
+
+    @classmethod
+    def binder(cls, wrapping: KeyWrapping) -> Callable[[Connection], PgRegistrationUnitOfWork]:
+        return lambda conn: cls(conn, wrapping)
 
     async def record_access(
         self, registrar: Registrar, returnee_id: UUID, *, created: bool
@@ -104,9 +112,14 @@ class PgRegistrationUnitOfWork:
             event.model_dump(mode="json"),
         )
 
-    async def publish(self, event: ReturneeRegistered, *, event_id: UUID, traceparent: str) -> None:
+    async def issue_data_key(self, returnee_id: UUID) -> bytes:
+        return await self._data_keys.issue(returnee_id)
+
+    async def publish(
+        self, event: ReturneeRegisteredV2, *, event_id: UUID, traceparent: str
+    ) -> None:
         envelope = build_envelope(
-            RETURNEE_REGISTERED_V1,
+            RETURNEE_REGISTERED_V2,
             event,
             source=SOURCE,
             event_id=str(event_id),
@@ -114,7 +127,7 @@ class PgRegistrationUnitOfWork:
             traceparent=traceparent,
         )
         await outbox.enqueue(
-            self._conn, envelope, topic=RETURNEE_REGISTERED_V1.topic, schema=SCHEMA
+            self._conn, envelope, topic=RETURNEE_REGISTERED_V2.topic, schema=SCHEMA
         )
 
 

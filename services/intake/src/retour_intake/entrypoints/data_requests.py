@@ -55,7 +55,7 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
                 protection.transaction,
                 returnee_id,
                 command,
-                staff=_staff(officer),
+                staff=staff_of(officer),
                 personal_fields=PERSONAL_FIELDS,
                 now=datetime.now(UTC),
             )
@@ -82,7 +82,7 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
                 protection.transaction,
                 returnee_id,
                 command,
-                staff=_staff(staff),
+                staff=staff_of(staff),
                 now=datetime.now(UTC),
             )
         except ReturneeNotFound:
@@ -95,7 +95,7 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
     return router
 
 
-def _staff(principal: Principal) -> Staff:
+def staff_of(principal: Principal) -> Staff:
     return Staff(principal.subject, sorted(principal.roles), principal.centre_filter)
 
 

@@ -1,4 +1,4 @@
-"""One HTTP GET per connection, on asyncio streams.
+"""One HTTP request per connection, on asyncio streams.
 
 Kannel's sendsms interface needs nothing more, and the service then depends on no HTTP client
 library: none is a runtime dependency of this package, and the usual ones log each request's
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -33,13 +34,32 @@ async def http_get(url: str, *, time_limit: float) -> HttpAnswer:
     Raises ``OSError``/``TimeoutError`` when the server cannot be reached or is too slow,
     ``EOFError`` or ``MalformedAnswerError`` when its answer is cut short or unreadable.
     """
+    return await http_request("GET", url, time_limit=time_limit)
+
+
+async def http_request(
+    method: str,
+    url: str,
+    *,
+    time_limit: float,
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> HttpAnswer:
+    """One request on its own connection; raises as ``http_get`` does."""
     parts = urlsplit(url)
     secure = parts.scheme == "https"
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = (
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "User-Agent: retour-notifications\r\nConnection: close\r\n\r\n"
-    )
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "User-Agent: retour-notifications",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    if body or method != "GET":
+        lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     async with asyncio.timeout(time_limit):
         reader, writer = await asyncio.open_connection(
             parts.hostname,
@@ -48,16 +68,16 @@ async def http_get(url: str, *, time_limit: float) -> HttpAnswer:
             limit=MAX_HEAD_BYTES,
         )
         try:
-            writer.write(request.encode("ascii"))
+            writer.write(request)
             await writer.drain()
-            return await _read_answer(reader)
+            return await _read_answer(reader, max_body_bytes)
         finally:
             writer.close()
             with contextlib.suppress(OSError, ssl.SSLError):
                 await writer.wait_closed()
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> HttpAnswer:
+async def _read_answer(reader: asyncio.StreamReader, max_body_bytes: int) -> HttpAnswer:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.LimitOverrunError:
@@ -69,9 +89,9 @@ async def _read_answer(reader: asyncio.StreamReader) -> HttpAnswer:
     headers = dict(_header(line) for line in header_lines if ":" in line)
     length = headers.get("content-length")
     if length is not None and length.isdigit():
-        body = await reader.readexactly(min(int(length), MAX_BODY_BYTES))
+        body = await reader.readexactly(min(int(length), max_body_bytes))
     else:
-        body = await reader.read(MAX_BODY_BYTES)
+        body = await reader.read(max_body_bytes)
     return HttpAnswer(int(fields[1]), body.decode("utf-8", "replace"))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
 
-from retour_contracts import ActivityLaunched, AidGranted, Event, Money, ReturneeRegistered
+from retour_contracts import ActivityLaunched, AidGranted, Money, ReturneeRegistered
 from retour_notifications.domain.contacts import Contact
 from retour_notifications.domain.rules import (
     ACTIVITY_LAUNCHED,
@@ -19,6 +19,10 @@ from retour_notifications.domain.rules import (
     Rule,
     RuleBook,
 )
+
+Event = ReturneeRegistered | AidGranted | ActivityLaunched
+"""A business event as notifications plans from it: a registration's personal block opened
+(usecases/unseal.py), so the phone it may carry is at hand."""
 
 # Fixed forever: changing it would give every past notification a new id, and a replay of old
 # events would then send them all again.

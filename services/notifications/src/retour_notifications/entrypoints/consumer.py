@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from uuid import UUID
 
 import structlog
 
@@ -13,22 +12,24 @@ from retour_contracts import ParsedEvent
 from retour_kit.unit_of_work import HandleWith
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.unit_of_work import LedgerWork
-from retour_notifications.usecases.forget import Consumed, record_events
+from retour_notifications.usecases.forget import record_events
 from retour_notifications.usecases.record import Recording
+from retour_notifications.usecases.unseal import DataKeys, opened
 
 log = structlog.stdlib.get_logger(__name__)
 
 
 def notification_recorder(
-    recording: Recording, metrics: NotificationMetrics
+    recording: Recording, metrics: NotificationMetrics, keys: DataKeys
 ) -> HandleWith[LedgerWork]:
     """The consumer's handler. It runs in the transaction that also writes the batch's inbox
     rows, so the ledger rows commit exactly once per event (a redelivery finds the inbox row
-    and never reaches this function)."""
+    and never reaches this function). Sealed personal blocks are opened first, with keys
+    from intake: an unreachable key store makes the batch wait, never lose an event."""
 
     async def record(work: LedgerWork, batch: Sequence[ParsedEvent]) -> None:
         results = await record_events(
-            [Consumed(parsed.event, UUID(parsed.event_id), parsed.time) for parsed in batch],
+            await opened(batch, keys),
             ledger=work.ledger,
             contacts=work.contacts,
             forgetting=work.forgetting,

@@ -21,10 +21,10 @@ from retour_contracts import (
     ActivityLaunched,
     ConsentChanged,
     DataProtectionEvent,
-    Event,
     ReturneeErased,
 )
 from retour_notifications.domain.contacts import Refusals
+from retour_notifications.domain.planning import Event
 from retour_notifications.usecases.ports import Contacts, LedgerWriter
 from retour_notifications.usecases.record import IncomingEvent, Recorded, Recording, record_batch
 

@@ -13,10 +13,16 @@ from uuid import UUID
 
 import structlog
 
-from retour_contracts import Event, ReturneeRegistered
+from retour_contracts import ReturneeRegistered
 from retour_notifications.domain.contacts import Contact, Refusals, contact_of
 from retour_notifications.domain.delivery import Notification, Status
-from retour_notifications.domain.planning import Intent, contact_allows, event_type, intents
+from retour_notifications.domain.planning import (
+    Event,
+    Intent,
+    contact_allows,
+    event_type,
+    intents,
+)
 from retour_notifications.domain.rules import Rule, RuleBook
 from retour_notifications.usecases.compose import Composed, Composer
 from retour_notifications.usecases.ports import Contacts, LedgerWriter, TemplateProblem

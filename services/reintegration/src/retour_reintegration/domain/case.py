@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from uuid import UUID
 
-from retour_contracts import MaliRegion, ReceptionCentre, ReturneeRegistered
+from retour_contracts import MaliRegion, ReceptionCentre, RegistrationFacts
 from retour_reintegration.domain.errors import CaseClosed
 
 
@@ -42,7 +42,7 @@ class Case:
     closed_by: str | None = None
 
     @classmethod
-    def open_for(cls, registration: ReturneeRegistered) -> Case:
+    def open_for(cls, registration: RegistrationFacts) -> Case:
         # Deliberately not copied: names, date of birth, phone, national id, consents.
         return cls(
             returnee_id=registration.returnee_id,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from retour_contracts import ParsedEvent, ReturneeRegistered
+from retour_contracts import ParsedEvent, RegistrationFacts
 from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.usecases import open_cases
 
@@ -15,9 +15,10 @@ log = structlog.stdlib.get_logger(__name__)
 
 async def open_cases_on_registrations(work: CaseWork, events: Sequence[ParsedEvent]) -> None:
     """One consumer batch (new events only, one transaction): one insert for all its cases."""
-    registrations: list[ReturneeRegistered] = []
+    # Any version: a case needs the facts only, never the personal block (sealed or not).
+    registrations: list[RegistrationFacts] = []
     for parsed in events:
-        if not isinstance(parsed.event, ReturneeRegistered):
+        if not isinstance(parsed.event, RegistrationFacts):
             raise TypeError(f"expected returnee.registered, got {parsed.type}")
         registrations.append(parsed.event)
     opened = await open_cases(work.cases, registrations)

@@ -4,14 +4,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from retour_contracts import ReturneeRegistered
+from retour_contracts import RegistrationFacts
 from retour_reintegration.domain.actor import Actor
 from retour_reintegration.domain.case import Case, ClosureReason
 from retour_reintegration.domain.errors import CaseNotFound
 from retour_reintegration.usecases.ports import CaseRepository
 
 
-async def open_cases(cases: CaseRepository, registrations: Sequence[ReturneeRegistered]) -> int:
+async def open_cases(cases: CaseRepository, registrations: Sequence[RegistrationFacts]) -> int:
     """Opens a case per returnee of a consumer batch; returns how many were new."""
     return await cases.add_many([Case.open_for(registration) for registration in registrations])
 

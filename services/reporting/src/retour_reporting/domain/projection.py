@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import NamedTuple
 from uuid import UUID
 
-from retour_contracts import ActivityLaunched, AidGranted, Event, Money, ReturneeRegistered
+from retour_contracts import ActivityLaunched, AidGranted, Event, Money, RegistrationFacts
 from retour_reporting.domain.categories import age_group
 
 # Enum members are stored as they are: each is a ``str`` whose value is the wire spelling.
@@ -68,7 +68,7 @@ class ProjectionRows:
     participants: list[ParticipantRow] = field(default_factory=list)
 
 
-def registration_row(event: ReturneeRegistered) -> RegistrationRow:
+def registration_row(event: RegistrationFacts) -> RegistrationRow:
     # Deliberately left out: `personal` (names, date of birth, phone, national id), the exact
     # age, household size, language, consents and registration details. None of them is a
     # published disaggregation, so none of them is kept.
@@ -114,13 +114,13 @@ def rows_for(events: Iterable[Event]) -> ProjectionRows:
     """Rows of ``events``, in order. A business id seen twice keeps its first event (as the
     table does across batches), so a batch and the same events split in two batches agree."""
     rows = ProjectionRows()
-    seen: set[tuple[type[Event], UUID]] = set()
+    seen: set[tuple[str, UUID]] = set()
     for event in events:
-        key = (type(event), _business_id(event))
+        key = _business_key(event)
         if key in seen:
             continue
         seen.add(key)
-        if isinstance(event, ReturneeRegistered):
+        if isinstance(event, RegistrationFacts):
             rows.registrations.append(registration_row(event))
         elif isinstance(event, AidGranted):
             rows.aid.append(aid_row(event))
@@ -131,12 +131,13 @@ def rows_for(events: Iterable[Event]) -> ProjectionRows:
     return rows
 
 
-def _business_id(event: Event) -> UUID:
-    if isinstance(event, ReturneeRegistered):
-        return event.returnee_id
+def _business_key(event: Event) -> tuple[str, UUID]:
+    # By kind, not by class: a registration is the same one in version 1 or 2.
+    if isinstance(event, RegistrationFacts):
+        return ("registration", event.returnee_id)
     if isinstance(event, AidGranted):
-        return event.aid_id
-    return event.activity_id
+        return ("aid", event.aid_id)
+    return ("activity", event.activity_id)
 
 
 def _money(money: Money | None) -> tuple[Decimal | None, str | None]:

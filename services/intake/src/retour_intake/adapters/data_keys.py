@@ -1,0 +1,194 @@
+"""Intake's key store: one data key per returnee, kept wrapped by a master key.
+
+The data key seals the returnee's personal block on Kafka (retour_contracts.sealing). The
+table holds it only wrapped (AES-256-GCM under the master key, with the returnee's id as
+associated data, so a wrapped key copied onto another returnee's row does not unwrap). The
+master key comes from the environment and never reaches the database; ``KeyWrapping`` is the
+seam where a KMS or Vault's transit engine replaces it (docs/data-protection.md).
+
+Deleting a returnee's row is crypto-shredding: every sealed copy of their personal block, on
+any topic, dead letters and backups included, can no longer be opened by anyone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from retour_contracts import new_data_key
+from retour_kit.db import Connection, rows_affected
+
+MASTER_KEY_BYTES = 32
+_NONCE_BYTES = 12
+
+
+class MasterKeyUnavailableError(Exception):
+    """A data key is wrapped by a master key this process does not hold, or does not unwrap
+    (a wrong key under a known id). Names the master key id only."""
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    master_key_id: str
+    blob: bytes
+    """nonce || ciphertext || tag"""
+
+
+class KeyWrapping(Protocol):
+    """Wraps and unwraps data keys. Async so that a KMS call can implement it."""
+
+    @property
+    def current_id(self) -> str: ...
+
+    async def wrap(self, key: bytes, *, returnee_id: UUID) -> WrappedKey: ...
+
+    async def unwrap(self, wrapped: WrappedKey, *, returnee_id: UUID) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    id: str
+    key: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> MasterKey:
+        """``<id>:<base64 of 32 bytes>``; raises ValueError saying what is wrong (never the key)."""
+        key_id, separator, encoded = text.strip().partition(":")
+        if not separator or not key_id.strip():
+            raise ValueError("a master key is written <id>:<base64 of 32 random bytes>")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"master key {key_id!r} is not base64") from None
+        if len(key) != MASTER_KEY_BYTES:
+            raise ValueError(f"master key {key_id!r} must be {MASTER_KEY_BYTES} bytes")
+        return cls(key_id.strip(), key)
+
+    def __repr__(self) -> str:  # never the key itself, in a traceback or a log
+        return f"MasterKey(id={self.id!r})"
+
+
+class LocalMasterKeys:
+    """Master keys from the environment: the current one wraps, older ones still unwrap until
+    ``retour-intake rewrap-keys`` has moved every data key to the current one."""
+
+    def __init__(self, current: MasterKey, previous: Iterable[MasterKey] = ()) -> None:
+        self._current = current
+        self._by_id = {key.id: key for key in (*previous, current)}
+
+    @property
+    def current_id(self) -> str:
+        return self._current.id
+
+    async def wrap(self, key: bytes, *, returnee_id: UUID) -> WrappedKey:
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = AESGCM(self._current.key).encrypt(nonce, key, _context(returnee_id))
+        return WrappedKey(self._current.id, nonce + sealed)
+
+    async def unwrap(self, wrapped: WrappedKey, *, returnee_id: UUID) -> bytes:
+        master = self._by_id.get(wrapped.master_key_id)
+        if master is None:
+            raise MasterKeyUnavailableError(
+                f"data keys wrapped by master key {wrapped.master_key_id!r}, which is not set"
+            )
+        nonce, sealed = wrapped.blob[:_NONCE_BYTES], wrapped.blob[_NONCE_BYTES:]
+        try:
+            return AESGCM(master.key).decrypt(nonce, sealed, _context(returnee_id))
+        except InvalidTag:
+            raise MasterKeyUnavailableError(
+                f"master key {master.id!r} does not unwrap a data key it should"
+            ) from None
+
+
+def _context(returnee_id: UUID) -> bytes:
+    return f"retour:data-key:{returnee_id}".encode()
+
+
+class PgDataKeys:
+    """The ``data_keys`` table on one unit of work's connection."""
+
+    def __init__(self, conn: Connection, wrapping: KeyWrapping) -> None:
+        self._conn = conn
+        self._wrapping = wrapping
+
+    async def issue(self, returnee_id: UUID) -> bytes:
+        key = new_data_key()
+        wrapped = await self._wrapping.wrap(key, returnee_id=returnee_id)
+        await self._conn.execute(
+            "INSERT INTO data_keys (returnee_id, master_key_id, wrapped_key) VALUES ($1, $2, $3)",
+            returnee_id,
+            wrapped.master_key_id,
+            wrapped.blob,
+        )
+        return key
+
+    async def of(self, returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        rows = await self._conn.fetch(
+            "SELECT returnee_id, master_key_id, wrapped_key FROM data_keys"
+            " WHERE returnee_id = ANY($1::uuid[])",
+            list(returnee_ids),
+        )
+        return {
+            row["returnee_id"]: await self._wrapping.unwrap(
+                WrappedKey(row["master_key_id"], row["wrapped_key"]),
+                returnee_id=row["returnee_id"],
+            )
+            for row in rows
+        }
+
+    async def for_sealing_history(self, returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        """The keys of those of ``returnee_ids`` who are registered and not erased, each
+        issued now if they were registered before sealing existed. Locks their rows against a
+        concurrent erasure until the transaction ends."""
+        living = await self._conn.fetch(
+            "SELECT r.returnee_id, k.returnee_id IS NOT NULL AS has_key"
+            " FROM returnees r LEFT JOIN data_keys k USING (returnee_id)"
+            " WHERE r.returnee_id = ANY($1::uuid[]) AND r.erased_at IS NULL"
+            " ORDER BY r.returnee_id FOR UPDATE OF r",
+            list(returnee_ids),
+        )
+        keys = await self.of([row["returnee_id"] for row in living if row["has_key"]])
+        for row in living:
+            if not row["has_key"]:
+                keys[row["returnee_id"]] = await self.issue(row["returnee_id"])
+        return keys
+
+    async def destroy(self, returnee_id: UUID) -> int:
+        return rows_affected(
+            await self._conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", returnee_id)
+        )
+
+    async def rewrap(self, *, batch: int = 500) -> int:
+        """Moves up to ``batch`` data keys wrapped by an older master key to the current one;
+        0 when none is left. Rows are claimed with SKIP LOCKED, so two runs share the work."""
+        rows = await self._conn.fetch(
+            "SELECT returnee_id, master_key_id, wrapped_key FROM data_keys"
+            " WHERE master_key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+            self._wrapping.current_id,
+            batch,
+        )
+        ids, blobs = [], []
+        for row in rows:
+            returnee_id = row["returnee_id"]
+            key = await self._wrapping.unwrap(
+                WrappedKey(row["master_key_id"], row["wrapped_key"]), returnee_id=returnee_id
+            )
+            ids.append(returnee_id)
+            blobs.append((await self._wrapping.wrap(key, returnee_id=returnee_id)).blob)
+        await self._conn.execute(
+            "UPDATE data_keys SET master_key_id = $1, wrapped_key = new.blob"
+            " FROM unnest($2::uuid[], $3::bytea[]) AS new (returnee_id, blob)"
+            " WHERE data_keys.returnee_id = new.returnee_id",
+            self._wrapping.current_id,
+            ids,
+            blobs,
+        )
+        return len(rows)

@@ -1,0 +1,125 @@
+"""Rewriting a topic's history in place: read every record up to the end offsets found at the
+start (the cut), append a copy of each to its own partition, then delete everything before
+the cut. Records appended by live producers meanwhile lie after the cut and are kept.
+
+Safe to run again after a crash: a new run's cut includes the copies already made, which are
+copied once more (same event ids: consumers skip them) before the deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+from retour_intake.domain.history import RawRecord
+from retour_kit.kafka_security import kafka_options
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Cut:
+    topic: str
+    ends: dict[int, int]
+    """partition -> the end offset at the start: everything before it is rewritten."""
+
+
+async def cut_of(bootstrap: str, topic: str) -> Cut:
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described.get("error_code") or not described.get("partitions"):
+        raise LookupError(f"no topic {topic}")
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(**kafka_options(bootstrap), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return Cut(topic, {tp.partition: offset for tp, offset in ends.items()})
+
+
+async def chunks_before(bootstrap: str, cut: Cut) -> AsyncIterator[list[RawRecord]]:
+    """Every record before the cut, partition by partition, in order, in chunks."""
+    consumer = AIOKafkaConsumer(
+        **kafka_options(bootstrap), enable_auto_commit=False, max_poll_records=CHUNK
+    )
+    await consumer.start()
+    try:
+        for partition, end in sorted(cut.ends.items()):
+            tp = TopicPartition(cut.topic, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while await consumer.position(tp) < end:
+                polled = await consumer.getmany(tp, timeout_ms=1000, max_records=CHUNK)
+                records = [r for r in polled.get(tp, []) if r.offset < end]
+                if records:
+                    yield [_raw(partition, r) for r in records]
+    finally:
+        await consumer.stop()
+
+
+def _raw(partition: int, record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    return RawRecord(
+        partition=partition,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers),
+    )
+
+
+class Appender:
+    """Appends copies to the partitions they came from; acks=all, idempotent, in order."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._topic = topic
+        self._producer = AIOKafkaProducer(
+            **kafka_options(bootstrap),
+            client_id="retour-intake-seal-history",
+            acks="all",
+            enable_idempotence=True,
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def append(self, records: Sequence[RawRecord]) -> None:
+        sent = [
+            await self._producer.send(
+                self._topic,
+                record.value,
+                key=record.key,
+                headers=list(record.headers),
+                partition=record.partition,
+            )
+            for record in records
+        ]
+        for acknowledged in sent:
+            await acknowledged  # every copy acknowledged before anything is deleted
+
+
+async def delete_before(bootstrap: str, cut: Cut) -> None:
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
+    await admin.start()
+    try:
+        await admin.delete_records(
+            {
+                TopicPartition(cut.topic, partition): RecordsToDelete(before_offset=end)
+                for partition, end in cut.ends.items()
+                if end > 0
+            }
+        )
+    finally:
+        await admin.close()

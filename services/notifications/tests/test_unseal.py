@@ -1,0 +1,91 @@
+"""Opening a batch's sealed registrations, with an in-memory key store (the real one is
+tested against the running intake in tests/test_data_key_cache.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from uuid import UUID, uuid4
+
+import pytest
+
+from retour_contracts import (
+    ParsedEvent,
+    ReturneeRegistered,
+    SealBrokenError,
+    build_envelope,
+    new_data_key,
+    parse_envelope,
+    seal_registration,
+    spec_for_model,
+)
+from retour_contracts.examples import example_aid_granted, example_returnee_erased
+from retour_contracts.examples import example_returnee_registered as registered
+from retour_contracts.models import ContractModel
+from retour_notifications.usecases.unseal import opened
+
+
+class Keys:
+    def __init__(self, keys: dict[UUID, bytes]) -> None:
+        self.keys = keys
+        self.asked: list[set[UUID]] = []
+        self.forgotten: list[UUID] = []
+
+    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        self.asked.append(set(returnee_ids))
+        return {rid: self.keys.get(rid) for rid in returnee_ids}
+
+    def forget(self, returnee_id: UUID) -> None:
+        self.forgotten.append(returnee_id)
+
+
+def received(event: ContractModel, event_id: UUID | None = None) -> ParsedEvent:
+    """``event`` as the consumer parses it off the wire."""
+    spec = spec_for_model(type(event))
+    envelope = build_envelope(spec, event, source="/test", event_id=str(event_id or uuid4()))
+    return parse_envelope(envelope.topic, envelope.key, envelope.value, envelope.headers)
+
+
+def sealed(registration: ReturneeRegistered, key: bytes) -> ParsedEvent:
+    event_id = uuid4()
+    return received(seal_registration(registration, key, event_id=str(event_id)), event_id)
+
+
+async def test_sealed_registrations_open_and_the_others_pass_unchanged() -> None:
+    known, erased = registered(returnee_id=str(uuid4())), registered(returnee_id=str(uuid4()))
+    key = new_data_key()
+    plain = registered(returnee_id=str(uuid4()))
+    aid = example_aid_granted(aid_id=str(uuid4()), returnee_id=str(known.returnee_id))
+    batch = [
+        sealed(known, key),
+        sealed(erased, new_data_key()),
+        received(plain),  # version 1, still on the topic
+        received(aid),
+    ]
+    keys = Keys({known.returnee_id: key})  # intake refuses the erased person's key
+
+    result = await opened(batch, keys)
+
+    assert [c.event for c in result] == [known, plain, aid]
+    assert [str(c.event_id) for c in result] == [batch[i].event_id for i in (0, 2, 3)]
+    assert keys.asked == [{known.returnee_id, erased.returnee_id}]  # one lookup per batch
+
+
+async def test_a_batch_without_sealed_registrations_asks_for_no_key() -> None:
+    keys = Keys({})
+    batch = [received(registered(returnee_id=str(uuid4())))]
+    assert [c.event for c in await opened(batch, keys)] == [batch[0].event]
+    assert keys.asked == []
+
+
+async def test_an_erasure_in_the_batch_drops_the_cached_key() -> None:
+    keys = Keys({})
+    erasure = example_returnee_erased(returnee_id=str(uuid4()))
+    await opened([received(erasure)], keys)
+    assert keys.forgotten == [erasure.returnee_id]
+
+
+async def test_a_block_that_does_not_open_with_its_key_fails_the_event() -> None:
+    person = registered(returnee_id=str(uuid4()))
+    keys = Keys({person.returnee_id: new_data_key()})  # not the key it was sealed with
+    with pytest.raises(SealBrokenError):
+        await opened([sealed(person, new_data_key())], keys)
