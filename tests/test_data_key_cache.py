@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from test_end_to_end import running_services
-from test_notifications_delivery import unique_person
+from test_notifications_delivery import erase_in_intake, unique_person
 from test_notifications_gateways import free_port, new_phone
 
 from retour_kit.auth import Role, issue_dev_token
@@ -48,18 +48,6 @@ async def register(infra: Infra) -> UUID:
     return UUID(created.json()["returnee_id"])
 
 
-async def erase(infra: Infra, returnee_id: UUID) -> None:
-    intake = running_services().intake
-    token = issue_dev_token(infra.jwt_secret, "data_protection_officer")
-    async with httpx.AsyncClient(timeout=30) as http:
-        erased = await http.post(
-            f"{intake}/returnees/{returnee_id}/erasure",
-            json={"reason": "data_subject_request"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert erased.status_code == 200, erased.text
-
-
 def keys(infra: Infra, clock: Clock, **changes: Any) -> IntakeDataKeys:
     options: dict[str, Any] = {"timeout_seconds": 5.0, "max_cache_seconds": 60.0, **changes}
     return IntakeDataKeys(
@@ -79,23 +67,23 @@ async def test_an_erased_key_is_forgotten_within_the_cache_period(infra: Infra) 
     store = keys(infra, clock)
     returnee_id = await register(infra)
     first = await store.keys_of([returnee_id])
-    assert first[returnee_id] is not None and len(first[returnee_id] or b"") == 32
+    assert isinstance(first[returnee_id], bytes) and len(first[returnee_id]) == 32
 
-    await erase(infra, returnee_id)
+    await erase_in_intake(infra, returnee_id)
     clock.now += 59  # still within the period intake allowed: the copy in memory answers
     assert await store.keys_of([returnee_id]) == first
     clock.now += 2  # past it: intake is asked again, and refuses
-    assert await store.keys_of([returnee_id]) == {returnee_id: None}
+    assert await store.keys_of([returnee_id]) == {returnee_id: "erased"}
 
 
 async def test_an_erasure_event_drops_the_key_at_once(infra: Infra) -> None:
     clock = Clock()
     store = keys(infra, clock)
     returnee_id = await register(infra)
-    assert (await store.keys_of([returnee_id]))[returnee_id] is not None
-    await erase(infra, returnee_id)
+    assert isinstance((await store.keys_of([returnee_id]))[returnee_id], bytes)
+    await erase_in_intake(infra, returnee_id)
     store.forget(returnee_id)
-    assert await store.keys_of([returnee_id]) == {returnee_id: None}
+    assert await store.keys_of([returnee_id]) == {returnee_id: "erased"}
 
 
 async def test_a_shorter_local_limit_wins_and_unknown_returnees_are_refused(
@@ -105,10 +93,10 @@ async def test_a_shorter_local_limit_wins_and_unknown_returnees_are_refused(
     store = keys(infra, clock, max_cache_seconds=5.0)
     returnee_id, stranger = await register(infra), uuid.uuid4()
     found = await store.keys_of([returnee_id, stranger])
-    assert found[stranger] is None and found[returnee_id] is not None
-    await erase(infra, returnee_id)
+    assert found[stranger] == "unknown" and isinstance(found[returnee_id], bytes)
+    await erase_in_intake(infra, returnee_id)
     clock.now += 6
-    assert (await store.keys_of([returnee_id]))[returnee_id] is None
+    assert (await store.keys_of([returnee_id]))[returnee_id] == "erased"
 
 
 async def test_an_unreachable_key_store_is_a_transient_failure(infra: Infra) -> None:

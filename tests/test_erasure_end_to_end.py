@@ -5,7 +5,8 @@ gets the welcome SMS, triggers the centre team's e-mail and is granted aid; then
 protection officer erases them. Within 60 seconds a dump of every database of the cluster,
 every service log, the mail sink and Kafka's raw log segments (every topic, dead letters
 included) hold none of the canary's values, the key that sealed their personal block on
-Kafka is refused to everyone, and reporting counts the person exactly as before.
+Kafka is refused to everyone, and reporting's KPIs and projection rows are exactly as before,
+as are those a rebuild makes from the records left on Kafka.
 
 Not scanned here: the SMS gateway's own logs (outside retour, on the data map).
 """
@@ -13,23 +14,27 @@ Not scanned here: the SMS gateway's own logs (outside retour, on the data map).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import string
+import sys
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from test_end_to_end import running_services
 from test_notifications_gateways import new_phone
+from test_reporting_sandbox import reporting_sandbox
 
 from retour_contracts.examples import returnee_registered_data
 from retour_kit.auth import issue_dev_token
-from retour_test_infra import Infra, eventually
+from retour_test_infra import Infra, TopicProbe, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +42,46 @@ REPO = Path(__file__).resolve().parents[1]
 SERVICE_LOGS = sorted((REPO / ".local" / "services").glob("*.log"))
 MAILDIR = REPO / ".local" / "smtp" / "maildir"
 KAFKA_DATA = REPO / ".local" / "kafka" / "data"
+REPORTING_COMMAND = str(Path(sys.executable).with_name("retour-reporting"))
+
+
+async def projection_rows(infra: Infra, schema: str, returnee_id: str) -> list[str]:
+    """The person's rows in reporting's projection tables, as text, in key order."""
+    conn = await asyncpg.connect(infra.dsn("reporting"))
+    try:
+        await conn.execute(f"SET search_path = {schema}")
+        rows = await conn.fetch(
+            "SELECT 'registration ' || r::text AS row FROM registrations r"
+            " WHERE returnee_id = $1::uuid"
+            " UNION ALL (SELECT 'aid ' || a::text FROM aid a WHERE returnee_id = $1::uuid"
+            " ORDER BY aid_id)",
+            returnee_id,
+        )
+    finally:
+        await conn.close()
+    return [row["row"] for row in rows]
+
+
+async def rebuilt_rows(infra: Infra, records: list[Any], returnee_id: str) -> list[str]:
+    """What ``retour-reporting rebuild`` makes of ``records`` (as Kafka holds them now), in a
+    sandbox of its own: reporting's rows of the person."""
+    async with reporting_sandbox(infra) as sandbox:
+        await sandbox.produce(
+            [(sandbox.topics[r.topic], r.key, r.value, list(r.headers)) for r in records]
+        )
+        rebuild = await asyncio.create_subprocess_exec(
+            REPORTING_COMMAND,
+            "rebuild",
+            "--timeout",
+            "60",
+            env={**os.environ, **sandbox.environment(), "LOG_LEVEL": "WARNING"},
+            stdout=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(90):
+            output, _ = await rebuild.communicate()
+        assert rebuild.returncode == 0, output.decode(errors="replace")
+        assert json.loads(output.decode().strip().splitlines()[-1])["records"] == len(records)
+        return await projection_rows(infra, sandbox.schema, returnee_id)
 
 
 def kafka_segments_holding(values: list[str]) -> list[str]:
@@ -132,32 +177,55 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
             )
             return answer.json()["total"]["people"]
 
+        async def kpis() -> Any:
+            answer = await http.get(
+                f"{endpoints.reporting}/reports/kpis", params=period, headers=analyst
+            )
+            return answer.json()
+
         earlier = await counted()
-        created = await http.post(
-            f"{endpoints.intake}/returnees", json=registration, headers=token(infra, "registrar")
-        )
-        assert created.status_code == 201, created.text
-        returnee_id = created.json()["returnee_id"]
-        case = f"{endpoints.reintegration}/cases/{returnee_id}"
-        supervisor = token(infra, "supervisor")
-        await eventually(
-            lambda: http.get(case, headers=supervisor),
-            until=lambda answer: answer.status_code == 200,
-            what="the case opened",
-        )
-        aid = {
-            "phase": "immediate",
-            "category": "food",
-            "dimension": "economic",
-            "level": "individual",
-            "modality": "direct",
-        }
-        granted = await http.post(
-            f"{case}/aid",
-            json=aid,
-            headers={**supervisor, "Idempotency-Key": str(uuid.uuid4())},
-        )
-        assert granted.status_code == 201, granted.text
+        # What the person leaves on the topics reporting reads, for the rebuild below.
+        async with (
+            TopicProbe(infra.kafka_bootstrap, "returnee.registered") as registered,
+            TopicProbe(infra.kafka_bootstrap, "aid.granted") as aided,
+        ):
+            created = await http.post(
+                f"{endpoints.intake}/returnees",
+                json=registration,
+                headers=token(infra, "registrar"),
+            )
+            assert created.status_code == 201, created.text
+            returnee_id = created.json()["returnee_id"]
+            case = f"{endpoints.reintegration}/cases/{returnee_id}"
+            supervisor = token(infra, "supervisor")
+            await eventually(
+                lambda: http.get(case, headers=supervisor),
+                until=lambda answer: answer.status_code == 200,
+                what="the case opened",
+            )
+            aid = {
+                "phase": "immediate",
+                "category": "food",
+                "dimension": "economic",
+                "level": "individual",
+                "modality": "direct",
+            }
+            granted = await http.post(
+                f"{case}/aid",
+                json=aid,
+                headers={**supervisor, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert granted.status_code == 201, granted.text
+            mine = returnee_id.encode()
+            published = [
+                record
+                for probe in (registered, aided)
+                for record in await probe.collect(
+                    lambda got: any(r.key == mine for r in got), within=60
+                )
+                if record.key == mine
+            ]
+        assert [r.topic for r in published] == ["returnee.registered", "aid.granted"]
 
         async def sent() -> list[dict[str, Any]]:
             listed = await http.get(
@@ -181,6 +249,12 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
         before = await eventually(
             counted, until=lambda people: people == earlier + 1, what="reporting counts the person"
         )
+        rows_before = await eventually(
+            lambda: projection_rows(infra, "reporting", returnee_id),
+            until=lambda rows: len(rows) == 2,
+            what="reporting's rows of the person and their aid",
+        )
+        kpis_before = await kpis()
         dump = await cluster_dump(infra)
         assert given in dump and phone in dump  # the scan can see the canary while it exists
         # On Kafka the personal block travels sealed, so its bytes never hold the canary; its
@@ -224,3 +298,7 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
         )
         assert gone.status_code == 410
         assert await counted() == before  # statistics keep the person, without their data
+        assert await kpis() == kpis_before
+        assert await projection_rows(infra, "reporting", returnee_id) == rows_before
+        # A rebuild from what Kafka holds after the erasure makes the same rows.
+        assert await rebuilt_rows(infra, published, returnee_id) == rows_before

@@ -176,6 +176,19 @@ class TestCentresClaim:
             {ReceptionCentre.GAO}
         )
 
+    def test_machine_roles_never_widen_a_persons_reach(self) -> None:
+        """Services are national on their own; a partner reaches only the centres it names;
+        a machine role on a person's account changes nothing for that person."""
+        assert centres_from_claims({}, frozenset({Role.NOTIFICATIONS_SERVICE})) is None
+        assert centres_from_claims({}, frozenset({Role.REPORTING_SERVICE})) is None
+        assert centres_from_claims({}, frozenset({Role.PARTNER})) == frozenset()
+        for machine in (Role.NOTIFICATIONS_SERVICE, Role.REPORTING_SERVICE, Role.PARTNER):
+            assert centres_from_claims({}, frozenset({Role.REGISTRAR, machine})) == frozenset()
+        named = {"centres": "kayes"}
+        assert centres_from_claims(named, frozenset({Role.PARTNER})) == frozenset(
+            {ReceptionCentre.KAYES}
+        )
+
     def test_a_listing_stays_within_the_callers_centres(self) -> None:
         at_gao = Principal("awa", frozenset({Role.REGISTRAR}), frozenset({ReceptionCentre.GAO}))
         national = Principal("admin", frozenset({Role.ADMIN}), None)

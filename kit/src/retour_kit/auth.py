@@ -46,19 +46,15 @@ class Role(StrEnum):
 
 
 CENTRES_CLAIM = "centres"
-NATIONAL_ROLES = frozenset(
-    {
-        Role.SUPERVISOR,
-        Role.ADMIN,
-        Role.DATA_PROTECTION_OFFICER,
-        Role.NOTIFICATIONS_SERVICE,
-        Role.REPORTING_SERVICE,
-        Role.PARTNER,
-    }
-)
+NATIONAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DATA_PROTECTION_OFFICER})
 """Roles that reach every centre when their token names none (the data protection officer
-answers erasure requests from every centre, and reads no registration; a partner working in
-one region gets a token naming its centres)."""
+answers erasure requests from every centre, and reads no registration)."""
+SERVICE_ROLES = frozenset({Role.NOTIFICATIONS_SERVICE, Role.REPORTING_SERVICE})
+"""retour's own services: national, but only in a token that holds no other role, so that a
+service role added to a person's account never widens that person's reach."""
+MACHINE_ROLES = SERVICE_ROLES | {Role.PARTNER}
+"""Accounts of systems, not people. A partner reaches only the centres its token names: a
+partner token without the claim reaches none (a national partner names all five)."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +213,10 @@ def centres_from_claims(
     that holds one value). Unknown names are ignored, never widened into more access."""
     claimed = claims.get(CENTRES_CLAIM)
     if claimed is None:
-        return None if not roles.isdisjoint(NATIONAL_ROLES) else frozenset()
+        people = roles - MACHINE_ROLES
+        if people:
+            return None if not people.isdisjoint(NATIONAL_ROLES) else frozenset()
+        return None if not roles.isdisjoint(SERVICE_ROLES) else frozenset()
     names = claimed.split(",") if isinstance(claimed, str) else _as_list(claimed)
     known = {centre.value for centre in ReceptionCentre}
     return frozenset(

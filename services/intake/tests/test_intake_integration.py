@@ -625,14 +625,37 @@ async def test_who_may_obtain_a_data_key(client: httpx.AsyncClient, infra: Infra
     assert notifications.json()["refused"] == [{"returnee_id": unknown_id, "reason": "unknown"}]
     # A partner reads only those who consented to partner sharing, within its centres.
     assert [k["returnee_id"] for k in partner.json()["keys"]] == [shared_id]
-    assert partner.json()["refused"] == [
-        {"returnee_id": private_id, "reason": "no_partner_sharing_consent"}
-    ]
+    # Why is nobody's business but intake's: that a person exists, was erased or refused to
+    # share is itself personal data.
+    assert partner.json()["refused"] == [{"returnee_id": private_id, "reason": "not_available"}]
     assert elsewhere.json()["keys"] == []  # the registrations are at Gao
     assert reporting.status_code == 403  # reporting is never entitled to personal data
     assert [answer.status_code for answer in people] == [403] * 5
     assert anonymous.status_code == 401
     assert too_many.status_code == 422 and "returnee_ids" in too_many.text
+
+    # Withdrawn later, the consent stops the next release at once.
+    withdrawn = await client.post(
+        f"/returnees/{shared_id}/consents", json={"partner_sharing": False}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    after = await data_keys(client, infra, "partner", shared_id)
+    assert after.json()["keys"] == []
+    assert after.json()["refused"] == [{"returnee_id": shared_id, "reason": "not_available"}]
+    still = await data_keys(client, infra, "notifications_service", shared_id)
+    assert [k["returnee_id"] for k in still.json()["keys"]] == [shared_id]
+    # A partner token naming no centre reaches none.
+    token = jwt.encode(
+        {"sub": "partner.unscoped", "roles": ["partner"], "exp": time.time() + 600},
+        infra.jwt_secret,
+        algorithm="HS256",
+    )
+    unscoped = await client.post(
+        "/data-keys",
+        json={"returnee_ids": [private_id]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert unscoped.json()["keys"] == []
 
     # Each key released is in the access log: who obtained whose, and nothing personal.
     officer = service_token(infra, "data_protection_officer")
@@ -642,7 +665,11 @@ async def test_who_may_obtain_a_data_key(client: httpx.AsyncClient, infra: Infra
         for e in audit.json()["items"]
         if e["action"] == "key_released" and e["actor"].startswith("test-")
     ]  # the stack's own notifications service obtains the key too, when it pleases
-    assert sorted(e["actor"] for e in releases) == ["test-notifications_service", "test-partner"]
+    assert sorted(e["actor"] for e in releases) == [
+        "test-notifications_service",
+        "test-notifications_service",
+        "test-partner",
+    ]  # the partner's second try, after the withdrawal, obtained nothing
     assert all(e["route"] == "POST /data-keys" for e in releases)
     assert sharing["personal"]["family_name"] not in audit.text
 
@@ -724,16 +751,23 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
 ) -> None:
     """seal-history on a private topic holding what an upgraded stack holds: version 1
     registrations of a living person (registered before sealing: no key yet) and of a person
-    erased since, a version 2 record and a record that is no event at all."""
+    erased since, a version 2 record whose key was lost with a master key, and a record that is
+    no event at all."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
+    from retour_contracts import (
+        RETURNEE_REGISTERED_V1,
+        build_envelope,
+        new_data_key,
+        seal_registration,
+    )
     from retour_intake.adapters.data_keys import LocalMasterKeys, MasterKey, PgDataKeys
+    from retour_intake.domain.history import HistoryKeys
     from retour_intake.history import seal_history
 
     topic = f"test.seal-history.{uuid.uuid4().hex[:10]}"
-    living, erased = registration(), registration()
+    living, erased, lost = registration(), registration(), registration()
     # The 201 bodies are the version 1 events intake published before this release.
     v1_living = ReturneeRegistered.model_validate(
         (await client.post("/returnees", json=living)).json()
@@ -741,7 +775,9 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     v1_erased = ReturneeRegistered.model_validate(
         (await client.post("/returnees", json=erased)).json()
     )
+    v1_lost = ReturneeRegistered.model_validate((await client.post("/returnees", json=lost)).json())
     living_id, erased_id = str(v1_living.returnee_id), str(v1_erased.returnee_id)
+    lost_id = str(v1_lost.returnee_id)
     officer = service_token(infra, "data_protection_officer")
     await client.post(
         f"/returnees/{erased_id}/erasure", json={"reason": "data_subject_request"}, headers=officer
@@ -753,13 +789,22 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
 
     conn = await intake_db()
     try:
-        # The living person as registered before sealing existed: no data key.
-        await conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", v1_living.returnee_id)
+        # The living person as registered before sealing existed: no data key. The other's key
+        # was wrapped by a lost master key, and deleted (docs/operations.md, "A lost master key").
+        await conn.execute(
+            "DELETE FROM data_keys WHERE returnee_id = ANY($1::uuid[])",
+            [v1_living.returnee_id, v1_lost.returnee_id],
+        )
     finally:
         await conn.close()
+    lost_event_id = str(uuid.uuid4())
+    unopenable = seal_registration(v1_lost, new_data_key(), event_id=lost_event_id)
     originals = [
         build_envelope(RETURNEE_REGISTERED_V1, v1_living, source="/intake"),
         build_envelope(RETURNEE_REGISTERED_V1, v1_erased, source="/intake"),
+        build_envelope(
+            RETURNEE_REGISTERED_V2, unopenable, source="/intake", event_id=lost_event_id
+        ),
     ]
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
@@ -767,13 +812,21 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     await producer.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        sent_at = {}
         for envelope in originals:
-            await producer.send_and_wait(
+            sent = await producer.send_and_wait(
                 topic, envelope.value, key=envelope.key, headers=envelope.headers
             )
+            sent_at[envelope.key] = sent.timestamp
         await producer.send_and_wait(topic, b"{not an event", key=b"x", partition=0)
+        # A dead letter that no schema accepts, its personal block in clear.
+        poison = json.loads(originals[0].value)
+        poison["household_size"] = 0
+        await producer.send_and_wait(
+            topic, json.dumps(poison).encode(), key=b"poison", headers=originals[0].headers
+        )
 
-        async def keys_of(ids: Any) -> dict[uuid.UUID, bytes]:
+        async def keys_of(ids: Any) -> HistoryKeys:
             conn = await intake_db()
             try:
                 async with conn.transaction():
@@ -782,18 +835,24 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
                 await conn.close()
 
         tally = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
-        kept = await read_topic(infra.kafka_bootstrap, topic, 3)
+        kept = await read_topic(infra.kafka_bootstrap, topic, 5)
         # Run again (as after a crash): everything is copied once more, nothing is lost.
         again = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
-        kept_again = await read_topic(infra.kafka_bootstrap, topic, 3)
+        kept_again = await read_topic(infra.kafka_bootstrap, topic, 5)
     finally:
         await producer.stop()
         await admin.delete_topics([topic])
         await admin.close()
 
-    assert dict(tally) == {"sealed": 2, "unreadable": 1, "shredded": 1}
-    assert dict(again) == {"already_sealed": 2, "unreadable": 1}
-    assert len(kept) == 3 and len(kept_again) == 3  # the originals are gone
+    assert dict(tally) == {
+        "sealed": 1,
+        "shredded": 1,
+        "resealed": 1,
+        "stripped": 1,
+        "unreadable": 1,
+    }
+    assert dict(again) == {"already_sealed": 3, "unreadable": 2}
+    assert len(kept) == 5 and len(kept_again) == 5  # the originals are gone
     for value in [living["personal"]["family_name"], erased["personal"]["family_name"]]:
         assert all(value.encode() not in (r.value or b"") for r in kept_again)
     by_key = {r.key: r for r in kept_again}
@@ -801,6 +860,7 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
         copy = by_key[envelope.key]
         assert dict(copy.headers)["ce_id"] == dict(envelope.headers)["ce_id"]  # same event
         assert dict(copy.headers)["ce_type"] == RETURNEE_REGISTERED_V2.ce_type.encode()
+        assert copy.timestamp == sent_at[envelope.key]  # retention counts from the original
     parsed = parse_envelope(
         TOPIC,
         living_id.encode(),
@@ -808,8 +868,18 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
         by_key[living_id.encode()].headers,
     )
     assert isinstance(parsed.event, ReturneeRegisteredV2)
-    released = await data_keys(client, infra, "notifications_service", living_id, erased_id)
-    [item] = released.json()["keys"]  # issued by the sealing; the erased person has none
-    opened = open_registration(parsed.event, decode_key(item["key"]), event_id=parsed.event_id)
+    released = await data_keys(
+        client, infra, "notifications_service", living_id, lost_id, erased_id
+    )
+    keys = {k["returnee_id"]: decode_key(k["key"]) for k in released.json()["keys"]}
+    assert set(keys) == {living_id, lost_id}  # issued by the sealing; the erased have none
+    opened = open_registration(parsed.event, keys[living_id], event_id=parsed.event_id)
     assert opened == v1_living
+    resealed = by_key[lost_id.encode()]
+    again_parsed = parse_envelope(TOPIC, resealed.key, resealed.value, resealed.headers)
+    assert again_parsed.event_id == lost_event_id
+    assert isinstance(again_parsed.event, ReturneeRegisteredV2)
+    assert open_registration(again_parsed.event, keys[lost_id], event_id=lost_event_id) == v1_lost
     assert by_key[b"x"].value == b"{not an event"
+    stripped = json.loads(by_key[b"poison"].value)
+    assert "personal" not in stripped and stripped["household_size"] == 0

@@ -21,18 +21,20 @@ from retour_contracts import (
 from retour_contracts.examples import example_aid_granted, example_returnee_erased
 from retour_contracts.examples import example_returnee_registered as registered
 from retour_contracts.models import ContractModel
-from retour_notifications.usecases.unseal import opened
+from retour_notifications.usecases.unseal import DataKeyRefusedError, opened
 
 
 class Keys:
-    def __init__(self, keys: dict[UUID, bytes]) -> None:
+    """Intake's answers: a key, or a refusal's reason (``unknown`` for anyone not listed)."""
+
+    def __init__(self, keys: dict[UUID, bytes | str]) -> None:
         self.keys = keys
         self.asked: list[set[UUID]] = []
         self.forgotten: list[UUID] = []
 
-    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | str]:
         self.asked.append(set(returnee_ids))
-        return {rid: self.keys.get(rid) for rid in returnee_ids}
+        return {rid: self.keys.get(rid, "unknown") for rid in returnee_ids}
 
     def forget(self, returnee_id: UUID) -> None:
         self.forgotten.append(returnee_id)
@@ -61,7 +63,7 @@ async def test_sealed_registrations_open_and_the_others_pass_unchanged() -> None
         received(plain),  # version 1, still on the topic
         received(aid),
     ]
-    keys = Keys({known.returnee_id: key})  # intake refuses the erased person's key
+    keys = Keys({known.returnee_id: key, erased.returnee_id: "erased"})
 
     result = await opened(batch, keys)
 
@@ -89,3 +91,14 @@ async def test_a_block_that_does_not_open_with_its_key_fails_the_event() -> None
     keys = Keys({person.returnee_id: new_data_key()})  # not the key it was sealed with
     with pytest.raises(SealBrokenError):
         await opened([sealed(person, new_data_key())], keys)
+
+
+@pytest.mark.parametrize("reason", ["unknown", "not_sealed", "unmentioned"])
+async def test_a_key_refused_for_another_reason_than_erasure_fails_the_event(reason: str) -> None:
+    """Never dropped in silence: an intake that does not know the person (another
+    environment's, a lost key) must reach an operator through the dead-letter topic."""
+    person = registered(returnee_id=str(uuid4()))
+    keys = Keys({person.returnee_id: reason})
+    with pytest.raises(DataKeyRefusedError, match=f"{person.returnee_id}: {reason}") as caught:
+        await opened([sealed(person, new_data_key())], keys)
+    assert person.personal.family_name not in str(caught.value)

@@ -76,7 +76,7 @@ class SealedPersonal(ContractModel):
     id (``ce_id``) as associated data, so a sealed block cannot be replayed into another event.
 
     The plaintext is the JSON of ``PersonalData``. The key never travels on Kafka: services
-    entitled to personal data obtain it from intake (``GET /returnees/{id}/data-key``).
+    entitled to personal data obtain it from intake's key store (``POST /data-keys``).
     """
 
     model_config = ConfigDict(json_schema_extra={SEALED_PERSONAL_DATA_MARK: True})

@@ -3,8 +3,9 @@
 Run once by operators after the upgrade (``retour-intake seal-history``, docs/operations.md),
 for ``returnee.registered`` and its dead-letter topic. Each record before the cut is replaced
 by its sealed twin (domain/history.py), under the returnee's data key (issued now for people
-registered before sealing existed), or under a key nobody keeps for a person erased since or
-unknown to intake: their block can never be opened again. Then the originals are deleted.
+registered before sealing existed, or whose key was lost with a master key), or under a key
+nobody keeps for a person erased since or unknown to intake: their block can never be opened
+again. Then the originals are deleted.
 """
 
 from __future__ import annotations
@@ -17,20 +18,15 @@ import structlog
 
 from retour_contracts import new_data_key
 from retour_intake.adapters.kafka_history import Appender, chunks_before, cut_of, delete_before
-from retour_intake.domain.history import Outcome, registered_returnee, sealed_copy
+from retour_intake.domain.history import HistoryKeys, Outcome, registered_returnee, sealed_copy
 
 log = structlog.stdlib.get_logger(__name__)
 
-KeysOf = Callable[[Sequence[UUID]], Awaitable[dict[UUID, bytes]]]
-
-
-def _with_fallback(keys: dict[UUID, bytes], throwaway: bytes) -> Callable[[UUID], bytes]:
-    return lambda returnee_id: keys.get(returnee_id, throwaway)
+KeysOf = Callable[[Sequence[UUID]], Awaitable[HistoryKeys]]
 
 
 async def seal_history(topic: str, *, bootstrap: str, keys_of: KeysOf) -> Counter[str]:
-    """Rewrites ``topic`` up to its current end; returns how many records had each outcome
-    (and ``shredded``: sealed under a key nobody keeps)."""
+    """Rewrites ``topic`` up to its current end; returns how many records had each outcome."""
     cut = await cut_of(bootstrap, topic)
     tally: Counter[str] = Counter()
     async with Appender(bootstrap, topic) as appender:
@@ -39,12 +35,10 @@ async def seal_history(topic: str, *, bootstrap: str, keys_of: KeysOf) -> Counte
             # Committed before the copies are written: a consumer reading a copy finds its key.
             keys = await keys_of(sorted(wanted))
             # The erased and the unknown get a key nobody keeps: their blocks are shredded.
-            key_of = _with_fallback(keys, new_data_key())
-            copies = [sealed_copy(record, key_of) for record in chunk]
+            throwaway = new_data_key()
+            copies = [sealed_copy(record, keys, throwaway) for record in chunk]
             await appender.append([copy.record for copy in copies])
             tally.update(copy.outcome.value for copy in copies)
-            if shredded := len(wanted - keys.keys()):
-                tally["shredded"] += shredded
     # Only once every copy is acknowledged: the originals go.
     await delete_before(bootstrap, cut)
     log.info("history sealed", topic=topic, **{k: tally[k] for k in sorted(tally)})

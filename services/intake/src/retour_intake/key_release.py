@@ -43,5 +43,10 @@ async def release_data_keys(
                 refused[returnee_id] = reason
         entitled = [returnee_id for returnee_id in wanted if returnee_id not in refused]
         keys = await uow.keys(entitled) if entitled else {}
+        # The holders' rows are locked (FOR SHARE) so an erasure waits for this release; a key
+        # gone anyway is refused rather than left unexplained.
+        for returnee_id in entitled:
+            if returnee_id not in keys:
+                refused[returnee_id] = refusal(None, for_partner=for_partner) or KeyRefusal.UNKNOWN
         await uow.record_release(requester, list(keys))
         return Release(keys=keys, refused=refused)

@@ -11,6 +11,7 @@ from retour_intake.adapters.metrics import IntakeMetrics
 from retour_intake.adapters.pg_key_release import PgKeyRelease
 from retour_intake.adapters.pg_protection import PgProtection
 from retour_intake.adapters.unit_of_work import SCHEMA, PgReads, PgRegistrationUnitOfWork
+from retour_intake.domain.history import HistoryKeys
 from retour_intake.entrypoints.data_keys import data_key_routes
 from retour_intake.entrypoints.data_requests import data_request_routes
 from retour_intake.entrypoints.http import returnee_routes
@@ -66,7 +67,7 @@ async def seal_registration_history(settings: Settings) -> str:
     database = SERVICE.database(settings)
     pool = await database.open(min_size=1, max_size=1)
 
-    async def keys_of(returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    async def keys_of(returnee_ids: Sequence[UUID]) -> HistoryKeys:
         async with pool.acquire() as conn, conn.transaction():
             return await PgDataKeys(conn, master_keys).for_sealing_history(returnee_ids)
 

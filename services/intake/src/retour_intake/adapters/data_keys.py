@@ -23,8 +23,9 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from retour_contracts import new_data_key
-from retour_kit.db import Connection, rows_affected
+from retour_contracts import ReturneeRegistered, new_data_key
+from retour_intake.domain.history import HistoryKeys
+from retour_kit.db import Connection
 
 MASTER_KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -64,12 +65,14 @@ class MasterKey:
         key_id, separator, encoded = text.strip().partition(":")
         if not separator or not key_id.strip():
             raise ValueError("a master key is written <id>:<base64 of 32 random bytes>")
+        # The messages never quote the value: an id and a key given the wrong way round would
+        # put the key in a start-up error.
         try:
             key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError(f"master key {key_id!r} is not base64") from None
+            raise ValueError("a master key's part after the ':' is not base64") from None
         if len(key) != MASTER_KEY_BYTES:
-            raise ValueError(f"master key {key_id!r} must be {MASTER_KEY_BYTES} bytes")
+            raise ValueError(f"a master key's part after the ':' must be {MASTER_KEY_BYTES} bytes")
         return cls(key_id.strip(), key)
 
     def __repr__(self) -> str:  # never the key itself, in a traceback or a log
@@ -108,6 +111,13 @@ class LocalMasterKeys:
             ) from None
 
 
+def _registration(record: str | dict[str, object]) -> ReturneeRegistered:
+    # jsonb arrives decoded through the services' pools, as text through a bare connection.
+    if isinstance(record, str):
+        return ReturneeRegistered.model_validate_json(record)
+    return ReturneeRegistered.model_validate(record)
+
+
 def _context(returnee_id: UUID) -> bytes:
     return f"retour:data-key:{returnee_id}".encode()
 
@@ -144,27 +154,25 @@ class PgDataKeys:
             for row in rows
         }
 
-    async def for_sealing_history(self, returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
-        """The keys of those of ``returnee_ids`` who are registered and not erased, each
-        issued now if they were registered before sealing existed. Locks their rows against a
-        concurrent erasure until the transaction ends."""
+    async def for_sealing_history(self, returnee_ids: Sequence[UUID]) -> HistoryKeys:
+        """The keys of those of ``returnee_ids`` who are registered and not erased, issued now
+        for those who have none (registered before sealing existed, or their key lost with a
+        master key), whose registration comes along. Locks their rows against a concurrent
+        erasure until the transaction ends."""
         living = await self._conn.fetch(
-            "SELECT r.returnee_id, k.returnee_id IS NOT NULL AS has_key"
+            "SELECT r.returnee_id, r.record, k.returnee_id IS NOT NULL AS has_key"
             " FROM returnees r LEFT JOIN data_keys k USING (returnee_id)"
             " WHERE r.returnee_id = ANY($1::uuid[]) AND r.erased_at IS NULL"
             " ORDER BY r.returnee_id FOR UPDATE OF r",
             list(returnee_ids),
         )
         keys = await self.of([row["returnee_id"] for row in living if row["has_key"]])
+        reissued = {}
         for row in living:
             if not row["has_key"]:
                 keys[row["returnee_id"]] = await self.issue(row["returnee_id"])
-        return keys
-
-    async def destroy(self, returnee_id: UUID) -> int:
-        return rows_affected(
-            await self._conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", returnee_id)
-        )
+                reissued[row["returnee_id"]] = ReturneeRegistered.model_validate_json(row["record"])
+        return HistoryKeys(keys, reissued)
 
     async def rewrap(self, *, batch: int = 500) -> int:
         """Moves up to ``batch`` data keys wrapped by an older master key to the current one;

@@ -73,6 +73,7 @@ def _raw(partition: int, record: ConsumerRecord[bytes, bytes]) -> RawRecord:
         key=record.key,
         value=record.value,
         headers=tuple(record.headers),
+        timestamp_ms=record.timestamp,
     )
 
 
@@ -103,6 +104,7 @@ class Appender:
                 key=record.key,
                 headers=list(record.headers),
                 partition=record.partition,
+                timestamp_ms=record.timestamp_ms,
             )
             for record in records
         ]

@@ -22,6 +22,10 @@ SELECT r.returnee_id,
 FROM returnees r LEFT JOIN data_keys k USING (returnee_id)
 WHERE r.returnee_id = ANY($1::uuid[])
   AND ($2::text[] IS NULL OR r.reception_centre = ANY($2))
+ORDER BY r.returnee_id
+-- An erasure locks the row FOR UPDATE before it deletes the key: it waits for this release to
+-- commit, so a key is never read after the erasure that destroys it.
+FOR SHARE OF r
 """
 
 

@@ -3,13 +3,16 @@
 A version 1 record becomes its version 2 twin: the same key, the same event id (``ce_id``),
 time and trace, so every consumer's inbox recognises it and a rebuild counts it once; only the
 personal block changes, sealed under the returnee's data key. A record already of version 2
-is copied as it is. A record that is not a valid event (a dead letter may be one) cannot be
-sealed: it is copied as it is and counted, for the operator to decide.
+is copied as it is, unless its returnee's key had to be issued anew (the old one was lost with
+a master key): its block opens with nothing, so it is sealed again from the registration
+intake holds. A record that is not a valid event (a dead letter may be one) cannot be sealed:
+if it holds a personal block, the copy goes without it (nobody could ever erase it otherwise);
+anything else of it is copied as it is and counted, for the operator to decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from uuid import UUID
@@ -18,6 +21,8 @@ from retour_contracts import (
     RETURNEE_REGISTERED_V1,
     RETURNEE_REGISTERED_V2,
     EnvelopeError,
+    ParsedEvent,
+    RegistrationFacts,
     ReturneeRegistered,
     parse_envelope,
     seal_registration,
@@ -37,12 +42,27 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int | None = None
+    """Kept by the copy, so that time-based retention still counts from the original."""
 
 
 class Outcome(StrEnum):
     SEALED = "sealed"
+    SHREDDED = "shredded"
+    """Sealed under a key nobody keeps: the returnee was erased, or is unknown to intake."""
     ALREADY_SEALED = "already_sealed"
+    RESEALED = "resealed"
+    STRIPPED = "stripped"
+    """Not a valid event, copied without the personal block it held in clear."""
     UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class HistoryKeys:
+    keys: dict[UUID, bytes]
+    """The data keys of the living returnees asked for (issued now for those who had none)."""
+    reissued: dict[UUID, ReturneeRegistered]
+    """Those who had no key, with their registration as intake holds it now."""
 
 
 @dataclass(frozen=True)
@@ -51,31 +71,49 @@ class Copy:
     outcome: Outcome
 
 
-def registered_returnee(record: RawRecord) -> UUID | None:
-    """The returnee of a version 1 registration, None for anything else."""
+def _parsed(record: RawRecord) -> ParsedEvent | None:
     try:
-        parsed = parse_envelope(
+        return parse_envelope(
             RETURNEE_REGISTERED_V1.topic, record.key, record.value, record.headers
         )
     except EnvelopeError:
         return None
-    return parsed.event.returnee_id if isinstance(parsed.event, ReturneeRegistered) else None
 
 
-def sealed_copy(record: RawRecord, key_of: Callable[[UUID], bytes]) -> Copy:
-    """The record to write in place of ``record``; ``key_of`` gives a returnee's data key."""
-    try:
-        parsed = parse_envelope(
-            RETURNEE_REGISTERED_V1.topic, record.key, record.value, record.headers
-        )
-    except EnvelopeError:
-        return Copy(record, Outcome.UNREADABLE)
-    if not isinstance(parsed.event, ReturneeRegistered):
+def registered_returnee(record: RawRecord) -> UUID | None:
+    """The returnee of a registration record (any version), None for anything else."""
+    parsed = _parsed(record)
+    return (
+        parsed.event.returnee_id if parsed and isinstance(parsed.event, RegistrationFacts) else None
+    )
+
+
+def sealed_copy(record: RawRecord, keys: HistoryKeys, throwaway: bytes) -> Copy:
+    """The record to write in place of ``record``. ``throwaway`` seals the blocks of returnees
+    without a key (erased, or unknown to intake): nobody keeps it."""
+    parsed = _parsed(record)
+    if parsed is None or not isinstance(parsed.event, RegistrationFacts):
+        return _without_personal_block(record)
+    returnee_id = parsed.event.returnee_id
+    key = keys.keys.get(returnee_id, throwaway)
+    if isinstance(parsed.event, ReturneeRegistered):
+        event = seal_registration(parsed.event, key, event_id=parsed.event_id)
+        outcome = Outcome.SEALED if returnee_id in keys.keys else Outcome.SHREDDED
+    elif returnee_id in keys.reissued:
+        event = seal_registration(keys.reissued[returnee_id], key, event_id=parsed.event_id)
+        outcome = Outcome.RESEALED
+    else:
         return Copy(record, Outcome.ALREADY_SEALED)
-    event = seal_registration(
-        parsed.event, key_of(parsed.event.returnee_id), event_id=parsed.event_id
-    )
     headers = tuple((name, _V2_HEADERS.get(name, value)) for name, value in record.headers)
-    return Copy(
-        replace(record, value=event.model_dump_json().encode(), headers=headers), Outcome.SEALED
-    )
+    return Copy(replace(record, value=event.model_dump_json().encode(), headers=headers), outcome)
+
+
+def _without_personal_block(record: RawRecord) -> Copy:
+    try:
+        value = json.loads(record.value or b"")
+    except ValueError:
+        return Copy(record, Outcome.UNREADABLE)
+    if not isinstance(value, dict) or "personal" not in value:
+        return Copy(record, Outcome.UNREADABLE)
+    del value["personal"]
+    return Copy(replace(record, value=json.dumps(value).encode()), Outcome.STRIPPED)

@@ -32,7 +32,10 @@ class KeyRefusal(StrEnum):
     ERASED = "erased"
     NO_PARTNER_SHARING = "no_partner_sharing_consent"
     NOT_SEALED = "not_sealed"
-    """Registered before version 2 of returnee.registered: their events carry no sealed block."""
+    """No data key: registered before version 2 and not yet sealed, or its key was lost."""
+    NOT_AVAILABLE = "not_available"
+    """What a partner is told, whatever the reason: that a person exists, was erased or did
+    not consent is itself personal data."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class KeyHolder:
 
 def refusal(holder: KeyHolder | None, *, for_partner: bool) -> KeyRefusal | None:
     """Why the key is not released, or None when it is."""
+    reason = _reason(holder, for_partner=for_partner)
+    return KeyRefusal.NOT_AVAILABLE if reason is not None and for_partner else reason
+
+
+def _reason(holder: KeyHolder | None, *, for_partner: bool) -> KeyRefusal | None:
     if holder is None:
         return KeyRefusal.UNKNOWN
     if holder.erased:

@@ -23,6 +23,8 @@ from retour_kit.consuming import TransientError
 from retour_notifications.adapters.http_get import MalformedAnswerError, http_request
 
 BATCH = 500  # intake's limit per request
+ERASED = "erased"
+UNMENTIONED = "unmentioned"
 _MAX_ANSWER_BYTES = 256 * 1024
 SUBJECT = "service:notifications"
 
@@ -34,7 +36,7 @@ class KeyStoreUnavailable(TransientError):
 
 @dataclass
 class _Cached:
-    key: bytes | None
+    answer: bytes | str
     until: float
 
 
@@ -55,12 +57,12 @@ class IntakeDataKeys:
         self._clock = clock
         self._cache: dict[UUID, _Cached] = {}
 
-    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | None]:
-        """Each returnee's key, or None when intake refuses it (erased, unknown, registered
-        before sealing): their personal data is not to be read."""
+    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | str]:
+        """Each returnee's key, or why intake refuses it (``erased``, ``unknown``,
+        ``not_sealed``; ``unmentioned`` if its answer left the returnee out)."""
         now = self._clock()
         self._drop_expired(now)
-        found = {rid: self._cache[rid].key for rid in returnee_ids if rid in self._cache}
+        found = {rid: self._cache[rid].answer for rid in returnee_ids if rid in self._cache}
         missing = [rid for rid in dict.fromkeys(returnee_ids) if rid not in found]
         for start in range(0, len(missing), BATCH):
             found.update(await self._fetch(missing[start : start + BATCH], now))
@@ -69,7 +71,7 @@ class IntakeDataKeys:
     def forget(self, returnee_id: UUID) -> None:
         self._cache.pop(returnee_id, None)
 
-    async def _fetch(self, returnee_ids: list[UUID], now: float) -> dict[UUID, bytes | None]:
+    async def _fetch(self, returnee_ids: list[UUID], now: float) -> dict[UUID, bytes | str]:
         body = json.dumps({"returnee_ids": [str(rid) for rid in returnee_ids]}).encode()
         try:
             answer = await http_request(
@@ -90,16 +92,20 @@ class IntakeDataKeys:
             raise KeyStoreUnavailable(f"intake's key store answered {answer.status}")
         try:
             released = json.loads(answer.body)
-            keys: dict[UUID, bytes | None] = {
+            keys: dict[UUID, bytes | str] = {
                 UUID(item["returnee_id"]): decode_key(item["key"]) for item in released["keys"]
             }
-            keys.update({UUID(item["returnee_id"]): None for item in released["refused"]})
+            keys.update(
+                {UUID(item["returnee_id"]): str(item["reason"]) for item in released["refused"]}
+            )
             ttl = min(float(released["cache_seconds"]), self._max_cache)
         except (ValueError, KeyError, TypeError):
             raise KeyStoreUnavailable("intake's key store sent an unreadable answer") from None
         for rid in returnee_ids:
-            keys.setdefault(rid, None)  # not mentioned at all: treated as refused
-            self._cache[rid] = _Cached(keys[rid], now + ttl)
+            given = keys.setdefault(rid, UNMENTIONED)
+            # Keys, and erasures (final), are remembered; any other refusal is asked again.
+            if isinstance(given, bytes) or given == ERASED:
+                self._cache[rid] = _Cached(given, now + ttl)
         return keys
 
     def _drop_expired(self, now: float) -> None:

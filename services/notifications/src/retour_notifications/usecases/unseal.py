@@ -1,10 +1,13 @@
 """Opening the sealed personal blocks of a batch (returnee.registered v2) before recording.
 
 Notifications is entitled to a returnee's data key for as long as the person is not erased.
-A key intake refuses means the person was erased (or is unknown to it): their registration
-then records nothing, exactly as for a person already forgotten here, and their erasure event,
-on its own topic, may well arrive later. A block that does not open with its key is a broken
-event and fails like any other (bounded retries, then the dead-letter topic).
+A key refused because the person was erased means their registration records nothing, exactly
+as for a person already forgotten here (their erasure event, on its own topic, may well come
+later). Any other refusal (intake knows no such person, or holds no key for them: a
+registration from another intake, a key lost with a master key) is not the person's choice:
+the event fails like a broken one, after bounded retries, into the dead-letter topic with the
+reason, for an operator to look at; it is never dropped in silence. So does a block that does
+not open with its key.
 """
 
 from __future__ import annotations
@@ -26,8 +29,19 @@ from retour_notifications.usecases.forget import Consumed
 log = structlog.stdlib.get_logger(__name__)
 
 
+ERASED = "erased"
+
+
+class DataKeyRefusedError(Exception):
+    """Intake refuses a returnee's key for another reason than their erasure. The message
+    names the returnee's id and the reason, nothing of the person."""
+
+
 class DataKeys(Protocol):
-    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | None]: ...
+    async def keys_of(self, returnee_ids: Collection[UUID]) -> dict[UUID, bytes | str]:
+        """Each returnee's key, or the reason intake refuses it."""
+        ...
+
     def forget(self, returnee_id: UUID) -> None: ...
 
 
@@ -45,14 +59,18 @@ async def opened(batch: Sequence[ParsedEvent], keys: DataKeys) -> list[Consumed]
         if not isinstance(event, ReturneeRegisteredV2):
             result.append(Consumed(event, event_id, parsed.time))
             continue
-        key = found.get(event.returnee_id)
-        if key is None:
+        key = found.get(event.returnee_id, "unmentioned")
+        if key == ERASED:
             log.info(
-                "registration skipped: its data key is refused",
+                "registration skipped: the returnee was erased",
                 returnee_id=str(event.returnee_id),
                 event_id=parsed.event_id,
             )
             continue
+        if not isinstance(key, bytes):
+            raise DataKeyRefusedError(
+                f"intake refuses the data key of returnee {event.returnee_id}: {key}"
+            )
         # The block was sealed for this event id, as it travels (ce_id).
         registration = open_registration(event, key, event_id=parsed.event_id)
         result.append(Consumed(registration, event_id, parsed.time))
