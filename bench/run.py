@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, consumers, intake_load, outbox_drain, replay
+from bench import ceiling, consumers, intake_load, outbox_drain, replay, search
 from bench.common import (
     Stack,
     Timer,
@@ -199,7 +199,31 @@ def print_table(rows: list[Row]) -> None:
         out.write(f"{r['figure']:<{width}}  {value}  {r['unit']:<9} {ratio:>6}  {r['target']}\n")
 
 
-FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay")
+async def search_rows(stack: Stack, registrations: int) -> list[Row]:
+    found = await search.latencies(stack, registrations)
+    return [
+        row(
+            f"baseline: one registration by id, among {registrations:,}: p95",
+            found["by_id_p95_ms"],
+            "ms",
+            baseline=found["by_id_p95_ms"],
+        ),
+        row(
+            f"search (reference, phone, NINA, misspelled name) among {registrations:,}: p50",
+            found["search_p50_ms"],
+            "ms",
+        ),
+        row(
+            f"search among {registrations:,}: p95",
+            found["search_p95_ms"],
+            "ms",
+            baseline=found["by_id_p95_ms"],
+            target="<= 100 ms",
+        ),
+    ]
+
+
+FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay", "search")
 
 
 async def main_async(args: argparse.Namespace) -> list[Row]:
@@ -210,6 +234,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         "end-to-end": lambda: end_to_end_rows(stack, args.seconds),
         "drain": lambda: drain_rows(stack, args.backlog),
         "replay": lambda: replay_rows(stack, args.replay, args.rebuild_workers),
+        "search": lambda: search_rows(stack, args.registry),
     }
     rows: list[Row] = []
     for name in args.only:
@@ -226,6 +251,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
     parser.add_argument("--replay", type=int, default=1_000_000, help="events to rebuild from")
+    parser.add_argument(
+        "--registry", type=int, default=100_000, help="registrations searched through"
+    )
     parser.add_argument(
         "--rebuild-workers",
         type=int,

@@ -25,6 +25,7 @@ from retour_toy_service import toy_service
 from structlog.testing import capture_logs
 
 from retour_kit.migrations import migrate
+from retour_kit.provision import EXTENSIONS_SCHEMA
 from retour_test_infra import SERVICES, Infra
 
 BEFORE = "migrations_before_kit_tables"
@@ -90,6 +91,9 @@ async def scratch_schema(infra: Infra) -> AsyncIterator[Callable[[], Awaitable[S
         await admin.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
         database = await admin.fetchval("SELECT current_database()")
         await admin.execute(f"GRANT CONNECT ON DATABASE {database} TO {name}")
+        # What provisioning gives a service role whose migrations use the shared extensions
+        # (intake's search: retour_kit.provision.SERVICE_EXTENSIONS).
+        await admin.execute(f"GRANT USAGE ON SCHEMA {EXTENSIONS_SCHEMA} TO {name}")
         parts = urlsplit(infra.admin_dsn)
         host = parts.netloc.rpartition("@")[2]
         dsn = urlunsplit(parts._replace(netloc=f"{name}:{password}@{host}"))

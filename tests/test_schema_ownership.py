@@ -66,3 +66,16 @@ async def test_every_session_of_a_service_role_has_time_limits(infra: Infra, ser
 
     assert limits is not None
     assert (limits["statement"], limits["idle"]) == ("30s", "2min")
+
+
+async def test_the_shared_extensions_are_used_by_intake_alone_and_written_by_nobody(
+    infra: Infra,
+) -> None:
+    conn = await asyncpg.connect(infra.dsn("intake"))
+    try:
+        assert await conn.fetchval("SELECT extensions.similarity('traore', 'taore')") > 0.3
+    finally:
+        await conn.close()
+    created = await _denied(infra.dsn("intake"), "CREATE TABLE extensions.sneaky (x int)")
+    used = await _denied(infra.dsn("reporting"), "SELECT extensions.similarity('a', 'b')")
+    assert "permission denied" in created and "permission denied" in used

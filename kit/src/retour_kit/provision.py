@@ -28,6 +28,13 @@ _PROVISION_LOCK_KEY = 0x7265746F7572  # "retour"
 # relay's own, an operator's psql as the role) still cannot run a statement, or sit in an
 # open transaction, forever. Migrations lift the statement limit for their own run.
 ROLE_DEFAULTS = {"statement_timeout": "30s", "idle_in_transaction_session_timeout": "2min"}
+# Extensions a service's migrations use. Creating one is an administrator's right; they live
+# in one schema of their own, `extensions`, which the services that need them may use, and
+# their objects are always named with it (extensions.gin_trgm_ops), whatever the search_path:
+# a service's migrations also run in throwaway schemas (tests, benchmarks). pg_trgm ships with
+# PostgreSQL (contrib) and with every managed PostgreSQL.
+EXTENSIONS_SCHEMA = "extensions"
+SERVICE_EXTENSIONS = {"intake": ("pg_trgm",)}
 
 
 def _identifier(name: str) -> str:
@@ -71,6 +78,14 @@ async def provision_service(
     await conn.execute(f"ALTER SCHEMA {role} OWNER TO {role}")
     await conn.execute(f"REVOKE ALL ON SCHEMA {role} FROM PUBLIC")
     await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET search_path = {role}")
+    extensions = SERVICE_EXTENSIONS.get(role, ())
+    if extensions:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTENSIONS_SCHEMA}")
+        await conn.execute(f"GRANT USAGE ON SCHEMA {EXTENSIONS_SCHEMA} TO {role}")
+    for extension in extensions:
+        await conn.execute(
+            f"CREATE EXTENSION IF NOT EXISTS {extension} WITH SCHEMA {EXTENSIONS_SCHEMA}"
+        )
     for parameter, value in ROLE_DEFAULTS.items():
         await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET {parameter} = '{value}'")
 

@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import jsonschema
 import jwt
+import phonenumbers
 import pytest
 
 from retour_contracts import (
@@ -883,3 +884,95 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     assert by_key[b"x"].value == b"{not an event"
     stripped = json.loads(by_key[b"poison"].value)
     assert "personal" not in stripped and stripped["household_size"] == 0
+
+
+def invented_name() -> str:
+    """A name nobody else in a shared database has (12 letters drawn from 2^128 bits), spelled
+    the French way ("Cou...y") so that its Malian variant spelling differs."""
+    number, letters = uuid.uuid4().int, []
+    for _ in range(12):
+        number, index = divmod(number, len(_NAME_LETTERS))
+        letters.append(_NAME_LETTERS[index])
+    return f"Cou{''.join(letters)}y"
+
+
+_NAME_LETTERS = "bdfgklmnprstvz"
+
+
+def malian_mobile() -> str:
+    while True:
+        candidate = f"+2237{random.randrange(10**7):07d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
+            return candidate
+
+
+def variant_spelling(name: str) -> str:
+    """Coulibaly -> Kulibali, then one letter dropped as a hurried registrar would."""
+    variant = name.lower().replace("cou", "ku").removesuffix("y") + "i"
+    return variant[:4] + variant[5:]
+
+
+async def test_search_finds_people_by_reference_phone_and_misspelled_name_within_centres(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    people = []
+    for index in range(50):
+        family = invented_name()
+        phone = malian_mobile()
+        person = registration(
+            reception_centre="gao" if index % 2 else "bamako",
+            personal={"family_name": family, "given_name": "Aïssata", "phone": phone},
+        )
+        person["consents"] = {**person["consents"], "sms_contact": True}
+        created = await client.post("/returnees", json=person)
+        assert created.status_code == 201, created.text
+        people.append((created.json()["returnee_id"], person["reception_centre"], family, phone))
+    gao_registrar = as_token(infra, "registrar", centres=["gao"])
+
+    async def found(q: str, **headers: str) -> list[str]:
+        answer = await client.get("/returnees/search", params={"q": q}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [item["returnee"]["returnee_id"] for item in answer.json()["items"]]
+
+    for returnee_id, centre, family, phone in people:
+        national = phone.removeprefix("+223")
+        ways = [
+            returnee_id.replace("-", "")[:8].upper(),  # the SMS reference
+            phone,
+            f"{national[:2]} {national[2:4]} {national[4:6]} {national[6:]}",
+            f"00223{national}",
+            f"aissata {variant_spelling(family)}",
+        ]
+        for q in ways:
+            assert returnee_id in await found(q), f"{q!r} does not find {family}"
+        at_gao = [await found(q, **gao_registrar) for q in ways]
+        if centre == "bamako":
+            assert all(returnee_id not in hits for hits in at_gao)
+        else:
+            assert all(returnee_id in hits for hits in at_gao)
+
+    # Why each matched, best first; an erased person is found by nothing.
+    first_id, _, first_family, first_phone = people[0]
+    answer = await client.get("/returnees/search", params={"q": first_phone})
+    [item] = [i for i in answer.json()["items"] if i["returnee"]["returnee_id"] == first_id]
+    assert item["matched"] == ["phone"] and item["score"] == 1.0
+    officer = as_token(infra, "data_protection_officer")
+    await client.post(
+        f"/returnees/{first_id}/erasure", json={"reason": "data_subject_request"}, headers=officer
+    )
+    for q in [first_phone, first_id[:8], first_family]:
+        assert first_id not in await found(q)
+    # Every result shown is in the access log, under the search's route, without the query.
+    audit = await client.get("/audit", params={"returnee_id": people[1][0]}, headers=officer)
+    searched = [e for e in audit.json()["items"] if e["route"] == "GET /returnees/search"]
+    assert searched and all(e["action"] == "listed" for e in searched)
+    assert people[1][2] not in audit.text
+
+
+async def test_a_search_query_is_checked_and_never_echoed(client: httpx.AsyncClient) -> None:
+    short = await client.get("/returnees/search", params={"q": "a"})
+    long = await client.get("/returnees/search", params={"q": "Koné" * 40})
+    missing = await client.get("/returnees/search")
+    for answer in (short, long, missing):
+        assert answer.status_code == 422 and "query.q" in answer.text
+    assert "Koné" not in long.text

@@ -1,4 +1,4 @@
-"""Read side: registered returnees by id, and listings by centre and arrival date."""
+"""Read side: registered returnees by id, listings by centre and arrival date, and search."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from asyncpg import Record
+
+from retour_intake.domain.search import MAX_RESULTS, SearchQuery
 from retour_kit.db import Connection
 from retour_kit.pagination import decode_cursor, encode_cursor
 
@@ -50,6 +53,35 @@ LIMIT $6
 """
 
 
+# Each reading of the query has its own branch, each on its own index, each within the
+# caller's centres ($1) and among living registrations. Names: trigram word similarity of the
+# searched words to the indexed names, both through search_key() (migrations/0005_search.sql).
+_WITHIN = "erased_at IS NULL AND ($1::text[] IS NULL OR reception_centre = ANY($1))"
+_SEARCH = f"""
+SELECT returnee_id, record, registered_at, 'reference' AS match, 1.0::real AS score
+FROM returnees WHERE returnee_id BETWEEN $2::uuid AND $3::uuid AND {_WITHIN}
+UNION ALL
+SELECT returnee_id, record, registered_at, 'phone', 1.0 FROM returnees
+WHERE phone = $4 AND {_WITHIN}
+UNION ALL
+SELECT returnee_id, record, registered_at, 'national_id', 1.0 FROM returnees
+WHERE national_id_key = $5 AND {_WITHIN}
+UNION ALL
+(SELECT returnee_id, record, registered_at, 'name',
+        extensions.word_similarity(search_key($6), search_names)
+ FROM returnees
+ WHERE search_key($6) OPERATOR(extensions.<%) search_names AND {_WITHIN}
+ ORDER BY 5 DESC, registered_at DESC LIMIT $7)
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
+
+
+@dataclass(frozen=True)
+class Hit:
+    record: dict[str, Any]
+    matched: list[str]
+    score: float
+
+
 class PgReturneeViews:
     """The read side of one unit of work's connection."""
 
@@ -91,3 +123,31 @@ class PgReturneeViews:
             Cursor(rows[-1]["arrival_date"], rows[-1]["returnee_id"]).encode() if more else None
         )
         return Page(items=[row["record"] for row in rows], next_cursor=next_cursor)
+
+    async def search(self, query: SearchQuery, *, centres: list[str] | None) -> list[Hit]:
+        """The best matches first (exact readings score 1), each person once, with every
+        reading that found them."""
+        reference = query.reference
+        rows = await self._conn.fetch(
+            _SEARCH,
+            centres,
+            reference.low if reference else None,
+            reference.high if reference else None,
+            query.phone,
+            query.national_id,
+            query.names,
+            MAX_RESULTS,
+        )
+        first: dict[UUID, Record] = {}
+        matched: dict[UUID, list[str]] = {}
+        scores: dict[UUID, float] = {}
+        for row in rows:
+            returnee_id = row["returnee_id"]
+            first.setdefault(returnee_id, row)
+            matched.setdefault(returnee_id, []).append(row["match"])
+            scores[returnee_id] = max(scores.get(returnee_id, 0.0), float(row["score"]))
+        ranked = sorted(first, key=lambda rid: (scores[rid], first[rid]["registered_at"]))
+        return [
+            Hit(first[rid]["record"], sorted(matched[rid]), round(scores[rid], 3))
+            for rid in reversed(ranked[-MAX_RESULTS:])
+        ]

@@ -26,11 +26,12 @@ SOURCE = "/intake"
 # Bounded: a registrar reviews a short list, and a shared phone (a family's, an NGO's) must
 # not make every registration drag thousands of rows.
 _KNOWN_PEOPLE = """
-SELECT returnee_id, name_key, family_key, birth_date, birth_year, phone
+SELECT returnee_id, name_key, family_key, birth_date, birth_year, phone, national_id_key
 FROM returnees
 WHERE name_key = $1
    OR phone = $2
    OR (family_key = $3 AND birth_date = $4)
+   OR national_id_key = $5
 ORDER BY registered_at
 LIMIT 50
 """
@@ -79,7 +80,12 @@ class PgRegistrationUnitOfWork:
 
     async def known_people(self, keys: PersonKeys) -> list[KnownPerson]:
         rows = await self._conn.fetch(
-            _KNOWN_PEOPLE, keys.name_key, keys.phone, keys.family_key, keys.birth_date
+            _KNOWN_PEOPLE,
+            keys.name_key,
+            keys.phone,
+            keys.family_key,
+            keys.birth_date,
+            keys.national_id,
         )
         return [
             KnownPerson(
@@ -90,6 +96,7 @@ class PgRegistrationUnitOfWork:
                     birth_date=row["birth_date"],
                     birth_year=row["birth_year"],
                     phone=row["phone"],
+                    national_id=row["national_id_key"],
                 ),
             )
             for row in rows

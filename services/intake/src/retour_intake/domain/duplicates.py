@@ -3,8 +3,9 @@
 IOM Mali twice suspended return assistance to re-check eligibility; catching a second
 registration of the same person at the door is cheaper than finding it in a payment list.
 
-- strong: same full name (normalised, any word order) and the same date of birth, or the same
-  phone, or birth years within two years when either age is only an estimate;
+- strong: the same national ID (Mali's NINA: one person, one number); or the same full name
+  (normalised, any word order) and the same date of birth, or the same phone, or birth years
+  within two years when either age is only an estimate;
 - weak: same full name with birth years within two years; or the same phone under another
   name; or the same family name and the same date of birth.
 Two people with the same common name and known, different dates of birth do not match.
@@ -12,6 +13,7 @@ Two people with the same common name and known, different dates of birth do not 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -20,6 +22,7 @@ from uuid import UUID
 from retour_intake.domain.names import full_name_key, normalise_name
 
 BIRTH_YEAR_TOLERANCE = 2
+_NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
 
 
 class MatchStrength(StrEnum):
@@ -36,6 +39,8 @@ class PersonKeys:
     birth_date: date | None
     birth_year: int  # from the date of birth, or arrival year minus the estimated age
     phone: str | None
+    national_id: str | None = None
+    """As compared: letters and digits, upper case (the database's national_id_key())."""
 
     @classmethod
     def of(
@@ -46,6 +51,7 @@ class PersonKeys:
         birth_date: date | None,
         birth_year: int,
         phone: str | None,
+        national_id: str | None = None,
     ) -> PersonKeys:
         return cls(
             name_key=full_name_key(given_name, family_name),
@@ -53,6 +59,7 @@ class PersonKeys:
             birth_date=birth_date,
             birth_year=birth_year,
             phone=phone,
+            national_id=national_id_key(national_id),
         )
 
 
@@ -72,7 +79,16 @@ class DuplicateAssessment:
         return self.strong + self.weak
 
 
+def national_id_key(national_id: str | None) -> str | None:
+    """The national ID as compared; the same rule as the database's national_id_key()."""
+    if national_id is None:
+        return None
+    return _NOT_ALPHANUMERIC.sub("", national_id).upper() or None
+
+
 def match_strength(new: PersonKeys, known: PersonKeys) -> MatchStrength | None:
+    if new.national_id is not None and new.national_id == known.national_id:
+        return MatchStrength.STRONG
     same_name = new.name_key == known.name_key
     same_phone = new.phone is not None and new.phone == known.phone
     both_dated = new.birth_date is not None and known.birth_date is not None

@@ -33,6 +33,7 @@ def person_keys(command: RegisterReturnee) -> PersonKeys:
         birth_date=born,
         birth_year=birth_year,
         phone=command.personal.phone,
+        national_id=command.personal.national_id,
     )
 
 

@@ -20,6 +20,7 @@ from retour_intake.adapters.returnee_views import Cursor
 from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS, PgReads
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.registration import DuplicateSuspected, Registrar
+from retour_intake.domain.search import MAX_QUERY, MIN_QUERY, SearchQuery
 from retour_intake.use_cases import RegistrationUnitOfWork, register_returnee
 from retour_kit.access_log import Access
 from retour_kit.auth import Principal, Role, require_roles
@@ -117,6 +118,34 @@ def returnee_routes(
             ):
                 log.info("returnee registered", centre=result.event.reception_centre.value)
         return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+    # Declared before /returnees/{returnee_id}, which would otherwise take "search" for an id.
+    @router.get("/returnees/search")
+    async def search_returnees(
+        reader: Reader,
+        q: Annotated[
+            str,
+            Query(
+                min_length=MIN_QUERY,
+                max_length=MAX_QUERY,
+                description=(
+                    "An SMS reference (A375151C), a phone number written any common way, a"
+                    " national ID, or names (case, accents and spelling variants tolerated)."
+                ),
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Find people within your centres, best matches first, each with why it matched."""
+        query = SearchQuery.read(q)
+        async with reads.transaction() as work:
+            hits = await work.returnees.search(query, centres=reader.centre_filter)
+            shown = [UUID(hit.record["returnee_id"]) for hit in hits]
+            await _record_shown(work, reader, "GET /returnees/search", shown, Access.LISTED)
+        return {
+            "items": [
+                {"returnee": hit.record, "matched": hit.matched, "score": hit.score} for hit in hits
+            ]
+        }
 
     @router.get(
         "/returnees/{returnee_id}",
