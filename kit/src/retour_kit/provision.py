@@ -83,11 +83,25 @@ async def provision_service(
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {EXTENSIONS_SCHEMA}")
         await conn.execute(f"GRANT USAGE ON SCHEMA {EXTENSIONS_SCHEMA} TO {role}")
     for extension in extensions:
-        await conn.execute(
-            f"CREATE EXTENSION IF NOT EXISTS {extension} WITH SCHEMA {EXTENSIONS_SCHEMA}"
-        )
+        await _extension_in_its_schema(conn, extension)
     for parameter, value in ROLE_DEFAULTS.items():
         await conn.execute(f"ALTER ROLE {role} IN DATABASE {db} SET {parameter} = '{value}'")
+
+
+async def _extension_in_its_schema(conn: asyncpg.Connection, extension: str) -> None:
+    """The extension, in `extensions`: created there, or moved there when an earlier install
+    (a managed database's default, an operator's) put it elsewhere, where the service role,
+    which has no rights on `public`, could not reach it."""
+    name = _identifier(extension)
+    found = await conn.fetchval(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = $1",
+        name,
+    )
+    if found is None:
+        await conn.execute(f"CREATE EXTENSION {name} WITH SCHEMA {EXTENSIONS_SCHEMA}")
+    elif found != EXTENSIONS_SCHEMA:
+        await conn.execute(f"ALTER EXTENSION {name} SET SCHEMA {EXTENSIONS_SCHEMA}")
 
 
 async def provision(admin_dsn: str, *, database: str, passwords: Mapping[str, str]) -> None:

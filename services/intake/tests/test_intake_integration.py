@@ -191,6 +191,37 @@ async def test_a_strong_duplicate_is_refused_then_confirmed(client: httpx.AsyncC
     assert confirmed.json()["duplicate_confirmed_by"] == "registrar.test"
 
 
+async def test_no_number_of_namesakes_hides_a_duplicate(client: httpx.AsyncClient) -> None:
+    """Fifty-five people of one name, born a year apart each: the last one registered again
+    is found, though more than fifty namesakes were registered before it."""
+    given, family = unique_name(), invented_name()
+    registered = []
+    for year in range(1940, 1995):
+        born = f"{year}-05-17"
+        namesake = registration(
+            personal={"given_name": given, "family_name": family, "date_of_birth": born}
+        )
+        answer = await client.post("/returnees", json=namesake)
+        assert answer.status_code == 201, answer.text
+        registered.append((namesake, answer.json()["returnee_id"]))
+    last, last_id = registered[-1]
+
+    again = await client.post("/returnees", json={**last, "reception_centre": "kayes"})
+
+    assert again.status_code == 409, again.text
+    assert again.json()["matches"] == [last_id]
+
+
+async def test_the_same_national_id_is_a_strong_duplicate_under_any_name(
+    client: httpx.AsyncClient,
+) -> None:
+    nina = f"NINA-{uuid.uuid4().hex[:10]}"
+    first = await client.post("/returnees", json=registration(personal={"national_id": nina}))
+    other_name = registration(personal={"national_id": nina.lower().replace("-", " ")})
+    again = await client.post("/returnees", json=other_name)
+    assert again.status_code == 409 and again.json()["matches"] == [first.json()["returnee_id"]]
+
+
 async def test_read_by_id_and_list_by_centre_with_cursor(client: httpx.AsyncClient) -> None:
     day = "2021-01-07"  # a day no other test registers on
     created = set()
@@ -971,8 +1002,9 @@ async def test_search_finds_people_by_reference_phone_and_misspelled_name_within
 
 async def test_a_search_query_is_checked_and_never_echoed(client: httpx.AsyncClient) -> None:
     short = await client.get("/returnees/search", params={"q": "a"})
+    blank = await client.get("/returnees/search", params={"q": "  a "})
     long = await client.get("/returnees/search", params={"q": "Koné" * 40})
     missing = await client.get("/returnees/search")
-    for answer in (short, long, missing):
+    for answer in (short, blank, long, missing):
         assert answer.status_code == 422 and "query.q" in answer.text
     assert "Koné" not in long.text

@@ -61,17 +61,22 @@ _SEARCH = f"""
 SELECT returnee_id, record, registered_at, 'reference' AS match, 1.0::real AS score
 FROM returnees WHERE returnee_id BETWEEN $2::uuid AND $3::uuid AND {_WITHIN}
 UNION ALL
-SELECT returnee_id, record, registered_at, 'phone', 1.0 FROM returnees
-WHERE phone = $4 AND {_WITHIN}
+(SELECT returnee_id, record, registered_at, 'phone', 1.0 FROM returnees
+ WHERE phone = $4 AND {_WITHIN} ORDER BY registered_at DESC LIMIT $7)
 UNION ALL
-SELECT returnee_id, record, registered_at, 'national_id', 1.0 FROM returnees
-WHERE national_id_key = $5 AND {_WITHIN}
+(SELECT returnee_id, record, registered_at, 'national_id', 1.0 FROM returnees
+ WHERE national_id_key = $5 AND {_WITHIN} ORDER BY registered_at DESC LIMIT $7)
 UNION ALL
-(SELECT returnee_id, record, registered_at, 'name',
-        extensions.word_similarity(search_key($6), search_names)
- FROM returnees
- WHERE search_key($6) OPERATOR(extensions.<%) search_names AND {_WITHIN}
- ORDER BY 5 DESC, registered_at DESC LIMIT $7)
+-- The best names by id and score alone, then their records: a common family name matches
+-- thousands of rows, which must not all carry their record into the sort. The searched key
+-- is computed once per query (the sub-selects), not once per candidate row.
+(SELECT r.returnee_id, r.record, r.registered_at, 'name', best.score
+ FROM (SELECT returnee_id,
+              extensions.word_similarity((SELECT search_key($6)), search_names) AS score
+       FROM returnees
+       WHERE (SELECT search_key($6)) OPERATOR(extensions.<%) search_names AND {_WITHIN}
+       ORDER BY score DESC, registered_at DESC LIMIT $7) AS best
+ JOIN returnees r USING (returnee_id))
 """  # noqa: S608 (constant fragments only; every value is a parameter)
 
 

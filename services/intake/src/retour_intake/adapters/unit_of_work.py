@@ -14,7 +14,7 @@ from retour_contracts import (
 )
 from retour_intake.adapters.data_keys import KeyWrapping, PgDataKeys
 from retour_intake.adapters.returnee_views import PgReturneeViews
-from retour_intake.domain.duplicates import KnownPerson, PersonKeys
+from retour_intake.domain.duplicates import BIRTH_YEAR_TOLERANCE, KnownPerson, PersonKeys
 from retour_intake.domain.registration import Registrar
 from retour_kit import idempotency, outbox
 from retour_kit.access_log import Access, PgAccessLog
@@ -23,17 +23,17 @@ from retour_kit.db import Connection
 SCHEMA = "intake"
 SOURCE = "/intake"
 
-# Bounded: a registrar reviews a short list, and a shared phone (a family's, an NGO's) must
-# not make every registration drag thousands of rows.
+# Every row duplicate detection (domain/duplicates.py: match_strength) could call a match, and
+# no other: a row limit here would hide a match (a common name's fifty oldest namesakes hid a
+# recent duplicate), so the conditions narrow instead, each on its own index.
 _KNOWN_PEOPLE = """
 SELECT returnee_id, name_key, family_key, birth_date, birth_year, phone, national_id_key
 FROM returnees
-WHERE name_key = $1
+WHERE (name_key = $1 AND birth_year BETWEEN $6::int - $7::int AND $6::int + $7::int)
    OR phone = $2
    OR (family_key = $3 AND birth_date = $4)
    OR national_id_key = $5
 ORDER BY registered_at
-LIMIT 50
 """
 
 
@@ -86,6 +86,8 @@ class PgRegistrationUnitOfWork:
             keys.family_key,
             keys.birth_date,
             keys.national_id,
+            keys.birth_year,
+            BIRTH_YEAR_TOLERANCE,
         )
         return [
             KnownPerson(

@@ -23,6 +23,8 @@ from retour_intake.domain.names import full_name_key, normalise_name
 
 BIRTH_YEAR_TOLERANCE = 2
 _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+_DIGIT = re.compile(r"[0-9]")
+MIN_NATIONAL_ID = 6
 
 
 class MatchStrength(StrEnum):
@@ -80,10 +82,13 @@ class DuplicateAssessment:
 
 
 def national_id_key(national_id: str | None) -> str | None:
-    """The national ID as compared; the same rule as the database's national_id_key()."""
+    """The national ID as compared (the database's national_id_key() stores the same), or
+    None for what cannot be one: "N/A", "0", "néant" are placeholders typed when there is no
+    number, and must not make unrelated people strong duplicates."""
     if national_id is None:
         return None
-    return _NOT_ALPHANUMERIC.sub("", national_id).upper() or None
+    key = _NOT_ALPHANUMERIC.sub("", national_id).upper()
+    return key if len(key) >= MIN_NATIONAL_ID and _DIGIT.search(key) else None
 
 
 def match_strength(new: PersonKeys, known: PersonKeys) -> MatchStrength | None:

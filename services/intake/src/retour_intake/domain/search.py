@@ -21,8 +21,12 @@ from retour_intake.domain.duplicates import national_id_key
 MIN_QUERY = 2
 MAX_QUERY = 100
 MAX_RESULTS = 20
-_REFERENCE = re.compile(r"[0-9a-fA-F]{8}")
+# Eight hex digits standing alone, so that a pasted "dossier A375151C" is read as well.
+_REFERENCE = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?![0-9A-Za-z])")
+MIN_NAME_LETTERS = 3
+"""Fewer letters match half the registry by trigrams and help nobody."""
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+_LETTERS = re.compile(r"[^\W\d_]")
 _HAS_DIGIT = re.compile(r"\d")
 MALI = "ML"
 
@@ -60,14 +64,15 @@ class SearchQuery:
             reference=_reference(text),
             phone=_phone(text),
             national_id=national_id_key(text) if _HAS_DIGIT.search(text) else None,
-            names=text if _HAS_LETTER.search(text) else None,
+            names=text if len(_LETTERS.findall(text)) >= MIN_NAME_LETTERS else None,
         )
 
 
 def _reference(text: str) -> ReferenceRange | None:
-    if not _REFERENCE.fullmatch(text):
+    found = _REFERENCE.search(text)
+    if found is None:
         return None
-    prefix = text.lower()
+    prefix = found.group().lower()
     return ReferenceRange(UUID(prefix + "0" * 24), UUID(prefix + "f" * 24))
 
 

@@ -137,6 +137,8 @@ def returnee_routes(
     ) -> dict[str, Any]:
         """Find people within your centres, best matches first, each with why it matched."""
         query = SearchQuery.read(q)
+        if len(query.text) < MIN_QUERY:
+            raise invalid_fields(("query.q", f"at least {MIN_QUERY} characters besides spaces"))
         async with reads.transaction() as work:
             hits = await work.returnees.search(query, centres=reader.centre_filter)
             shown = [UUID(hit.record["returnee_id"]) for hit in hits]
