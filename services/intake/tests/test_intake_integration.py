@@ -799,6 +799,7 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     from retour_intake.history import seal_history
 
     topic = f"test.seal-history.{uuid.uuid4().hex[:10]}"
+    dlq = f"{topic}.dlq"
     living, erased, lost = registration(), registration(), registration()
     # The 201 bodies are the version 1 events intake published before this release.
     v1_living = ReturneeRegistered.model_validate(
@@ -843,7 +844,9 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=2, replication_factor=1) for name in (topic, dlq)]
+        )
         sent_at = {}
         for envelope in originals:
             sent = await producer.send_and_wait(
@@ -866,14 +869,26 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
             finally:
                 await conn.close()
 
-        tally = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
+        # The lost key's person has a dead letter too, on the other topic of the same run.
+        lost_letter = originals[2]
+        await producer.send_and_wait(
+            dlq, lost_letter.value, key=lost_letter.key, headers=lost_letter.headers
+        )
+        reissued: dict[uuid.UUID, ReturneeRegistered] = {}
+        tally = await seal_history(
+            topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of, reissued=reissued
+        )
+        in_dlq = await seal_history(
+            dlq, bootstrap=infra.kafka_bootstrap, keys_of=keys_of, reissued=reissued
+        )
+        [dead] = await read_topic(infra.kafka_bootstrap, dlq, 1)
         kept = await read_topic(infra.kafka_bootstrap, topic, 5)
         # Run again (as after a crash): everything is copied once more, nothing is lost.
         again = await seal_history(topic, bootstrap=infra.kafka_bootstrap, keys_of=keys_of)
         kept_again = await read_topic(infra.kafka_bootstrap, topic, 5)
     finally:
         await producer.stop()
-        await admin.delete_topics([topic])
+        await admin.delete_topics([topic, dlq])
         await admin.close()
 
     assert dict(tally) == {
@@ -884,6 +899,7 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
         "unreadable": 1,
     }
     assert dict(again) == {"already_sealed": 3, "unreadable": 2}
+    assert dict(in_dlq) == {"resealed": 1}
     assert len(kept) == 5 and len(kept_again) == 5  # the originals are gone
     for value in [living["personal"]["family_name"], erased["personal"]["family_name"]]:
         assert all(value.encode() not in (r.value or b"") for r in kept_again)
@@ -912,6 +928,9 @@ async def test_the_history_of_a_topic_is_sealed_in_place(
     assert again_parsed.event_id == lost_event_id
     assert isinstance(again_parsed.event, ReturneeRegisteredV2)
     assert open_registration(again_parsed.event, keys[lost_id], event_id=lost_event_id) == v1_lost
+    dead_parsed = parse_envelope(TOPIC, dead.key, dead.value, dead.headers)
+    assert isinstance(dead_parsed.event, ReturneeRegisteredV2)
+    assert open_registration(dead_parsed.event, keys[lost_id], event_id=lost_event_id) == v1_lost
     assert by_key[b"x"].value == b"{not an event"
     stripped = json.loads(by_key[b"poison"].value)
     assert "personal" not in stripped and stripped["household_size"] == 0

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 
-from retour_contracts import new_data_key
+from retour_contracts import ReturneeRegistered, new_data_key
 from retour_intake.adapters.kafka_history import Appender, chunks_before, cut_of, delete_before
 from retour_intake.domain.history import HistoryKeys, Outcome, registered_returnee, sealed_copy
 
@@ -25,15 +25,28 @@ log = structlog.stdlib.get_logger(__name__)
 KeysOf = Callable[[Sequence[UUID]], Awaitable[HistoryKeys]]
 
 
-async def seal_history(topic: str, *, bootstrap: str, keys_of: KeysOf) -> Counter[str]:
-    """Rewrites ``topic`` up to its current end; returns how many records had each outcome."""
+async def seal_history(
+    topic: str,
+    *,
+    bootstrap: str,
+    keys_of: KeysOf,
+    reissued: dict[UUID, ReturneeRegistered] | None = None,
+) -> Counter[str]:
+    """Rewrites ``topic`` up to its current end; returns how many records had each outcome.
+
+    ``reissued`` remembers, across the chunks and the topics of one run, the people given a
+    new key: each of their records is sealed again, not only the first one met (a person's
+    registration and its dead letter lie on two topics)."""
+    reissued = {} if reissued is None else reissued
     cut = await cut_of(bootstrap, topic)
     tally: Counter[str] = Counter()
     async with Appender(bootstrap, topic) as appender:
         async for chunk in chunks_before(bootstrap, cut):
             wanted = {rid for record in chunk if (rid := registered_returnee(record)) is not None}
             # Committed before the copies are written: a consumer reading a copy finds its key.
-            keys = await keys_of(sorted(wanted))
+            found = await keys_of(sorted(wanted))
+            reissued.update(found.reissued)
+            keys = HistoryKeys(found.keys, {rid: reissued[rid] for rid in wanted & reissued.keys()})
             # The erased and the unknown get a key nobody keeps: their blocks are shredded.
             throwaway = new_data_key()
             copies = [sealed_copy(record, keys, throwaway) for record in chunk]

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import FastAPI
 
-from retour_contracts import RETURNEE_REGISTERED_V2
+from retour_contracts import RETURNEE_REGISTERED_V2, ReturneeRegistered
 from retour_intake.adapters.data_keys import PgDataKeys
 from retour_intake.adapters.metrics import IntakeMetrics
 from retour_intake.adapters.pg_key_release import PgKeyRelease
@@ -74,9 +74,13 @@ async def seal_registration_history(settings: Settings) -> str:
     try:
         topic = RETURNEE_REGISTERED_V2.topic
         done = []
+        reissued: dict[UUID, ReturneeRegistered] = {}  # shared by both topics
         for name in (topic, f"{topic}.dlq"):
             tally = await seal_history(
-                name, bootstrap=settings.kafka_bootstrap_servers, keys_of=keys_of
+                name,
+                bootstrap=settings.kafka_bootstrap_servers,
+                keys_of=keys_of,
+                reissued=reissued,
             )
             done.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
         return "; ".join(done)

@@ -88,11 +88,29 @@ async def _read_answer(reader: asyncio.StreamReader, max_body_bytes: int) -> Htt
         raise MalformedAnswerError("not an HTTP response")
     headers = dict(_header(line) for line in header_lines if ":" in line)
     length = headers.get("content-length")
-    if length is not None and length.isdigit():
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        # A proxy in front of a service (intake's key store behind an ingress) may chunk it.
+        body = await _read_chunks(reader, max_body_bytes)
+    elif length is not None and length.isdigit():
         body = await reader.readexactly(min(int(length), max_body_bytes))
     else:
         body = await reader.read(max_body_bytes)
     return HttpAnswer(int(fields[1]), body.decode("utf-8", "replace"))
+
+
+async def _read_chunks(reader: asyncio.StreamReader, max_body_bytes: int) -> bytes:
+    body = b""
+    while len(body) < max_body_bytes:
+        size_line = (await reader.readuntil(b"\r\n")).split(b";")[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise MalformedAnswerError("bad chunk size") from None
+        if size == 0:
+            break
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)  # the CRLF after each chunk
+    return body[:max_body_bytes]
 
 
 def _header(line: str) -> tuple[str, str]:
