@@ -18,7 +18,7 @@ import structlog
 
 from retour_contracts import ReturneeRegistered, new_data_key
 from retour_intake.adapters.kafka_history import Appender, chunks_before, cut_of, delete_before
-from retour_intake.domain.history import HistoryKeys, Outcome, registered_returnee, sealed_copy
+from retour_intake.domain.history import HistoryKeys, Outcome, read, sealed_copy
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -42,14 +42,15 @@ async def seal_history(
     tally: Counter[str] = Counter()
     async with Appender(bootstrap, topic) as appender:
         async for chunk in chunks_before(bootstrap, cut):
-            wanted = {rid for record in chunk if (rid := registered_returnee(record)) is not None}
+            reads = [read(record) for record in chunk]
+            wanted = {found.returnee_id for found in reads if found.returnee_id is not None}
             # Committed before the copies are written: a consumer reading a copy finds its key.
             found = await keys_of(sorted(wanted))
             reissued.update(found.reissued)
             keys = HistoryKeys(found.keys, {rid: reissued[rid] for rid in wanted & reissued.keys()})
             # The erased and the unknown get a key nobody keeps: their blocks are shredded.
             throwaway = new_data_key()
-            copies = [sealed_copy(record, keys, throwaway) for record in chunk]
+            copies = [sealed_copy(found, keys, throwaway) for found in reads]
             await appender.append([copy.record for copy in copies])
             tally.update(copy.outcome.value for copy in copies)
     # Only once every copy is acknowledged: the originals go.

@@ -21,7 +21,6 @@ from retour_contracts import (
     RETURNEE_REGISTERED_V1,
     RETURNEE_REGISTERED_V2,
     EnvelopeError,
-    ParsedEvent,
     RegistrationFacts,
     ReturneeRegistered,
     parse_envelope,
@@ -71,36 +70,44 @@ class Copy:
     outcome: Outcome
 
 
-def _parsed(record: RawRecord) -> ParsedEvent | None:
+@dataclass(frozen=True)
+class Read:
+    """A record, and the registration it holds if it is a valid one (parsed once)."""
+
+    record: RawRecord
+    registration: RegistrationFacts | None = None
+    event_id: str = ""
+
+    @property
+    def returnee_id(self) -> UUID | None:
+        return self.registration.returnee_id if self.registration is not None else None
+
+
+def read(record: RawRecord) -> Read:
     try:
-        return parse_envelope(
+        parsed = parse_envelope(
             RETURNEE_REGISTERED_V1.topic, record.key, record.value, record.headers
         )
     except EnvelopeError:
-        return None
+        return Read(record)
+    if not isinstance(parsed.event, RegistrationFacts):
+        return Read(record)
+    return Read(record, parsed.event, parsed.event_id)
 
 
-def registered_returnee(record: RawRecord) -> UUID | None:
-    """The returnee of a registration record (any version), None for anything else."""
-    parsed = _parsed(record)
-    return (
-        parsed.event.returnee_id if parsed and isinstance(parsed.event, RegistrationFacts) else None
-    )
-
-
-def sealed_copy(record: RawRecord, keys: HistoryKeys, throwaway: bytes) -> Copy:
-    """The record to write in place of ``record``. ``throwaway`` seals the blocks of returnees
-    without a key (erased, or unknown to intake): nobody keeps it."""
-    parsed = _parsed(record)
-    if parsed is None or not isinstance(parsed.event, RegistrationFacts):
+def sealed_copy(found: Read, keys: HistoryKeys, throwaway: bytes) -> Copy:
+    """The record to write in place of ``found.record``. ``throwaway`` seals the blocks of
+    returnees without a key (erased, or unknown to intake): nobody keeps it."""
+    record, registration = found.record, found.registration
+    if registration is None:
         return _without_personal_block(record)
-    returnee_id = parsed.event.returnee_id
+    returnee_id = registration.returnee_id
     key = keys.keys.get(returnee_id, throwaway)
-    if isinstance(parsed.event, ReturneeRegistered):
-        event = seal_registration(parsed.event, key, event_id=parsed.event_id)
+    if isinstance(registration, ReturneeRegistered):
+        event = seal_registration(registration, key, event_id=found.event_id)
         outcome = Outcome.SEALED if returnee_id in keys.keys else Outcome.SHREDDED
     elif returnee_id in keys.reissued:
-        event = seal_registration(keys.reissued[returnee_id], key, event_id=parsed.event_id)
+        event = seal_registration(keys.reissued[returnee_id], key, event_id=found.event_id)
         outcome = Outcome.RESEALED
     else:
         return Copy(record, Outcome.ALREADY_SEALED)

@@ -21,10 +21,9 @@ from retour_contracts.sealing import decode_key
 from retour_kit.auth import Role, issue_dev_token
 from retour_kit.consuming import TransientError
 from retour_notifications.adapters.http_get import MalformedAnswerError, http_request
+from retour_notifications.usecases.unseal import ERASED, UNMENTIONED
 
 BATCH = 500  # intake's limit per request
-ERASED = "erased"
-UNMENTIONED = "unmentioned"
 _MAX_ANSWER_BYTES = 256 * 1024
 SUBJECT = "service:notifications"
 

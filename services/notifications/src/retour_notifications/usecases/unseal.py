@@ -30,6 +30,9 @@ log = structlog.stdlib.get_logger(__name__)
 
 
 ERASED = "erased"
+"""Intake's refusal of an erased returnee's key: the one refusal that is the person's choice."""
+UNMENTIONED = "unmentioned"
+"""What stands for a returnee the key store's answer left out."""
 
 
 class DataKeyRefusedError(Exception):
@@ -59,7 +62,7 @@ async def opened(batch: Sequence[ParsedEvent], keys: DataKeys) -> list[Consumed]
         if not isinstance(event, ReturneeRegisteredV2):
             result.append(Consumed(event, event_id, parsed.time))
             continue
-        key = found.get(event.returnee_id, "unmentioned")
+        key = found.get(event.returnee_id, UNMENTIONED)
         if key == ERASED:
             log.info(
                 "registration skipped: the returnee was erased",
