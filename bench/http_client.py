@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any
 
 # uvicorn closes a connection idle for 5 s (timeout_keep_alive); a request written just as it
@@ -30,8 +31,10 @@ class HttpConnections:
 
     async def post_json(self, path: str, body: Any) -> tuple[int, Any]:
         payload = json.dumps(body).encode()
+        # A new Idempotency-Key per request, as every client sends (each is a new person).
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._headers}"
+            f"Idempotency-Key: {uuid.uuid4()}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         ).encode()
         reader, writer = await self._connection()

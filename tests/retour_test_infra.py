@@ -15,14 +15,27 @@ import inspect
 import os
 import secrets
 import subprocess
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+import httpx
 import pytest
 
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
+
+
+async def _fresh_idempotency_key(request: httpx.Request) -> None:
+    if request.method in ("POST", "PATCH") and "Idempotency-Key" not in request.headers:
+        request.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+
+FRESH_IDEMPOTENCY_KEYS: dict[str, list[Callable[..., Any]]] = {"request": [_fresh_idempotency_key]}
+"""httpx event hooks: a POST or PATCH sent without an Idempotency-Key gets a fresh one, as
+every client of retour sends one (demo/). Tests of the key itself send their own, and the test
+of the 428 uses a client without these hooks."""
 ENV_FILE = Path(__file__).resolve().parent.parent / ".local" / "env"
 T = TypeVar("T")
 

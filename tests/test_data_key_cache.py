@@ -22,7 +22,7 @@ from retour_notifications.adapters.intake_keys import (
     KeyStoreUnavailable,
     self_signed_bearer,
 )
-from retour_test_infra import Infra
+from retour_test_infra import FRESH_IDEMPOTENCY_KEYS, Infra
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ class Clock:
 async def register(infra: Infra) -> UUID:
     intake = running_services().intake
     token = issue_dev_token(infra.jwt_secret, "registrar", centres=["kayes"])
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, event_hooks=FRESH_IDEMPOTENCY_KEYS) as http:
         created = await http.post(
             f"{intake}/returnees",
             json=unique_person(new_phone()),

@@ -34,7 +34,7 @@ from test_reporting_sandbox import reporting_sandbox
 
 from retour_contracts.examples import returnee_registered_data
 from retour_kit.auth import issue_dev_token
-from retour_test_infra import Infra, TopicProbe, eventually
+from retour_test_infra import FRESH_IDEMPOTENCY_KEYS, Infra, TopicProbe, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -168,7 +168,7 @@ async def test_an_erased_canary_is_in_no_database_log_or_mail(infra: Infra) -> N
     registration.pop("duplicate_confirmed_by", None)
     period = {"from": day.isoformat(), "to": day.isoformat()}
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, event_hooks=FRESH_IDEMPOTENCY_KEYS) as http:
         analyst = token(infra, "analyst")
 
         async def counted() -> Any:

@@ -49,7 +49,7 @@ from retour_kit.db import Database
 from retour_kit.logging import configure_logging
 from retour_notifications.main import build_app as build_notifications
 from retour_notifications.settings import Settings as NotificationsSettings
-from retour_test_infra import Infra, TopicProbe, eventually
+from retour_test_infra import FRESH_IDEMPOTENCY_KEYS, Infra, TopicProbe, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("isolated_logging")]
 
@@ -241,9 +241,14 @@ def through_proxy(dsn: str, port: int) -> str:
 
 
 def canary_registration(**personal: Any) -> dict[str, Any]:
-    # Every later registration repeats the canary, a strong duplicate: confirmed, so each goes
-    # all the way to the database.
-    return {**EXAMPLE, "personal": CANARY.personal(**personal), "confirm_not_duplicate": True}
+    # Every later registration repeats the canary, a strong duplicate: confirmed (by a
+    # supervisor, with a reason), so each goes all the way to the database.
+    return {
+        **EXAMPLE,
+        "personal": CANARY.personal(**personal),
+        "confirm_not_duplicate": True,
+        "override_reason": "documents_checked",
+    }
 
 
 @asynccontextmanager
@@ -269,7 +274,7 @@ async def test_intake_logs_no_canary_value_through_a_database_outage_or_a_refuse
     upstream = urlsplit(infra.dsn("intake"))
     proxy = PostgresProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432)
     port = await proxy.start()
-    token = issue_dev_token(infra.jwt_secret, "registrar", subject="registrar.log-privacy")
+    token = issue_dev_token(infra.jwt_secret, "supervisor", subject="supervisor.log-privacy")
     try:
         settings = IntakeSettings(
             database_url=through_proxy(infra.dsn("intake"), port),
@@ -288,6 +293,7 @@ async def test_intake_logs_no_canary_value_through_a_database_outage_or_a_refuse
                 transport=httpx.ASGITransport(app=app),
                 base_url="http://intake",
                 headers={"Authorization": f"Bearer {token}"},
+                event_hooks=FRESH_IDEMPOTENCY_KEYS,
             ) as api,
         ):
             registered = await api.post("/returnees", json=canary_registration())

@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from test_end_to_end import running_services
 from test_notifications_gateways import (
     FakeSmsCentre,
@@ -65,7 +65,8 @@ from retour_notifications.adapters.pg_queue import INTERRUPTED
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
 from retour_notifications.main import SERVICE as NOTIFICATIONS
 from retour_notifications.settings import Settings
-from retour_test_infra import Infra, TopicProbe, eventually, read_topic
+from retour_test_infra import FRESH_IDEMPOTENCY_KEYS, Infra, TopicProbe, eventually, read_topic
+from retour_test_inprocess import private_topics
 
 pytestmark = pytest.mark.integration
 
@@ -143,21 +144,18 @@ def record(event: Event | DataProtectionEvent) -> Record:
     return Record(spec.topic, build_envelope(spec, event, source="/test"))
 
 
+@asynccontextmanager
+async def private_harness(infra: Infra, name: str) -> AsyncIterator[Harness]:
+    """A harness of a module's own: private copies of every topic notifications reads (under
+    ``test.<name>.``), and the isolated database."""
+    async with private_topics(infra, name, SPECS, partitions=2) as topics:
+        yield Harness(infra, topics, await isolated_notifications_dsn(infra))
+
+
 @pytest.fixture(scope="module")
 async def harness(infra: Infra) -> AsyncIterator[Harness]:
-    run = uuid.uuid4().hex[:10]
-    topics = {event: f"test.notifications.{run}.{event}" for event in SPECS}
-    every = [topic for name in topics.values() for topic in (name, f"{name}.dlq")]
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(topic, num_partitions=2, replication_factor=1) for topic in every]
-        )
-        yield Harness(infra, topics, await isolated_notifications_dsn(infra))
-        await admin.delete_topics(every)
-    finally:
-        await admin.close()
+    async with private_harness(infra, "notifications") as harness:
+        yield harness
 
 
 @pytest.fixture(scope="module")
@@ -591,7 +589,7 @@ async def registered_by_intake(infra: Infra, person: dict[str, Any]) -> Record:
     intake = running_services().intake
     token = issue_dev_token(infra.jwt_secret, "registrar", centres=["kayes"])
     async with TopicProbe(infra.kafka_bootstrap, RETURNEE_REGISTERED_V2.topic) as probe:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, event_hooks=FRESH_IDEMPOTENCY_KEYS) as http:
             created = await http.post(
                 f"{intake}/returnees", json=person, headers={"Authorization": f"Bearer {token}"}
             )
@@ -655,7 +653,7 @@ async def test_sealed_registrations_are_opened_with_the_keys_intake_releases(
 
 async def erase_in_intake(infra: Infra, returnee_id: UUID) -> None:
     token = issue_dev_token(infra.jwt_secret, "data_protection_officer")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, event_hooks=FRESH_IDEMPOTENCY_KEYS) as http:
         erased = await http.post(
             f"{running_services().intake}/returnees/{returnee_id}/erasure",
             json={"reason": "data_subject_request"},

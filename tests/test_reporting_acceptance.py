@@ -6,22 +6,16 @@ rebuild from the topics recreates them exactly.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_reporting_history import (
@@ -36,49 +30,36 @@ from test_reporting_history import (
 )
 from test_reporting_sandbox import (
     Record,
-    Sandbox,
+    Reporting,
+    amounts_as_decimals,
     inbox_count,
+    oracle_query,
+    reporting_api,
     reporting_sandbox,
     table_checksums,
+    without_medians,
 )
 
 from retour_contracts import AidCategory, AidPhase, Event
+from retour_contracts.catalog import DEFAULT_PARTITIONS
 from retour_kit.auth import issue_dev_token
-from retour_reporting.main import build_app
+from retour_reporting.main import SERVICE as REPORTING
 from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
 RETURNEES = 1000
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-SERVICE_COMMAND = str(Path(sys.executable).with_name("retour-reporting"))
 
 
 @dataclass
-class Seeded:
-    sandbox: Sandbox
+class Seeded(Reporting[Event]):
     history: History
-    http: httpx.AsyncClient
-    records: list[Record]
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def produced(self) -> int:
-        return len(self.records)
-
     async def publish(self, events: Sequence[Event]) -> list[Record]:
-        records = self.sandbox.records(events)
-        await self.sandbox.produce(records)
         self.history.extend(events)
-        self.records.extend(records)
-        await self.settled()
-        return records
-
-    async def report(self, name: str, params: dict[str, str]) -> dict[str, Any]:
-        response = await self.http.get(f"/reports/{name}", params=params)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await super().publish(events)
 
     async def metrics(self) -> dict[str, float]:
         """Samples summed over labels other than the sandbox's group and topic."""
@@ -88,15 +69,6 @@ class Seeded:
             for sample in family.samples:
                 totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
         return totals
-
-    async def settled(self) -> None:
-        """Waits until every event produced so far is applied (each has its own ce_id)."""
-        await eventually(
-            lambda: inbox_count(self.sandbox),
-            until=lambda rows: rows >= self.produced,
-            within=60,
-            what=f"{self.produced} events in the inbox",
-        )
 
     async def lags(self) -> dict[tuple[str, str], float]:
         """``consumer_lag`` of the sandbox's group, by topic and partition."""
@@ -117,19 +89,9 @@ async def seeded(infra: Infra) -> AsyncIterator[Seeded]:
         # Topics are consumed independently: aid often lands before its registration.
         random.Random(7).shuffle(records)
         await sandbox.produce(records)
-        app = build_app(sandbox.settings(log_level="WARNING"))
-        token = issue_dev_token(infra.jwt_secret, "analyst")
-        transport = httpx.ASGITransport(app=app)
         started = time.perf_counter()
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://reporting",
-                headers={"Authorization": f"Bearer {token}"},
-            ) as http,
-        ):
-            seeded = Seeded(sandbox, history, http, records)
+        async with reporting_api(sandbox) as http:
+            seeded = Seeded(sandbox=sandbox, http=http, records=records, history=history)
             await seeded.settled()
             seeded.timings["projection_seconds"] = time.perf_counter() - started
             seeded.timings["events"] = len(records)
@@ -159,14 +121,7 @@ class Case:
     activities: dict[str, str] = field(default_factory=dict)
 
     def oracle_query(self, extra: dict[str, str] | None = None) -> Query:
-        filters = dict(self.common)
-        first, last = filters.pop("from", None), filters.pop("to", None)
-        return Query(
-            first_day=date.fromisoformat(first) if first else None,
-            last_day=date.fromisoformat(last) if last else None,
-            who=filters,
-            what=extra or {},
-        )
+        return oracle_query(self.common, extra)
 
 
 CASES = {
@@ -189,25 +144,6 @@ CASES = {
 }
 
 
-def _amounts_as_decimals(body: Any) -> Any:
-    """Money arrives as decimal strings; compare it as numbers, not spellings."""
-    if isinstance(body, dict):
-        return {
-            k: Decimal(v) if k in {"total_xof", "funding_xof"} else _amounts_as_decimals(v)
-            for k, v in body.items()
-        }
-    if isinstance(body, list):
-        return [_amounts_as_decimals(item) for item in body]
-    return body
-
-
-def _without_medians(body: dict[str, Any]) -> tuple[dict[str, Any], list[float | None]]:
-    """KPIs minus the median hours (floating point: compared with a tolerance)."""
-    groups = [body, *body["by_centre"]]
-    medians = [group["median_hours_to_first_aid"].pop("hours") for group in groups]
-    return body, medians
-
-
 @pytest.mark.parametrize("name", list(CASES))
 async def test_reports_equal_an_independent_computation_from_the_events(
     seeded: Seeded, name: str
@@ -219,17 +155,17 @@ async def test_reports_equal_an_independent_computation_from_the_events(
     monthly = await seeded.report("registrations-monthly", case.common)
     aid_report = await seeded.report("aid", {**case.common, **case.aid})
     activities = await seeded.report("activities", {**case.common, **case.activities})
-    kpis, medians = _without_medians(await seeded.report("kpis", case.common))
+    kpis, medians = without_medians(await seeded.report("kpis", case.common))
 
     expected_registrations = oracle.registrations_report(case.oracle_query())
     expected_aid = oracle.aid_report(case.oracle_query(case.aid))
     expected_activities = oracle.activities_report(case.oracle_query(case.activities))
-    expected_kpis, expected_medians = _without_medians(oracle.kpis_report(case.oracle_query()))
+    expected_kpis, expected_medians = without_medians(oracle.kpis_report(case.oracle_query()))
     assert {k: registrations[k] for k in ("total", "breakdowns")} == expected_registrations
     assert monthly["rows"] == oracle.monthly_report(case.oracle_query())["rows"]
-    assert _amounts_as_decimals({k: aid_report[k] for k in ("total", "breakdowns")}) == expected_aid
+    assert amounts_as_decimals({k: aid_report[k] for k in ("total", "breakdowns")}) == expected_aid
     assert (
-        _amounts_as_decimals({k: activities[k] for k in ("total", "breakdowns")})
+        amounts_as_decimals({k: activities[k] for k in ("total", "breakdowns")})
         == expected_activities
     )
     assert kpis["cohort"]["people"] > 0
@@ -312,16 +248,18 @@ async def test_personal_values_never_reach_the_projections(seeded: Seeded) -> No
 
 
 async def test_metrics_show_consumer_lag_and_projection_freshness(seeded: Seeded) -> None:
+    # Every partition of every topic reporting reads.
+    partitions = len(REPORTING.consumes) * DEFAULT_PARTITIONS
     # The gauge is refreshed at most once a second, after a poll: the inbox (what `seeded`
     # waited for) can be complete while it still shows the lag of an earlier poll.
     lags = await eventually(
         seeded.lags,
-        until=lambda lags: len(lags) == 18 and not any(lags.values()),
-        what="a consumer_lag of 0 on each of the 18 partitions",
+        until=lambda lags: len(lags) == partitions and not any(lags.values()),
+        what=f"a consumer_lag of 0 on each of the {partitions} partitions",
     )
     metrics = await seeded.metrics()
 
-    assert len(lags) == 18  # 3 topics x 6 partitions, all read to the end
+    assert len(lags) == partitions  # all read to the end
     assert all(lag == 0 for lag in lags.values())
     assert metrics["reporting_projection_last_event_time_seconds"] > 0
     assert metrics["reporting_projection_last_applied_time_seconds"] > time.time() - 600
@@ -369,7 +307,7 @@ def _hours_after(day: date, hours: float) -> datetime:
 
 async def test_redelivered_and_republished_events_change_nothing(seeded: Seeded) -> None:
     before = await table_checksums(seeded.sandbox)
-    duplicates_before = (await seeded.metrics()).get("consumer_duplicates_total", 0.0)
+    duplicates_before = await seeded.duplicates()
     redelivered = random.Random(3).sample(seeded.records, 200)
     # The same aid published again under new event ids, with other values: the first
     # version of a business id is the one that counts.
@@ -382,12 +320,8 @@ async def test_redelivered_and_republished_events_change_nothing(seeded: Seeded)
 
     await seeded.sandbox.produce(redelivered)
     await seeded.publish(republished)
-
-    async def duplicates() -> float:
-        return (await seeded.metrics()).get("consumer_duplicates_total", 0.0)
-
     await eventually(
-        duplicates,
+        seeded.duplicates,
         until=lambda now: now - duplicates_before >= len(redelivered),
         what=f"{len(redelivered)} more duplicates skipped (from {duplicates_before})",
     )
@@ -400,24 +334,12 @@ async def test_rebuild_recreates_identical_projections(seeded: Seeded, workers: 
     before = await table_checksums(seeded.sandbox)
     started = time.perf_counter()
 
-    rebuild = await asyncio.create_subprocess_exec(
-        SERVICE_COMMAND,
-        "rebuild",
-        "--timeout",
-        "60",
-        "--workers",
-        str(workers),
-        env={**os.environ, **seeded.sandbox.environment(), "LOG_LEVEL": "WARNING"},
-        stdout=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(90):
-        output, _ = await rebuild.communicate()
+    returncode, summary = await seeded.sandbox.rebuild(workers=workers)
     seeded.timings[f"rebuild_command_seconds_{workers}_workers"] = time.perf_counter() - started
-    summary = json.loads(output.decode().strip().splitlines()[-1])
     # Without the interpreter's start.
     seeded.timings[f"rebuild_seconds_{workers}_workers"] = summary["seconds"]
 
-    assert rebuild.returncode == 0
+    assert returncode == 0
     assert summary["records"] >= seeded.produced
     assert await table_checksums(seeded.sandbox) == before
     assert await inbox_count(seeded.sandbox) == seeded.produced

@@ -20,6 +20,7 @@ local post_headers = {
   ["Authorization"] = "Bearer " .. (os.getenv("RETOUR_BENCH_TOKEN") or ""),
   ["Content-Type"] = "application/json",
 }
+local sent = 0
 
 request = function()
   if mode == "healthz" then
@@ -31,6 +32,9 @@ request = function()
     .. '"consents":{"data_processing":true,"sms_contact":false,"partner_sharing":true},'
     .. '"personal":{"given_name":"' .. n .. '","family_name":"Bench' .. n .. '"},'
     .. '"age_estimate":30}'
+  -- Required on every POST: unique per request (a new person each time), as a client sends.
+  sent = sent + 1
+  post_headers["Idempotency-Key"] = "bench-" .. n .. "-" .. sent
   return wrk.format("POST", "/returnees", post_headers, body)
 end
 

@@ -25,7 +25,7 @@ AID_SCHEMA = SCHEMA_DIR / "aid.granted.v1.json"
 def root(tmp_path: Path) -> Path:
     problems, written = write(tmp_path)
     assert problems == []
-    assert len(written) == 7  # six schemas and the AsyncAPI document
+    assert len(written) == 9  # eight schemas and the AsyncAPI document
     return tmp_path
 
 
@@ -51,6 +51,8 @@ def test_generated_files() -> None:
     assert paths == [
         "contracts/schemas/returnee.registered.v1.json",
         "contracts/schemas/returnee.registered.v2.json",
+        "contracts/schemas/returnee.updated.v1.json",
+        "contracts/schemas/returnee.merged.v1.json",
         "contracts/schemas/aid.granted.v1.json",
         "contracts/schemas/activity.launched.v1.json",
         "contracts/schemas/returnee.erased.v1.json",

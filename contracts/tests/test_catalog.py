@@ -16,8 +16,10 @@ from retour_contracts import (
     ConsentChanged,
     Money,
     ReturneeErased,
+    ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
+    ReturneeUpdated,
     is_valid_traceparent,
     new_traceparent,
     spec_for_ce_type,
@@ -51,12 +53,24 @@ def test_catalogue_entries() -> None:
             "intake",
             ("reintegration", "notifications", "reporting"),
         ),
+        (
+            "returnee.updated",
+            ReturneeUpdated,
+            "intake",
+            ("reintegration", "notifications", "reporting"),
+        ),
+        (
+            "returnee.merged",
+            ReturneeMerged,
+            "intake",
+            ("reintegration", "notifications", "reporting"),
+        ),
         ("aid.granted", AidGranted, "reintegration", ("notifications", "reporting")),
         ("activity.launched", ActivityLaunched, "reintegration", ("notifications", "reporting")),
         ("returnee.erased", ReturneeErased, "intake", ("notifications",)),
         ("consent.changed", ConsentChanged, "intake", ("notifications",)),
     ]
-    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1]
+    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1, 1, 1]
     for spec in CATALOG:
         assert spec.topic == spec.name
         assert spec.dlq_topic == f"{spec.name}.dlq"

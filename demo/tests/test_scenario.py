@@ -60,3 +60,21 @@ def test_the_wave_arrives_within_any_period() -> None:
     for planned in scenario.returnees:
         for aid in planned.immediate_aid + planned.reintegration_aid:
             assert aid["granted_at"][:10] >= planned.registration["arrival_date"]
+
+
+def test_corrections_transfers_and_re_registrations_are_planned() -> None:
+    scenario = build_scenario(ScenarioParams(returnees=600, wave=0))
+    by_index = {r.index: r.registration for r in scenario.returnees}
+
+    transfers = [(i, c) for i, c in scenario.corrections if "reception_centre" in c]
+    assert len(transfers) == 12 and len(scenario.corrections) == 36
+    assert all(c["reception_centre"] != by_index[i]["reception_centre"] for i, c in transfers)
+    assert all(c["reason"] for _, c in scenario.corrections)
+    for index, again in scenario.re_registrations:
+        original = by_index[index]["personal"]
+        assert again["personal"]["family_name"] == original["family_name"]
+        assert again["personal"]["date_of_birth"] != original["date_of_birth"]
+        assert again["personal"]["phone"] is None
+    assert len(scenario.re_registrations) == 6
+    # The same seed plans the same changes.
+    assert build_scenario(ScenarioParams(returnees=600, wave=0)).corrections == scenario.corrections

@@ -98,6 +98,9 @@ class TestFailureClassification:
             # or locked (a migration, a rebuild): waiting is right, dead-lettering is not.
             asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
             asyncpg.LockNotAvailableError("could not obtain lock on relation"),
+            # Two batches of one person's topics deadlocked: trying again succeeds.
+            asyncpg.DeadlockDetectedError("deadlock detected"),
+            asyncpg.SerializationError("could not serialize access"),
         ],
     )
     def test_infrastructure_failures_are_outages(self, error: BaseException) -> None:

@@ -13,8 +13,10 @@ from retour_contracts.models import (
     ConsentChanged,
     ContractModel,
     ReturneeErased,
+    ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
+    ReturneeUpdated,
 )
 
 E = TypeVar("E", bound=ContractModel)
@@ -77,6 +79,15 @@ def _registered_key(event: ReturneeRegistered | ReturneeRegisteredV2) -> UUID:
     return event.returnee_id
 
 
+def _updated_key(event: ReturneeUpdated) -> UUID:
+    return event.returnee_id
+
+
+def _merged_key(event: ReturneeMerged) -> UUID:
+    # The registration that goes: its merge follows its own registration on its partition.
+    return event.returnee_id
+
+
 def _aid_key(event: AidGranted) -> UUID:
     return event.returnee_id
 
@@ -114,6 +125,26 @@ RETURNEE_REGISTERED_V2: EventSpec[ReturneeRegisteredV2] = EventSpec(
     producer=INTAKE,
     consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
     key_of=_registered_key,
+    key_field="returnee_id",
+)
+RETURNEE_UPDATED_V1: EventSpec[ReturneeUpdated] = EventSpec(
+    # Keyed like the registration, so one person's changes stay in order on their partition;
+    # across the two topics, ``version`` orders them (a consumer may read either first).
+    name="returnee.updated",
+    model=ReturneeUpdated,
+    version=1,
+    producer=INTAKE,
+    consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
+    key_of=_updated_key,
+    key_field="returnee_id",
+)
+RETURNEE_MERGED_V1: EventSpec[ReturneeMerged] = EventSpec(
+    name="returnee.merged",
+    model=ReturneeMerged,
+    version=1,
+    producer=INTAKE,
+    consumers=(REINTEGRATION, NOTIFICATIONS, REPORTING),
+    key_of=_merged_key,
     key_field="returnee_id",
 )
 AID_GRANTED_V1: EventSpec[AidGranted] = EventSpec(
@@ -157,6 +188,8 @@ CONSENT_CHANGED_V1: EventSpec[ConsentChanged] = EventSpec(
 CATALOG: tuple[EventSpec[Any], ...] = (
     RETURNEE_REGISTERED_V1,
     RETURNEE_REGISTERED_V2,
+    RETURNEE_UPDATED_V1,
+    RETURNEE_MERGED_V1,
     AID_GRANTED_V1,
     ACTIVITY_LAUNCHED_V1,
     RETURNEE_ERASED_V1,

@@ -29,7 +29,13 @@ from retour_contracts.errors import (
     UnknownEventTypeError,
     UnknownSchemaVersionError,
 )
-from retour_contracts.models import ContractModel, DataProtectionEvent, Event
+from retour_contracts.models import (
+    ContractModel,
+    DataProtectionEvent,
+    Event,
+    ReturneeMerged,
+    ReturneeUpdated,
+)
 from retour_contracts.models.types import FROM_THE_WIRE
 from retour_contracts.traceparent import is_valid_traceparent, new_traceparent, validate_traceparent
 
@@ -91,7 +97,7 @@ class Envelope:
 class ParsedEvent:
     """A validated event and its envelope metadata."""
 
-    event: Event | DataProtectionEvent
+    event: Event | ReturneeUpdated | ReturneeMerged | DataProtectionEvent
     spec: EventSpec[Any]
     event_id: str
     type: str

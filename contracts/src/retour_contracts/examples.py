@@ -21,10 +21,12 @@ from retour_contracts.models import (
     ConsentChanged,
     ContractModel,
     ReturneeErased,
+    ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
+    ReturneeUpdated,
 )
-from retour_contracts.sealing import seal_registration
+from retour_contracts.sealing import UPDATED, seal_personal, seal_registration
 
 M = TypeVar("M", bound=ContractModel)
 
@@ -172,9 +174,43 @@ def example_consent_changed(**overrides: Any) -> ConsentChanged:
     return ConsentChanged.model_validate(_merge(_CONSENT_CHANGED, overrides))
 
 
+def example_returnee_updated(**overrides: Any) -> ReturneeUpdated:
+    """A valid ``ReturneeUpdated``: the example returnee got a new phone and now prefers French.
+    The personal block after the change is sealed under ``EXAMPLE_DATA_KEY`` for
+    ``EXAMPLE_EVENT_ID`` with a fixed nonce, like the registration's example."""
+    personal = example_returnee_registered(personal={"phone": "+22376012345"}).personal
+    sealed = seal_personal(
+        personal, EXAMPLE_DATA_KEY, event_id=EXAMPLE_EVENT_ID, nonce=bytes(12), event_name=UPDATED
+    )
+    data = {
+        "returnee_id": str(RETURNEE_ID),
+        "version": 2,
+        "updated_at": "2024-07-01T10:15:00Z",
+        "updated_by": "agent.bamako.014",
+        "reason": "new_information",
+        "changed": ["preferred_language", "personal.phone"],
+        "facts": {"preferred_language": "fr"},
+        "sealed_personal": sealed.model_dump(mode="json"),
+    }
+    return ReturneeUpdated.model_validate(_merge(data, overrides))
+
+
+def example_returnee_merged(**overrides: Any) -> ReturneeMerged:
+    """A valid ``ReturneeMerged``: the second example returnee was the first one again."""
+    data = {
+        "returnee_id": str(SECOND_RETURNEE_ID),
+        "merged_into": str(RETURNEE_ID),
+        "merged_at": "2024-06-20T11:00:00Z",
+        "merged_by": "supervisor.bamako.2",
+    }
+    return ReturneeMerged.model_validate(_merge(data, overrides))
+
+
 _FACTORIES = {
     ReturneeRegistered: example_returnee_registered,
     ReturneeRegisteredV2: example_returnee_registered_v2,
+    ReturneeUpdated: example_returnee_updated,
+    ReturneeMerged: example_returnee_merged,
     AidGranted: example_aid_granted,
     ActivityLaunched: example_activity_launched,
     ReturneeErased: example_returnee_erased,

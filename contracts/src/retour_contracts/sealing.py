@@ -1,4 +1,5 @@
-"""Sealing the personal block of ``returnee.registered`` v2 (crypto-shredding).
+"""Sealing the personal block of ``returnee.registered`` v2 and ``returnee.updated``
+(crypto-shredding).
 
 Each returnee has a data key of their own, held by intake and never sent on Kafka. The personal
 block is encrypted with AES-256-GCM under that key, the event id as associated data: a block
@@ -18,10 +19,13 @@ from retour_contracts.models import (
     PersonalData,
     ReturneeRegistered,
     ReturneeRegisteredV2,
+    ReturneeUpdated,
     SealedPersonal,
 )
 from retour_contracts.models.types import FROM_THE_WIRE
 
+REGISTERED = "returnee.registered"
+UPDATED = "returnee.updated"
 DATA_KEY_BYTES = 32
 NONCE_BYTES = 12
 ALGORITHM = "AES-256-GCM"
@@ -39,19 +43,29 @@ def new_data_key() -> bytes:
 
 
 def seal_personal(
-    personal: PersonalData, key: bytes, *, event_id: str, nonce: bytes | None = None
+    personal: PersonalData,
+    key: bytes,
+    *,
+    event_id: str,
+    nonce: bytes | None = None,
+    event_name: str = REGISTERED,
 ) -> SealedPersonal:
     """``nonce`` is fixed only by the documents' examples, which must not change at each build;
-    anything else leaves it random (96 random bits: safe far beyond one key's use)."""
+    anything else leaves it random (96 random bits: safe far beyond one key's use).
+    ``event_name`` is bound with the event id, so a block never opens in another kind of event.
+    """
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
-    ciphertext = _cipher(key).encrypt(nonce, personal.model_dump_json().encode(), _aad(event_id))
+    aad = _aad(event_name, event_id)
+    ciphertext = _cipher(key).encrypt(nonce, personal.model_dump_json().encode(), aad)
     return SealedPersonal(algorithm=ALGORITHM, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
 
 
-def open_personal(sealed: SealedPersonal, key: bytes, *, event_id: str) -> PersonalData:
+def open_personal(
+    sealed: SealedPersonal, key: bytes, *, event_id: str, event_name: str = REGISTERED
+) -> PersonalData:
     try:
         plaintext = _cipher(key).decrypt(
-            _unb64(sealed.nonce), _unb64(sealed.ciphertext), _aad(event_id)
+            _unb64(sealed.nonce), _unb64(sealed.ciphertext), _aad(event_name, event_id)
         )
     except (InvalidTag, ValueError):
         raise SealBrokenError(
@@ -90,6 +104,13 @@ def open_registration(
         raise SealBrokenError(f"the opened registration is inconsistent at {where}") from None
 
 
+def open_update(event: ReturneeUpdated, key: bytes, *, event_id: str) -> PersonalData | None:
+    """The personal block as it is after the change, or None when no personal field changed."""
+    if event.sealed_personal is None:
+        return None
+    return open_personal(event.sealed_personal, key, event_id=event_id, event_name=UPDATED)
+
+
 def _facts_of(event: ReturneeRegistered | ReturneeRegisteredV2) -> dict[str, Any]:
     # Attribute access, not model_dump: the values are already validated models and types.
     return {name: getattr(event, name) for name in _FACT_FIELDS}
@@ -117,8 +138,8 @@ def _cipher(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-def _aad(event_id: str) -> bytes:
-    return f"retour:returnee.registered:{event_id}".encode()
+def _aad(event_name: str, event_id: str) -> bytes:
+    return f"retour:{event_name}:{event_id}".encode()
 
 
 def _b64(data: bytes) -> str:

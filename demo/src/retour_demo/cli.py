@@ -73,6 +73,9 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
     reintegration = ApiClient(
         endpoints.reintegration, dev_token(secret, "supervisor"), concurrency=args.concurrency
     )
+    supervisor = ApiClient(
+        endpoints.intake, dev_token(secret, "supervisor"), concurrency=args.concurrency
+    )
     reporting = ApiClient(endpoints.reporting, dev_token(secret, "analyst"))
     try:
         console.print(
@@ -84,6 +87,7 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
                 scenario,
                 intake=intake,
                 reintegration=reintegration,
+                supervisor=supervisor,
                 concurrency=args.concurrency,
             ).run(progress)
         await print_headline_report(console, scenario, outcome, reporting, endpoints)
@@ -92,7 +96,7 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
             " `make token ROLE=analyst` prints"
         )
     finally:
-        for client in (intake, reintegration, reporting):
+        for client in (intake, reintegration, supervisor, reporting):
             await client.close()
 
 

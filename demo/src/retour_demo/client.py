@@ -1,7 +1,8 @@
 """A small HTTP client for the public APIs, as any integrating system would write it.
 
-Every POST carries an Idempotency-Key derived from the scenario, so a request retried after a
-timeout, or a whole demo run again with the same seed, never creates anything twice.
+Every POST and PATCH carries an Idempotency-Key derived from the scenario, so a request
+retried after a timeout, or a whole demo run again with the same seed, never creates anything
+twice.
 """
 
 from __future__ import annotations
@@ -56,12 +57,16 @@ class ApiClient:
     async def post(self, path: str, body: Any, *, key: str) -> httpx.Response:
         return await self._send("POST", path, json=body, headers={"Idempotency-Key": key})
 
+    async def patch(self, path: str, body: Any, *, key: str, etag: str) -> httpx.Response:
+        headers = {"Idempotency-Key": key, "If-Match": etag}
+        return await self._send("PATCH", path, json=body, headers=headers)
+
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self._send("GET", path, params=params)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         # A busy or restarting service answers 503 or drops the connection: try again a few
-        # times. The idempotency key makes a retried POST safe.
+        # times. The idempotency key makes a retried POST or PATCH safe.
         for attempt in range(6):
             try:
                 response = await self._http.request(method, path, **kwargs)

@@ -135,6 +135,14 @@ def _outcome_table(outcome: Outcome) -> Table:
     table.add_row("aid granted", f"{sum(outcome.aid_granted.values()):,}")
     table.add_row("  immediate care given after 72 h", f"{outcome.late_immediate:,}")
     table.add_row("activities launched", f"{sum(outcome.activities.values()):,}")
+    table.add_row("registrations corrected", f"{outcome.corrected:,}")
+    table.add_row(
+        "  refused: the new phone matched someone else", f"{outcome.corrections_refused:,}"
+    )
+    table.add_row("people transferred to another centre", f"{outcome.transferred:,}")
+    table.add_row("registered a second time (weak match)", f"{outcome.re_registered:,}")
+    table.add_row("  merged after review", f"{outcome.merged:,}")
+    table.add_row("  pairs told apart after review", f"{outcome.told_apart:,}")
     return table
 
 

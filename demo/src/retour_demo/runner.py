@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ class Outcome:
     aid_granted: Counter[str] = field(default_factory=Counter)
     late_immediate: int = 0
     activities: Counter[str] = field(default_factory=Counter)
+    corrected: int = 0
+    corrections_refused: int = 0  # the new phone matched another registration (409)
+    transferred: int = 0
+    re_registered: int = 0  # registered a second time, a weak match: queued for review
+    merged: int = 0
+    told_apart: int = 0
     returnee_ids: dict[int, str] = field(default_factory=dict)
     business_grant_ids: dict[int, str] = field(default_factory=dict)
 
@@ -63,14 +70,20 @@ class DemoRunner:
         *,
         intake: ApiClient,
         reintegration: ApiClient,
+        supervisor: ApiClient,
         concurrency: int = 16,
     ) -> None:
         self.scenario = scenario
         self.intake = intake
+        self.supervisor = supervisor  # intake as a supervisor: overrides and the review queue
         self.reintegration = reintegration
         self.concurrency = concurrency
         self.outcome = Outcome()
-        self._seed = scenario.params.seed
+        # The keys of a run name the whole scenario, not only its seed: the same seed with
+        # other sizes or dates makes other requests, which must not reuse the first run's keys.
+        digest = hashlib.sha256(repr(scenario.params).encode()).hexdigest()[:12]
+        self._seed = f"{scenario.params.seed}-{digest}"
+        self._second: dict[str, str] = {}  # second registration -> the original's id
 
     async def run(self, progress: Progress) -> Outcome:
         s = self.scenario
@@ -88,6 +101,11 @@ class DemoRunner:
         await _each(
             progress, "Income-generating activities", s.activities, self._activity, self.concurrency
         )
+        await _each(progress, "Corrections and transfers", s.corrections, self._correct, 8)
+        await _each(progress, "Registered a second time", s.re_registrations, self._again, 4)
+        reviews = await self._open_reviews()
+        await _each(progress, "Duplicate review", reviews, self._decide, 4)
+        await _each(progress, "Cases moved with transfers", s.corrections, self._case_moved, 8)
         return self.outcome
 
     async def _register(self, planned: PlannedReturnee) -> None:
@@ -95,8 +113,12 @@ class DemoRunner:
         response = await self.intake.post("/returnees", planned.registration, key=key)
         if response.status_code == 409 and response.json().get("error") == "possible_duplicate":
             # A namesake born the same year: the registrar checks and confirms.
-            body = {**planned.registration, "confirm_not_duplicate": True}
-            response = await self.intake.post("/returnees", body, key=f"{key}-confirmed")
+            body = {
+                **planned.registration,
+                "confirm_not_duplicate": True,
+                "override_reason": "documents_checked",
+            }
+            response = await self.supervisor.post("/returnees", body, key=f"{key}-confirmed")
             self.outcome.confirmed_after_review += 1
         record = _expect(response, 201, what=f"registration {planned.index}")
         self.outcome.returnee_ids[planned.index] = record["returnee_id"]
@@ -110,6 +132,81 @@ class DemoRunner:
         if self.outcome.returnee_ids[original] not in answer.get("matches", []):
             raise DemoError(f"double registration of {original} matched {answer}")
         self.outcome.duplicates_refused += 1
+
+    async def _correct(self, planned: tuple[int, dict[str, Any]]) -> None:
+        index, change = planned
+        path = f"/returnees/{self.outcome.returnee_ids[index]}"
+        read = await self.intake.get(path)
+        _expect(read, 200, what=f"registration {index}")
+        key = f"demo-{self._seed}-correction-{index}"
+        response = await self.intake.patch(path, change, key=key, etag=read.headers["ETag"])
+        if response.status_code == 409 and response.json().get("error") == "possible_duplicate":
+            # The new phone makes the person someone else's double: left to a supervisor.
+            self.outcome.corrections_refused += 1
+            return
+        _expect(response, 200, what=f"correction of {index}")
+        if "reception_centre" in change:
+            self.outcome.transferred += 1
+        else:
+            self.outcome.corrected += 1
+
+    async def _again(self, planned: tuple[int, dict[str, Any]]) -> None:
+        original, body = planned
+        key = f"demo-{self._seed}-again-{original}"
+        response = await self.intake.post("/returnees", body, key=key)
+        if response.status_code == 409:
+            return  # a namesake made it a strong match: refused at the door, nothing to merge
+        record = _expect(response, 201, what=f"second registration of {original}")
+        if self.outcome.returnee_ids[original] not in record["possible_duplicate_of"]:
+            raise DemoError(f"the second registration of {original} was not flagged")
+        self._second[record["returnee_id"]] = self.outcome.returnee_ids[original]
+        self.outcome.re_registered += 1
+
+    async def _open_reviews(self) -> list[dict[str, Any]]:
+        """The open pairs this run made (the queue also holds earlier runs' and tests')."""
+        ours = set(self.outcome.returnee_ids.values()) | set(self._second)
+        found, cursor = [], None
+        while True:
+            params = {"status": "open", "limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = _expect(
+                await self.supervisor.get("/duplicates", **params), 200, what="review queue"
+            )
+            found += [item for item in page["items"] if item["returnee_id"] in ours]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return found
+
+    async def _decide(self, review: dict[str, Any]) -> None:
+        same = self._second.get(review["returnee_id"]) == review["candidate_id"]
+        body = (
+            {"decision": "same_person"}
+            if same
+            else {"decision": "not_duplicate", "reason": "documents_checked"}
+        )
+        key = f"demo-{self._seed}-review-{review['review_id']}"
+        path = f"/duplicates/{review['review_id']}/decision"
+        response = await self.supervisor.post(path, body, key=key)
+        if response.status_code == 409 and response.json().get("error") == "cannot_merge":
+            return  # merged through another pair of the same person already
+        _expect(response, 200, what=f"decision on review {review['review_id']}")
+        if same:
+            self.outcome.merged += 1
+        else:
+            self.outcome.told_apart += 1
+
+    async def _case_moved(self, planned: tuple[int, dict[str, Any]]) -> None:
+        # The case follows the person to their new centre, through returnee.updated.
+        index, change = planned
+        centre = change.get("reception_centre")
+        if centre is None:
+            return
+        returnee_id = self.outcome.returnee_ids[index]
+        for _ in range(600):
+            case = await self.reintegration.get(f"/cases/{returnee_id}")
+            if case.status_code == 200 and case.json()["reception_centre"] == centre:
+                return
+            await asyncio.sleep(0.1)
+        raise DemoError(f"the case of {returnee_id} did not move to {centre} within 60 s")
 
     async def _case_opened(self, planned: PlannedReturnee) -> None:
         # Cases are opened by the reintegration service from returnee.registered events:

@@ -3,9 +3,11 @@
 Built from the published figures (shared/domain.md): 4,577 returnees repatriated with IOM
 support between January and mid-June 2024, 415 of them in one emergency wave from Port-Bouët
 (Côte d'Ivoire) after evictions; 72 hours of immediate care for most (late for some);
-reintegration aid and income-generating activities, some collective, for a share; and a few
-attempted double registrations at another centre. Everything here is plain data: the runner
-turns it into HTTP requests.
+reintegration aid and income-generating activities, some collective, for a share; a few
+attempted double registrations at another centre; and the lifecycle of registrations: a few
+corrected (a new phone, a language, a household size), a few people transferred to another
+centre, and a few registered a second time under another date of birth, which the duplicate
+review merges. Everything here is plain data: the runner turns it into HTTP requests.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class ScenarioParams:
     reintegration_share: float = 0.35
     activity_share: float = 0.6  # of those with a business grant
     collective_share: float = 0.3  # of activities
+    corrections: int = 24
+    transfers: int = 12
+    re_registrations: int = 6  # the same person again, another date of birth: merged on review
 
 
 @dataclass
@@ -107,6 +112,10 @@ class Scenario:
     returnees: list[PlannedReturnee]
     duplicates: list[tuple[int, dict[str, Any]]]  # (index of the original, re-registration)
     activities: list[PlannedActivity]
+    corrections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """(index, PATCH body): corrections and transfers, each with its reason."""
+    re_registrations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """(index of the original, a second registration that only weakly matches it)."""
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -252,7 +261,60 @@ def build_scenario(params: ScenarioParams) -> Scenario:
         )
         for original in rng.sample(returnees, params.duplicate_attempts)
     ]
-    return Scenario(params, returnees, duplicates, _activities(rng, params, returnees))
+    scenario = Scenario(params, returnees, duplicates, _activities(rng, params, returnees))
+    # Its own generator: the registrations, aid and activities above stay as they were.
+    lifecycle = random.Random(f"{params.seed}/lifecycle")
+    scenario.corrections = _corrections(lifecycle, params, returnees)
+    scenario.re_registrations = _re_registrations(lifecycle, params, returnees)
+    return scenario
+
+
+def _corrections(
+    rng: random.Random, params: ScenarioParams, returnees: list[PlannedReturnee]
+) -> list[tuple[int, dict[str, Any]]]:
+    count = min(params.corrections + params.transfers, len(returnees))
+    chosen = rng.sample(returnees, count)
+    planned = []
+    for number, person in enumerate(chosen):
+        body = person.registration
+        change: dict[str, Any]
+        if number < params.transfers:
+            others = [c for c in CENTRES if c != body["reception_centre"]]
+            change = {"reason": "relocation", "reception_centre": rng.choice(others)}
+        elif body["consents"]["sms_contact"]:
+            language = "bm" if body["preferred_language"] != "bm" else "fr"
+            change = {
+                "reason": "new_information",
+                "preferred_language": language,
+                "personal": {"phone": mali_mobile(rng)},
+            }
+        else:
+            change = {"reason": "data_entry_error", "household_size": rng.randint(1, 9)}
+        planned.append((person.index, change))
+    return planned
+
+
+def _re_registrations(
+    rng: random.Random, params: ScenarioParams, returnees: list[PlannedReturnee]
+) -> list[tuple[int, dict[str, Any]]]:
+    # Same name, a date of birth a year off, no phone: a weak match (a strong one is refused).
+    dated = [r for r in returnees if r.registration["personal"]["date_of_birth"]]
+    planned = []
+    for original in rng.sample(dated, min(params.re_registrations, len(dated))):
+        body = original.registration
+        born = date.fromisoformat(body["personal"]["date_of_birth"])
+        again = {
+            **body,
+            "reception_centre": "kayes" if body["reception_centre"] != "kayes" else "mopti",
+            "consents": {**body["consents"], "sms_contact": False},
+            "personal": {
+                **body["personal"],
+                "date_of_birth": (born - timedelta(days=400)).isoformat(),
+                "phone": None,
+            },
+        }
+        planned.append((original.index, again))
+    return planned
 
 
 def _activities(

@@ -199,6 +199,8 @@ class ConsumingSettings(ServiceSettings):
     activity_launched_topic: TopicName = _topic_setting("activity.launched", "activities_topic")
     returnee_erased_topic: TopicName = _topic_setting("returnee.erased")
     consent_changed_topic: TopicName = _topic_setting("consent.changed")
+    returnee_updated_topic: TopicName = _topic_setting("returnee.updated")
+    returnee_merged_topic: TopicName = _topic_setting("returnee.merged")
 
     def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""

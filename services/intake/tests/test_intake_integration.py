@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
@@ -22,10 +23,15 @@ import phonenumbers
 import pytest
 
 from retour_contracts import (
+    RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
+    RETURNEE_UPDATED_V1,
+    ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
+    ReturneeUpdated,
     open_registration,
+    open_update,
     parse_envelope,
 )
 from retour_contracts.sealing import decode_key
@@ -34,7 +40,7 @@ from retour_intake.main import build_app
 from retour_intake.settings import Settings
 from retour_kit.auth import issue_dev_token
 from retour_kit.logging import configure_logging
-from retour_test_infra import Infra, TopicProbe, eventually, read_topic
+from retour_test_infra import FRESH_IDEMPOTENCY_KEYS, Infra, TopicProbe, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +82,7 @@ async def client(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
             transport=transport,
             base_url="http://intake",
             headers={"Authorization": f"Bearer {token}"},
+            event_hooks=FRESH_IDEMPOTENCY_KEYS,
         ) as http:
             yield http
 
@@ -169,7 +176,9 @@ async def test_concurrent_retries_with_one_key_create_one_returnee(
     assert len({a.json()["returnee_id"] for a in answers}) == 1
 
 
-async def test_a_strong_duplicate_is_refused_then_confirmed(client: httpx.AsyncClient) -> None:
+async def test_a_strong_duplicate_is_refused_then_confirmed(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
     first = await client.post("/returnees", json=registration())
     original = first.json()
     again = registration(
@@ -185,10 +194,33 @@ async def test_a_strong_duplicate_is_refused_then_confirmed(client: httpx.AsyncC
     assert refused.json()["error"] == "possible_duplicate"
     assert refused.json()["matches"] == [original["returnee_id"]]
 
-    confirmed = await client.post("/returnees", json={**again, "confirm_not_duplicate": True})
+    # Overriding a strong match is a supervisor's decision, with a reason.
+    by_registrar = await client.post("/returnees", json={**again, "confirm_not_duplicate": True})
+    assert by_registrar.status_code == 403
+    assert by_registrar.json()["field"] == "body.confirm_not_duplicate"
+    supervisor = as_token(infra, "supervisor")
+    no_reason = await client.post(
+        "/returnees", json={**again, "confirm_not_duplicate": True}, headers=supervisor
+    )
+    assert no_reason.status_code == 422
+    assert [e["field"] for e in no_reason.json()["errors"]] == ["body.override_reason"]
+    confirmed = await client.post(
+        "/returnees",
+        json={**again, "confirm_not_duplicate": True, "override_reason": "documents_checked"},
+        headers=supervisor,
+    )
     assert confirmed.status_code == 201
     assert confirmed.json()["possible_duplicate_of"] == [original["returnee_id"]]
-    assert confirmed.json()["duplicate_confirmed_by"] == "registrar.test"
+    assert confirmed.json()["duplicate_confirmed_by"] == "supervisor.scoped"
+    # The override stays on record as a decided pair, not in the open queue.
+    pair = await review_of(
+        client, supervisor, confirmed.json()["returnee_id"], status="not_duplicate"
+    )
+    assert (pair["strength"], pair["decided_by"], pair["reason"]) == (
+        "strong",
+        "supervisor.scoped",
+        "documents_checked",
+    )
 
 
 async def test_no_number_of_namesakes_hides_a_duplicate(client: httpx.AsyncClient) -> None:
@@ -1027,3 +1059,464 @@ async def test_a_search_query_is_checked_and_never_echoed(client: httpx.AsyncCli
     for answer in (short, blank, long, missing):
         assert answer.status_code == 422 and "query.q" in answer.text
     assert "Koné" not in long.text
+
+
+# Corrections and transfers (PATCH /returnees/{id}) -------------------------------------------
+
+UPDATED_TOPIC = RETURNEE_UPDATED_V1.topic
+
+
+async def registered(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
+    created = await client.post("/returnees", json=registration(**changes))
+    assert created.status_code == 201, created.text
+    answer: dict[str, Any] = created.json()
+    return answer
+
+
+def correcting(version: int | str, key: str | None = None, **headers: str) -> dict[str, str]:
+    return {"If-Match": f'"{version}"', "Idempotency-Key": key or str(uuid.uuid4()), **headers}
+
+
+async def test_a_correction_names_the_version_it_corrects(client: httpx.AsyncClient) -> None:
+    person = await registered(client)
+    path = f"/returnees/{person['returnee_id']}"
+    read = await client.get(path)
+    change = {"reason": "data_entry_error", "household_size": 7}
+
+    no_version = await client.patch(path, json=change, headers={"Idempotency-Key": "k1"})
+    any_version = await client.patch(path, json=change, headers={**correcting(1), "If-Match": "*"})
+    stale = await client.patch(path, json=change, headers=correcting(2))
+    key = str(uuid.uuid4())
+    # The media type of RFC 7396; plain application/json is accepted too (the other calls).
+    done = await client.patch(
+        path,
+        content=json.dumps(change),
+        headers=correcting(1, key, **{"Content-Type": "application/merge-patch+json"}),
+    )
+    retried = await client.patch(path, json=change, headers=correcting(1, key))
+    now = await client.get(path)
+
+    assert read.headers["ETag"] == '"1"' and read.json()["version"] == 1
+    assert no_version.status_code == 428
+    assert no_version.json()["field"] == "header.If-Match"
+    assert any_version.status_code == 428
+    assert stale.status_code == 412 and stale.json()["current_version"] == 1
+    assert stale.headers["ETag"] == '"1"'
+    assert done.status_code == 200, done.text
+    assert done.headers["ETag"] == '"2"'
+    assert done.json()["household_size"] == 7 and done.json()["version"] == 2
+    # A retry of the same correction (same key) replays its answer: no third version.
+    assert retried.status_code == 200 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.headers["ETag"] == '"2"'
+    assert now.json()["version"] == 2 and now.json()["household_size"] == 7
+
+
+async def test_of_two_corrections_of_one_version_exactly_one_wins(
+    client: httpx.AsyncClient,
+) -> None:
+    person = await registered(client)
+    path = f"/returnees/{person['returnee_id']}"
+    sizes = (3, 9)
+
+    answers = await asyncio.gather(
+        *(
+            client.patch(
+                path,
+                json={"reason": "data_entry_error", "household_size": n},
+                headers=correcting(1),
+            )
+            for n in sizes
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 412]
+    [winner] = [a for a in answers if a.status_code == 200]
+    now = (await client.get(path)).json()
+    assert now["version"] == 2
+    assert now["household_size"] == winner.json()["household_size"]
+
+
+async def test_a_correction_is_published_with_its_personal_block_sealed(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    person = await registered(
+        client,
+        preferred_language="bm",
+        consents={"data_processing": True, "sms_contact": True, "partner_sharing": False},
+        personal={"phone": "+22365012345"},
+    )
+    returnee_id = person["returnee_id"]
+    change = {
+        "reason": "new_information",
+        "preferred_language": "fr",
+        "personal": {"phone": "+223 76 12 34 56"},
+    }
+    async with TopicProbe(infra.kafka_bootstrap, UPDATED_TOPIC) as probe:
+        answer = await client.patch(f"/returnees/{returnee_id}", json=change, headers=correcting(1))
+        [record] = await probe.collect(lambda got: returnee_id in ids_seen(got), within=60)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["personal"]["phone"] == "+22376123456"
+    assert (
+        b"76123456" not in record.value
+        and person["personal"]["given_name"].encode() not in record.value
+    )
+    parsed = parse_envelope(UPDATED_TOPIC, record.key, record.value, record.headers)
+    event = parsed.event
+    assert isinstance(event, ReturneeUpdated)
+    assert (event.version, event.updated_by, event.reason) == (
+        2,
+        "registrar.test",
+        "new_information",
+    )
+    assert set(event.changed) == {"preferred_language", "personal.phone"}
+    assert event.facts.preferred_language == "fr" and not event.is_transfer
+    released = await data_keys(client, infra, "notifications_service", returnee_id)
+    [item] = released.json()["keys"]
+    opened = open_update(event, decode_key(item["key"]), event_id=parsed.event_id)
+    assert opened is not None and opened.phone == "+22376123456"
+    assert opened.given_name == person["personal"]["given_name"]
+
+
+async def test_a_transfer_takes_the_person_to_the_other_centre(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    person = await registered(client, reception_centre="gao")
+    returnee_id = person["returnee_id"]
+    path = f"/returnees/{returnee_id}"
+    at_gao = as_token(infra, "registrar", centres=["gao"])
+    at_bamako = as_token(infra, "registrar", centres=["bamako"])
+    async with TopicProbe(infra.kafka_bootstrap, UPDATED_TOPIC) as probe:
+        moved = await client.patch(
+            path,
+            json={"reason": "relocation", "reception_centre": "bamako"},
+            headers=correcting(1) | at_gao,
+        )
+        [record] = await probe.collect(lambda got: returnee_id in ids_seen(got), within=60)
+
+    assert moved.status_code == 200, moved.text
+    event = parse_envelope(UPDATED_TOPIC, record.key, record.value, record.headers).event
+    assert isinstance(event, ReturneeUpdated) and event.is_transfer
+    assert event.changed == ["reception_centre"] and event.sealed_personal is None
+    assert (await client.get(path, headers=at_gao)).status_code == 404
+    assert (await client.get(path, headers=at_bamako)).json()["reception_centre"] == "bamako"
+    # Back at Gao the registrar can no longer correct the person either.
+    again = await client.patch(
+        path,
+        json={"reason": "relocation", "reception_centre": "gao"},
+        headers=correcting(2) | at_gao,
+    )
+    assert again.status_code == 404
+
+
+async def test_a_correction_is_checked_like_a_registration(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    no_sms = {"data_processing": True, "sms_contact": False, "partner_sharing": False}
+    person = await registered(client, consents=no_sms)
+    path = f"/returnees/{person['returnee_id']}"
+    nina = f"ML{random.randint(10**9, 10**10 - 1)}"
+    other = await registered(client, personal={"national_id": nina})
+
+    def fields(answer: httpx.Response) -> list[str]:
+        assert answer.status_code == 422, answer.text
+        return [problem["field"] for problem in answer.json()["errors"]]
+
+    async def patch(body: dict[str, Any]) -> httpx.Response:
+        return await client.patch(path, json=body, headers=correcting(1))
+
+    assert "body.reason" in fields(await patch({"household_size": 3}))
+    # No SMS consent, no phone: named as a registration names it (a rule of the block).
+    assert "body.personal" in fields(
+        await patch({"reason": "new_information", "personal": {"phone": "+22376123456"}})
+    )
+    assert "body.personal.given_name" in fields(
+        await patch({"reason": "data_entry_error", "personal": {"given_name": None}})
+    )
+    assert "body.consents" in fields(
+        await patch({"reason": "data_entry_error", "consents": {"sms_contact": True}})
+    )
+    assert "body.arrival_date" in fields(
+        await patch({"reason": "data_entry_error", "arrival_date": "2999-01-01"})
+    )
+    twin = await patch({"reason": "new_information", "personal": {"national_id": nina}})
+    assert twin.status_code == 409 and twin.json()["matches"] == [other["returnee_id"]]
+    outside = await client.patch(
+        path,
+        json={"reason": "data_entry_error", "household_size": 2},
+        headers=correcting(1) | as_token(infra, "registrar", centres=["kayes"]),
+    )
+    assert outside.status_code == 404
+    assert (await client.get(path)).json()["version"] == 1  # nothing of these changed it
+
+
+async def test_a_date_of_birth_replaces_an_age_estimate_and_search_finds_the_new_name(
+    client: httpx.AsyncClient,
+) -> None:
+    person = await registered(
+        client, age_estimate=30, personal={"date_of_birth": None}, arrival_date="2024-03-02"
+    )
+    new_family = f"{unique_name()}ké"
+    answer = await client.patch(
+        f"/returnees/{person['returnee_id']}",
+        json={
+            "reason": "new_information",
+            "personal": {"date_of_birth": "1990-01-15", "family_name": new_family},
+        },
+        headers=correcting(1),
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["age_years"], answer.json()["age_is_estimated"]) == (34, False)
+    found = await client.get("/returnees/search", params={"q": new_family.replace("é", "e")})
+    assert person["returnee_id"] in [
+        hit["returnee"]["returnee_id"] for hit in found.json()["items"]
+    ]
+
+
+async def test_an_erasure_forgets_the_stored_answers_to_corrections(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    person = await registered(client)
+    path = f"/returnees/{person['returnee_id']}"
+    key = str(uuid.uuid4())
+    change = {"reason": "data_entry_error", "household_size": 4}
+    assert (await client.patch(path, json=change, headers=correcting(1, key))).status_code == 200
+    officer = service_token(infra, "data_protection_officer")
+    erased = await client.post(
+        f"{path}/erasure", json={"reason": "data_subject_request"}, headers=officer
+    )
+    assert erased.status_code == 200
+
+    replay = await client.patch(path, json=change, headers=correcting(1, key))
+    fresh = await client.patch(path, json=change, headers=correcting(2))
+
+    assert replay.status_code == 410 and person["personal"]["family_name"] not in replay.text
+    assert fresh.status_code == 410
+
+
+async def test_every_write_of_intake_needs_an_idempotency_key(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    person = await registered(client)
+    path = f"/returnees/{person['returnee_id']}"
+    officer = service_token(infra, "data_protection_officer")
+    notifications = service_token(infra, "notifications_service")
+    writes = [
+        ("POST", "/returnees", registration(), {}),
+        ("PATCH", path, {"reason": "data_entry_error", "household_size": 2}, {"If-Match": '"1"'}),
+        ("POST", f"{path}/consents", {"sms_contact": False}, {}),
+        ("POST", f"{path}/erasure", {"reason": "data_subject_request"}, officer),
+        ("POST", "/data-keys", {"returnee_ids": [person["returnee_id"]]}, notifications),
+    ]
+    # The client without the test hook that gives every write a fresh key.
+    async with httpx.AsyncClient(
+        transport=client._transport, base_url="http://intake", headers=dict(client.headers)
+    ) as bare:
+        answers = [
+            await bare.request(method, url, json=body, headers=headers)
+            for method, url, body, headers in writes
+        ]
+
+    assert [a.status_code for a in answers] == [428] * len(writes), [a.text for a in answers]
+    assert {a.json()["field"] for a in answers} == {"header.Idempotency-Key"}
+    assert (await client.get(path)).json()["version"] == 1
+
+
+# The duplicate review queue -----------------------------------------------------------------
+
+MERGED_TOPIC = RETURNEE_MERGED_V1.topic
+
+
+async def weak_pair(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two registrations of one name, born a year apart: a weak match, let through."""
+    first = await registered(client, personal={"date_of_birth": "1990-04-02"})
+    same_name = {
+        "given_name": first["personal"]["given_name"],
+        "family_name": first["personal"]["family_name"],
+        "date_of_birth": "1991-09-30",
+    }
+    second = await registered(client, reception_centre="kayes", personal=same_name)
+    assert second["possible_duplicate_of"] == [first["returnee_id"]]
+    return first, second
+
+
+async def review_of(
+    client: httpx.AsyncClient,
+    supervisor: dict[str, str],
+    returnee_id: str,
+    *,
+    status: str = "open",
+) -> dict[str, Any]:
+    """The review of ``returnee_id`` in the queue, read page by page (the shared database holds
+    other tests' and demos' reviews)."""
+    cursor = None
+    while True:
+        params = {"status": status, "limit": "200", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/duplicates", params=params, headers=supervisor)).json()
+        for item in page["items"]:
+            if item["returnee_id"] == returnee_id:
+                return dict(item)
+        cursor = page["next_cursor"]
+        assert cursor, f"no {status} review of {returnee_id}"
+
+
+async def test_weak_matches_wait_in_a_queue_that_only_supervisors_read(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    first, second = await weak_pair(client)
+    supervisor = as_token(infra, "supervisor")
+
+    review = await review_of(client, supervisor, second["returnee_id"])
+    as_registrar = await client.get("/duplicates")
+    at_gao = await client.get(
+        "/duplicates",
+        params={"limit": "200"},
+        headers=as_token(infra, "supervisor", centres=["gao"]),
+    )
+
+    assert (review["candidate_id"], review["strength"]) == (first["returnee_id"], "weak")
+    assert review["returnee"]["personal"] == second["personal"]
+    assert review["candidate"]["personal"] == first["personal"]
+    assert as_registrar.status_code == 403
+    # The later registration is at Kayes: a Gao supervisor does not see the pair.
+    assert second["returnee_id"] not in [i["returnee_id"] for i in at_gao.json()["items"]]
+
+
+async def test_a_pair_told_apart_stays_two_people(client: httpx.AsyncClient, infra: Infra) -> None:
+    first, second = await weak_pair(client)
+    supervisor = as_token(infra, "supervisor")
+    review = await review_of(client, supervisor, second["returnee_id"])
+    assert review["candidate_id"] == first["returnee_id"]
+    path = f"/duplicates/{review['review_id']}/decision"
+
+    decided = await client.post(path, json={"decision": "not_duplicate"}, headers=supervisor)
+    again = await client.post(path, json={"decision": "not_duplicate"}, headers=supervisor)
+    otherwise = await client.post(path, json={"decision": "same_person"}, headers=supervisor)
+
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["status"], decided.json()["decided_by"]) == (
+        "not_duplicate",
+        "supervisor.scoped",
+    )
+    assert again.status_code == 200
+    assert otherwise.status_code == 409 and otherwise.json()["error"] == "already_decided"
+    assert "merged_into" not in (await client.get(f"/returnees/{second['returnee_id']}")).json()
+
+
+async def test_the_same_person_is_merged_into_the_earlier_registration(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    first, second = await weak_pair(client)
+    supervisor = as_token(infra, "supervisor")
+    review = await review_of(client, supervisor, second["returnee_id"])
+    path = f"/duplicates/{review['review_id']}/decision"
+    async with TopicProbe(infra.kafka_bootstrap, MERGED_TOPIC) as probe:
+        merged = await client.post(path, json={"decision": "same_person"}, headers=supervisor)
+        [record] = await probe.collect(
+            lambda got: second["returnee_id"] in ids_seen(got), within=60
+        )
+
+    assert merged.status_code == 200, merged.text
+    event = parse_envelope(MERGED_TOPIC, record.key, record.value, record.headers).event
+    assert isinstance(event, ReturneeMerged)
+    assert (str(event.returnee_id), str(event.merged_into), event.merged_by) == (
+        second["returnee_id"],
+        first["returnee_id"],
+        "supervisor.scoped",
+    )
+    later = (await client.get(f"/returnees/{second['returnee_id']}")).json()
+    assert later["merged_into"] == first["returnee_id"]
+    # The person is corrected where they are now, not through the registration merged away.
+    corrected = await client.patch(
+        f"/returnees/{second['returnee_id']}",
+        json={"reason": "data_entry_error", "household_size": 2},
+        headers=correcting(1),
+    )
+    assert corrected.status_code == 409 and corrected.json()["merged_into"] == first["returnee_id"]
+    found = await client.get("/returnees/search", params={"q": first["personal"]["family_name"]})
+    ids = [hit["returnee"]["returnee_id"] for hit in found.json()["items"]]
+    assert first["returnee_id"] in ids and second["returnee_id"] not in ids
+    # A third registration of the person matches the person once, not their merged record.
+    third = await client.post(
+        "/returnees",
+        json=registration(
+            reception_centre="mopti",
+            personal={**second["personal"], "date_of_birth": "1990-12-01"},
+        ),
+    )
+    assert third.status_code == 201, third.text
+    assert third.json()["possible_duplicate_of"] == [first["returnee_id"]]
+
+
+async def test_a_correction_does_not_reopen_a_match_decided_at_registration(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    first = await registered(client)
+    namesake = registration(
+        personal={k: first["personal"][k] for k in ("given_name", "family_name", "date_of_birth")}
+    )
+    second = await client.post(
+        "/returnees",
+        json={**namesake, "confirm_not_duplicate": True, "override_reason": "family_member"},
+        headers=as_token(infra, "supervisor"),
+    )
+    assert second.status_code == 201, second.text
+
+    # A new phone for the namesake: still the strong match a supervisor let through, nothing new.
+    corrected = await client.patch(
+        f"/returnees/{second.json()['returnee_id']}",
+        json={"reason": "new_information", "personal": {"phone": "+22376000000"}},
+        headers=correcting(1),
+    )
+
+    assert corrected.status_code == 200, corrected.text
+
+
+async def test_a_supervisor_merges_only_into_a_registration_within_their_centres(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    first, second = await weak_pair(client)  # at Gao, then at Kayes
+    at_kayes = as_token(infra, "supervisor", centres=["kayes"])
+    review = await review_of(client, at_kayes, second["returnee_id"])
+
+    refused = await client.post(
+        f"/duplicates/{review['review_id']}/decision",
+        json={"decision": "same_person"},
+        headers=at_kayes,
+    )
+
+    assert refused.status_code == 409 and refused.json()["error"] == "cannot_merge"
+    assert review["candidate"] == {"returnee_id": first["returnee_id"], "reception_centre": "gao"}
+    assert "merged_into" not in (await client.get(f"/returnees/{second['returnee_id']}")).json()
+
+
+async def test_erasing_a_person_erases_every_registration_merged_into_them(
+    client: httpx.AsyncClient, infra: Infra
+) -> None:
+    first, second = await weak_pair(client)
+    supervisor = as_token(infra, "supervisor")
+    review = await review_of(client, supervisor, second["returnee_id"])
+    merged = await client.post(
+        f"/duplicates/{review['review_id']}/decision",
+        json={"decision": "same_person"},
+        headers=supervisor,
+    )
+    assert merged.status_code == 200, merged.text
+
+    erased = await client.post(
+        f"/returnees/{first['returnee_id']}/erasure",
+        json={"reason": "data_subject_request"},
+        headers=service_token(infra, "data_protection_officer"),
+    )
+
+    assert erased.status_code == 200, erased.text
+    for person in (first, second):
+        read = await client.get(f"/returnees/{person['returnee_id']}")
+        assert read.status_code == 410, read.text
+        published = await eventually(
+            functools.partial(events_of, infra, "returnee.erased", person["returnee_id"]),
+            what="returnee.erased of each registration",
+        )
+        assert [e["reason"] for e in published] == ["data_subject_request"]
+    keys = await data_keys(client, infra, "notifications_service", second["returnee_id"])
+    assert keys.json()["keys"] == [] and keys.json()["refused"][0]["reason"] == "erased"

@@ -17,9 +17,9 @@ from retour_contracts import (
     new_data_key,
     open_registration,
 )
-from retour_intake.domain.commands import EXAMPLE, RegisterReturnee
-from retour_intake.domain.duplicates import KnownPerson, PersonKeys
-from retour_intake.domain.registration import DuplicateSuspected, Registrar
+from retour_intake.domain.commands import EXAMPLE, InvalidField, RegisterReturnee
+from retour_intake.domain.duplicates import DuplicateAssessment, KnownPerson, PersonKeys
+from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused, Registrar
 from retour_intake.use_cases import register_returnee
 from retour_kit.idempotency import IdempotencyKeyReused, StoredResponse
 
@@ -35,6 +35,7 @@ class FakeUnitOfWork:
         self.keys: dict[str, tuple[str, StoredResponse | None]] = {}
         self.committed = 0
         self.accesses: list[tuple[str, UUID, bool]] = []
+        self.reviews: list[tuple[UUID, UUID, str, str | None, str | None]] = []
 
     async def claim_idempotency_key(self, key: str, fingerprint: str) -> StoredResponse | None:
         if key not in self.keys:
@@ -56,6 +57,13 @@ class FakeUnitOfWork:
 
     async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None:
         self.people[event.returnee_id] = keys
+
+    async def queue_reviews(
+        self, event: ReturneeRegistered, duplicates: DuplicateAssessment, *, reason: str | None
+    ) -> None:
+        by = event.duplicate_confirmed_by
+        self.reviews += [(event.returnee_id, m, "weak", None, None) for m in duplicates.weak]
+        self.reviews += [(event.returnee_id, m, "strong", by, reason) for m in duplicates.strong]
 
     async def issue_data_key(self, returnee_id: UUID) -> bytes:
         assert returnee_id not in self.data_keys
@@ -94,12 +102,21 @@ def command(**changes: Any) -> RegisterReturnee:
     return RegisterReturnee.model_validate(data)
 
 
-async def run(db: FakeDatabase, cmd: RegisterReturnee, key: str | None = None) -> Any:
+REGISTRAR = Registrar("registrar.gao.1")
+
+
+async def run(
+    db: FakeDatabase,
+    cmd: RegisterReturnee,
+    key: str | None = None,
+    registrar: Registrar = REGISTRAR,
+) -> Any:
+    """Every registration carries a key; a test that does not care gets a fresh one."""
     return await register_returnee(
         db.start,
         cmd,
-        registrar=Registrar("registrar.gao.1"),
-        idempotency_key=key,
+        registrar=registrar,
+        idempotency_key=key or str(uuid4()),
         traceparent=TRACE,
         now=lambda: NOW,
         new_id=uuid4,
@@ -143,12 +160,28 @@ async def test_a_strong_duplicate_is_refused_and_nothing_is_kept() -> None:
     assert len(db.state.published) == 1
 
 
-async def test_a_confirmed_duplicate_is_registered_with_who_confirmed() -> None:
+async def test_only_a_supervisor_overrides_a_strong_match_and_says_why() -> None:
     db = FakeDatabase()
     first = await run(db, command())
-    second = await run(db, command(confirm_not_duplicate=True))
-    assert second.body["possible_duplicate_of"] == [first.body["returnee_id"]]
-    assert second.body["duplicate_confirmed_by"] == "registrar.gao.1"
+    supervisor = Registrar("supervisor.gao.1", ("supervisor",))
+    with pytest.raises(OverrideRefused):
+        await run(db, command(confirm_not_duplicate=True))
+    with pytest.raises(InvalidField, match="override_reason"):
+        await run(db, command(confirm_not_duplicate=True), registrar=supervisor)
+
+    second = await run(
+        db,
+        command(confirm_not_duplicate=True, override_reason="documents_checked"),
+        registrar=supervisor,
+    )
+
+    first_id, second_id = UUID(first.body["returnee_id"]), UUID(second.body["returnee_id"])
+    assert second.body["possible_duplicate_of"] == [str(first_id)]
+    assert second.body["duplicate_confirmed_by"] == "supervisor.gao.1"
+    # The override is kept as a decided review: who let the pair through, and why.
+    assert db.state.reviews == [
+        (second_id, first_id, "strong", "supervisor.gao.1", "documents_checked")
+    ]
 
 
 async def test_a_weak_match_registers_and_flags() -> None:
@@ -158,6 +191,9 @@ async def test_a_weak_match_registers_and_flags() -> None:
     second = await run(db, command(personal=personal))
     assert second.body["possible_duplicate_of"] == [first.body["returnee_id"]]
     assert second.body["duplicate_confirmed_by"] is None
+    # Nobody decided: the pair waits in the review queue.
+    second_id, first_id = UUID(second.body["returnee_id"]), UUID(first.body["returnee_id"])
+    assert db.state.reviews == [(second_id, first_id, "weak", None, None)]
 
 
 async def test_the_same_key_and_body_replays_the_first_answer() -> None:

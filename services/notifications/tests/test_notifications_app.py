@@ -75,6 +75,25 @@ def test_no_retention_may_end_before_an_event_is_too_old_to_notify(setting: str)
     assert explicit_settings(max_event_age_hours=72, **{setting: 3})  # 72 hours: enough
 
 
+def test_the_duplicate_hold_defaults_to_a_day_and_stays_within_a_week() -> None:
+    assert explicit_settings().duplicate_hold_hours == 24
+    assert explicit_settings(duplicate_hold_hours=0).duplicate_hold_hours == 0  # no hold
+    assert explicit_settings(duplicate_hold_hours=168).duplicate_hold_hours == 168
+    assert refusal(duplicate_hold_hours=169) == (
+        "DUPLICATE_HOLD_HOURS: input should be less than or equal to 168"
+    )
+    assert refusal(duplicate_hold_hours=-1) == (
+        "DUPLICATE_HOLD_HOURS: input should be greater than or equal to 0"
+    )
+
+
+def test_the_merge_topic_is_a_setting_like_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert explicit_settings().returnee_merged_topic == "returnee.merged"
+    monkeypatch.setenv("RETURNEE_MERGED_TOPIC", "replay.returnee.merged")
+
+    assert explicit_settings().returnee_merged_topic == "replay.returnee.merged"
+
+
 def test_a_ledger_retention_shorter_than_a_day_is_refused() -> None:
     assert refusal(ledger_retention_days=0) == (
         "LEDGER_RETENTION_DAYS: input should be greater than or equal to 1"

@@ -14,45 +14,20 @@ from retour_contracts.examples import (
     example_aid_granted,
     example_returnee_registered,
 )
-from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
-from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
 from retour_notifications.domain.contacts import Contact
+from retour_notifications.domain.corrections import Corrections
 from retour_notifications.domain.delivery import Notification, Status
 from retour_notifications.domain.planning import Event, notification_id
 from retour_notifications.domain.rules import Channel
-from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.record import (
     IncomingEvent,
     Recorded,
-    Recording,
     record_batch,
 )
+from retour_notifications_memory import MemoryLedger, packaged_recording
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TEAM = "equipe.bamako@example.org"
-
-
-class FakeLedger:
-    def __init__(self) -> None:
-        self.rows: dict[UUID, Notification] = {}
-
-    async def add(self, notifications: Sequence[Notification]) -> int:
-        new = [n for n in notifications if n.notification_id not in self.rows]
-        self.rows.update({n.notification_id: n for n in new})
-        return len(new)
-
-    async def held_for(self, returnee_ids: Collection[UUID]) -> list[Notification]:
-        return [
-            n
-            for n in self.rows.values()
-            if n.returnee_id in returnee_ids and n.status is Status.HELD
-        ]
-
-    async def release(self, notification: Notification) -> None:
-        self.rows[notification.notification_id] = notification
-
-    async def drop(self, notification_id: UUID) -> None:
-        del self.rows[notification_id]
 
 
 class FakeContacts:
@@ -66,22 +41,23 @@ class FakeContacts:
     async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]:
         return {rid: self.saved[rid] for rid in returnee_ids if rid in self.saved}
 
+    async def corrections_waiting(self, returnee_ids: Collection[UUID]) -> dict[UUID, Corrections]:
+        return {}
+
+    async def keep_waiting(self, corrections: Sequence[Corrections]) -> None:
+        raise AssertionError("recording keeps no correction")
+
+    async def drop_waiting(self, returnee_ids: Collection[UUID]) -> None:
+        pass
+
 
 class Service:
     """The use case wired with fakes, one event at a time."""
 
     def __init__(self) -> None:
-        self.ledger = FakeLedger()
+        self.ledger = MemoryLedger()
         self.contacts = FakeContacts()
-        self.recording = Recording(
-            rules=load_rule_book(PACKAGED_RULES),
-            composer=Composer(
-                JinjaTemplates(PACKAGED_TEMPLATES, fallback_language="fr"), sms_max_segments=3
-            ),
-            team_addresses={"bamako": TEAM},
-            team_language="fr",
-            max_event_age=timedelta(days=7),
-        )
+        self.recording = packaged_recording({"bamako": TEAM})
 
     async def receive(
         self, event: Event, event_id: UUID | None = None, published_at: datetime = NOW

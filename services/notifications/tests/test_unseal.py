@@ -10,6 +10,7 @@ import pytest
 
 from retour_contracts import (
     ParsedEvent,
+    PersonalData,
     ReturneeRegistered,
     SealBrokenError,
     build_envelope,
@@ -18,9 +19,16 @@ from retour_contracts import (
     seal_registration,
     spec_for_model,
 )
-from retour_contracts.examples import example_aid_granted, example_returnee_erased
+from retour_contracts.examples import (
+    example_aid_granted,
+    example_returnee_erased,
+    example_returnee_merged,
+    example_returnee_updated,
+)
 from retour_contracts.examples import example_returnee_registered as registered
 from retour_contracts.models import ContractModel
+from retour_contracts.sealing import UPDATED, seal_personal
+from retour_notifications.domain.corrections import OpenedUpdate
 from retour_notifications.usecases.unseal import DataKeyRefusedError, opened
 
 
@@ -102,3 +110,69 @@ async def test_a_key_refused_for_another_reason_than_erasure_fails_the_event(rea
     with pytest.raises(DataKeyRefusedError, match=f"{person.returnee_id}: {reason}") as caught:
         await opened([sealed(person, new_data_key())], keys)
     assert person.personal.family_name not in str(caught.value)
+
+
+def sealed_update(returnee_id: UUID, key: bytes, phone: str | None) -> ParsedEvent:
+    """A new phone and language for ``returnee_id``, the personal block sealed under ``key``."""
+    event_id = uuid4()
+    personal = PersonalData(given_name="Aminata", family_name="Diarra", phone=phone)
+    block = seal_personal(personal, key, event_id=str(event_id), event_name=UPDATED)
+    update = example_returnee_updated(returnee_id=returnee_id, sealed_personal=block)
+    return received(update, event_id)
+
+
+async def test_an_update_with_a_new_phone_is_opened_with_the_returnees_key() -> None:
+    person, key = uuid4(), new_data_key()
+    keys = Keys({person: key})
+    batch = [sealed_update(person, key, "+22376012345")]
+
+    [consumed] = await opened(batch, keys)
+
+    assert isinstance(consumed.event, OpenedUpdate)
+    assert consumed.event.event == batch[0].event
+    assert consumed.event.personal is not None
+    assert consumed.event.personal.phone == "+22376012345"
+    assert keys.asked == [{person}]
+
+
+async def test_an_update_without_a_new_phone_asks_for_no_key() -> None:
+    """A corrected name is none of notifications' business: its block stays sealed."""
+    keys = Keys({})
+    update = example_returnee_updated(
+        returnee_id=uuid4(),
+        changed=["preferred_language", "personal.family_name"],
+    )
+
+    [consumed] = await opened([received(update)], keys)
+
+    assert consumed.event == OpenedUpdate(update, None)
+    assert keys.asked == []
+
+
+async def test_an_erased_persons_update_is_skipped_and_another_refusal_fails_it() -> None:
+    erased, unknown = uuid4(), uuid4()
+    keys = Keys({erased: "erased"})
+    assert await opened([sealed_update(erased, new_data_key(), None)], keys) == []
+
+    with pytest.raises(DataKeyRefusedError, match=f"{unknown}: unknown") as caught:
+        await opened([sealed_update(unknown, new_data_key(), "+22376012345")], keys)
+    assert "+22376012345" not in str(caught.value)
+
+
+async def test_an_update_block_that_does_not_open_fails_the_event() -> None:
+    person = uuid4()
+    keys = Keys({person: new_data_key()})
+    with pytest.raises(SealBrokenError):
+        await opened([sealed_update(person, new_data_key(), "+22376012345")], keys)
+
+
+async def test_a_merge_passes_through_and_asks_for_no_key() -> None:
+    """It carries no personal data: nothing to open, and it must never fail as unknown."""
+    keys = Keys({})
+    merge = example_returnee_merged(returnee_id=uuid4(), merged_into=uuid4())
+    batch = [received(merge)]
+
+    [consumed] = await opened(batch, keys)
+
+    assert (consumed.event, str(consumed.event_id)) == (merge, batch[0].event_id)
+    assert keys.asked == []

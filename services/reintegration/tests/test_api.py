@@ -7,9 +7,8 @@ consumer reads. Granted aid and launched activities are read back from the real 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,8 @@ from uuid import UUID
 import httpx
 import jsonschema
 import pytest
-import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from fastapi import FastAPI
 from pydantic import BaseModel
 
 from retour_contracts import (
@@ -38,6 +35,7 @@ from retour_reintegration.domain.commands import CloseCase, GrantAid, LaunchActi
 from retour_reintegration.main import build_app
 from retour_reintegration.settings import Settings
 from retour_test_infra import Infra, eventually
+from retour_test_inprocess import running_app
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +59,7 @@ async def registrations_topic(infra: Infra) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def app(infra: Infra, registrations_topic: str) -> Iterator[FastAPI]:
+async def client(infra: Infra, registrations_topic: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         database_url=infra.dsn("reintegration"),
         auth_jwt_secret=infra.jwt_secret,
@@ -70,20 +68,8 @@ def app(infra: Infra, registrations_topic: str) -> Iterator[FastAPI]:
         consumer_group=f"test-api-{uuid.uuid4().hex[:8]}",
         reintegration_budget_xof=1_000_000,
     )
-    yield build_app(settings)
-    # build_app configured JSON logging for the process; later tests start unconfigured.
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "retour-json"]:
-        root.removeHandler(handler)
-
-
-@pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with running_app(build_app(settings)) as client:
+        yield client
 
 
 class Api:
@@ -516,8 +502,10 @@ class TestIdempotencyKey:
     async def test_every_post_needs_a_key(self, worker: Api) -> None:
         response = await worker.client.post("/activities", json={}, headers=worker.headers)
 
-        assert response.status_code == 422
-        assert "header.Idempotency-Key" in [e["field"] for e in response.json()["errors"]]
+        # 428 before the body is even looked at: the request can be sent again, with a key.
+        assert response.status_code == 428
+        assert response.json()["error"] == "idempotency_key_required"
+        assert response.json()["field"] == "header.Idempotency-Key"
 
 
 class TestLaunchingActivities:

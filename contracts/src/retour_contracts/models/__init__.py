@@ -6,12 +6,14 @@ from retour_contracts.models.consent_changed import ConsentChanged
 from retour_contracts.models.enums import (
     AidCategory,
     AidPhase,
+    ChangeReason,
     Dimension,
     ErasureReason,
     Level,
     MaliRegion,
     Modality,
     ReceptionCentre,
+    RegistrationField,
     ReturnType,
     Sector,
     Sex,
@@ -19,6 +21,7 @@ from retour_contracts.models.enums import (
 )
 from retour_contracts.models.money import Money
 from retour_contracts.models.returnee_erased import ReturneeErased
+from retour_contracts.models.returnee_merged import ReturneeMerged
 from retour_contracts.models.returnee_registered import (
     Consents,
     PersonalData,
@@ -27,6 +30,7 @@ from retour_contracts.models.returnee_registered import (
     ReturneeRegisteredV2,
     SealedPersonal,
 )
+from retour_contracts.models.returnee_updated import FactChanges, ReturneeUpdated
 from retour_contracts.models.types import PERSONAL_DATA_MARK, ContractModel
 
 Event = ReturneeRegistered | ReturneeRegisteredV2 | AidGranted | ActivityLaunched
@@ -41,6 +45,7 @@ __all__ = [
     "AidCategory",
     "AidGranted",
     "AidPhase",
+    "ChangeReason",
     "ConsentChanged",
     "Consents",
     "ContractModel",
@@ -48,6 +53,7 @@ __all__ = [
     "Dimension",
     "ErasureReason",
     "Event",
+    "FactChanges",
     "Level",
     "Location",
     "MaliRegion",
@@ -56,10 +62,13 @@ __all__ = [
     "PersonalData",
     "ReceptionCentre",
     "RegistrationFacts",
+    "RegistrationField",
     "ReturnType",
     "ReturneeErased",
+    "ReturneeMerged",
     "ReturneeRegistered",
     "ReturneeRegisteredV2",
+    "ReturneeUpdated",
     "SealedPersonal",
     "Sector",
     "Sex",

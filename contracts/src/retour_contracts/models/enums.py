@@ -144,3 +144,41 @@ class ErasureReason(StrEnum):
     NO_LONGER_NEEDED = "no_longer_needed"  # the purpose is over
     REGISTERED_IN_ERROR = "registered_in_error"
     LEGAL_OBLIGATION = "legal_obligation"
+
+
+class ChangeReason(StrEnum):
+    """Why a registration was corrected or the person transferred to another centre (a code:
+    free text could hold personal data)."""
+
+    DATA_ENTRY_ERROR = "data_entry_error"  # typed wrong at the desk
+    NEW_INFORMATION = "new_information"  # a document seen, a new phone number
+    RETURNEE_REQUEST = "returnee_request"  # the person asked
+    RELOCATION = "relocation"  # the person lives near another centre now
+    CENTRE_CAPACITY = "centre_capacity"  # moved to relieve a full centre
+
+
+class RegistrationField(StrEnum):
+    """A field of a registration that a correction can change. ``personal.*`` fields travel
+    sealed; consents have their own event (``consent.changed``) and duplicates their review."""
+
+    RECEPTION_CENTRE = "reception_centre"
+    ARRIVAL_DATE = "arrival_date"
+    RETURN_TYPE = "return_type"
+    HOST_COUNTRY = "host_country"
+    REGION_OF_ORIGIN = "region_of_origin"
+    SEX = "sex"
+    AGE_YEARS = "age_years"
+    AGE_IS_ESTIMATED = "age_is_estimated"
+    HOUSEHOLD_SIZE = "household_size"
+    VULNERABILITIES = "vulnerabilities"
+    PREFERRED_LANGUAGE = "preferred_language"
+    GIVEN_NAME = "personal.given_name"
+    FAMILY_NAME = "personal.family_name"
+    OTHER_NAMES = "personal.other_names"
+    DATE_OF_BIRTH = "personal.date_of_birth"
+    PHONE = "personal.phone"
+    NATIONAL_ID = "personal.national_id"
+
+    @property
+    def is_personal(self) -> bool:
+        return self.value.startswith("personal.")

@@ -31,6 +31,10 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     # None of that is the event's fault; dead-lettering would empty the stream into the DLQ.
     asyncpg.QueryCanceledError,
     asyncpg.LockNotAvailableError,
+    # Postgres chose this batch's transaction to break a deadlock with another (two topics of
+    # one person applied side by side): the batch succeeds when tried again.
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
 )
 
 

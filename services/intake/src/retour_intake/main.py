@@ -10,10 +10,13 @@ from retour_intake.adapters.data_keys import PgDataKeys
 from retour_intake.adapters.metrics import IntakeMetrics
 from retour_intake.adapters.pg_key_release import PgKeyRelease
 from retour_intake.adapters.pg_protection import PgProtection
+from retour_intake.adapters.pg_reviews import PgReviews
 from retour_intake.adapters.unit_of_work import SCHEMA, PgReads, PgRegistrationUnitOfWork
 from retour_intake.domain.history import HistoryKeys
+from retour_intake.entrypoints.corrections import correction_routes
 from retour_intake.entrypoints.data_keys import data_key_routes
 from retour_intake.entrypoints.data_requests import data_request_routes
+from retour_intake.entrypoints.duplicates import duplicate_routes
 from retour_intake.entrypoints.http import returnee_routes
 from retour_intake.history import seal_history
 from retour_intake.settings import Settings
@@ -27,8 +30,9 @@ MIGRATIONS_PACKAGE = "retour_intake"
 
 def wire(parts: Parts[Settings]) -> Wiring:
     master_keys = parts.settings.master_keys()
+    registrations = parts.unit_of_work(PgRegistrationUnitOfWork.binder(master_keys))
     routes = returnee_routes(
-        registrations=parts.unit_of_work(PgRegistrationUnitOfWork.binder(master_keys)),
+        registrations=registrations,
         reads=parts.unit_of_work(PgReads),
         metrics=IntakeMetrics(parts.registry),
         programme_start=parts.settings.programme_start,
@@ -39,7 +43,9 @@ def wire(parts: Parts[Settings]) -> Wiring:
         parts.unit_of_work(PgKeyRelease.binder(master_keys)),
         cache_seconds=parts.settings.data_key_cache_seconds,
     )
-    return Wiring(routers=[routes, requests, keys, audit_router(access_log)])
+    corrections = correction_routes(registrations, programme_start=parts.settings.programme_start)
+    reviews = duplicate_routes(parts.unit_of_work(PgReviews))
+    return Wiring(routers=[routes, corrections, reviews, requests, keys, audit_router(access_log)])
 
 
 async def rewrap_keys(settings: Settings) -> str:

@@ -1,14 +1,14 @@
 """erase_returnee and change_consents: the use cases of a person's rights over their data.
 
-Each runs in one transaction with the event it publishes (through the outbox) and its record
-in the access log: the tombstone, the event that makes every other service forget, and the
-trace of who did it commit together or not at all.
+Each runs in the caller's transaction (the unit of work it is given, which also holds the
+request's Idempotency-Key) with the event it publishes (through the outbox) and its record in
+the access log: the tombstone, the event that makes every other service forget, and the trace
+of who did it commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,6 +44,11 @@ class ProtectionUnitOfWork(Protocol):
         """The returnee, locked until the transaction ends, if within ``centres``."""
         ...
 
+    async def same_person(self, returnee_id: UUID) -> list[UUID]:
+        """The person's registrations not erased yet, ``returnee_id`` included: the one it was
+        merged into, and every one merged into that (merges never chain), locked."""
+        ...
+
     async def erase(self, returnee_id: UUID, *, reason: ErasureReason, at: datetime) -> None:
         """The tombstone, and the returnee's data key destroyed (crypto-shredding)."""
         ...
@@ -56,9 +61,6 @@ class ProtectionUnitOfWork(Protocol):
     ) -> None: ...
 
 
-Start = Callable[[], AbstractAsyncContextManager[ProtectionUnitOfWork]]
-
-
 @dataclass(frozen=True)
 class Erasure:
     returnee_id: UUID
@@ -68,7 +70,7 @@ class Erasure:
 
 
 async def erase_returnee(
-    start: Start,
+    uow: ProtectionUnitOfWork,
     returnee_id: UUID,
     command: EraseReturnee,
     *,
@@ -76,37 +78,42 @@ async def erase_returnee(
     personal_fields: Iterable[str],
     now: datetime,
 ) -> Erasure:
-    """Erases the person's data, or answers how it was erased if it already was (a retry)."""
-    async with start() as uow:
-        found = await uow.locate(returnee_id, centres=staff.centres)
-        if found is None:
-            raise ReturneeNotFound(returnee_id)
-        if found.erased_at is not None:
-            return Erasure(returnee_id, found.erased_at, found.erasure_reason or "", already=True)
-        await uow.erase(returnee_id, reason=command.reason, at=now)
+    """Erases the person's data, or answers how it was erased if it already was (a retry).
+
+    A person registered twice and merged is one person: every registration of theirs is
+    erased, each with its own tombstone, key and event."""
+    found = await uow.locate(returnee_id, centres=staff.centres)
+    if found is None:
+        raise ReturneeNotFound(returnee_id)
+    if found.erased_at is not None:
+        return Erasure(returnee_id, found.erased_at, found.erasure_reason or "", already=True)
+    for registration in await uow.same_person(returnee_id):
+        await uow.erase(registration, reason=command.reason, at=now)
         # Stored answers to registration retries hold the person's data: they go too.
-        await uow.forget_responses(returnee_id)
+        await uow.forget_responses(registration)
         await uow.publish(
-            ReturneeErased(returnee_id=returnee_id, erased_at=now, reason=command.reason)
+            ReturneeErased(returnee_id=registration, erased_at=now, reason=command.reason)
         )
-        await uow.record_access(staff, returnee_id, action="erased", fields=personal_fields)
-        return Erasure(returnee_id, now, command.reason.value, already=False)
+        await uow.record_access(staff, registration, action="erased", fields=personal_fields)
+    return Erasure(returnee_id, now, command.reason.value, already=False)
 
 
 async def change_consents(
-    start: Start, returnee_id: UUID, command: ChangeConsents, *, staff: Staff, now: datetime
+    uow: ProtectionUnitOfWork,
+    returnee_id: UUID,
+    command: ChangeConsents,
+    *,
+    staff: Staff,
+    now: datetime,
 ) -> dict[str, Any]:
     """Records the new consents and tells the other services; returns the consents now."""
     changes = {k: v for k, v in command.model_dump().items() if v is not None}
-    async with start() as uow:
-        found = await uow.locate(returnee_id, centres=staff.centres)
-        if found is None:
-            raise ReturneeNotFound(returnee_id)
-        if found.erased_at is not None:
-            raise ReturneeErasedAlready(returnee_id)
-        await uow.change_consents(returnee_id, changes)
-        await uow.publish(ConsentChanged(returnee_id=returnee_id, changed_at=now, **changes))
-        await uow.record_access(
-            staff, returnee_id, action="changed", fields=command.changed_fields()
-        )
-        return {**found.consents, **changes}
+    found = await uow.locate(returnee_id, centres=staff.centres)
+    if found is None:
+        raise ReturneeNotFound(returnee_id)
+    if found.erased_at is not None:
+        raise ReturneeErasedAlready(returnee_id)
+    await uow.change_consents(returnee_id, changes)
+    await uow.publish(ConsentChanged(returnee_id=returnee_id, changed_at=now, **changes))
+    await uow.record_access(staff, returnee_id, action="changed", fields=command.changed_fields())
+    return {**found.consents, **changes}

@@ -11,7 +11,12 @@ from uuid import UUID
 
 from retour_contracts import ReturneeRegistered, ReturneeRegisteredV2, seal_registration
 from retour_intake.domain.commands import RegisterReturnee
-from retour_intake.domain.duplicates import KnownPerson, PersonKeys, assess_duplicates
+from retour_intake.domain.duplicates import (
+    DuplicateAssessment,
+    KnownPerson,
+    PersonKeys,
+    assess_duplicates,
+)
 from retour_intake.domain.registration import Registrar, person_keys, register
 from retour_kit.idempotency import StoredResponse, request_fingerprint
 
@@ -26,6 +31,13 @@ class RegistrationUnitOfWork(Protocol):
     async def lock_identity(self, keys: PersonKeys) -> None: ...
     async def known_people(self, keys: PersonKeys) -> list[KnownPerson]: ...
     async def add(self, event: ReturneeRegistered, keys: PersonKeys) -> None: ...
+    async def queue_reviews(
+        self, event: ReturneeRegistered, duplicates: DuplicateAssessment, *, reason: str | None
+    ) -> None:
+        """Weak matches wait for a supervisor's review; a strong match the supervisor
+        overrode is kept as decided (by whom, why)."""
+        ...
+
     async def issue_data_key(self, returnee_id: UUID) -> bytes:
         """A new data key for the returnee, kept (wrapped) in intake's key store."""
         ...
@@ -56,29 +68,27 @@ async def register_returnee(
     command: RegisterReturnee,
     *,
     registrar: Registrar,
-    idempotency_key: str | None,
+    idempotency_key: str,
     traceparent: str,
     now: Callable[[], datetime],
     new_id: Callable[[], UUID],
 ) -> RegistrationResult:
-    """Register a returnee, or replay the answer to the same request made with the same key.
+    """Register a returnee, or replay the answer to the same request made with the same key
+    (``idempotency_key`` is already scoped to the caller).
 
-    Raises DuplicateSuspected (strong match, not confirmed) or IdempotencyKeyReused; both roll
-    the transaction back, so nothing of the attempt is kept.
+        Raises DuplicateSuspected (strong match, not confirmed) or IdempotencyKeyReused; both roll
+        the transaction back, so nothing of the attempt is kept.
     """
     async with start() as uow:
-        if idempotency_key is not None:
-            fingerprint = request_fingerprint(
-                "POST", REGISTER_PATH, command.model_dump(mode="json")
-            )
-            stored = await uow.claim_idempotency_key(idempotency_key, fingerprint)
-            if stored is not None:
-                if stored.status == 201:
-                    # A replay shows the person's data again: that is a read to record.
-                    replayed_id = UUID(stored.body["returnee_id"])
-                    await uow.record_access(registrar, replayed_id, created=False)
-                # Otherwise the person was erased since: the 410 shows nothing of them.
-                return RegistrationResult(stored.status, stored.body, replayed=True)
+        fingerprint = request_fingerprint("POST", REGISTER_PATH, command.model_dump(mode="json"))
+        stored = await uow.claim_idempotency_key(idempotency_key, fingerprint)
+        if stored is not None:
+            if stored.status == 201:
+                # A replay shows the person's data again: that is a read to record.
+                replayed_id = UUID(stored.body["returnee_id"])
+                await uow.record_access(registrar, replayed_id, created=False)
+            # Otherwise the person was erased since: the 410 shows nothing of them.
+            return RegistrationResult(stored.status, stored.body, replayed=True)
         keys = person_keys(command)
         # Two centres registering the same person at the same moment must see each other.
         await uow.lock_identity(keys)
@@ -91,6 +101,8 @@ async def register_returnee(
             registrar=registrar,
         )
         await uow.add(event, keys)
+        reason = command.override_reason.value if command.override_reason else None
+        await uow.queue_reviews(event, duplicates, reason=reason)
         await uow.record_access(registrar, event.returnee_id, created=True)
         event_id = new_id()
         # The personal block leaves intake sealed under the returnee's own key, committed with
@@ -99,6 +111,5 @@ async def register_returnee(
         sealed = seal_registration(event, key, event_id=str(event_id))
         await uow.publish(sealed, event_id=event_id, traceparent=traceparent)
         body = event.model_dump(mode="json")
-        if idempotency_key is not None:
-            await uow.store_response(idempotency_key, StoredResponse(201, body))
+        await uow.store_response(idempotency_key, StoredResponse(201, body))
         return RegistrationResult(201, body, replayed=False, event=event, event_id=event_id)

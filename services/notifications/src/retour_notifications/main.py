@@ -10,7 +10,9 @@ from retour_contracts import (
     AID_GRANTED_V1,
     CONSENT_CHANGED_V1,
     RETURNEE_ERASED_V1,
+    RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
+    RETURNEE_UPDATED_V1,
 )
 from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
@@ -73,6 +75,8 @@ SERVICE = ServiceDefinition(
         ACTIVITY_LAUNCHED_V1,
         RETURNEE_ERASED_V1,
         CONSENT_CHANGED_V1,
+        RETURNEE_UPDATED_V1,  # corrections: phone, language, centre (usecases/correct.py)
+        RETURNEE_MERGED_V1,  # one person, contacted once as the kept registration (merge.py)
     ),
     inbox=INBOX_CONSUMER,
 )
@@ -122,6 +126,7 @@ def build_recording(settings: Settings) -> Recording:
         team_addresses={c.value: a for c, a in settings.centre_team_emails.items()},
         team_language=settings.team_language,
         max_event_age=timedelta(hours=settings.max_event_age_hours),
+        duplicate_hold=timedelta(hours=settings.duplicate_hold_hours),
     )
 
 

@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import DirectoryPath, Field, FilePath, HttpUrl, SecretStr, model_validator
+from pydantic import (
+    DirectoryPath,
+    Field,
+    FilePath,
+    HttpUrl,
+    SecretStr,
+    model_validator,
+)
 
 from retour_contracts import ReceptionCentre
 from retour_kit.settings import ConsumingSettings
@@ -36,6 +43,15 @@ class Settings(ConsumingSettings):
     http_port: int = 8003
 
     consumer_group: str = Field(default="notifications", min_length=1)
+    duplicate_hold_hours: float = Field(
+        default=24,
+        ge=0,
+        le=168,
+        description="A registration that intake flagged as a possible duplicate, and nobody"
+        " confirmed, greets its returnee only this long after it is recorded here, so that a"
+        " supervisor's review within that time (returnee.merged) prevents a second greeting"
+        " of the same person. 0: no wait. Messages to centre teams never wait.",
+    )
 
     rules_file: FilePath = PACKAGED_RULES
     templates_dir: DirectoryPath = PACKAGED_TEMPLATES

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from retour_contracts import RETURNEE_REGISTERED_V2
+from retour_contracts import RETURNEE_MERGED_V1, RETURNEE_REGISTERED_V2, RETURNEE_UPDATED_V1
 from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
 from retour_kit.runtime import (
@@ -19,7 +19,7 @@ from retour_reintegration.domain.aid import ReintegrationBudget
 from retour_reintegration.entrypoints.activities_api import activities_router
 from retour_reintegration.entrypoints.cases_api import cases_router
 from retour_reintegration.entrypoints.context import ApiContext
-from retour_reintegration.entrypoints.registrations import open_cases_on_registrations
+from retour_reintegration.entrypoints.returnee_events import apply_returnee_events
 from retour_reintegration.entrypoints.rule_violations import install_rule_violation_handler
 from retour_reintegration.settings import Settings
 
@@ -34,7 +34,7 @@ def wire(parts: Parts[Settings]) -> Wiring:
     context = ApiContext(work=work, budget=budget)
     return Wiring(
         routers=[cases_router(context), activities_router(context)],
-        handler=work.handling(open_cases_on_registrations),
+        handler=work.handling(apply_returnee_events),
         install=install_rule_violation_handler,
     )
 
@@ -45,7 +45,9 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
-    consumes=(RETURNEE_REGISTERED_V2,),  # version 1 too: records are read by ce_type
+    # returnee.registered version 1 too: records are read by ce_type. The three topics go to
+    # one handler, each batch in one transaction with its inbox rows (apply_returnee_events).
+    consumes=(RETURNEE_REGISTERED_V2, RETURNEE_UPDATED_V1, RETURNEE_MERGED_V1),
     inbox=INBOX_CONSUMER,
 )
 
@@ -59,7 +61,7 @@ def build_consumer(
 ) -> EventConsumer:
     """The service's consumer alone, for replays and benchmarks."""
     parts = Parts(settings, database, registry)
-    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(open_cases_on_registrations)
+    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(apply_returnee_events)
     return build_service_consumer(SERVICE, parts, handler)
 
 

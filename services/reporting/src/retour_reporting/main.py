@@ -11,7 +11,13 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from retour_contracts import ACTIVITY_LAUNCHED_V1, AID_GRANTED_V1, RETURNEE_REGISTERED_V2
+from retour_contracts import (
+    ACTIVITY_LAUNCHED_V1,
+    AID_GRANTED_V1,
+    RETURNEE_MERGED_V1,
+    RETURNEE_REGISTERED_V2,
+    RETURNEE_UPDATED_V1,
+)
 from retour_kit.consuming import EventConsumer, HandleBatch
 from retour_kit.db import Database
 from retour_kit.lifespan import database_ready
@@ -62,7 +68,15 @@ SERVICE = ServiceDefinition(
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
-    consumes=(RETURNEE_REGISTERED_V2, AID_GRANTED_V1, ACTIVITY_LAUNCHED_V1),
+    # Corrections, transfers and merges too: the rebuild replays every topic listed here, so
+    # it reads them as the live consumer does and ends in the same projections.
+    consumes=(
+        RETURNEE_REGISTERED_V2,
+        AID_GRANTED_V1,
+        ACTIVITY_LAUNCHED_V1,
+        RETURNEE_UPDATED_V1,
+        RETURNEE_MERGED_V1,
+    ),
     inbox=INBOX_CONSUMER,
     schema_of=lambda settings: settings.database_schema,
 )

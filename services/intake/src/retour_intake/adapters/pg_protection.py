@@ -18,6 +18,7 @@ from retour_intake.protection import Located, Staff
 from retour_kit import outbox
 from retour_kit.access_log import Access, PgAccessLog
 from retour_kit.db import Connection, rows_affected
+from retour_kit.idempotency import PgIdempotencyKeys
 
 # The tombstone: the record without its personal block, and no key a person could be found by.
 _ERASE = """
@@ -27,9 +28,10 @@ SET record = record - 'personal', erased_at = $2, erasure_reason = $3,
 WHERE returnee_id = $1
 """
 
-# Registration retries replay a stored 201 whose body is the registration itself. The key stays,
-# its answer becomes a 410 without the data: a retry still waiting on a registrar's phone must
-# not register the erased person afresh (their tombstone no longer matches as a duplicate).
+# Registration and correction retries replay a stored answer whose body is the registration
+# itself, personal block included. The key stays, its answer becomes a 410 without the data: a
+# retry still waiting on a registrar's phone must not register the erased person afresh (their
+# tombstone no longer matches as a duplicate).
 _FORGET_RESPONSES = """
 UPDATE idempotency_keys
 SET status = 410,
@@ -37,7 +39,21 @@ SET status = 410,
         'error', 'erased',
         'detail', 'the personal data of this returnee was erased',
         'returnee_id', body -> 'returnee_id')
-WHERE body ->> 'returnee_id' = $1 AND status = 201
+WHERE body ->> 'returnee_id' = $1 AND body ? 'personal'
+"""
+
+
+# A merge points a registration at the person's (and re-points whoever was merged into it), so
+# the person's registrations are one root and the rows pointing at it.
+_SAME_PERSON = """
+WITH root AS (
+    SELECT coalesce(merged_into, returnee_id) AS id FROM returnees WHERE returnee_id = $1
+)
+SELECT returnee_id FROM returnees
+WHERE (returnee_id = (SELECT id FROM root) OR merged_into = (SELECT id FROM root))
+  AND erased_at IS NULL
+ORDER BY returnee_id
+FOR UPDATE
 """
 
 
@@ -45,6 +61,7 @@ class PgProtection:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._access_log = PgAccessLog(conn, service=SCHEMA)
+        self.idempotency_keys = PgIdempotencyKeys(conn)
 
     async def locate(self, returnee_id: UUID, *, centres: list[str] | None) -> Located | None:
         row = await self._conn.fetchrow(
@@ -55,6 +72,10 @@ class PgProtection:
             centres,
         )
         return None if row is None else Located(**dict(row))
+
+    async def same_person(self, returnee_id: UUID) -> list[UUID]:
+        rows = await self._conn.fetch(_SAME_PERSON, returnee_id)
+        return [row["returnee_id"] for row in rows]
 
     async def erase(self, returnee_id: UUID, *, reason: ErasureReason, at: datetime) -> None:
         await self._conn.execute(_ERASE, returnee_id, at, reason.value)

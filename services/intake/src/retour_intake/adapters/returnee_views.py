@@ -33,6 +33,8 @@ class Cursor:
 class Found:
     record: dict[str, Any]
     erased: bool
+    version: int
+    merged_into: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Page:
 
 _PAGE = """
 SELECT record, arrival_date, returnee_id FROM returnees
-WHERE erased_at IS NULL
+WHERE erased_at IS NULL AND merged_into IS NULL
   AND ($1::text[] IS NULL OR reception_centre = ANY($1))
   AND ($2::date IS NULL OR arrival_date >= $2)
   AND ($3::date IS NULL OR arrival_date <= $3)
@@ -56,7 +58,11 @@ LIMIT $6
 # Each reading of the query has its own branch, each on its own index, each within the
 # caller's centres ($1) and among living registrations. Names: trigram word similarity of the
 # searched words to the indexed names, both through search_key() (migrations/0005_search.sql).
-_WITHIN = "erased_at IS NULL AND ($1::text[] IS NULL OR reception_centre = ANY($1))"
+# A registration merged into another is that other person: found as them, not twice.
+_WITHIN = (
+    "erased_at IS NULL AND merged_into IS NULL"
+    " AND ($1::text[] IS NULL OR reception_centre = ANY($1))"
+)
 _SEARCH = f"""
 SELECT returnee_id, record, registered_at, 'reference' AS match, 1.0::real AS score
 FROM returnees WHERE returnee_id BETWEEN $2::uuid AND $3::uuid AND {_WITHIN}
@@ -97,12 +103,19 @@ class PgReturneeViews:
         """The record, if it is at one of ``centres`` (None: any centre); an erased
         returnee's is its tombstone, without the personal block."""
         row = await self._conn.fetchrow(
-            "SELECT record, erased_at FROM returnees WHERE returnee_id = $1"
+            "SELECT record, erased_at, version, merged_into FROM returnees WHERE returnee_id = $1"
             " AND ($2::text[] IS NULL OR reception_centre = ANY($2))",
             returnee_id,
             centres,
         )
-        return None if row is None else Found(row["record"], erased=row["erased_at"] is not None)
+        if row is None:
+            return None
+        return Found(
+            row["record"],
+            erased=row["erased_at"] is not None,
+            version=row["version"],
+            merged_into=row["merged_into"],
+        )
 
     async def page(
         self,

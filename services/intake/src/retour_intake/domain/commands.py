@@ -30,6 +30,7 @@ from retour_contracts.models.types import (
     RefusesControlCharacters,
     UniqueList,
 )
+from retour_intake.domain.reviews import OverrideReason
 
 # Arrivals before it are typing errors (a year 147 or 1166 once reached the dashboard).
 DEFAULT_PROGRAMME_START = date(2000, 1, 1)
@@ -95,7 +96,11 @@ class RegisterReturnee(RefusesControlCharacters, BaseModel):
     )
     confirm_not_duplicate: bool = Field(
         default=False,
-        description="Registers despite a strong duplicate match; recorded with who confirmed.",
+        description="Registers despite a strong duplicate match: a supervisor's decision, with"
+        " override_reason; recorded with who confirmed.",
+    )
+    override_reason: OverrideReason | None = Field(
+        default=None, description="Why the strong match is someone else (confirm_not_duplicate)."
     )
 
     @field_validator("arrival_date")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from retour_contracts import PersonalData, ReturneeRegistered
 from retour_contracts.models.returnee_registered import age_on
-from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.duplicates import DuplicateAssessment, PersonKeys
 
 
@@ -37,6 +37,13 @@ def person_keys(command: RegisterReturnee) -> PersonKeys:
     )
 
 
+class OverrideRefused(Exception):
+    """Only a supervisor may register a person despite a strong duplicate match."""
+
+
+SUPERVISOR = "supervisor"
+
+
 @dataclass(frozen=True)
 class Registrar:
     subject: str  # who is registering, from the access token
@@ -51,9 +58,16 @@ def register(
     duplicates: DuplicateAssessment,
     registrar: Registrar,
 ) -> ReturneeRegistered:
-    """The event to record, or DuplicateSuspected when a strong match is not confirmed."""
-    if duplicates.strong and not command.confirm_not_duplicate:
-        raise DuplicateSuspected(duplicates.strong)
+    """The event to record. Raises DuplicateSuspected when a strong match is not confirmed,
+    OverrideRefused when someone else than a supervisor confirms it, InvalidField when the
+    confirmation gives no reason."""
+    if duplicates.strong:
+        if not command.confirm_not_duplicate:
+            raise DuplicateSuspected(duplicates.strong)
+        if SUPERVISOR not in registrar.roles:
+            raise OverrideRefused()
+        if command.override_reason is None:
+            raise InvalidField("override_reason", "required to register despite a strong match")
     born = command.personal.date_of_birth
     if born is not None:
         age, estimated = age_on(command.arrival_date, born), False

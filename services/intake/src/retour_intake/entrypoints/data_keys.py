@@ -15,6 +15,7 @@ from retour_intake.domain.key_release import LookUpDataKeys
 from retour_intake.entrypoints.data_requests import staff_of
 from retour_intake.key_release import release_data_keys
 from retour_kit.auth import Principal, Role, require_roles
+from retour_kit.idempotency import required_idempotency_key
 from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
@@ -35,10 +36,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 def data_key_routes(release: UnitOfWork[PgKeyRelease], *, cache_seconds: int) -> APIRouter:
     router = APIRouter(tags=["data protection"])
 
-    @router.post("/data-keys", responses=_RESPONSES)
+    # Idempotency-Key is required here as on every POST, but nothing is stored under it: this
+    # POST is a query (the ids do not fit a URL), a repeat is answered afresh with the same
+    # keys, and a data key must never sit in a table of stored answers.
+    @router.post(
+        "/data-keys",
+        responses=_RESPONSES,
+        dependencies=[Depends(required_idempotency_key)],
+    )
     async def look_up(command: LookUpDataKeys, account: KeyHolderAccount) -> JSONResponse:
         """The data keys of the returnees asked for, those the caller is entitled to; each
-        release is recorded in the access log. Keep a key no longer than ``cache_seconds``."""
+        release is recorded in the access log. Keep a key no longer than ``cache_seconds``.
+        Send an Idempotency-Key like on every POST; a repeat is answered afresh."""
         result = await release_data_keys(
             release.transaction,
             command.returnee_ids,

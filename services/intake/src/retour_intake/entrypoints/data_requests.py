@@ -8,6 +8,7 @@ from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from retour_intake.adapters.pg_protection import PgProtection
 from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS
@@ -21,6 +22,7 @@ from retour_intake.entrypoints.http import erased
 from retour_intake.protection import Staff, change_consents, erase_returnee
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError
+from retour_kit.idempotency import RequiredIdempotencyKey, respond_once
 from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
@@ -48,49 +50,81 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
         "/returnees/{returnee_id}/erasure",
         responses={404: {"description": "No such returnee within your centres"}},
     )
-    async def erase(returnee_id: UUID, command: EraseReturnee, officer: Eraser) -> dict[str, Any]:
+    async def erase(
+        returnee_id: UUID,
+        command: EraseReturnee,
+        officer: Eraser,
+        idempotency_key: RequiredIdempotencyKey,
+    ) -> JSONResponse:
         """Erase the person's personal data in every service; answers the same when repeated."""
-        try:
-            erasure = await erase_returnee(
-                protection.transaction,
-                returnee_id,
-                command,
-                staff=staff_of(officer),
-                personal_fields=PERSONAL_FIELDS,
-                now=datetime.now(UTC),
+
+        async def perform(uow: PgProtection) -> tuple[int, Any]:
+            try:
+                erasure = await erase_returnee(
+                    uow,
+                    returnee_id,
+                    command,
+                    staff=staff_of(officer),
+                    personal_fields=PERSONAL_FIELDS,
+                    now=datetime.now(UTC),
+                )
+            except ReturneeNotFound:
+                raise _not_found(returnee_id) from None
+            if not erasure.already:
+                log.info("returnee erased", returnee_id=str(returnee_id), reason=erasure.reason)
+            return 200, {
+                "returnee_id": str(returnee_id),
+                "erased_at": erasure.erased_at.isoformat(),
+                "reason": erasure.reason,
+            }
+
+        async with protection.transaction() as uow:
+            return await respond_once(
+                uow,
+                key=idempotency_key,
+                subject=officer.subject,
+                method="POST",
+                path=f"/returnees/{returnee_id}/erasure",
+                body=command.model_dump(mode="json"),
+                action=perform,
             )
-        except ReturneeNotFound:
-            raise _not_found(returnee_id) from None
-        if not erasure.already:
-            log.info("returnee erased", returnee_id=str(returnee_id), reason=erasure.reason)
-        return {
-            "returnee_id": str(returnee_id),
-            "erased_at": erasure.erased_at.isoformat(),
-            "reason": erasure.reason,
-        }
 
     @router.post(
         "/returnees/{returnee_id}/consents",
         responses={404: {"description": "No such returnee"}, 410: {"description": "Erased"}},
     )
     async def consents(
-        returnee_id: UUID, command: ChangeConsents, staff: ConsentTaker
-    ) -> dict[str, Any]:
+        returnee_id: UUID,
+        command: ChangeConsents,
+        staff: ConsentTaker,
+        idempotency_key: RequiredIdempotencyKey,
+    ) -> JSONResponse:
         """Withdraw or give SMS contact or partner sharing; the other services follow."""
-        try:
-            now_given = await change_consents(
-                protection.transaction,
-                returnee_id,
-                command,
-                staff=staff_of(staff),
-                now=datetime.now(UTC),
+
+        async def perform(uow: PgProtection) -> tuple[int, Any]:
+            try:
+                now_given = await change_consents(
+                    uow, returnee_id, command, staff=staff_of(staff), now=datetime.now(UTC)
+                )
+            except ReturneeNotFound:
+                raise _not_found(returnee_id) from None
+            except ReturneeErasedAlready:
+                raise erased(returnee_id) from None
+            log.info(
+                "consents changed", returnee_id=str(returnee_id), changed=command.changed_fields()
             )
-        except ReturneeNotFound:
-            raise _not_found(returnee_id) from None
-        except ReturneeErasedAlready:
-            raise erased(returnee_id) from None
-        log.info("consents changed", returnee_id=str(returnee_id), changed=command.changed_fields())
-        return {"returnee_id": str(returnee_id), "consents": now_given}
+            return 200, {"returnee_id": str(returnee_id), "consents": now_given}
+
+        async with protection.transaction() as uow:
+            return await respond_once(
+                uow,
+                key=idempotency_key,
+                subject=staff.subject,
+                method="POST",
+                path=f"/returnees/{returnee_id}/consents",
+                body=command.model_dump(mode="json"),
+                action=perform,
+            )
 
     return router
 

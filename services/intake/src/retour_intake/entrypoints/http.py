@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from retour_contracts import (
@@ -19,38 +19,36 @@ from retour_intake.adapters.metrics import IntakeMetrics
 from retour_intake.adapters.returnee_views import Cursor
 from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS, PgReads
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
-from retour_intake.domain.registration import DuplicateSuspected, Registrar
+from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused, Registrar
 from retour_intake.domain.search import MAX_QUERY, MIN_QUERY, SearchQuery
 from retour_intake.use_cases import RegistrationUnitOfWork, register_returnee
 from retour_kit.access_log import Access
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError, invalid_fields, outside_centres
-from retour_kit.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused
+from retour_kit.idempotency import (
+    IdempotencyKeyReused,
+    RequiredIdempotencyKey,
+    key_reused,
+    scoped_key,
+)
 from retour_kit.logging import bound_event_context
 from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
 from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
 
-Writer = Annotated[Principal, Depends(require_roles(Role.REGISTRAR))]
+# Supervisors register too: a strong duplicate match is let through by them only.
+Writer = Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.SUPERVISOR))]
 Reader = Annotated[
     Principal,
     Depends(require_roles(Role.REGISTRAR, Role.CASE_WORKER, Role.SUPERVISOR, Role.ADMIN)),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        description="Retry-safe key: the same key and body give back the original response.",
-    ),
 ]
 
 _REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": ReturneeRegistered, "description": "Registered (or replayed)"},
     409: {"description": "Strong duplicate, or Idempotency-Key reused with another body"},
     410: {"description": "A retry of a registration whose person was erased since"},
+    428: {"description": "No Idempotency-Key"},
     422: {"description": "Invalid field(s), each named"},
 }
 
@@ -68,7 +66,7 @@ def returnee_routes(
     async def register(
         command: RegisterReturnee,
         principal: Writer,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: RequiredIdempotencyKey,
         traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
         """Register a returnee; duplicates across all centres are checked first."""
@@ -84,26 +82,31 @@ def returnee_routes(
                 registrations.transaction,
                 command,
                 registrar=Registrar(principal.subject, tuple(sorted(principal.roles))),
-                idempotency_key=idempotency_key,
+                idempotency_key=scoped_key(principal.subject, idempotency_key),
                 traceparent=trace,
                 now=lambda: datetime.now(UTC),
                 new_id=uuid.uuid4,
             )
         except DuplicateSuspected as suspected:
             metrics.duplicates_blocked.inc()
-            raise ApiError(
-                409,
-                "possible_duplicate",
+            raise possible_duplicate(
+                suspected,
                 "this person matches earlier registrations; check them, then resend with"
-                " confirm_not_duplicate: true if it is someone else",
-                extra={"matches": [str(match) for match in suspected.matches]},
+                " confirm_not_duplicate: true and an override_reason (a supervisor) if it is"
+                " someone else",
             ) from suspected
-        except IdempotencyKeyReused as reused:
+        except OverrideRefused:
             raise ApiError(
-                409,
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used for a different request",
-            ) from reused
+                403,
+                "supervisor_required",
+                "body.confirm_not_duplicate: only a supervisor registers a person despite a"
+                " strong duplicate match",
+                extra={"field": "body.confirm_not_duplicate"},
+            ) from None
+        except InvalidField as invalid:
+            raise invalid_fields((f"body.{invalid.field}", invalid.message)) from invalid
+        except IdempotencyKeyReused as reused:
+            raise key_reused() from reused
         returnee_id = result.body["returnee_id"]
         headers = {"Location": f"/returnees/{returnee_id}"} if result.status == 201 else {}
         if result.replayed:
@@ -151,7 +154,13 @@ def returnee_routes(
 
     @router.get(
         "/returnees/{returnee_id}",
-        responses={200: {"model": ReturneeRegistered}, 410: {"description": "Erased"}},
+        responses={
+            200: {
+                "model": ReturneeRegistered,
+                "description": "The registration, its version, and the version as ETag",
+            },
+            410: {"description": "Erased"},
+        },
     )
     async def get_returnee(returnee_id: UUID, reader: Reader) -> JSONResponse:
         # Another centre's returnee is not found, rather than forbidden: the answer must not
@@ -164,7 +173,11 @@ def returnee_routes(
             raise ApiError(404, "not_found", f"no returnee {returnee_id}")
         if found.erased:
             raise erased(returnee_id)
-        return JSONResponse(found.record)
+        body = with_version(found.record, found.version)
+        if found.merged_into is not None:
+            # An old reference (an SMS, a paper file) still leads to the person.
+            body["merged_into"] = str(found.merged_into)
+        return JSONResponse(body, headers={"ETag": etag(found.version)})
 
     @router.get("/returnees")
     async def list_returnees(
@@ -208,6 +221,28 @@ async def _record_shown(
         route=route,
         returnee_ids=returnee_ids,
         fields=PERSONAL_FIELDS,
+    )
+
+
+def etag(version: int) -> str:
+    """A registration's ETag: its version, which every correction moves on by one."""
+    return f'"{version}"'
+
+
+def with_version(record: dict[str, Any], version: int) -> dict[str, Any]:
+    return {**record, "version": version}
+
+
+def possible_duplicate(
+    suspected: DuplicateSuspected,
+    detail: str = "this correction makes the person match other registrations; check them",
+) -> ApiError:
+    # The ids only: another centre's person is not shown, the registrar's supervisor can be.
+    return ApiError(
+        409,
+        "possible_duplicate",
+        detail,
+        extra={"matches": [str(match) for match in suspected.matches]},
     )
 
 

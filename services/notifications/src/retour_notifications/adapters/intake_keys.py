@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import SecretStr
 
@@ -80,6 +80,8 @@ class IntakeDataKeys:
                 headers={
                     "Authorization": f"Bearer {self._bearer()}",
                     "Content-Type": "application/json",
+                    # Required on every POST; intake stores nothing under it for this query.
+                    "Idempotency-Key": str(uuid4()),
                 },
                 body=body,
                 max_body_bytes=_MAX_ANSWER_BYTES,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
-from retour_kit.db import Connection
+from retour_kit.db import Connection, rows_affected
 from retour_notifications.domain.delivery import Notification, Status
 from retour_notifications.domain.rules import Channel
 
@@ -14,19 +14,22 @@ from retour_notifications.domain.rules import Channel
 # it is, whatever its status; this is what makes a redelivered event send nothing.
 # One statement for a whole batch: one array per column, zipped back into rows by unnest.
 # The context travels as JSON text (asyncpg has no codec for arrays of jsonb).
+# A queued row is claimed once next_attempt_at has passed: a greeting waiting for a duplicate
+# review (not_before) is simply not due yet, and a merge can still cancel it.
 _ADD = """
 INSERT INTO deliveries (notification_id, event_id, event_type, rule, channel, recipient,
     returnee_id, template, status, language, address, subject, body, segments, encoding,
-    context, last_error, finished_at)
+    context, last_error, finished_at, next_attempt_at)
 SELECT n.notification_id, n.event_id, n.event_type, n.rule, n.channel, n.recipient,
     n.returnee_id, n.template, n.status, n.language, n.address, n.subject, n.body, n.segments,
-    n.encoding, n.context::jsonb, n.last_error, CASE WHEN n.status = 'failed' THEN now() END
+    n.encoding, n.context::jsonb, n.last_error, CASE WHEN n.status = 'failed' THEN now() END,
+    coalesce(n.not_before, now())
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-    $14::smallint[], $15::text[], $16::text[], $17::text[])
+    $14::smallint[], $15::text[], $16::text[], $17::text[], $18::timestamptz[])
     AS n(notification_id, event_id, event_type, rule, channel, recipient, returnee_id,
          template, status, language, address, subject, body, segments, encoding, context,
-         last_error)
+         last_error, not_before)
 ON CONFLICT (notification_id) DO NOTHING
 RETURNING 1
 """
@@ -45,6 +48,26 @@ WHERE notification_id = $1 AND status = 'held'
 """
 
 
+# A corrected phone: the SMS not sent yet go to the new number. A row in a sender's hands
+# (sending) keeps its current attempt, but a retry reads the address again, so it takes the
+# new one too.
+_READDRESS = """
+UPDATE deliveries SET address = $2
+WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
+"""
+
+# A phone removed: like a withdrawal of consent (pg_protection.py), the SMS still waiting are
+# finished as failed, their text and address gone; a sender's late outcome no longer counts.
+_CANCEL_SMS = """
+UPDATE deliveries
+SET status = 'failed', last_error = $2, finished_at = now(),
+    address = NULL, subject = NULL, body = NULL, context = NULL
+WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
+"""
+
+PHONE_REMOVED = "phone number removed"
+
+
 class PgLedger:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -59,7 +82,7 @@ class PgLedger:
         if not returnee_ids:
             return []
         rows = await self._conn.fetch(_HELD, list(returnee_ids))
-        return [_notification(dict(row)) for row in rows]
+        return [notification_of(dict(row)) for row in rows]
 
     async def release(self, notification: Notification) -> None:
         n = notification
@@ -82,6 +105,11 @@ class PgLedger:
             notification_id,
         )
 
+    async def readdress_sms(self, returnee_id: UUID, phone: str | None) -> int:
+        if phone is None:
+            return rows_affected(await self._conn.execute(_CANCEL_SMS, returnee_id, PHONE_REMOVED))
+        return rows_affected(await self._conn.execute(_READDRESS, returnee_id, phone))
+
 
 def _values(n: Notification) -> tuple[object, ...]:
     return (
@@ -102,10 +130,12 @@ def _values(n: Notification) -> tuple[object, ...]:
         n.encoding,
         None if n.context is None else json.dumps(n.context),
         n.last_error,
+        n.not_before,
     )
 
 
-def _notification(row: dict[str, object]) -> Notification:
+def notification_of(row: dict[str, object]) -> Notification:
+    """A notification from a row of ``deliveries`` (the columns of a Notification)."""
     row["channel"] = Channel(str(row["channel"]))
     row["status"] = Status(str(row["status"]))
     return Notification(**row)  # type: ignore[arg-type]

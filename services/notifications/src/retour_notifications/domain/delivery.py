@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -52,6 +52,9 @@ class Notification:
     context: dict[str, Any] | None = None
     """Template variables of a held notification, to render it once the contact is known."""
     last_error: str | None = None
+    not_before: datetime | None = None
+    """A queued notification is not sent before this (a greeting waiting for a duplicate
+    review, domain/merges.py); None: as soon as a sender is free."""
 
 
 @dataclass(frozen=True)

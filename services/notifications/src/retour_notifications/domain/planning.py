@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -89,6 +89,21 @@ def contact_allows(rule: Rule, contact: Contact) -> bool:
     return all(checks[condition] for condition in rule.when if condition.needs_contact)
 
 
+def addressed_to_centre(intent: Intent, centre: str, event_id: UUID) -> Intent:
+    """A centre team's intent for the team of ``centre`` instead of the one the event names:
+    the person was transferred before their registration was read, and the team that holds
+    their case now is the one to tell. Its recipient, hence its id, names that team."""
+    recipient = intent.recipient
+    if recipient.audience is not Audience.CENTRE_TEAM or recipient.centre == centre:
+        return intent
+    team = _team(centre, recipient.returnee_id)
+    return replace(
+        intent,
+        recipient=team,
+        notification_id=notification_id(event_id, team.key, intent.rule.channel),
+    )
+
+
 def _event_allows(rule: Rule, event: Event) -> bool:
     if Condition.VULNERABLE in rule.when:
         return isinstance(event, ReturneeRegistered) and bool(event.vulnerabilities)
@@ -97,11 +112,13 @@ def _event_allows(rule: Rule, event: Event) -> bool:
 
 def _recipients(rule: Rule, event: Event) -> list[Recipient]:
     if rule.audience is Audience.CENTRE_TEAM and isinstance(event, ReturneeRegistered):
-        centre = event.reception_centre.value
-        key = f"centre_team:{centre}"
-        return [Recipient(Audience.CENTRE_TEAM, key, event.returnee_id, centre)]
+        return [_team(event.reception_centre.value, event.returnee_id)]
     ids = event.returnee_ids if isinstance(event, ActivityLaunched) else [event.returnee_id]
     return [Recipient(rule.audience, f"returnee:{rid}", rid) for rid in ids]
+
+
+def _team(centre: str, returnee_id: UUID) -> Recipient:
+    return Recipient(Audience.CENTRE_TEAM, f"centre_team:{centre}", returnee_id, centre)
 
 
 def message_context(event: Event, returnee_id: UUID) -> dict[str, Any]:
@@ -109,7 +126,7 @@ def message_context(event: Event, returnee_id: UUID) -> dict[str, Any]:
     returnee knows who they are, and a centre team finds the case by its reference."""
     context: dict[str, Any] = {
         "returnee_id": str(returnee_id),
-        "reference": returnee_id.hex[:8].upper(),
+        "reference": reference_of(returnee_id),
     }
     if isinstance(event, ReturneeRegistered):
         context |= {
@@ -146,6 +163,11 @@ def message_context(event: Event, returnee_id: UUID) -> dict[str, Any]:
             "launched_on": event.launched_at.date().isoformat(),
         }
     return context
+
+
+def reference_of(returnee_id: UUID) -> str:
+    """The case reference a returnee quotes at their centre."""
+    return returnee_id.hex[:8].upper()
 
 
 def _money(money: Money | None) -> dict[str, str] | None:

@@ -1,10 +1,13 @@
 """Consumed events in order: registrations, aid and activities become ledger rows
-(record_batch); erasures and consent changes make notifications forget, at once.
+(record_batch); erasures and consent changes make notifications forget, at once; corrections
+(returnee.updated) change how a person is reached (correct.py); merges (returnee.merged) make
+two registrations one person, contacted once (merge.py).
 
-A batch is cut at each erasure or consent change: the events before it are recorded, then it
-is applied, then the rest are recorded knowing it. The outcome is the one of taking the events
-one by one, and an erasure read before the registration it concerns (topics are read
-independently) still wins: what it decided is kept and applied to whatever comes later.
+A batch is cut at each erasure, consent change, merge or run of corrections: the events before
+it are recorded, then it is applied, then the rest are recorded knowing it. The outcome is the
+one of taking the events one by one, and an erasure or a merge read before the registration it
+concerns (topics are read independently) still applies: what it decided is kept and applied to
+whatever comes later.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from retour_contracts import (
     ConsentChanged,
     DataProtectionEvent,
     ReturneeErased,
+    ReturneeMerged,
 )
 from retour_notifications.domain.contacts import Refusals
+from retour_notifications.domain.corrections import OpenedUpdate
 from retour_notifications.domain.planning import Event
+from retour_notifications.usecases.correct import apply_corrections
+from retour_notifications.usecases.merge import Merges, apply_merge
 from retour_notifications.usecases.ports import Contacts, LedgerWriter
 from retour_notifications.usecases.record import IncomingEvent, Recorded, Recording, record_batch
 
@@ -33,12 +40,14 @@ log = structlog.stdlib.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Consumed:
-    event: Event | DataProtectionEvent
+    """An event as the use cases take it: sealed personal blocks opened (unseal.py)."""
+
+    event: Event | DataProtectionEvent | OpenedUpdate | ReturneeMerged
     event_id: UUID
     published_at: datetime
 
 
-class Forgetting(Protocol):
+class Forgetting(Merges, Protocol):
     async def forget(self, returnee_id: UUID, erased_at: datetime) -> int: ...
     async def change_sms_consent(
         self, returnee_id: UUID, sms_contact: bool, changed_at: datetime
@@ -57,6 +66,7 @@ async def record_events(
 ) -> list[Recorded]:
     results: list[Recorded] = []
     pending: list[IncomingEvent] = []
+    corrections: list[OpenedUpdate] = []
 
     async def record_pending() -> None:
         if pending:
@@ -73,14 +83,35 @@ async def record_events(
             )
             pending.clear()
 
+    async def correct_pending() -> None:
+        if corrections:
+            await apply_corrections(
+                corrections, contacts=contacts, ledger=ledger, forgetting=forgetting
+            )
+            corrections.clear()
+
     for consumed in batch:
         event = consumed.event
+        if isinstance(event, OpenedUpdate):
+            await record_pending()
+            corrections.append(event)  # applied together, before the next other event
+            results.append(Recorded(rows=[]))  # a correction sends nothing itself
+            continue
+        await correct_pending()
         if isinstance(event, ReturneeErased | ConsentChanged):
             await record_pending()
             await _apply(event, forgetting)
             results.append(Recorded(rows=[]))
+        elif isinstance(event, ReturneeMerged):
+            await record_pending()
+            results.append(
+                await apply_merge(
+                    event, merges=forgetting, contacts=contacts, ledger=ledger, recording=recording
+                )
+            )
         else:
             pending.append(IncomingEvent(event, consumed.event_id, consumed.published_at))
+    await correct_pending()
     await record_pending()
     return results
 

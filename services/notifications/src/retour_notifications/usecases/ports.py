@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from retour_notifications.domain.contacts import Contact
+from retour_notifications.domain.corrections import Corrections
 from retour_notifications.domain.delivery import Notification, OutgoingMessage
 from retour_notifications.domain.rules import Channel
 
@@ -37,6 +38,18 @@ class Contacts(Protocol):
 
     async def find(self, returnee_ids: Collection[UUID]) -> dict[UUID, Contact]: ...
 
+    async def corrections_waiting(self, returnee_ids: Collection[UUID]) -> dict[UUID, Corrections]:
+        """Corrections read before the registration of these returnees, kept until it comes."""
+        ...
+
+    async def keep_waiting(self, corrections: Sequence[Corrections]) -> None:
+        """Replaces the waiting corrections of these returnees (personal data: a phone)."""
+        ...
+
+    async def drop_waiting(self, returnee_ids: Collection[UUID]) -> None:
+        """Forgets the waiting corrections of these returnees, now applied to their contact."""
+        ...
+
 
 class LedgerWriter(Protocol):
     """The ledger as the consumer sees it, inside the transaction that claims the event."""
@@ -54,6 +67,11 @@ class LedgerWriter(Protocol):
         ...
 
     async def drop(self, notification_id: UUID) -> None: ...
+
+    async def readdress_sms(self, returnee_id: UUID, phone: str | None) -> int:
+        """Points the returnee's SMS still to be sent at ``phone``; without one, cancels them.
+        Returns how many were changed."""
+        ...
 
 
 class Gateway(Protocol):

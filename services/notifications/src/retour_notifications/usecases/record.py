@@ -14,11 +14,13 @@ from uuid import UUID
 import structlog
 
 from retour_contracts import ReturneeRegistered
-from retour_notifications.domain.contacts import Contact, Refusals, contact_of
+from retour_notifications.domain.contacts import Contact, Refusals, registered_contact
 from retour_notifications.domain.delivery import Notification, Status
+from retour_notifications.domain.merges import for_merged_registrations, greeting_not_before
 from retour_notifications.domain.planning import (
     Event,
     Intent,
+    addressed_to_centre,
     contact_allows,
     event_type,
     intents,
@@ -48,6 +50,9 @@ class Recording:
     max_event_age: timedelta
     """Older events record nothing: a first deployment reading the topics from the start
     must not text every returnee about years-old events."""
+    duplicate_hold: timedelta
+    """How long a registration awaiting a duplicate review waits before greeting its returnee
+    (DUPLICATE_HOLD_HOURS; zero: no wait)."""
 
 
 @dataclass
@@ -72,11 +77,17 @@ async def record_batch(
     that): each message uses the contact known at its event, a registration decides the
     notifications held for its returnee, whether they were held before this batch or earlier
     in it. The database is read once before and written once after. ``refusals``: what
-    erasures and consent changes decided for the batch's returnees (record_events loads them).
+    erasures, consent changes and merges decided for the batch's returnees (record_events
+    loads them). A registration's contact carries the corrections (returnee.updated) read
+    before it. A message about a merged registration goes to the one the person keeps, and a
+    registration awaiting a duplicate review greets its returnee only after the hold.
     """
     refusals = refusals or Refusals()
     planned = [
-        (incoming, None if _stale(incoming, recording, now) else _intents(incoming, recording))
+        (
+            incoming,
+            None if _stale(incoming, recording, now) else _intents(incoming, recording, refusals),
+        )
         for incoming in batch
     ]
     registered_ids = {i.event.returnee_id for i in batch if isinstance(i.event, ReturneeRegistered)}
@@ -86,7 +97,10 @@ async def record_batch(
         for intent in intents_of_event or ()
         if intent.needs_contact
     }
-    known = await contacts.find(needed)  # as they were before this batch
+    # As they were before this batch; the registered ones too, whose corrections a
+    # registration read again must keep.
+    known = await contacts.find(needed | registered_ids)
+    waiting = await contacts.corrections_waiting(registered_ids)
     held_before: dict[UUID, list[Notification]] = {}
     for row in await ledger.held_for(registered_ids):
         held_before.setdefault(row.returnee_id, []).append(row)
@@ -99,11 +113,23 @@ async def record_batch(
         recorded = Recorded(rows=[])
         results.append(recorded)
         if isinstance(incoming.event, ReturneeRegistered):
-            allowed = refusals.applied_to(contact_of(incoming.event))
+            returnee_id = incoming.event.returnee_id
+            allowed = registered_contact(
+                incoming.event,
+                before=known.get(returnee_id),
+                waiting=waiting.get(returnee_id),
+                refusals=refusals,
+            )
             if allowed is None:  # erased: this person is never contacted again
                 recorded.stale = intents_of_event is None
                 continue
             contact = allowed
+            if intents_of_event is not None:
+                # Transferred before this registration was read: tell the new centre's team.
+                intents_of_event = [
+                    addressed_to_centre(i, contact.reception_centre, incoming.event_id)
+                    for i in intents_of_event
+                ]
             registered.append(contact)
             known[contact.returnee_id] = contact
             recorded.released = await _decide_held(
@@ -120,12 +146,19 @@ async def record_batch(
                 continue
             contact_now = known.get(intent.recipient.returnee_id)
             new_row = _row(intent, contact_now, incoming, recording)
+            if new_row is not None and new_row.status is Status.QUEUED:
+                not_before = greeting_not_before(
+                    incoming.event, intent, hold=recording.duplicate_hold, now=now
+                )
+                new_row = replace(new_row, not_before=not_before)
             if new_row is not None and new_row.notification_id not in outcome:
                 recorded.rows.append(new_row)
                 outcome[new_row.notification_id] = new_row
                 if new_row.status is Status.HELD:
                     held_here.setdefault(new_row.returnee_id, []).append(new_row.notification_id)
     await contacts.save_all(registered)
+    # Applied now (or refused with an erased person): the contact carries them from here.
+    await contacts.drop_waiting(waiting.keys())
     await ledger.add(list(outcome.values()))
     return results
 
@@ -134,8 +167,9 @@ def _stale(incoming: IncomingEvent, recording: Recording, now: datetime) -> bool
     return now - incoming.published_at > recording.max_event_age
 
 
-def _intents(incoming: IncomingEvent, recording: Recording) -> list[Intent]:
-    return list(intents(recording.rules, incoming.event, incoming.event_id))
+def _intents(incoming: IncomingEvent, recording: Recording, refusals: Refusals) -> list[Intent]:
+    planned = intents(recording.rules, incoming.event, incoming.event_id)
+    return for_merged_registrations(planned, incoming.event, incoming.event_id, refusals)
 
 
 def _row(
@@ -200,7 +234,7 @@ async def _decide_held(
     """Sends or drops the notifications recorded before this batch that waited for `contact`."""
     released = 0
     for row in held:
-        decided = _decided(row, contact, recording)
+        decided = decide_held(row, contact, recording)
         if decided is None:
             await ledger.drop(row.notification_id)
         else:
@@ -215,7 +249,7 @@ def _decide_held_here(
     """The same for the rows of this batch held for `contact`'s returnee."""
     released = 0
     for notification_id in held:
-        decided = _decided(outcome[notification_id], contact, recording)
+        decided = decide_held(outcome[notification_id], contact, recording)
         if decided is None:
             del outcome[notification_id]
         else:
@@ -224,7 +258,9 @@ def _decide_held_here(
     return released
 
 
-def _decided(held: Notification, contact: Contact, recording: Recording) -> Notification | None:
+def decide_held(held: Notification, contact: Contact, recording: Recording) -> Notification | None:
+    """A held notification composed for ``contact`` (queued, or failed if its template
+    fails); None when the contact says not to send it."""
     rule = recording.rules.named(held.rule)
     if rule is None or not contact_allows(rule, contact) or contact.phone is None:
         return None

@@ -13,7 +13,7 @@ from retour_reintegration.domain.activity import (
 from retour_reintegration.domain.actor import Actor
 from retour_reintegration.domain.aid import check_moment
 from retour_reintegration.domain.commands import LaunchActivity
-from retour_reintegration.domain.errors import CaseClosed, CaseNotFound
+from retour_reintegration.domain.errors import CaseClosed, CaseMerged, CaseNotFound
 from retour_reintegration.usecases.ports import CaseRepository, EventOutbox
 
 
@@ -36,6 +36,10 @@ async def launch_activity(
     ]
     if missing:
         raise CaseNotFound(missing)
+    merged = {c.returnee_id: c.merged_into for c in found.values() if c.merged_into is not None}
+    if merged:
+        # A duplicate registration's case is closed; its person's case is the one to name.
+        raise CaseMerged(merged, field="returnee_ids")
     closed = [case.returnee_id for case in found.values() if not case.is_open]
     if closed:
         raise CaseClosed(closed)

@@ -9,16 +9,51 @@ from uuid import UUID
 
 from retour_contracts import ActivityLaunched, AidCategory, AidGranted
 from retour_reintegration.domain.case import Case
+from retour_reintegration.domain.corrections import Correction
+from retour_reintegration.domain.merges import Merge
 
 
 class CaseRepository(Protocol):
     async def add_many(self, cases: Sequence[Case]) -> int:
         """Stores the new cases; a returnee who already has a case keeps it unchanged.
-        Returns how many cases were new."""
+        Returns how many cases were new. Serialised with ``add_corrections`` and
+        ``merges_for_update``: what is read after either sees what the other committed."""
+        ...
+
+    async def add_corrections(self, corrections: Sequence[Correction]) -> int:
+        """Keeps the corrections, whether or not their cases are open yet; a version already
+        kept for that returnee is left as it is. Returns how many were new."""
+        ...
+
+    async def corrections_of(self, returnee_ids: Sequence[UUID]) -> dict[UUID, list[Correction]]:
+        """Every correction kept for these returnees (none: absent from the answer)."""
+        ...
+
+    async def lock_many(self, returnee_ids: Sequence[UUID]) -> dict[UUID, Case]:
+        """The cases that exist among ``returnee_ids``, locked like ``lock``."""
+        ...
+
+    async def merges_for_update(self, returnee_ids: Sequence[UUID]) -> dict[UUID, Merge]:
+        """The merges kept of ``returnee_ids`` and of the registrations merged into them,
+        whether or not their cases are open yet. Merges take turns from here to the end of the
+        transaction, and registrations wait for them (see ``add_many``)."""
+        ...
+
+    async def save_merges(self, merges: Sequence[Merge]) -> None:
+        """Keeps the merges, replacing what was kept of the same registrations."""
+        ...
+
+    async def merges_of(self, returnee_ids: Sequence[UUID]) -> dict[UUID, Merge]:
+        """The merges kept of ``returnee_ids`` (none: absent from the answer)."""
+        ...
+
+    async def save_facts(self, cases: Sequence[Case]) -> None:
+        """Stores the cases' facts, current and as registered."""
         ...
 
     async def lock(self, returnee_id: UUID) -> Case | None:
-        """The case, locked until the transaction ends (grants and closure serialise)."""
+        """The case, locked until the transaction ends (grants and closure serialise), with
+        the registration it was merged into, if it was."""
         ...
 
     async def lock_shared(self, returnee_ids: Sequence[UUID]) -> dict[UUID, Case]:
@@ -27,12 +62,16 @@ class CaseRepository(Protocol):
 
     async def money_granted(
         self, returnee_id: UUID, categories: frozenset[AidCategory], currency: str
-    ) -> Decimal: ...
+    ) -> Decimal:
+        """What the person of this case received: under this registration, and under those
+        merged into it."""
+        ...
 
     async def add_aid(self, aid: AidGranted, *, exceeded_budget: bool) -> None: ...
 
     async def aid_owners(self, aid_ids: Sequence[UUID]) -> dict[UUID, UUID]:
-        """``aid_id -> returnee_id`` for the aid ids that exist."""
+        """``aid_id -> returnee_id`` for the aid ids that exist: the registration the aid
+        counts for now (the person's, when it was granted under one merged into it)."""
         ...
 
     async def add_activity(self, activity: ActivityLaunched, *, launched_by: str) -> None: ...

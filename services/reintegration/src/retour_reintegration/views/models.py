@@ -10,7 +10,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
-from retour_contracts import ActivityLaunched, AidGranted, MaliRegion, ReceptionCentre
+from retour_contracts import (
+    ActivityLaunched,
+    AidGranted,
+    ChangeReason,
+    MaliRegion,
+    ReceptionCentre,
+)
 from retour_reintegration.domain.case import CaseStatus, ClosureReason
 
 # A string, like Money.amount, so no client reads money as a binary float.
@@ -21,6 +27,10 @@ PlainAmount = Annotated[
 
 class AidView(AidGranted):
     exceeded_budget: bool
+    merged_from: UUID | None = None
+    """On the person's case, aid granted under a duplicate registration later merged into it:
+    that registration (``returnee_id`` is the case's, the person's). The aid.granted event
+    keeps the registration it was granted under."""
 
 
 class ActivityView(ActivityLaunched):
@@ -47,12 +57,30 @@ class CaseSummary(BaseModel):
     closed_at: datetime | None
     closure_reason: ClosureReason | None
     closed_by: str | None
+    merged_into: UUID | None = None
+    """Set when this registration was found to be a duplicate and merged into the person's:
+    the case that serves the person and holds this one's aid and activities (the case is then
+    closed, as ``duplicate_registration`` unless a case worker had closed it already)."""
+
+
+class TransferView(BaseModel):
+    """The case moved with the person from one reception centre to another (returnee.updated
+    of that registration ``version``)."""
+
+    version: int
+    transferred_at: datetime
+    transferred_by: str
+    reason: ChangeReason
+    from_centre: ReceptionCentre
+    to_centre: ReceptionCentre
 
 
 class CaseDetails(CaseSummary):
     budget: Budget
     aid: list[AidView]
     activities: list[ActivityView]
+    transfers: list[TransferView]
+    """Oldest first; the last one's ``to_centre`` is the case's ``reception_centre``."""
 
 
 class CasePage(BaseModel):

@@ -2,16 +2,21 @@
 
 A batch travels as one array per column, expanded by ``unnest`` on the server: one round
 trip and one plan for a whole partition batch, where executemany would still run the
-statement once per row.
+statement once per row. Corrections are kept per person and field (``registration_changes``)
+and copied onto the registration rows they concern. Merges are kept per merged registration
+(``merges``), with whom it counts as; no other row is rewritten for them (report_sql).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from retour_kit.db import Connection
-from retour_reporting.domain.projection import ProjectionRows
+from retour_reporting.domain.corrections import FieldChange
+from retour_reporting.domain.merges import KeptMerge, Merge
+from retour_reporting.domain.projection import ProjectionRows, RegistrationRow
 
 _REGISTRATIONS = """
 INSERT INTO registrations (returnee_id, arrival_date, reception_centre, return_type,
@@ -52,22 +57,135 @@ ON CONFLICT DO NOTHING
 """
 
 
+# One lock per schema (a test's private schema does not wait for the stack's), held until the
+# transaction ends: usecases/projecting.py says why registrations, changes and merges take it.
+_LOCK_KEY = "hashtextextended('retour_reporting.registrations:' || current_schema(), 0)"
+_LOCK_SHARED = f"SELECT pg_advisory_xact_lock_shared({_LOCK_KEY})"
+_LOCK_EXCLUSIVE = f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"
+
+# The version guard: a change replaces the one kept only when it is newer, so an older change
+# read late, or the same one read again, leaves the newest in place.
+_RECORD_CHANGES = """
+INSERT INTO registration_changes AS kept (returnee_id, field, version, value)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[])
+ON CONFLICT (returnee_id, field) DO UPDATE
+SET version = excluded.version, value = excluded.value
+WHERE kept.version < excluded.version
+"""
+
+# The same rule as domain.merges.supersedes: the later decision, then the greater target (uuids
+# compare bytewise, as their integers do in Python). A new or replaced row counts as its target
+# until the use case settles the chains, in the same transaction.
+_RECORD_MERGES = """
+INSERT INTO merges AS kept (returnee_id, merged_into, merged_at, counted_as)
+SELECT returnee_id, merged_into, merged_at, merged_into
+FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS m(returnee_id, merged_into, merged_at)
+ON CONFLICT (returnee_id) DO UPDATE
+SET merged_into = excluded.merged_into, merged_at = excluded.merged_at,
+    counted_as = excluded.counted_as
+WHERE (kept.merged_at, kept.merged_into) < (excluded.merged_at, excluded.merged_into)
+"""
+
+_MERGES = "SELECT returnee_id, merged_into, counted_as FROM merges"
+
+_COUNT_AS = """
+UPDATE merges m SET counted_as = n.counted_as
+FROM unnest($1::uuid[], $2::uuid[]) AS n(returnee_id, counted_as)
+WHERE m.returnee_id = n.returnee_id
+"""
+
+_CHANGES_OF = """
+SELECT returnee_id, field, version, value FROM registration_changes
+WHERE returnee_id = ANY($1::uuid[])
+"""
+
+_REGISTRATIONS_OF = """
+SELECT returnee_id, arrival_date, reception_centre, return_type, host_country,
+       region_of_origin, sex, age_group, vulnerabilities
+FROM registrations WHERE returnee_id = ANY($1::uuid[])
+"""
+
+_REPLACE_REGISTRATIONS = """
+UPDATE registrations r
+SET arrival_date = n.arrival_date, reception_centre = n.reception_centre,
+    return_type = n.return_type, host_country = n.host_country,
+    region_of_origin = n.region_of_origin, sex = n.sex, age_group = n.age_group,
+    vulnerabilities = string_to_array(n.vulnerabilities, ',')
+FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[])
+     AS n(returnee_id, arrival_date, reception_centre, return_type, host_country,
+          region_of_origin, sex, age_group, vulnerabilities)
+WHERE r.returnee_id = n.returnee_id
+"""
+
+
 class PgProjectionStore:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    async def lock_registrations(self, *, exclusive: bool) -> None:
+        await self._conn.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED)
+
+    async def record_changes(self, changes: Sequence[FieldChange]) -> None:
+        if changes:
+            await self._conn.execute(_RECORD_CHANGES, *_columns(changes))
+
+    async def record_merges(self, merges: Sequence[Merge]) -> None:
+        if merges:
+            await self._conn.execute(_RECORD_MERGES, *_columns(merges))
+
+    async def merges(self) -> list[KeptMerge]:
+        return [KeptMerge(*record) for record in await self._conn.fetch(_MERGES)]
+
+    async def count_as(self, people: Mapping[UUID, UUID]) -> None:
+        if people:
+            await self._conn.execute(_COUNT_AS, list(people), list(people.values()))
+
+    async def changes_of(self, returnee_ids: Collection[UUID]) -> list[FieldChange]:
+        if not returnee_ids:
+            return []
+        records = await self._conn.fetch(_CHANGES_OF, list(returnee_ids))
+        return [FieldChange(*record) for record in records]
+
+    async def registrations_of(self, returnee_ids: Collection[UUID]) -> list[RegistrationRow]:
+        if not returnee_ids:
+            return []
+        records = await self._conn.fetch(_REGISTRATIONS_OF, list(returnee_ids))
+        return [_registration_row(record) for record in records]
+
     async def write(self, rows: ProjectionRows) -> None:
         if rows.registrations:
-            *columns, vulnerabilities = _columns(rows.registrations)
-            # A text[] per row cannot ride in a 1-D array parameter; vulnerability names are
-            # snake_case words, so a comma-joined string is unambiguous ("" -> no element).
-            joined = [",".join(each) for each in vulnerabilities]
-            await self._conn.execute(_REGISTRATIONS, *columns, joined)
+            await self._conn.execute(_REGISTRATIONS, *_registration_columns(rows.registrations))
         if rows.aid:
             await self._conn.execute(_AID, *_columns(rows.aid))
         if rows.activities:
             participants = _columns(rows.participants, width=2)
             await self._conn.execute(_ACTIVITIES, *_columns(rows.activities), *participants)
+
+    async def replace_registrations(self, rows: Sequence[RegistrationRow]) -> None:
+        if rows:
+            await self._conn.execute(_REPLACE_REGISTRATIONS, *_registration_columns(rows))
+
+
+def _registration_row(record: Any) -> RegistrationRow:
+    return RegistrationRow(
+        record["returnee_id"],
+        record["arrival_date"],
+        record["reception_centre"],
+        record["return_type"],
+        record["host_country"],
+        record["region_of_origin"],
+        record["sex"],
+        record["age_group"],
+        tuple(record["vulnerabilities"]),
+    )
+
+
+def _registration_columns(rows: Sequence[RegistrationRow]) -> list[list[Any]]:
+    *columns, vulnerabilities = _columns(rows)
+    # A text[] per row cannot ride in a 1-D array parameter; vulnerability names are
+    # snake_case words, so a comma-joined string is unambiguous ("" -> no element).
+    return [*columns, [",".join(each) for each in vulnerabilities]]
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int | None = None) -> list[list[Any]]:
@@ -79,5 +197,8 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int | None = None) -> list[
 async def forget_everything(conn: Connection, inbox_consumer: str) -> None:
     """Empties the projections and the consumer's inbox, in the caller's transaction, so the
     events can be applied again from the first one."""
-    await conn.execute("TRUNCATE registrations, aid, activities, activity_participants")
+    await conn.execute(
+        "TRUNCATE registrations, registration_changes, merges, aid, activities,"
+        " activity_participants"
+    )
     await conn.execute("DELETE FROM inbox WHERE consumer = $1", inbox_consumer)

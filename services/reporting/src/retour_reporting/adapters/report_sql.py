@@ -7,6 +7,12 @@ host country, return type, region, sex, age group, vulnerability), applied throu
 whether any returnee filter is set: without one, aid and activities count even when their
 registration has not arrived (yet).
 
+People. A merged registration counts as the registration at the end of its chain of merges
+(``merges.counted_as``, migration 0004): ``registrations_matching`` leaves merged
+registrations out, and every aid and participant row is read as the person it counts as,
+``coalesce(m.counted_as, returnee_id)``, so a person registered twice is counted once, with
+the aid and activities of both registrations and the arrival of the one kept.
+
 Plans. The reports run with ``plan_cache_mode = force_custom_plan`` (see
 ``retour_reporting.main``), so each execution is planned with its real parameters and the
 unused filters fold away. They must still be safe under a generic plan (a pool configured
@@ -56,7 +62,8 @@ ORDER BY 1, 2
 # $11 to $15: phase, category, dimension, level, modality.
 AID = """
 WITH selected AS MATERIALIZED (
-    SELECT a.* FROM aid a
+    SELECT a.*, coalesce(m.counted_as, a.returnee_id) AS person
+    FROM aid a LEFT JOIN merges m ON m.returnee_id = a.returnee_id
     WHERE ($1::timestamptz IS NULL OR a.granted_at >= $1)
       AND ($2::timestamptz IS NULL OR a.granted_at < $2)
       AND ($11::text IS NULL OR a.phase = $11)
@@ -64,7 +71,7 @@ WITH selected AS MATERIALIZED (
       AND ($13::text IS NULL OR a.dimension = $13)
       AND ($14::text IS NULL OR a.level = $14)
       AND ($15::text IS NULL OR a.modality = $15)
-      AND (NOT $10::boolean OR a.returnee_id IN (
+      AND (NOT $10::boolean OR coalesce(m.counted_as, a.returnee_id) IN (
           SELECT returnee_id FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)))
 ),
 cells AS (
@@ -77,7 +84,7 @@ cells AS (
 )
 SELECT breakdown, value,
        count(*) AS aids,
-       count(DISTINCT returnee_id) AS people,
+       count(DISTINCT person) AS people,
        coalesce(sum(amount) FILTER (WHERE currency = 'XOF'), 0) AS total_xof,
        count(*) FILTER (WHERE currency <> 'XOF') AS other_currency_aids
 FROM cells
@@ -97,9 +104,10 @@ WITH selected AS MATERIALIZED (
       AND ($12::text IS NULL OR a.level = $12)
 ),
 people AS MATERIALIZED (
-    SELECT p.activity_id, p.returnee_id FROM activity_participants p
+    SELECT p.activity_id, coalesce(m.counted_as, p.returnee_id) AS returnee_id
+    FROM activity_participants p LEFT JOIN merges m ON m.returnee_id = p.returnee_id
     WHERE p.activity_id IN (SELECT activity_id FROM selected)
-      AND (NOT $10::boolean OR p.returnee_id IN (
+      AND (NOT $10::boolean OR coalesce(m.counted_as, p.returnee_id) IN (
           SELECT returnee_id FROM registrations_matching($3, $4, $5, $6, $7, $8, $9)))
 ),
 chosen AS MATERIALIZED (
@@ -144,9 +152,11 @@ traces AS (
            NULL::timestamptz AS granted_at, NULL::text AS phase, false AS participant
     FROM arrivals
     UNION ALL
-    SELECT returnee_id, NULL, NULL, granted_at, phase, false FROM aid
+    SELECT coalesce(m.counted_as, a.returnee_id), NULL, NULL, a.granted_at, a.phase, false
+    FROM aid a LEFT JOIN merges m ON m.returnee_id = a.returnee_id
     UNION ALL
-    SELECT returnee_id, NULL, NULL, NULL, NULL, true FROM activity_participants
+    SELECT coalesce(m.counted_as, p.returnee_id), NULL, NULL, NULL, NULL, true
+    FROM activity_participants p LEFT JOIN merges m ON m.returnee_id = p.returnee_id
 ),
 facts AS (
     SELECT max(reception_centre) AS reception_centre,

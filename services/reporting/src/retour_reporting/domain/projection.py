@@ -1,9 +1,12 @@
 """What reporting keeps of each event: categories and amounts, never who the person is.
 
 Each row is keyed by the business id of its event (returnee, aid, activity), so writing the
-same event twice, or in another order relative to other topics, leaves the same rows. Rows
-are named tuples: a replay builds millions of them, and the writer turns a batch into
-columns with one ``zip``.
+same event twice, or in another order relative to other topics, leaves the same rows. A
+correction or a transfer is kept as the newest change of each field (``corrections``), which
+the person's registration row shows over its own values. A merge is kept as the newest merge
+of each merged registration (``merges``); rows keep the registration they were recorded under,
+and reports count them as the person the merges make of it. Rows are named tuples: a replay
+builds millions of them, and the writer turns a batch into columns with one ``zip``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,25 @@ from decimal import Decimal
 from typing import NamedTuple
 from uuid import UUID
 
-from retour_contracts import ActivityLaunched, AidGranted, Event, Money, RegistrationFacts
+from retour_contracts import (
+    ActivityLaunched,
+    AidGranted,
+    Event,
+    Money,
+    RegistrationFacts,
+    ReturneeMerged,
+    ReturneeUpdated,
+)
 from retour_reporting.domain.categories import age_group
+from retour_reporting.domain.corrections import (
+    FieldChange,
+    date_of,
+    field_changes,
+    newest,
+    vulnerabilities_of,
+)
+from retour_reporting.domain.merges import Merge, merge_of
+from retour_reporting.domain.merges import newest as newest_merges
 
 # Enum members are stored as they are: each is a ``str`` whose value is the wire spelling.
 
@@ -66,6 +86,10 @@ class ProjectionRows:
     aid: list[AidRow] = field(default_factory=list)
     activities: list[ActivityRow] = field(default_factory=list)
     participants: list[ParticipantRow] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
+    """The newest change of each person's field among the batch's updates."""
+    merges: list[Merge] = field(default_factory=list)
+    """The newest merge of each merged registration among the batch's merges."""
 
 
 def registration_row(event: RegistrationFacts) -> RegistrationRow:
@@ -110,12 +134,44 @@ def activity_rows(event: ActivityLaunched) -> tuple[ActivityRow, list[Participan
     return activity, participants
 
 
-def rows_for(events: Iterable[Event]) -> ProjectionRows:
+def corrected(row: RegistrationRow, changes: Iterable[FieldChange]) -> RegistrationRow:
+    """``row`` as the newest of its person's ``changes`` leave it, in whatever order they come:
+    applying them again, or older ones after them, changes nothing."""
+    own = newest(change for change in changes if change.returnee_id == row.returnee_id)
+    if not own:
+        return row
+    new = {change.field: change.value for change in own}
+    return RegistrationRow(
+        row.returnee_id,
+        date_of(new["arrival_date"]) if "arrival_date" in new else row.arrival_date,
+        new.get("reception_centre", row.reception_centre),
+        new.get("return_type", row.return_type),
+        new.get("host_country", row.host_country),
+        new.get("region_of_origin", row.region_of_origin),
+        new.get("sex", row.sex),
+        new.get("age_group", row.age_group),
+        vulnerabilities_of(new["vulnerabilities"])
+        if "vulnerabilities" in new
+        else row.vulnerabilities,
+    )
+
+
+def rows_for(events: Iterable[Event | ReturneeUpdated | ReturneeMerged]) -> ProjectionRows:
     """Rows of ``events``, in order. A business id seen twice keeps its first event (as the
-    table does across batches), so a batch and the same events split in two batches agree."""
+    table does across batches), so a batch and the same events split in two batches agree;
+    updates keep the newest change of each field, and merges the newest merge of each merged
+    registration, as the tables do too."""
     rows = ProjectionRows()
     seen: set[tuple[str, UUID]] = set()
+    changes: list[FieldChange] = []
+    merges: list[Merge] = []
     for event in events:
+        if isinstance(event, ReturneeUpdated):
+            changes.extend(field_changes(event))
+            continue
+        if isinstance(event, ReturneeMerged):
+            merges.append(merge_of(event))
+            continue
         key = _business_key(event)
         if key in seen:
             continue
@@ -128,6 +184,8 @@ def rows_for(events: Iterable[Event]) -> ProjectionRows:
             activity, participants = activity_rows(event)
             rows.activities.append(activity)
             rows.participants.extend(participants)
+    rows.changes = newest(changes)
+    rows.merges = newest_merges(merges)
     return rows
 
 

@@ -4,30 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from retour_contracts import ConsentChanged, Event, ParsedEvent, ReturneeErased
+from retour_contracts import (
+    ActivityLaunched,
+    AidGranted,
+    Event,
+    ParsedEvent,
+    RegistrationFacts,
+    ReturneeMerged,
+    ReturneeUpdated,
+)
 from retour_kit.unit_of_work import HandleWith
 from retour_reporting.adapters.pg_projections import PgProjectionStore
 from retour_reporting.adapters.projection_metrics import ProjectionMetrics
 from retour_reporting.domain.projection import rows_for
+from retour_reporting.usecases.projecting import apply_rows
 
 
 def projecting(
     metrics: ProjectionMetrics | None,
 ) -> HandleWith[PgProjectionStore]:
-    """The consumer's batch handler: one INSERT per table for the whole batch."""
+    """The consumer's batch handler: a few statements for the whole batch."""
 
     async def project(store: PgProjectionStore, events: Sequence[ParsedEvent]) -> None:
-        await store.write(rows_for(_business_events(events)))
+        await apply_rows(store, rows_for(_business_events(events)))
         if metrics is not None:
             metrics.applied(events)
 
     return project
 
 
-def _business_events(events: Sequence[ParsedEvent]) -> Iterator[Event]:
-    # Reporting subscribes to the three business topics only (main.py), and holds no personal
-    # data to forget: anything else here is a wiring mistake, which dead-letters loudly.
+def _business_events(
+    events: Sequence[ParsedEvent],
+) -> Iterator[Event | ReturneeUpdated | ReturneeMerged]:
+    # Reporting subscribes to the business topics, corrections and merges only (main.py), and
+    # holds no personal data to forget: anything else here is a wiring mistake, which
+    # dead-letters loudly. An update's sealed personal block is never opened: reporting has no
+    # data key.
     for parsed in events:
-        if isinstance(parsed.event, ReturneeErased | ConsentChanged):
+        event = parsed.event
+        if not isinstance(event, _PROJECTED):
             raise TypeError(f"reporting does not consume {parsed.type}")
-        yield parsed.event
+        yield event
+
+
+_PROJECTED = (RegistrationFacts, AidGranted, ActivityLaunched, ReturneeUpdated, ReturneeMerged)
+"""What the projections are made of (a registration in either version is RegistrationFacts)."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
+from uuid import UUID
 
+from retour_reporting.domain.corrections import FieldChange
+from retour_reporting.domain.merges import KeptMerge, Merge
 from retour_reporting.domain.outcomes import KpiReport
+from retour_reporting.domain.projection import ProjectionRows, RegistrationRow
 from retour_reporting.domain.queries import ReportQuery
 from retour_reporting.domain.results import (
     ActivityReport,
@@ -20,6 +25,44 @@ class ReportSource(Protocol):
     async def aid(self, query: ReportQuery) -> AidReport: ...
     async def activities(self, query: ReportQuery) -> ActivityReport: ...
     async def kpis(self, query: ReportQuery) -> KpiReport: ...
+
+
+class ProjectionStore(Protocol):
+    """The projections, inside the transaction of the batch being applied."""
+
+    async def lock_registrations(self, *, exclusive: bool) -> None:
+        """Until the transaction ends: shared, other holders may write registrations too;
+        exclusive, no other transaction writes registrations, changes or merges meanwhile,
+        and every one that did has committed (or rolled back) by the time this returns."""
+
+    async def record_changes(self, changes: Sequence[FieldChange]) -> None:
+        """Keeps each change unless a change of the same version or newer is kept for that
+        person and field (``changes`` holds at most one change per person and field)."""
+
+    async def changes_of(self, returnee_ids: Collection[UUID]) -> list[FieldChange]:
+        """The changes kept for these people: the newest of each of their fields."""
+
+    async def registrations_of(self, returnee_ids: Collection[UUID]) -> list[RegistrationRow]:
+        """The registration rows of those of these people whose registration arrived."""
+
+    async def record_merges(self, merges: Sequence[Merge]) -> None:
+        """Keeps each merge unless the one kept for its merged registration supersedes it
+        (``domain.merges.supersedes``; ``merges`` holds at most one per merged registration).
+        Whom a newly kept merge counts as is settled by ``count_as`` in the same transaction."""
+
+    async def merges(self) -> list[KeptMerge]:
+        """Every merge kept, with whom its registration counts as."""
+
+    async def count_as(self, people: Mapping[UUID, UUID]) -> None:
+        """Records whom each of these merged registrations counts as."""
+
+    async def write(self, rows: ProjectionRows) -> None:
+        """Adds the rows of new business ids; a row whose id is there already is left as is.
+        ``rows.changes`` and ``rows.merges`` are not written here (``record_changes``,
+        ``record_merges``)."""
+
+    async def replace_registrations(self, rows: Sequence[RegistrationRow]) -> None:
+        """Overwrites the registration rows of these people with ``rows``."""
 
 
 Offsets = dict[tuple[str, int], int]
