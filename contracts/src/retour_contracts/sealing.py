@@ -74,9 +74,9 @@ def open_personal(
     try:
         return PersonalData.model_validate_json(plaintext, context={FROM_THE_WIRE: True})
     except ValidationError as error:
-        # Locations only: the input values are the person's data.
-        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
-        raise SealBrokenError(f"the opened personal block is invalid at {where}") from None
+        raise SealBrokenError(
+            f"the opened personal block is invalid at {_locations(error)}"
+        ) from None
 
 
 def seal_registration(
@@ -100,8 +100,9 @@ def open_registration(
             {**_facts_of(event), "personal": personal}, context={FROM_THE_WIRE: True}
         )
     except ValidationError as error:
-        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
-        raise SealBrokenError(f"the opened registration is inconsistent at {where}") from None
+        raise SealBrokenError(
+            f"the opened registration is inconsistent at {_locations(error)}"
+        ) from None
 
 
 def open_update(event: ReturneeUpdated, key: bytes, *, event_id: str) -> PersonalData | None:
@@ -109,6 +110,11 @@ def open_update(event: ReturneeUpdated, key: bytes, *, event_id: str) -> Persona
     if event.sealed_personal is None:
         return None
     return open_personal(event.sealed_personal, key, event_id=event_id, event_name=UPDATED)
+
+
+def _locations(error: ValidationError) -> str:
+    # Locations only: the input values are the person's data.
+    return ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
 
 
 def _facts_of(event: ReturneeRegistered | ReturneeRegisteredV2) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Depends, Header
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -143,7 +144,11 @@ def correction_routes(
                     extra={"field": "header.If-Match", "current_version": stale.current},
                 ) from None
             except ValidationError as invalid:
-                raise _invalid(invalid) from None
+                # The corrected registration, checked as a registration: the kit's handler
+                # answers it like any body it validates (locations and messages, no input).
+                raise RequestValidationError(
+                    [{**e, "loc": ("body", *e["loc"])} for e in invalid.errors(include_input=False)]
+                ) from None
             except InvalidField as invalid:
                 raise invalid_fields((f"body.{invalid.field}", invalid.message)) from None
             except DuplicateSuspected as suspected:
@@ -184,13 +189,3 @@ def correction_routes(
 def _etag_of(body: Any) -> dict[str, str]:
     version = body.get("version") if isinstance(body, dict) else None
     return {"ETag": etag(version)} if isinstance(version, int) else {}
-
-
-def _invalid(error: ValidationError) -> ApiError:
-    # Locations and messages only: the input values may be the person's data.
-    return invalid_fields(
-        *(
-            ("body." + ".".join(str(part) for part in problem["loc"]), problem["msg"])
-            for problem in error.errors()
-        )
-    )

@@ -26,6 +26,7 @@ from retour_kit.access_log import Access
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError, invalid_fields, outside_centres
 from retour_kit.idempotency import (
+    REPLAYED_HEADER,
     IdempotencyKeyReused,
     RequiredIdempotencyKey,
     key_reused,
@@ -111,7 +112,7 @@ def returnee_routes(
         headers = {"Location": f"/returnees/{returnee_id}"} if result.status == 201 else {}
         if result.replayed:
             metrics.idempotent_replays.inc()
-            headers["Idempotent-Replayed"] = "true"
+            headers[REPLAYED_HEADER] = "true"
         elif result.event is not None:
             metrics.registrations.labels(result.event.reception_centre.value).inc()
             if result.event.possible_duplicate_of:
