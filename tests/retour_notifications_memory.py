@@ -1,12 +1,13 @@
 """Notifications' schema in memory, for the service's unit tests (services/notifications/tests):
-the ledger, contacts with the corrections waiting for them, and the erasures, following the
-rules of the Postgres adapters (pg_ledger.py, pg_contacts.py, pg_protection.py)."""
+the ledger, contacts with the corrections waiting for them, the erasures, and the monitoring
+visits followed, following the rules of the Postgres adapters (pg_ledger.py, pg_contacts.py,
+pg_protection.py, pg_follow_ups.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
@@ -14,6 +15,7 @@ from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_b
 from retour_notifications.domain.contacts import Contact
 from retour_notifications.domain.corrections import Corrections
 from retour_notifications.domain.delivery import Notification, Status
+from retour_notifications.domain.follow_ups import FollowUps, Visit
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.record import Recording
@@ -70,6 +72,17 @@ class MemoryLedger:
             changed += 1
         return changed
 
+    async def cancel(self, notification_ids: Collection[UUID], reason: str) -> set[UUID]:
+        waiting = [
+            self.rows[n]
+            for n in notification_ids
+            if n in self.rows
+            and self.rows[n].status in (Status.HELD, Status.QUEUED, Status.SENDING)
+        ]
+        for row in waiting:
+            self._cancel(row, reason)
+        return {r.notification_id for r in waiting if r.status is not Status.SENDING}
+
     def _waiting_sms(self, returnee_id: UUID) -> list[Notification]:
         return [
             r
@@ -102,6 +115,7 @@ class MemorySchema(MemoryLedger):
         self.waiting: dict[UUID, Corrections] = {}
         self.forgotten: set[UUID] = set()
         self.sms_changes: dict[UUID, tuple[bool, datetime]] = {}
+        self.followed: dict[UUID, FollowUps] = {}
 
     # Contacts
     async def save_all(self, contacts: Sequence[Contact]) -> None:
@@ -122,11 +136,43 @@ class MemorySchema(MemoryLedger):
         for rid in returnee_ids:
             self.waiting.pop(rid, None)
 
+    # Monitoring visits
+    async def load(self, returnee_ids: Collection[UUID]) -> dict[UUID, FollowUps]:
+        return {rid: self.followed.get(rid) or FollowUps.of(rid) for rid in returnee_ids}
+
+    async def save(self, states: Sequence[FollowUps]) -> None:
+        self.followed.update({state.returnee_id: state for state in states})
+
+    async def reminders_due(self, after: date, until: date, limit: int) -> list[tuple[UUID, UUID]]:
+        return self._live(
+            lambda v, due_on: (
+                v.reminder_id is None
+                and after < due_on <= until
+                and (contact := self.contacts.get(v.returnee_id)) is not None
+                and contact.phone is not None
+            ),
+            limit,
+        )
+
+    async def overdue(self, after: date, until: date, limit: int) -> list[tuple[UUID, UUID]]:
+        return self._live(lambda v, due_on: v.overdue_id is None and after < due_on <= until, limit)
+
+    def _live(self, chosen: Callable[[Visit, date], bool], limit: int) -> list[tuple[UUID, UUID]]:
+        """(follow_up_id, returnee_id) of the live visits ``chosen``, by due date."""
+        found = [
+            (v.schedule.due_on, v.follow_up_id, v.returnee_id)
+            for state in self.followed.values()
+            for v in state.visits.values()
+            if v.live and v.schedule is not None and chosen(v, v.schedule.due_on)
+        ]
+        return [(fid, rid) for _, fid, rid in sorted(found)[:limit]]
+
     # Forgetting
     async def forget(self, returnee_id: UUID, erased_at: datetime) -> int:
         self.forgotten.add(returnee_id)
         self.contacts.pop(returnee_id, None)
         self.waiting.pop(returnee_id, None)
+        self.followed.pop(returnee_id, None)
         waiting = [r for r in self.rows.values() if r.returnee_id == returnee_id]
         for row in waiting:
             if row.status in (Status.HELD, Status.QUEUED, Status.SENDING):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from retour_demo.casework_runner import case_worker_clients
 from retour_demo.client import ApiClient, Endpoints, dev_token
 from retour_demo.report import wait_until_caught_up
 from retour_demo.runner import DemoRunner, Outcome, new_progress
@@ -59,6 +60,7 @@ async def played(infra: Infra) -> AsyncIterator[tuple[Scenario, Outcome, ApiClie
         duplicate_attempts=2,
         reintegration_share=0.6,
         activity_share=0.7,
+        case_work=12,
     )
     scenario = build_scenario(params)
     clients = {
@@ -71,6 +73,7 @@ async def played(infra: Infra) -> AsyncIterator[tuple[Scenario, Outcome, ApiClie
             ("analyst", endpoints.reporting),
         )
     }
+    case_workers = case_worker_clients(endpoints.reintegration, infra.jwt_secret)
     try:
         response = await clients["registrar"].get("/healthz")
     except Exception as error:
@@ -82,11 +85,12 @@ async def played(infra: Infra) -> AsyncIterator[tuple[Scenario, Outcome, ApiClie
             intake=clients["registrar"],
             reintegration=clients["supervisor"],
             supervisor=clients["intake_supervisor"],
+            case_workers=case_workers,
         ).run(progress)
     await wait_until_caught_up(endpoints, within=120)
     yield scenario, outcome, clients["analyst"], endpoints
     # Notifications are checked with their own client.
-    for client in clients.values():
+    for client in (*clients.values(), *case_workers.values()):
         await client.close()
 
 
@@ -103,6 +107,13 @@ async def test_every_request_of_the_scenario_was_accepted(
     assert outcome.corrections_refused == 0  # new people: no phone matches anyone's
     # Each second registration is merged, unless a namesake made it a strong match (refused).
     assert outcome.merged == outcome.re_registered > 0
+    work, planned = outcome.case_work, scenario.case_work
+    assert work.assigned + work.taken == work.plans_agreed == len(planned) > 0
+    assert work.assessments == 2 * len(planned)  # family, and the survey as a baseline
+    assert sum(work.referrals.values()) == sum(bool(i.partner) for c in planned for i in c.items)
+    # The fortnight is years ago: every visit planned is due, and recorded.
+    assert sum(work.visits.values()) == sum(len(c.visits) for c in planned)
+    assert sum(work.closed.values()) == sum(bool(c.closure) for c in planned)
 
 
 async def test_reports_for_the_period_equal_what_was_done(
@@ -117,11 +128,15 @@ async def test_reports_for_the_period_equal_what_was_done(
         "aided_in_time": sum(bool(r.immediate_aid) and not r.late for r in scenario.returnees),
         "with_grant": sum(bool(r.reintegration_aid) for r in scenario.returnees),
         "participants": sum(len(a.participants) for a in scenario.activities),
+        # The fortnight held nobody else: every plan of it is the scenario's.
+        "with_plan": outcome.case_work.plans_agreed,
+        "plan_within_a_month": outcome.case_work.plans_within_a_month,
     }
 
     async def figures() -> dict[str, Any]:
         registrations = (await reporting.get("/reports/registrations", **period)).json()
         kpis = (await reporting.get("/reports/kpis", **period)).json()
+        plans = (await reporting.get("/reports/plans", **period)).json()
         return {
             "registered": registrations["total"]["people"],
             "wave": [
@@ -132,6 +147,8 @@ async def test_reports_for_the_period_equal_what_was_done(
             "aided_in_time": kpis["immediate_assistance_within_72h"]["people"],
             "with_grant": kpis["reintegration_aid"]["people"],
             "participants": kpis["launched_activity"]["people"],
+            "with_plan": plans["with_plan"]["people"],
+            "plan_within_a_month": plans["agreed_within_aim"]["people"],
         }
 
     # `played` waited for empty outboxes and no consumer lag, gauges each refreshed on a

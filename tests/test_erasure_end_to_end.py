@@ -20,6 +20,7 @@ import random
 import string
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,15 @@ async def projection_rows(infra: Infra, schema: str, returnee_id: str) -> list[s
     return [row["row"] for row in rows]
 
 
-async def rebuilt_rows(infra: Infra, records: list[Any], returnee_id: str) -> list[str]:
+async def rebuilt_rows(
+    infra: Infra,
+    records: list[Any],
+    returnee_id: str,
+    rows: Callable[[Infra, str, str], Awaitable[list[str]]] | None = None,
+) -> list[str]:
     """What ``retour-reporting rebuild`` makes of ``records`` (as Kafka holds them now), in a
-    sandbox of its own: reporting's rows of the person."""
+    sandbox of its own: reporting's rows of the person (``rows``; ``projection_rows`` unless
+    said)."""
     async with reporting_sandbox(infra) as sandbox:
         await sandbox.produce(
             [(sandbox.topics[r.topic], r.key, r.value, list(r.headers)) for r in records]
@@ -81,7 +88,7 @@ async def rebuilt_rows(infra: Infra, records: list[Any], returnee_id: str) -> li
             output, _ = await rebuild.communicate()
         assert rebuild.returncode == 0, output.decode(errors="replace")
         assert json.loads(output.decode().strip().splitlines()[-1])["records"] == len(records)
-        return await projection_rows(infra, sandbox.schema, returnee_id)
+        return await (rows or projection_rows)(infra, sandbox.schema, returnee_id)
 
 
 def kafka_segments_holding(values: list[str]) -> list[str]:

@@ -1,5 +1,6 @@
 """The dashboard at / in headless Chromium (Debian's, driven by Playwright): it signs in with
-an analyst token, draws its four charts from the service's own reports, hides small cells,
+an analyst token, draws its charts from the service's own reports (registrations, aid and
+activities, and the case reports: plans, visits, referrals, scores, closures), hides small cells,
 and fetches nothing from anywhere else. A screenshot is kept under test-artifacts/.
 
 Chromium comes from `deploy/local/chromium.sh` (apt); Playwright never downloads a browser.
@@ -13,6 +14,7 @@ import random
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, Route, async_playwright
+from test_reporting_case_lifecycle import case_of
 from test_reporting_history import seeded_history
 from test_reporting_sandbox import inbox_count, reporting_sandbox
 
@@ -42,6 +45,13 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHARTS = ("chart-monthly", "chart-72h", "chart-aid", "chart-activities")
+CASE_CHARTS = (
+    "chart-plans",
+    "chart-follow-ups",
+    "chart-referrals",
+    "chart-scores",
+    "chart-closures",
+)
 
 
 @dataclass
@@ -84,7 +94,11 @@ async def dashboard(infra: Infra) -> AsyncIterator[Dashboard]:
     if not CHROMIUM.exists():  # noqa: ASYNC240 - one stat, before anything runs
         pytest.fail("Chromium is missing: run deploy/local/chromium.sh (as root)", pytrace=False)
     async with reporting_sandbox(infra) as sandbox:
-        records = sandbox.records(seeded_history(500, seed=11).events())
+        history = seeded_history(500, seed=11)
+        rng, today = random.Random(12), datetime.now(UTC).date()
+        cases = [timed for p in history.registrations for timed in case_of(rng, p, today)]
+        records = sandbox.records(history.events())
+        records += sandbox.records([e for e, _ in cases], times=[at for _, at in cases])
         random.Random(1).shuffle(records)
         await sandbox.produce(records)
         port = free_port()
@@ -128,11 +142,11 @@ async def drawn_bars(page: Page, chart: str) -> int:
     return int(count)
 
 
-async def test_the_dashboard_draws_its_four_charts(dashboard: Dashboard) -> None:
+async def test_the_dashboard_draws_its_charts(dashboard: Dashboard) -> None:
     page = await dashboard.page()
     await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
     await page.wait_for_selector("body[data-ready='true']", timeout=15_000)
-    bars = {chart: await drawn_bars(page, chart) for chart in CHARTS}
+    bars = {chart: await drawn_bars(page, chart) for chart in (*CHARTS, *CASE_CHARTS)}
     tiles = await page.locator("#kpis .tile").count()
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "reporting-dashboard.png"
@@ -144,7 +158,12 @@ async def test_the_dashboard_draws_its_four_charts(dashboard: Dashboard) -> None
     assert bars["chart-72h"] >= 2  # all centres, then each centre
     assert bars["chart-aid"] >= 4
     assert bars["chart-activities"] >= 2
-    assert tiles == 6
+    assert bars["chart-plans"] >= 2  # all centres, then each centre
+    assert bars["chart-follow-ups"] == 3  # at 3, 6 and 12 months
+    assert bars["chart-referrals"] >= 6 * 2  # six partners, several statuses each
+    assert bars["chart-scores"] >= 4 * 4  # the baseline and three visits, four dimensions each
+    assert bars["chart-closures"] >= 4
+    assert tiles == 7
     assert "token" not in address, "the token must leave the address bar"
     assert screenshot.stat().st_size > 20_000
     assert dashboard.foreign_requests == []
@@ -160,6 +179,7 @@ async def test_small_cells_are_drawn_hatched_and_labelled_not_counted(dashboard:
     await page.click("form#filters button[type=submit]")
     await page.wait_for_selector("body[data-ready='true']")
     small = await page.locator(".chart rect.bar.small").count()
+    case_small = await page.locator("#chart-scores rect.bar.small").count()
     labels = await page.locator(".chart text", has_text="<5").count()
     await page.screenshot(
         path=str(ARTIFACTS / "reporting-dashboard-tombouctou.png"), full_page=True
@@ -168,6 +188,7 @@ async def test_small_cells_are_drawn_hatched_and_labelled_not_counted(dashboard:
 
     assert small > 0
     assert labels > 0
+    assert case_small > 0  # a mean of fewer than 5 people: hatched, no value
 
 
 async def test_without_a_token_the_page_asks_for_one_then_uses_it(dashboard: Dashboard) -> None:

@@ -57,6 +57,11 @@ REPORT_FILTERS: dict[str, list[dict[str, str]]] = {
         {"modality": "referral"},
     ],
     "activities": [{"sector": "commerce"}, {"level": "collective"}],
+    "plans": [],
+    "referrals": [],
+    "follow-ups": [],
+    "sustainability": [],
+    "closures": [],
 }
 # "Much slower than the first": a generous bound, far from the noise of a busy machine and far
 # below what a degenerate plan costs (the KPI query went from ~0.1 s to minutes).
@@ -65,7 +70,9 @@ SLOWDOWN_SLACK_SECONDS = 1.0
 
 # One realistic projection, written straight into the sandbox's tables (the consumer's path
 # is tested elsewhere): six years of arrivals, centres and people weighted as in 2024, most
-# people aided, some twice or three times, a third in individual or collective activities.
+# people aided, some twice or three times, a third in individual or collective activities;
+# most with a case: plans, referrals to a dozen partners, visits at 3, 6 and 12 months and
+# their surveys, closures and a few reopenings.
 SEED = """
 SELECT setseed(0.2024);
 INSERT INTO registrations
@@ -111,6 +118,54 @@ SELECT a.activity_id, r.returnee_id
 FROM (SELECT activity_id, row_number() OVER () AS n FROM activities) a
 JOIN (SELECT returnee_id, row_number() OVER () AS n FROM registrations) r
   ON r.n IN (a.n, a.n + $1 / 4, a.n + $1 / 2);
+
+INSERT INTO plans_agreed
+SELECT returnee_id, revision, arrival_date + (revision * 20 + random() * 60)::int
+FROM registrations CROSS JOIN generate_series(1, 1 + (random() * 0.6)::int) AS revision
+WHERE random() < 0.8;
+
+INSERT INTO referrals
+SELECT gen_random_uuid(), returnee_id, md5('partner' || partner)::uuid, 'Partner ' || partner,
+       (ARRAY['economic','social','psychosocial'])[1 + (random() * 2)::int],
+       (ARRAY['sent','accepted','completed','declined'])[1 + (random() * 3)::int],
+       sent_at, sent_at + make_interval(days => (random() * 40)::int)
+FROM (SELECT returnee_id, agreed_on + time '12:00' AT TIME ZONE 'UTC' AS sent_at,
+             1 + (random() * 11)::int AS partner
+      FROM plans_agreed CROSS JOIN generate_series(1, (random() * 2)::int)
+      WHERE revision = 1) AS sent;
+
+INSERT INTO follow_ups
+SELECT gen_random_uuid(), returnee_id, reception_centre, months, arrival_date + months * 30,
+       arrival_date + time '20:00' AT TIME ZONE 'UTC'
+FROM registrations CROSS JOIN unnest(ARRAY[3, 6, 12]) AS months
+WHERE random() < 0.9;
+
+INSERT INTO assessments
+SELECT gen_random_uuid(), returnee_id, 'baseline', NULL, NULL, 'completed',
+       CASE WHEN random() < 0.9 THEN 'rss-2017' ELSE 'rss-2017-rev1' END,
+       random(), random(), random(), random(),
+       arrival_date + make_interval(days => (random() * 30)::int)
+FROM registrations WHERE random() < 0.75;
+
+INSERT INTO assessments
+SELECT gen_random_uuid(), returnee_id, 'follow_up', follow_up_id, period_months,
+       CASE WHEN completed THEN 'completed' ELSE 'unreachable' END, 'rss-2017',
+       score, score * 0.9, score * 0.8, score * 0.85,
+       due_on + make_interval(days => (random() * 20)::int)
+FROM (SELECT *, CASE WHEN completed THEN random() END AS score
+      FROM (SELECT *, random() < 0.85 AS completed FROM follow_ups
+            WHERE due_on < date '2025-06-01' AND random() < 0.8) AS visited) AS scored;
+
+INSERT INTO case_closures
+SELECT returnee_id, arrival_date + make_interval(days => 60 + (random() * 500)::int),
+       (ARRAY['reintegration_completed','returnee_declined','returnee_unreachable',
+              'remigrated','relocated'])[1 + (random() * 4)::int]
+FROM registrations WHERE random() < 0.3;
+
+INSERT INTO case_reopenings
+SELECT returnee_id, closed_at + interval '30 days',
+       (ARRAY['returnee_resumed','contact_regained','new_needs'])[1 + (random() * 2)::int]
+FROM case_closures WHERE random() < 0.3;
 """
 
 

@@ -1,6 +1,6 @@
 """A private corner of the shared stack for the reporting tests.
 
-Each sandbox has its own copies of the three topics (with their .dlq), its own consumer
+Each sandbox has its own copies of the topics reporting reads (with their .dlq), its own consumer
 group and its own schema owned by the reporting role, so the tests know exactly which events
 the projections hold, and a rebuild there cannot empty the projections of the reporting
 service the stack runs. The service reaches them only through its settings.
@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -34,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_reporting_history import Oracle, Query
 
 from retour_contracts import (
+    CaseEvent,
     Event,
     ReturneeMerged,
     ReturneeUpdated,
@@ -43,8 +44,8 @@ from retour_contracts import (
 from retour_kit.auth import issue_dev_token
 from retour_kit.migrations import migrate
 from retour_reporting.adapters.pg_projections import PgProjectionStore
-from retour_reporting.domain.projection import rows_for
-from retour_reporting.main import MIGRATIONS_PACKAGE, build_app
+from retour_reporting.domain.projection import Projected, rows_for
+from retour_reporting.main import MIGRATIONS_PACKAGE, SERVICE, build_app
 from retour_reporting.settings import Settings
 from retour_reporting.usecases.projecting import apply_rows
 from retour_test_infra import Infra, eventually
@@ -55,6 +56,8 @@ PARTITIONS = 6
 SERVICE_COMMAND = str(Path(sys.executable).with_name("retour-reporting"))
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
 AnyEvent = Event | ReturneeUpdated | ReturneeMerged
+Published = AnyEvent | CaseEvent
+"""Every event reporting reads."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +68,14 @@ class Sandbox:
     group: str
 
     def settings(self, **changes: Any) -> Settings:
+        topics: dict[str, Any] = {_topic_setting(t): copy for t, copy in self.topics.items()}
         return Settings(
             database_url=self.infra.dsn("reporting"),
             auth_jwt_secret=self.infra.jwt_secret,
             kafka_bootstrap_servers=self.infra.kafka_bootstrap,
             database_schema=self.schema,
             consumer_group=self.group,
-            returnee_registered_topic=self.topics["returnee.registered"],
-            returnee_updated_topic=self.topics["returnee.updated"],
-            returnee_merged_topic=self.topics["returnee.merged"],
-            aid_granted_topic=self.topics["aid.granted"],
-            activity_launched_topic=self.topics["activity.launched"],
+            **topics,
             **changes,
         )
 
@@ -87,19 +87,22 @@ class Sandbox:
             "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap,
             "DATABASE_SCHEMA": self.schema,
             "CONSUMER_GROUP": self.group,
-            "RETURNEE_REGISTERED_TOPIC": self.topics["returnee.registered"],
-            "RETURNEE_UPDATED_TOPIC": self.topics["returnee.updated"],
-            "RETURNEE_MERGED_TOPIC": self.topics["returnee.merged"],
-            "AID_GRANTED_TOPIC": self.topics["aid.granted"],
-            "ACTIVITY_LAUNCHED_TOPIC": self.topics["activity.launched"],
+            **{_topic_setting(topic).upper(): copy for topic, copy in self.topics.items()},
         }
 
-    def records(self, events: Sequence[AnyEvent], *, source: str = "/test") -> list[Record]:
-        """Events as the producing services would publish them, to the private topics."""
+    def records(
+        self,
+        events: Sequence[Published],
+        *,
+        source: str = "/test",
+        times: Sequence[datetime | None] | None = None,
+    ) -> list[Record]:
+        """Events as the producing services would publish them, to the private topics;
+        ``times``, one per event, are when they were published (``ce_time``; else now)."""
         records: list[Record] = []
-        for event in events:
+        for event, time in zip(events, times or [None] * len(events), strict=True):
             spec = spec_for_model(type(event))
-            envelope = build_envelope(spec, event, source=source)
+            envelope = build_envelope(spec, event, source=source, time=time)
             records.append(
                 (self.topics[spec.topic], envelope.key, envelope.value, envelope.headers)
             )
@@ -146,23 +149,19 @@ class Sandbox:
         return process.returncode, summary
 
 
+def _topic_setting(topic: str) -> str:
+    """The setting naming where ``topic`` is read from (``ConsumingSettings.topic_of``)."""
+    return f"{topic.replace('.', '_')}_topic"
+
+
 @asynccontextmanager
 async def reporting_sandbox(infra: Infra) -> AsyncIterator[Sandbox]:
     tag = uuid.uuid4().hex[:10]
     sandbox = Sandbox(
         infra=infra,
         schema=f"reporting_test_{tag}",
-        topics={
-            t: f"test.reporting.{tag}.{t}"
-            # Every topic reporting reads: one left out would be read from the stack's own.
-            for t in (
-                "returnee.registered",
-                "returnee.updated",
-                "returnee.merged",
-                "aid.granted",
-                "activity.launched",
-            )
-        },
+        # Every topic reporting reads: one left out would be read from the stack's own.
+        topics={spec.topic: f"test.reporting.{tag}.{spec.topic}" for spec in SERVICE.consumes},
         group=f"test-reporting-{tag}",
     )
     admin_db = await asyncpg.connect(infra.admin_dsn)
@@ -196,6 +195,12 @@ PROJECTION_KEYS = {
     "aid": "aid_id",
     "activities": "activity_id",
     "activity_participants": "activity_id, returnee_id",
+    "case_closures": "returnee_id, closed_at",
+    "case_reopenings": "returnee_id, reopened_at",
+    "plans_agreed": "returnee_id, revision",
+    "referrals": "referral_id",
+    "follow_ups": "follow_up_id",
+    "assessments": "assessment_id",
 }
 """Each projection table, and the columns its rows are ordered by for a digest."""
 
@@ -238,7 +243,7 @@ async def reporting_api(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-E = TypeVar("E", bound=AnyEvent)
+E = TypeVar("E", bound=Published)
 
 
 @dataclass
@@ -291,7 +296,7 @@ class Reporting(Generic[E]):
 
 
 async def apply_at_the_same_moment(
-    sandbox: Sandbox, first: Sequence[AnyEvent], second: Sequence[AnyEvent], *, what: str
+    sandbox: Sandbox, first: Sequence[Projected], second: Sequence[Projected], *, what: str
 ) -> bool:
     """Applies ``first`` in a transaction left open, and ``second`` in another while it is; the
     first commits once the second is applied or waits on a lock. Returns whether the second

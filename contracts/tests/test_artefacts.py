@@ -25,7 +25,7 @@ AID_SCHEMA = SCHEMA_DIR / "aid.granted.v1.json"
 def root(tmp_path: Path) -> Path:
     problems, written = write(tmp_path)
     assert problems == []
-    assert len(written) == 9  # eight schemas and the AsyncAPI document
+    assert len(written) == 16  # fifteen schemas and the AsyncAPI document
     return tmp_path
 
 
@@ -57,6 +57,13 @@ def test_generated_files() -> None:
         "contracts/schemas/activity.launched.v1.json",
         "contracts/schemas/returnee.erased.v1.json",
         "contracts/schemas/consent.changed.v1.json",
+        "contracts/schemas/case.assigned.v1.json",
+        "contracts/schemas/case.closed.v1.json",
+        "contracts/schemas/case.reopened.v1.json",
+        "contracts/schemas/reintegration.plan_agreed.v1.json",
+        "contracts/schemas/referral.updated.v1.json",
+        "contracts/schemas/follow_up.scheduled.v1.json",
+        "contracts/schemas/reintegration.assessed.v1.json",
         "docs/asyncapi.yaml",
     ]
     assert all(artefact.content.endswith("\n") for artefact in generate()[0])

@@ -1,20 +1,31 @@
 """The event catalogue, traceparent helpers, dead-letter headers and example factories."""
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from retour_contracts import (
     ACTIVITY_LAUNCHED_V1,
     AID_GRANTED_V1,
+    CASE_EVENTS,
     CATALOG,
     RETURNEE_REGISTERED_V1,
     RETURNEE_REGISTERED_V2,
     ActivityLaunched,
     AidGranted,
+    CaseAssigned,
+    CaseClosed,
+    CaseReopened,
     ConsentChanged,
+    FollowUpScheduled,
     Money,
+    PlanAgreed,
+    ReferralUpdated,
+    ReintegrationAssessed,
     ReturneeErased,
     ReturneeMerged,
     ReturneeRegistered,
@@ -36,6 +47,8 @@ from retour_contracts.examples import (
     example_returnee_registered,
     returnee_registered_data,
 )
+from retour_contracts.models.types import PERSONAL_DATA_MARK, ContractModel
+from retour_contracts.schemas import event_json_schema
 from retour_contracts.traceparent import validate_traceparent
 
 
@@ -69,8 +82,25 @@ def test_catalogue_entries() -> None:
         ("activity.launched", ActivityLaunched, "reintegration", ("notifications", "reporting")),
         ("returnee.erased", ReturneeErased, "intake", ("notifications",)),
         ("consent.changed", ConsentChanged, "intake", ("notifications",)),
+        ("case.assigned", CaseAssigned, "reintegration", ("notifications",)),
+        ("case.closed", CaseClosed, "reintegration", ("notifications", "reporting")),
+        ("case.reopened", CaseReopened, "reintegration", ("notifications", "reporting")),
+        ("reintegration.plan_agreed", PlanAgreed, "reintegration", ("reporting",)),
+        ("referral.updated", ReferralUpdated, "reintegration", ("reporting",)),
+        (
+            "follow_up.scheduled",
+            FollowUpScheduled,
+            "reintegration",
+            ("notifications", "reporting"),
+        ),
+        (
+            "reintegration.assessed",
+            ReintegrationAssessed,
+            "reintegration",
+            ("notifications", "reporting"),
+        ),
     ]
-    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1, 1, 1]
+    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     for spec in CATALOG:
         assert spec.topic == spec.name
         assert spec.dlq_topic == f"{spec.name}.dlq"
@@ -162,3 +192,50 @@ def test_examples_are_stable_and_overridable() -> None:
         assert isinstance(example_for(spec.model), spec.model)
     with pytest.raises(KeyError):
         example_for(Money)
+
+
+def test_case_events_keep_a_persons_order_and_carry_no_personal_data() -> None:
+    for spec in CASE_EVENTS:
+        event = example_for(spec.model)
+        assert spec.producer == "reintegration"
+        assert spec.key(event) == str(event.returnee_id)
+        schema = json.dumps(event_json_schema(spec))
+        assert PERSONAL_DATA_MARK not in schema
+        assert "x-sealed-personal-data" not in schema
+
+
+@pytest.mark.parametrize(
+    ("model", "overrides", "message"),
+    [
+        (ReintegrationAssessed, {"outcome": "unreachable"}, "scores are given exactly"),
+        (ReintegrationAssessed, {"scores": None}, "scores are given exactly"),
+        (ReintegrationAssessed, {"follow_up_id": None}, "follow_up_id is given exactly"),
+        (
+            ReintegrationAssessed,
+            {"kind": "baseline", "follow_up_id": None},
+            "period_months is given exactly",
+        ),
+        (
+            PlanAgreed,
+            {
+                "items": [
+                    {
+                        "item_id": str(uuid4()),
+                        "dimension": "social",
+                        "provider": "retour",
+                        "partner_id": str(uuid4()),
+                        "target_date": "2024-08-01",
+                        "status": "planned",
+                    }
+                ]
+            },
+            "partner_id is given exactly",
+        ),
+        (PlanAgreed, {"items": []}, "at least 1 item"),
+    ],
+)
+def test_case_events_refuse_inconsistent_contents(
+    model: type[ContractModel], overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        example_for(model, **overrides)

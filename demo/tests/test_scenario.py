@@ -1,6 +1,8 @@
+import random
 from collections import Counter
 from datetime import date
 
+from retour_demo.casework import PARTNERS, answers_for
 from retour_demo.scenario import ScenarioParams, build_scenario
 
 
@@ -78,3 +80,50 @@ def test_corrections_transfers_and_re_registrations_are_planned() -> None:
     assert len(scenario.re_registrations) == 6
     # The same seed plans the same changes.
     assert build_scenario(ScenarioParams(returnees=600, wave=0)).corrections == scenario.corrections
+
+
+def test_case_work_follows_people_given_reintegration_aid_whose_registration_stays() -> None:
+    scenario = build_scenario(ScenarioParams())
+    by_index = {r.index: r for r in scenario.returnees}
+    corrected = {index for index, _ in scenario.corrections}
+    work = scenario.case_work
+    assert len(work) == 150
+    for case in work:
+        planned = by_index[case.index]
+        assert planned.reintegration_aid and case.index not in corrected
+        assert case.case_worker.startswith(f"caseworker.{case.centre}.")
+        assert case.centre == planned.registration["reception_centre"]
+        assert {item.dimension for item in case.items} >= {"economic"}
+        for item in case.items:  # a partner only where one serves the centre with the service
+            if item.partner:
+                [partner] = [p for p in PARTNERS if p["key"] == item.partner]
+                assert case.centre in partner["centres"] and item.category in partner["services"]
+    # Most plans within the Handbook's month, some later; some cases closed, a few reopened.
+    within = sum(case.plan_agreed_after_days <= 30 for case in work)
+    assert len(work) / 2 < within < len(work)
+    closed = [case for case in work if case.closure]
+    assert len(closed) == 50 and 0 < sum(bool(case.reopening) for case in closed) <= 3
+    # People do better over the year, on the whole.
+    first = [c.visits[0].wellbeing for c in work if c.visits]
+    assert sum(first) / len(first) > sum(c.baseline_wellbeing for c in work) / len(work)
+
+
+def test_survey_answers_are_choices_offered_and_follow_how_well_the_person_does() -> None:
+    survey = {
+        "questions": [
+            {"code": "a", "choices": {"good": 1.0, "fair": 0.5, "bad": 0.0, "dont_know": 0.5}},
+            {"code": "b", "choices": {"yes": 1.0, "no": 0.0}},
+            {
+                "code": "c",
+                "choices": {"wish": 1.0, "need": 0.0},
+                "asked_when": {"question": "b", "answers": ["no"]},
+            },
+        ]
+    }
+    rng = random.Random(1)
+    doing_well = [answers_for(survey, 0.95, rng) for _ in range(200)]
+    doing_badly = [answers_for(survey, 0.05, rng) for _ in range(200)]
+    for answers in doing_well + doing_badly:
+        assert answers["a"] in survey["questions"][0]["choices"]
+        assert ("c" in answers) == (answers["b"] == "no")  # asked only after "no"
+    assert sum(a["b"] == "yes" for a in doing_well) > sum(a["b"] == "yes" for a in doing_badly)

@@ -24,6 +24,9 @@ start_one() {
     # Need-to-know among processes too: only intake holds the master keys.
     [ "$svc" = intake ] || unset MASTER_KEY PREVIOUS_MASTER_KEYS
     export INTAKE_URL="http://127.0.0.1:${PORTS[intake]}"
+    # Follow-up reminders are looked for every minute in production; locally every two
+    # seconds, so that a developer, the demo and the tests see them go at once.
+    export FOLLOW_UP_CHECK_SECONDS="${FOLLOW_UP_CHECK_SECONDS:-2}"
     exec setsid nohup "$REPO_ROOT/.venv/bin/retour-$svc" serve >>"$SDIR/$svc.log" 2>&1 </dev/null
   ) &
   echo $! >"$pid_file"

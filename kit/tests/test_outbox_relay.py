@@ -227,3 +227,44 @@ async def test_a_relay_cancelled_as_its_publish_completes_stops(
     assert task.cancelled()
     # Cancelled before its DELETE committed: the rows stay for the next leader to publish.
     assert await outbox_size(infra, scratch) == 3
+
+
+async def test_enqueue_many_stores_what_enqueue_stores_in_the_given_order(
+    infra: Infra, scratch: Scratch
+) -> None:
+    envelopes = [
+        build_envelope(
+            RETURNEE_REGISTERED_V1,
+            example_returnee_registered(returnee_id=uuid.uuid4()),
+            source="/test",
+        )
+        for _ in range(5)
+    ]
+    pool = await create_pool(infra.admin_dsn, search_path=scratch.schema)
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await outbox.enqueue(
+                    conn, envelopes[0], topic=envelopes[0].topic, schema=scratch.schema
+                )
+                await outbox.enqueue_many(conn, envelopes[1:], schema=scratch.schema)
+                await outbox.enqueue_many(conn, [], schema=scratch.schema)  # nothing, no error
+            rows = await conn.fetch(
+                "SELECT event_id::text, topic, key, value, headers FROM outbox ORDER BY id"
+            )
+    finally:
+        await pool.close()
+    stored = [
+        (r["event_id"], r["topic"], r["key"], r["value"], [tuple(h) for h in r["headers"]])
+        for r in rows
+    ]
+    assert stored == [
+        (
+            e.header_map["ce_id"],
+            e.topic,
+            e.key,
+            e.value,
+            [(name, value.decode()) for name, value in e.headers],
+        )
+        for e in envelopes
+    ]

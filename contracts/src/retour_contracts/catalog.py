@@ -4,14 +4,22 @@ producers and consumers (the AsyncAPI document and the services' wiring both rea
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 from retour_contracts.models import (
     ActivityLaunched,
     AidGranted,
+    CaseAssigned,
+    CaseClosed,
+    CaseReopened,
     ConsentChanged,
     ContractModel,
+    FollowUpScheduled,
+    PlanAgreed,
+    ReferralUpdated,
+    ReintegrationAssessed,
     ReturneeErased,
     ReturneeMerged,
     ReturneeRegistered,
@@ -185,6 +193,45 @@ CONSENT_CHANGED_V1: EventSpec[ConsentChanged] = EventSpec(
     key_field="returnee_id",
 )
 
+
+def _case_spec(name: str, model: type[E], consumers: tuple[str, ...]) -> EventSpec[E]:
+    # Every case event has ``returnee_id`` (``CaseEvent``): a case is one registration's, so
+    # keyed by it a case's events stay in order after that person's registration, aid and
+    # activities.
+    assert "returnee_id" in model.model_fields
+    return EventSpec(
+        name=name,
+        model=model,
+        version=1,
+        producer=REINTEGRATION,
+        consumers=consumers,
+        key_of=attrgetter("returnee_id"),
+        key_field="returnee_id",
+    )
+
+
+CASE_ASSIGNED_V1 = _case_spec("case.assigned", CaseAssigned, (NOTIFICATIONS,))
+CASE_CLOSED_V1 = _case_spec("case.closed", CaseClosed, (NOTIFICATIONS, REPORTING))
+CASE_REOPENED_V1 = _case_spec("case.reopened", CaseReopened, (NOTIFICATIONS, REPORTING))
+PLAN_AGREED_V1 = _case_spec("reintegration.plan_agreed", PlanAgreed, (REPORTING,))
+REFERRAL_UPDATED_V1 = _case_spec("referral.updated", ReferralUpdated, (REPORTING,))
+FOLLOW_UP_SCHEDULED_V1 = _case_spec(
+    "follow_up.scheduled", FollowUpScheduled, (NOTIFICATIONS, REPORTING)
+)
+REINTEGRATION_ASSESSED_V1 = _case_spec(
+    "reintegration.assessed", ReintegrationAssessed, (NOTIFICATIONS, REPORTING)
+)
+CASE_EVENTS: tuple[EventSpec[Any], ...] = (
+    CASE_ASSIGNED_V1,
+    CASE_CLOSED_V1,
+    CASE_REOPENED_V1,
+    PLAN_AGREED_V1,
+    REFERRAL_UPDATED_V1,
+    FOLLOW_UP_SCHEDULED_V1,
+    REINTEGRATION_ASSESSED_V1,
+)
+"""The events of a case's life after it opened, all produced by reintegration."""
+
 CATALOG: tuple[EventSpec[Any], ...] = (
     RETURNEE_REGISTERED_V1,
     RETURNEE_REGISTERED_V2,
@@ -194,6 +241,7 @@ CATALOG: tuple[EventSpec[Any], ...] = (
     ACTIVITY_LAUNCHED_V1,
     RETURNEE_ERASED_V1,
     CONSENT_CHANGED_V1,
+    *CASE_EVENTS,
 )
 """Every event version, current versions included. A topic may list several versions once a
 breaking change is introduced; ``spec_for_topic`` returns the highest one."""

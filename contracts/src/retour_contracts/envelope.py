@@ -30,6 +30,7 @@ from retour_contracts.errors import (
     UnknownSchemaVersionError,
 )
 from retour_contracts.models import (
+    CaseEvent,
     ContractModel,
     DataProtectionEvent,
     Event,
@@ -97,7 +98,7 @@ class Envelope:
 class ParsedEvent:
     """A validated event and its envelope metadata."""
 
-    event: Event | ReturneeUpdated | ReturneeMerged | DataProtectionEvent
+    event: Event | ReturneeUpdated | ReturneeMerged | DataProtectionEvent | CaseEvent
     spec: EventSpec[Any]
     event_id: str
     type: str

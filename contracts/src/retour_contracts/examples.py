@@ -10,6 +10,7 @@ The people are fictitious; the phone number is the libphonenumber example number
 """
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -18,8 +19,15 @@ from pydantic_core import to_jsonable_python
 from retour_contracts.models import (
     ActivityLaunched,
     AidGranted,
+    CaseAssigned,
+    CaseClosed,
+    CaseReopened,
     ConsentChanged,
     ContractModel,
+    FollowUpScheduled,
+    PlanAgreed,
+    ReferralUpdated,
+    ReintegrationAssessed,
     ReturneeErased,
     ReturneeMerged,
     ReturneeRegistered,
@@ -34,6 +42,11 @@ RETURNEE_ID = UUID("5f0c6d1e-8a3b-4c2d-9e7f-1a2b3c4d5e6f")
 SECOND_RETURNEE_ID = UUID("7d2e4f60-1b3c-4a5d-8e9f-0a1b2c3d4e5f")
 AID_ID = UUID("a1d0b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b")
 ACTIVITY_ID = UUID("ac71b2c3-d4e5-4f60-9a7b-8c9d0e1f2a3b")
+PLAN_ITEM_ID = UUID("9e1a2b3c-4d5e-4f60-8172-8394a5b6c7d8")
+PARTNER_ID = UUID("0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d")
+REFERRAL_ID = UUID("4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8")
+FOLLOW_UP_ID = UUID("f0110e00-3a6b-4c7d-8e9f-a0b1c2d3e4f5")
+ASSESSMENT_ID = UUID("a55e5500-1b2c-4d3e-8f4a-5b6c7d8e9f0a")
 
 _RETURNEE_REGISTERED: dict[str, Any] = {
     "returnee_id": str(RETURNEE_ID),
@@ -206,6 +219,84 @@ def example_returnee_merged(**overrides: Any) -> ReturneeMerged:
     return ReturneeMerged.model_validate(_merge(data, overrides))
 
 
+_CASE_EVENTS: dict[type[ContractModel], dict[str, Any]] = {
+    CaseAssigned: {
+        "returnee_id": str(RETURNEE_ID),
+        "reception_centre": "bamako",
+        "assigned_to": "caseworker.bamako.3",
+        "previous": None,
+        "assigned_by": "supervisor.bamako.2",
+        "assigned_at": "2024-06-17T09:00:00Z",
+    },
+    CaseClosed: {
+        "returnee_id": str(RETURNEE_ID),
+        "reason": "reintegration_completed",
+        "closed_at": "2025-06-20T10:00:00Z",
+        "closed_by": "caseworker.bamako.3",
+    },
+    CaseReopened: {
+        "returnee_id": str(RETURNEE_ID),
+        "reason": "new_needs",
+        "reopened_at": "2025-07-02T08:30:00Z",
+        "reopened_by": "supervisor.bamako.2",
+    },
+    PlanAgreed: {
+        "returnee_id": str(RETURNEE_ID),
+        "revision": 1,
+        "agreed_on": "2024-07-05",
+        "agreed_by": "caseworker.bamako.3",
+        "recorded_at": "2024-07-05T15:00:00Z",
+        "items": [
+            {
+                "item_id": str(PLAN_ITEM_ID),
+                "dimension": "economic",
+                "provider": "partner",
+                "partner_id": str(PARTNER_ID),
+                "target_date": "2024-09-30",
+                "status": "planned",
+            }
+        ],
+    },
+    ReferralUpdated: {
+        "referral_id": str(REFERRAL_ID),
+        "returnee_id": str(RETURNEE_ID),
+        "plan_item_id": str(PLAN_ITEM_ID),
+        "partner_id": str(PARTNER_ID),
+        "partner_name": "Centre de formation professionnelle de Bamako",
+        "dimension": "economic",
+        "status": "accepted",
+        "sent_at": "2024-07-06T09:00:00Z",
+        "status_at": "2024-07-10T11:00:00Z",
+        "updated_by": "caseworker.bamako.3",
+    },
+    FollowUpScheduled: {
+        "follow_up_id": str(FOLLOW_UP_ID),
+        "returnee_id": str(RETURNEE_ID),
+        "reception_centre": "bamako",
+        "period_months": 3,
+        "due_on": "2024-09-15",
+    },
+    ReintegrationAssessed: {
+        "assessment_id": str(ASSESSMENT_ID),
+        "returnee_id": str(RETURNEE_ID),
+        "kind": "follow_up",
+        "follow_up_id": str(FOLLOW_UP_ID),
+        "period_months": 3,
+        "outcome": "completed",
+        "scores": {"economic": 0.52, "social": 0.61, "psychosocial": 0.7, "composite": 0.6},
+        "method": "rss-2017",
+        "assessed_at": "2024-09-16T10:00:00Z",
+        "assessed_by": "caseworker.bamako.3",
+    },
+}
+
+
+def example_case_event(model: type[M], **overrides: Any) -> M:
+    """A valid event of a case's life (``CaseAssigned``, ``PlanAgreed``, ...) of the example
+    returnee, with ``overrides`` merged in."""
+    return model.model_validate(_merge(_CASE_EVENTS[model], overrides))
+
+
 _FACTORIES = {
     ReturneeRegistered: example_returnee_registered,
     ReturneeRegisteredV2: example_returnee_registered_v2,
@@ -215,6 +306,10 @@ _FACTORIES = {
     ActivityLaunched: example_activity_launched,
     ReturneeErased: example_returnee_erased,
     ConsentChanged: example_consent_changed,
+    **{
+        model: partial(example_case_event, model)  # type: ignore[misc]
+        for model in _CASE_EVENTS
+    },
 }
 
 

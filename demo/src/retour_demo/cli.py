@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from retour_demo.casework_runner import case_worker_clients
 from retour_demo.client import ApiClient, Endpoints, dev_token
 from retour_demo.report import print_headline_report
 from retour_demo.runner import DemoError, DemoRunner, new_progress
@@ -77,6 +78,7 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
         endpoints.intake, dev_token(secret, "supervisor"), concurrency=args.concurrency
     )
     reporting = ApiClient(endpoints.reporting, dev_token(secret, "analyst"))
+    case_workers = case_worker_clients(endpoints.reintegration, secret)
     try:
         console.print(
             f"[bold]retour demo[/]: {params.returnees:,} returnees from {params.start} to"
@@ -88,6 +90,7 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
                 intake=intake,
                 reintegration=reintegration,
                 supervisor=supervisor,
+                case_workers=case_workers,
                 concurrency=args.concurrency,
             ).run(progress)
         await print_headline_report(console, scenario, outcome, reporting, endpoints)
@@ -96,7 +99,7 @@ async def _play(args: argparse.Namespace, console: Console) -> None:
             " `make token ROLE=analyst` prints"
         )
     finally:
-        for client in (intake, reintegration, supervisor, reporting):
+        for client in (intake, reintegration, supervisor, reporting, *case_workers.values()):
             await client.close()
 
 

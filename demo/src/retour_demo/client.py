@@ -28,14 +28,16 @@ class Endpoints:
     reporting: str = "http://127.0.0.1:8004"
 
 
-def dev_token(secret: str, role: str) -> str:
+def dev_token(
+    secret: str, role: str, *, subject: str | None = None, centres: list[str] | None = None
+) -> str:
     """What `make token ROLE=...` prints: an HS256 token for the local stack only, for a
-    person who works at every reception centre the demo registers at."""
+    person who works at every reception centre the demo registers at (or at ``centres``)."""
     now = datetime.now(UTC)
     claims = {
-        "sub": f"demo-{role}",
+        "sub": subject or f"demo-{role}",
         "roles": [role],
-        "centres": sorted(CENTRES),
+        "centres": sorted(centres or CENTRES),
         "iat": now,
         "exp": now + timedelta(hours=4),
     }
@@ -57,8 +59,10 @@ class ApiClient:
     async def post(self, path: str, body: Any, *, key: str) -> httpx.Response:
         return await self._send("POST", path, json=body, headers={"Idempotency-Key": key})
 
-    async def patch(self, path: str, body: Any, *, key: str, etag: str) -> httpx.Response:
-        headers = {"Idempotency-Key": key, "If-Match": etag}
+    async def patch(
+        self, path: str, body: Any, *, key: str, etag: str | None = None
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key, **({"If-Match": etag} if etag else {})}
         return await self._send("PATCH", path, json=body, headers=headers)
 
     async def get(self, path: str, **params: Any) -> httpx.Response:

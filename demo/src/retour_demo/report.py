@@ -143,7 +143,63 @@ def _outcome_table(outcome: Outcome) -> Table:
     table.add_row("registered a second time (weak match)", f"{outcome.re_registered:,}")
     table.add_row("  merged after review", f"{outcome.merged:,}")
     table.add_row("  pairs told apart after review", f"{outcome.told_apart:,}")
+    work = outcome.case_work
+    table.add_row("cases assigned by a supervisor", f"{work.assigned:,}")
+    table.add_row("  taken by a case worker", f"{work.taken:,}")
+    table.add_row("assessments recorded", f"{work.assessments:,}")
+    table.add_row("reintegration plans agreed", f"{work.plans_agreed:,}")
+    table.add_row("  within a month of arrival", f"{work.plans_within_a_month:,}")
+    table.add_row("referrals to partners", f"{sum(work.referrals.values()):,}")
+    table.add_row("follow-up visits completed", f"{work.visits['completed']:,}")
+    table.add_row("  returnee unreachable", f"{work.visits['unreachable']:,}")
+    table.add_row("cases closed", f"{sum(work.closed.values()):,}")
+    table.add_row("  reopened", f"{work.reopened:,}")
     return table
+
+
+def _count(cell: dict[str, Any], name: str = "people") -> str:
+    return f"{cell[name]:,}"
+
+
+def _case_work_table(reports: dict[str, Any]) -> Table:
+    plans, follow_ups = reports["plans"], reports["follow-ups"]
+    table = Table(title="Case management of the returnees who arrived in the period")
+    table.add_column("")
+    table.add_column("", justify="right")
+    within = plans["agreed_within_aim"]
+    table.add_row("with an agreed reintegration plan", _count(plans["with_plan"]))
+    table.add_row(f"  agreed within {plans['aim_days']} days of arrival", _share(within))
+    table.add_row(
+        "  median days from arrival to the plan", f"{plans['median_days_to_plan']['days'] or 0}"
+    )
+    for period in follow_ups["periods"]:
+        table.add_row(
+            f"follow-up visits at {period['period_months']} months: completed",
+            f"{period['completed']['visits']:,} ({_share(period['completion'])})",
+        )
+    for status, cell in reports["referrals"]["total"]["by_status"].items():
+        table.add_row(f"referrals {status}", _count(cell, "referrals"))
+    closures = reports["closures"]
+    table.add_row("cases closed now", _count(closures["closed"], "cases"))
+    for reason in closures["by_reason"]:
+        table.add_row(f"  {reason['value']}", _count(reason, "cases"))
+    table.add_row("cases reopened", _count(closures["reopenings"], "cases"))
+    return table
+
+
+def _sustainability_table(sustainability: dict[str, Any]) -> Table:
+    table = Table(title="Reintegration sustainability scores (0 to 1), latest survey per person")
+    for column in ("survey", "people", "economic", "social", "psychosocial", "composite"):
+        table.add_column(column, justify="left" if column == "survey" else "right")
+    for series in sustainability["series"]:
+        when = "baseline" if series["kind"] == "baseline" else f"{series['period_months']} months"
+        total, means = series["total"], series["total"]["means"]
+        scores = [f"{means[d]:.2f}" if means else "-" for d in DIMENSIONS]
+        table.add_row(when, _people(total), *scores)
+    return table
+
+
+DIMENSIONS = ("economic", "social", "psychosocial", "composite")
 
 
 async def print_headline_report(
@@ -158,7 +214,9 @@ async def print_headline_report(
         await wait_until_caught_up(endpoints)
     period = {"from": scenario.params.start.isoformat(), "to": scenario.params.end.isoformat()}
     reports = {}
-    for name in ("registrations", "kpis", "aid", "activities"):
+    names = ("registrations", "kpis", "aid", "activities")
+    case_reports = ("plans", "referrals", "follow-ups", "sustainability", "closures")
+    for name in (*names, *case_reports):
         response = await reporting.get(f"/reports/{name}", **period)
         if response.status_code != 200:
             raise DemoError(f"reporting /reports/{name}: HTTP {response.status_code}")
@@ -167,3 +225,5 @@ async def print_headline_report(
     console.print(_kpi_table(reports["kpis"]))
     console.print(_aid_table(reports["aid"]))
     console.print(_activity_table(reports["activities"]))
+    console.print(_case_work_table(reports))
+    console.print(_sustainability_table(reports["sustainability"]))

@@ -7,10 +7,12 @@ import hashlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from retour_demo.casework_runner import CaseWorkOutcome, CaseWorkRunner
 from retour_demo.client import ApiClient
 from retour_demo.scenario import PlannedReturnee, Scenario
 
@@ -35,6 +37,7 @@ class Outcome:
     re_registered: int = 0  # registered a second time, a weak match: queued for review
     merged: int = 0
     told_apart: int = 0
+    case_work: CaseWorkOutcome = field(default_factory=CaseWorkOutcome)
     returnee_ids: dict[int, str] = field(default_factory=dict)
     business_grant_ids: dict[int, str] = field(default_factory=dict)
 
@@ -71,12 +74,14 @@ class DemoRunner:
         intake: ApiClient,
         reintegration: ApiClient,
         supervisor: ApiClient,
+        case_workers: dict[str, ApiClient],
         concurrency: int = 16,
     ) -> None:
         self.scenario = scenario
         self.intake = intake
         self.supervisor = supervisor  # intake as a supervisor: overrides and the review queue
         self.reintegration = reintegration
+        self.case_workers = case_workers  # reintegration, as each case worker of the scenario
         self.concurrency = concurrency
         self.outcome = Outcome()
         # The keys of a run name the whole scenario, not only its seed: the same seed with
@@ -106,7 +111,33 @@ class DemoRunner:
         reviews = await self._open_reviews()
         await _each(progress, "Duplicate review", reviews, self._decide, 4)
         await _each(progress, "Cases moved with transfers", s.corrections, self._case_moved, 8)
+        await self._case_work(progress)
         return self.outcome
+
+    async def _case_work(self, progress: Progress) -> None:
+        s = self.scenario
+        work = CaseWorkRunner(
+            supervisor=self.reintegration,
+            case_workers=self.case_workers,
+            returnee_ids=self.outcome.returnee_ids,
+            arrivals={
+                r.index: date.fromisoformat(r.registration["arrival_date"]) for r in s.returnees
+            },
+            seed=self._seed,
+            expect=_expect,
+        )
+        partners = progress.add_task("Partner organisations", total=1)
+        await work.register_partners()
+        progress.advance(partners)
+        await _each(progress, "Case workers signing in", sorted(self.case_workers), work.sign_in, 4)
+        await _each(
+            progress,
+            "Case work: plans, referrals, visits",
+            s.case_work,
+            work.work,
+            self.concurrency,
+        )
+        self.outcome.case_work = work.outcome
 
     async def _register(self, planned: PlannedReturnee) -> None:
         key = f"demo-{self._seed}-registration-{planned.index}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from retour_demo.casework import PlannedCase, plan_case_work
 from retour_demo.people import family_name, given_name, mali_mobile
 
 # Where people come back from, and how (weights are illustrative, not official statistics).
@@ -88,6 +89,7 @@ class ScenarioParams:
     corrections: int = 24
     transfers: int = 12
     re_registrations: int = 6  # the same person again, another date of birth: merged on review
+    case_work: int = 150  # of those given reintegration aid: plans, referrals, visits, closure
 
 
 @dataclass
@@ -116,6 +118,8 @@ class Scenario:
     """(index, PATCH body): corrections and transfers, each with its reason."""
     re_registrations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """(index of the original, a second registration that only weakly matches it)."""
+    case_work: list[PlannedCase] = field(default_factory=list)
+    """The case work after the first 72 hours (retour_demo.casework)."""
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -266,6 +270,16 @@ def build_scenario(params: ScenarioParams) -> Scenario:
     lifecycle = random.Random(f"{params.seed}/lifecycle")
     scenario.corrections = _corrections(lifecycle, params, returnees)
     scenario.re_registrations = _re_registrations(lifecycle, params, returnees)
+    # People whose registration stays as it is: a transfer would move their case away from
+    # the case worker planned for it.
+    corrected = {index for index, _ in scenario.corrections}
+    aided = {
+        r.index: r.registration
+        for r in returnees
+        if r.reintegration_aid and r.index not in corrected
+    }
+    casework = random.Random(f"{params.seed}/casework")
+    scenario.case_work = plan_case_work(casework, aided, params.case_work)
     return scenario
 
 

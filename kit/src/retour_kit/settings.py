@@ -201,6 +201,13 @@ class ConsumingSettings(ServiceSettings):
     consent_changed_topic: TopicName = _topic_setting("consent.changed")
     returnee_updated_topic: TopicName = _topic_setting("returnee.updated")
     returnee_merged_topic: TopicName = _topic_setting("returnee.merged")
+    case_assigned_topic: TopicName = _topic_setting("case.assigned")
+    case_closed_topic: TopicName = _topic_setting("case.closed")
+    case_reopened_topic: TopicName = _topic_setting("case.reopened")
+    reintegration_plan_agreed_topic: TopicName = _topic_setting("reintegration.plan_agreed")
+    referral_updated_topic: TopicName = _topic_setting("referral.updated")
+    follow_up_scheduled_topic: TopicName = _topic_setting("follow_up.scheduled")
+    reintegration_assessed_topic: TopicName = _topic_setting("reintegration.assessed")
 
     def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""

@@ -136,6 +136,7 @@ async def consume(memory: Memory, *events: Incoming, batch: bool = False) -> Non
             ledger=memory,
             contacts=memory,
             forgetting=memory,
+            follow_ups=memory,
             recording=RECORDING,
             now=NOW,
         )

@@ -132,6 +132,7 @@ class Memory(MemorySchema):
                 ledger=self,
                 contacts=self,
                 forgetting=self,
+                follow_ups=self,
                 recording=self.recording,
                 now=NOW,
             )
@@ -247,6 +248,7 @@ class TestHold:
                 ledger=memory,
                 contacts=memory,
                 forgetting=memory,
+                follow_ups=memory,
                 recording=memory.recording,
                 now=NOW,
             )

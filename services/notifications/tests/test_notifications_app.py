@@ -130,3 +130,33 @@ async def test_notifications_need_a_bearer_token() -> None:
         response = await client.get("/notifications", params={"returnee_id": "x"})
 
     assert response.status_code == 401
+
+
+def test_case_workers_addresses_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert explicit_settings().staff_emails == {}  # everyone through their centre team
+    monkeypatch.setenv("STAFF_EMAILS", '{"caseworker.bamako.3": "a.traore@example.org"}')
+
+    assert explicit_settings().staff_emails == {"caseworker.bamako.3": "a.traore@example.org"}
+
+
+@pytest.mark.parametrize(
+    ("staff", "complaint"),
+    [
+        ({"caseworker.bamako.3": "not an address"}, "STAFF_EMAILS_CASEWORKER.BAMAKO.3: string"),
+        ({" caseworker.bamako.3": "a@example.org"}, "STAFF_EMAILS_ CASEWORKER.BAMAKO.3_[KEY]"),
+        (["a@example.org"], "STAFF_EMAILS: input should be a valid dictionary"),
+    ],
+)
+def test_a_broken_staff_address_book_stops_the_start(staff: object, complaint: str) -> None:
+    assert refusal(staff_emails=staff).startswith(complaint)
+
+
+def test_follow_up_reminders_and_overdue_emails_have_their_days() -> None:
+    settings = explicit_settings()
+
+    assert (settings.follow_up_reminder_days, settings.follow_up_overdue_days) == (3, 7)
+    assert refusal(follow_up_reminder_days=0) == (
+        "FOLLOW_UP_REMINDER_DAYS: input should be greater than or equal to 1"
+    )

@@ -21,7 +21,7 @@ def sms_rule(**changes: Any) -> dict[str, Any]:
     }
 
 
-def test_the_packaged_rules_cover_the_three_events() -> None:
+def test_the_packaged_rules_cover_the_events() -> None:
     book = load_rule_book(PACKAGED_RULES)
 
     welcome, alert = book.for_event("returnee.registered")
@@ -33,6 +33,11 @@ def test_the_packaged_rules_cover_the_three_events() -> None:
     )
     assert [r.audience for r in book.for_event("aid.granted")] == [Audience.RETURNEE]
     assert [r.audience for r in book.for_event("activity.launched")] == [Audience.PARTICIPANTS]
+    reminder = book.for_audience("follow_up.scheduled", Audience.RETURNEE)
+    overdue = book.for_audience("follow_up.scheduled", Audience.CASE_WORKER)
+    assert reminder is not None and reminder.channel is Channel.SMS
+    assert reminder.when == frozenset({Condition.SMS_CONSENT, Condition.PHONE_PRESENT})
+    assert overdue is not None and overdue.channel is Channel.EMAIL
 
 
 @pytest.mark.parametrize(
@@ -47,6 +52,15 @@ def test_the_packaged_rules_cover_the_three_events() -> None:
             sms_rule(event="aid.granted", when=["sms_consent", "phone_present", "vulnerable"]),
             "vulnerable cannot be decided on aid.granted",
         ),
+        (
+            sms_rule(event="follow_up.scheduled", to="case_worker"),
+            "the sms channel cannot reach case_worker",
+        ),
+        (
+            sms_rule(event="aid.granted", channel="email", to="case_worker", when=[]),
+            "aid.granted has no audience case_worker",
+        ),
+        (sms_rule(event="follow_up.scheduled", when=["sms_consent"]), "an sms rule must require"),
         (sms_rule(template="../etc/passwd"), "template must be a lower-case name"),
         (sms_rule(sender="x"), "unknown fields ['sender']"),
     ],

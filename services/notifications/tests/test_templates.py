@@ -1,19 +1,30 @@
 """Templates per language, the fallback language, and messages within the SMS limit."""
 
+import itertools
 import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
+from retour_contracts import ReceptionCentre
 from retour_contracts.examples import (
+    RETURNEE_ID,
     example_activity_launched,
     example_aid_granted,
     example_returnee_registered,
 )
 from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
+from retour_notifications.domain.follow_ups import (
+    Addressee,
+    Schedule,
+    Visit,
+    overdue_context,
+    reminder_context,
+)
 from retour_notifications.domain.planning import Event, Intent, intents
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.compose import Composer
@@ -169,3 +180,56 @@ def test_templates_cannot_reach_python_internals(tmp_path: Path) -> None:
 
     with pytest.raises(TemplateProblem, match=r"SecurityError|UndefinedError"):
         composer(directory).compose(intent.rule, context, "fr")
+
+
+def visit_on(due_on: date, centre: str = "bamako") -> Visit:
+    schedule = Schedule(centre, 6, due_on, datetime(2025, 1, 1, tzinfo=UTC), uuid4())
+    return Visit(uuid4(), RETURNEE_ID, schedule)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_follow_up_reminder_fits_one_gsm7_segment_every_month_at_every_centre(
+    language: str,
+) -> None:
+    rule = BOOK.named("follow_up_reminder_sms")
+    assert rule is not None
+
+    for month, centre in itertools.product(range(1, 13), ReceptionCentre):
+        context = reminder_context(visit_on(date(2025, month, 15), centre.value))
+        composed = composer().compose(rule, context, language)
+        assert (composed.encoding, composed.segments, composed.adjustment) == ("gsm7", 1, "none")
+
+
+def test_a_follow_up_reminder_names_the_month_and_the_centre_in_the_returnees_language() -> None:
+    rule = BOOK.named("follow_up_reminder_sms")
+    assert rule is not None
+    context = reminder_context(visit_on(date(2025, 8, 15), "tombouctou"))
+
+    french = composer().compose(rule, context, "fr").body
+    english = composer().compose(rule, context, "en").body
+    bambara = composer().compose(rule, context, "bm")  # no Bambara templates: French
+
+    assert "centre d'accueil de Tombouctou est prévue en aout 2025. Dossier 5F0C6D1E." in french
+    assert "the Timbuktu reception centre is planned for August 2025. Case 5F0C6D1E." in english
+    assert (bambara.language, bambara.body) == ("fr", french)
+
+
+def test_the_overdue_email_tells_the_team_why_it_is_told_and_names_no_one() -> None:
+    rule = BOOK.named("follow_up_overdue_email")
+    assert rule is not None
+    visit = visit_on(date(2025, 3, 1), "gao")
+    to_team = Addressee("centre_team:gao", "equipe.gao@example.org", "unassigned")
+    to_worker = Addressee("case_worker:caseworker.gao.1", "a@example.org")
+    now = datetime(2025, 3, 11, 9, tzinfo=UTC)
+
+    team = composer().compose(rule, overdue_context(visit, to_team, now), "fr")
+    worker = composer().compose(rule, overdue_context(visit, to_worker, now), "en")
+
+    assert team.subject == "[retour] Visite de suivi en retard, dossier 5F0C6D1E (Gao)"
+    assert "10 jours après la date prévue" in team.body
+    assert "Visite : 6 mois après l'arrivée\nPrévue le : 01/03/2025" in team.body
+    assert "n'est attribué à aucun gestionnaire de cas" in team.body
+    assert worker.subject == "[retour] Follow-up visit overdue, case 5F0C6D1E (Gao)"
+    assert "You are this case's case worker" in worker.body
+    for body in (team.body, worker.body):
+        assert "Aminata" not in body and "+223" not in body and "caseworker" not in body

@@ -9,8 +9,14 @@ from uuid import UUID, uuid4
 import pytest
 
 from retour_contracts import (
+    CaseAssigned,
+    CaseClosed,
+    CaseReopened,
+    FollowUpScheduled,
     ParsedEvent,
     PersonalData,
+    PlanAgreed,
+    ReintegrationAssessed,
     ReturneeRegistered,
     SealBrokenError,
     build_envelope,
@@ -21,6 +27,7 @@ from retour_contracts import (
 )
 from retour_contracts.examples import (
     example_aid_granted,
+    example_case_event,
     example_returnee_erased,
     example_returnee_merged,
     example_returnee_updated,
@@ -176,3 +183,21 @@ async def test_a_merge_passes_through_and_asks_for_no_key() -> None:
 
     assert (consumed.event, str(consumed.event_id)) == (merge, batch[0].event_id)
     assert keys.asked == []
+
+
+@pytest.mark.parametrize(
+    "model", [CaseAssigned, CaseClosed, CaseReopened, FollowUpScheduled, ReintegrationAssessed]
+)
+async def test_case_events_pass_as_they_are_without_a_key(model: type[ContractModel]) -> None:
+    event = example_case_event(model)
+    keys = Keys({})
+
+    [consumed] = await opened([received(event)], keys)
+
+    assert consumed.event == event
+    assert keys.asked == []  # nothing sealed, so no key asked for
+
+
+async def test_a_case_event_notifications_does_not_follow_fails_loudly() -> None:
+    with pytest.raises(TypeError, match="notifications does not consume"):
+        await opened([received(example_case_event(PlanAgreed))], Keys({}))

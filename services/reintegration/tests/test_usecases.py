@@ -16,15 +16,19 @@ from retour_contracts import (
     ActivityLaunched,
     AidCategory,
     AidGranted,
+    CaseEvent,
     ChangeReason,
     Level,
     ReceptionCentre,
     RegistrationFacts,
 )
+from retour_contracts import CaseClosed as CaseClosedEvent
 from retour_contracts.examples import example_returnee_registered
 from retour_reintegration.domain.actor import Actor
 from retour_reintegration.domain.aid import ReintegrationBudget
+from retour_reintegration.domain.assignment import Assignment
 from retour_reintegration.domain.case import Case, CaseStatus, ClosureReason
+from retour_reintegration.domain.closure import Reopening
 from retour_reintegration.domain.commands import CloseCase, GrantAid, LaunchActivity
 from retour_reintegration.domain.corrections import Correction
 from retour_reintegration.domain.errors import (
@@ -56,6 +60,8 @@ class FakeCaseRepository:
         self.activities: list[tuple[ActivityLaunched, str]] = []
         self.corrections: dict[tuple[UUID, int], Correction] = {}
         self.merges: dict[UUID, Merge] = {}
+        self.reopenings: list[Reopening] = []
+        self.assignments: list[Assignment] = []
 
     def _kept(self, case: Case) -> Case:
         merge = self.merges.get(case.returnee_id)
@@ -68,10 +74,10 @@ class FakeCaseRepository:
         merge = self.merges.get(returnee_id)
         return returnee_id if merge is None else merge.merged_into
 
-    async def add_many(self, cases: Sequence[Case]) -> int:
+    async def add_many(self, cases: Sequence[Case]) -> list[UUID]:
         new = [case for case in cases if case.returnee_id not in self.cases]
         self.cases.update((case.returnee_id, case) for case in new)
-        return len(new)
+        return [case.returnee_id for case in new]
 
     async def lock(self, returnee_id: UUID) -> Case | None:
         return self._found([returnee_id]).get(returnee_id)
@@ -111,6 +117,15 @@ class FakeCaseRepository:
     async def save_closure(self, case: Case) -> None:
         self.cases[case.returnee_id] = case
 
+    async def save_reopening(self, case: Case, reopening: Reopening) -> None:
+        self.cases[case.returnee_id] = case
+        self.reopenings.append(reopening)
+
+    async def save_assignment(self, assignment: Assignment) -> None:
+        case = self.cases[assignment.returnee_id]
+        self.cases[case.returnee_id] = case.assigned(assignment.assigned_to)
+        self.assignments.append(assignment)
+
     async def add_corrections(self, corrections: Sequence[Correction]) -> int:
         new = [c for c in corrections if (c.returnee_id, c.version) not in self.corrections]
         self.corrections.update(((c.returnee_id, c.version), c) for c in new)
@@ -145,9 +160,9 @@ class FakeCaseRepository:
 
 class FakeOutbox:
     def __init__(self) -> None:
-        self.emitted: list[AidGranted | ActivityLaunched] = []
+        self.emitted: list[AidGranted | ActivityLaunched | CaseEvent] = []
 
-    async def emit(self, event: AidGranted | ActivityLaunched) -> None:
+    async def emit(self, event: AidGranted | ActivityLaunched | CaseEvent) -> None:
         self.emitted.append(event)
 
 
@@ -228,6 +243,7 @@ class TestGrantAid:
         returnee_id = await an_open_case(cases)
         await close_case(
             cases,
+            FakeOutbox(),
             returnee_id=returnee_id,
             reason=ClosureReason.REMIGRATED,
             actor=CASE_WORKER,
@@ -492,6 +508,7 @@ class TestApplyCorrections:
         returnee_id = await an_open_case(cases)
         await close_case(
             cases,
+            FakeOutbox(),
             returnee_id=returnee_id,
             reason=ClosureReason.RELOCATED,
             actor=CASE_WORKER,
@@ -624,6 +641,7 @@ class TestApplyMerges:
         aid = await self.grant_to(cases, outbox, duplicate, "1000")
         await close_case(
             cases,
+            FakeOutbox(),
             returnee_id=person,
             reason=ClosureReason.RETURNEE_UNREACHABLE,
             actor=CASE_WORKER,
@@ -702,17 +720,32 @@ class TestCloseCase:
         returnee_id = await an_open_case(cases)
         command = CloseCase(reason=ClosureReason.REINTEGRATION_COMPLETED)
 
+        outbox = FakeOutbox()
         closed = await close_case(
-            cases, returnee_id=returnee_id, reason=command.reason, actor=CASE_WORKER, now=NOW
+            cases,
+            outbox,
+            returnee_id=returnee_id,
+            reason=command.reason,
+            actor=CASE_WORKER,
+            now=NOW,
         )
 
         assert cases.cases[returnee_id] == closed
         assert closed.closure_reason is ClosureReason.REINTEGRATION_COMPLETED
+        assert outbox.emitted == [
+            CaseClosedEvent(
+                returnee_id=returnee_id,
+                reason=ClosureReason.REINTEGRATION_COMPLETED,
+                closed_at=NOW,
+                closed_by=CASE_WORKER.subject,
+            )
+        ]
 
     async def test_an_unknown_case_is_not_found(self, cases: FakeCaseRepository) -> None:
         with pytest.raises(CaseNotFound):
             await close_case(
                 cases,
+                FakeOutbox(),
                 returnee_id=uuid4(),
                 reason=ClosureReason.DECEASED,
                 actor=CASE_WORKER,

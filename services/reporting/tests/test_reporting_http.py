@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
+from uuid import UUID
 
 import httpx
 import pytest
@@ -14,6 +16,23 @@ from fastapi import FastAPI
 from retour_kit.auth import issue_dev_token
 from retour_kit.http import create_http_app
 from retour_kit.metrics import new_registry
+from retour_reporting.domain.case_results import (
+    CaseCell,
+    ClosureReport,
+    FollowUpPeriod,
+    FollowUpReport,
+    PartnerReferrals,
+    PlanOutcomes,
+    PlanReport,
+    ReferralCell,
+    ReferralGroup,
+    ReferralReport,
+    ScoreCell,
+    Scores,
+    ScoreSeries,
+    SustainabilityReport,
+    VisitCounts,
+)
 from retour_reporting.domain.outcomes import CohortOutcomes, KpiReport
 from retour_reporting.domain.queries import ReportQuery
 from retour_reporting.domain.results import (
@@ -30,6 +49,7 @@ from retour_reporting.entrypoints.report_routes import report_routes
 from retour_reporting.settings import Settings
 
 SECRET = "test-secret-that-is-at-least-32-chars"
+PARTNER = UUID("0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d")
 OUTCOMES = CohortOutcomes(
     cohort=120,
     aided=100,
@@ -72,6 +92,46 @@ class FakeReportSource:
 
     async def kpis(self, query: ReportQuery) -> KpiReport:
         return KpiReport(overall=OUTCOMES, by_centre={"gao": OUTCOMES})
+
+    async def plans(self, query: ReportQuery) -> PlanReport:
+        self.queries.append(query)
+        gao = PlanOutcomes(cohort=40, with_plan=30, within_aim=24, median_days=21.25)
+        kayes = PlanOutcomes(cohort=6, with_plan=3, within_aim=1, median_days=40.0)
+        overall = PlanOutcomes(cohort=46, with_plan=33, within_aim=25, median_days=22.0)
+        return PlanReport(aim_days=30, overall=overall, by_centre={"gao": gao, "kayes": kayes})
+
+    async def referrals(self, query: ReportQuery) -> ReferralReport:
+        statuses = {
+            "sent": ReferralCell(2, 2),
+            "accepted": ReferralCell(6, 6),
+            "completed": ReferralCell(9, 8),
+            "declined": ReferralCell(0, 0),
+        }
+        group = ReferralGroup(total=ReferralCell(17, 16), by_status=statuses)
+        partner = PartnerReferrals(PARTNER, "Centre de formation de Gao", group)
+        return ReferralReport(overall=group, partners=[partner])
+
+    async def follow_ups(self, query: ReportQuery) -> FollowUpReport:
+        gao = VisitCounts(scheduled=30, completed=20, unreachable=3, overdue=5, due=27)
+        kayes = VisitCounts(scheduled=4, completed=2, unreachable=0, overdue=1, due=3)
+        overall = VisitCounts(scheduled=34, completed=22, unreachable=3, overdue=6, due=30)
+        period = FollowUpPeriod(3, overall, {"gao": gao, "kayes": kayes})
+        return FollowUpReport(as_of=date(2025, 3, 1), periods=[period])
+
+    async def sustainability(self, query: ReportQuery) -> SustainabilityReport:
+        means = Scores(economic=0.5, social=0.6, psychosocial=0.7, composite=0.6)
+        total = ScoreCell("all", 12, means)
+        cells = [ScoreCell("female", 2, Scores(0.9, 0.8, 0.7, 0.8)), ScoreCell("male", 10, means)]
+        series = ScoreSeries("follow_up", 6, "rss-2017", total, {"sex": cells})
+        return SustainabilityReport(series=[series])
+
+    async def closures(self, query: ReportQuery) -> ClosureReport:
+        return ClosureReport(
+            closed=9,
+            by_reason=[CaseCell("reintegration_completed", 7), CaseCell("remigrated", 2)],
+            reopenings=1,
+            reopenings_by_reason=[CaseCell("new_needs", 1)],
+        )
 
 
 @pytest.fixture
@@ -205,3 +265,146 @@ async def test_the_dashboard_page_is_served_without_a_token_and_holds_no_data(
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "http://" not in script.text.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in script.text + page.text
+
+
+# ---- the case reports -----------------------------------------------------------------------
+
+
+async def _csv(http: httpx.AsyncClient, name: str) -> list[dict[str, str]]:
+    response = await http.get(f"/reports/{name}.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["cache-control"] == "no-store"
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+async def test_plans_give_the_share_agreed_within_a_month_and_the_median(
+    http: httpx.AsyncClient, source: FakeReportSource
+) -> None:
+    response = await http.get("/reports/plans", params={"centre": "gao", "sex": "female"})
+    asked = source.queries[-1]
+    body = response.json()
+    rows = {(r["group"], r["indicator"]): r for r in await _csv(http, "plans")}
+
+    assert response.headers["cache-control"] == "no-store"
+    assert asked.returnees.sex == "female"
+    assert body["filters"] == {"reception_centre": "gao", "sex": "female"}
+    assert body["aim_days"] == 30
+    assert body["agreed_within_aim"] == {
+        "people": 25,
+        "of": 33,
+        "share": 0.7576,
+        "small_cell": False,
+    }
+    assert body["median_days_to_plan"] == {"days": 22.0, "people": 33, "small_cell": False}
+    assert body["by_centre"][1]["value"] == "kayes"
+    assert body["by_centre"][1]["agreed_within_aim"]["small_cell"] is True
+    assert rows[("reception_centre=gao", "agreed_within_aim")]["value"] == "0.8"
+    assert rows[("reception_centre=kayes", "agreed_within_aim")] == {
+        "group": "reception_centre=kayes",
+        "indicator": "agreed_within_aim",
+        "people": "",
+        "of": "",
+        "value": "",
+        "suppressed": "true",
+    }
+    assert rows[("reception_centre=kayes", "median_days_to_plan")]["value"] == ""
+
+
+async def test_referrals_count_each_status_of_each_partner(http: httpx.AsyncClient) -> None:
+    body = (await http.get("/reports/referrals")).json()
+    rows = await _csv(http, "referrals")
+
+    [partner] = body["partners"]
+    assert partner["partner_id"] == str(PARTNER)
+    assert partner["partner_name"] == "Centre de formation de Gao"
+    assert partner["by_status"]["sent"] == {"referrals": 2, "people": 2, "small_cell": True}
+    assert partner["by_status"]["declined"]["small_cell"] is False
+    assert body["total"]["referrals"] == 17
+    assert [(r["partner_id"], r["status"]) for r in rows[:5]] == [
+        ("all", "all"),
+        ("all", "sent"),
+        ("all", "accepted"),
+        ("all", "completed"),
+        ("all", "declined"),
+    ]
+    sent = next(r for r in rows if r["partner_id"] == str(PARTNER) and r["status"] == "sent")
+    assert (sent["referrals"], sent["people"], sent["suppressed"]) == ("", "", "true")
+
+
+async def test_follow_ups_give_visits_and_the_completion_rate_per_period(
+    http: httpx.AsyncClient,
+) -> None:
+    body = (await http.get("/reports/follow-ups")).json()
+    rows = {(r["group"], r["indicator"]): r for r in await _csv(http, "follow-ups")}
+
+    [period] = body["periods"]
+    assert body["as_of"] == "2025-03-01"
+    assert period["period_months"] == 3
+    assert period["completion"] == {"visits": 22, "of": 30, "share": 0.7333, "small_cell": False}
+    assert period["overdue"] == {"visits": 6, "small_cell": False}
+    assert period["by_centre"][1]["value"] == "kayes"
+    assert period["by_centre"][1]["scheduled"] == {"visits": 4, "small_cell": True}
+    assert rows[("reception_centre=gao", "unreachable")]["suppressed"] == "true"
+    assert rows[("all", "completion")]["value"] == "0.7333"
+    assert rows[("reception_centre=kayes", "completion")]["visits"] == ""
+    assert {r["period_months"] for r in rows.values()} == {"3"}
+
+
+async def test_sustainability_means_of_small_cells_are_shown_nowhere(
+    http: httpx.AsyncClient,
+) -> None:
+    body = (await http.get("/reports/sustainability")).json()
+    rows = await _csv(http, "sustainability")
+
+    [series] = body["series"]
+    female, male = series["breakdowns"]["sex"]
+    assert (series["kind"], series["period_months"], series["method"]) == (
+        "follow_up",
+        6,
+        "rss-2017",
+    )
+    assert series["total"]["means"]["composite"] == 0.6
+    assert female == {"value": "female", "people": 2, "small_cell": True, "means": None}
+    assert male["means"] == {"economic": 0.5, "social": 0.6, "psychosocial": 0.7, "composite": 0.6}
+    suppressed = next(r for r in rows if r["value"] == "female")
+    assert [suppressed[k] for k in ("people", "economic", "composite", "suppressed")] == [
+        "",
+        "",
+        "",
+        "true",
+    ]
+    assert next(r for r in rows if r["value"] == "male")["psychosocial"] == "0.7"
+
+
+async def test_closures_count_cases_by_reason_and_reopenings(http: httpx.AsyncClient) -> None:
+    body = (await http.get("/reports/closures")).json()
+    rows = await _csv(http, "closures")
+
+    assert body["closed"] == {"cases": 9, "small_cell": False}
+    assert body["by_reason"][1] == {"value": "remigrated", "cases": 2, "small_cell": True}
+    assert body["reopenings"] == {"cases": 1, "small_cell": True}
+    assert rows[0] == {"event": "closed", "reason": "all", "cases": "9", "suppressed": "false"}
+    assert rows[2] == {"event": "closed", "reason": "remigrated", "cases": "", "suppressed": "true"}
+    assert rows[3]["event"] == "reopened"
+
+
+@pytest.mark.parametrize("name", ["plans", "referrals", "follow-ups", "sustainability", "closures"])
+async def test_case_reports_are_for_analysts_only_and_check_their_filters(
+    http: httpx.AsyncClient, name: str
+) -> None:
+    case_worker = issue_dev_token(SECRET, "case_worker")
+
+    anonymous = await http.get(f"/reports/{name}.csv", headers={"Authorization": ""})
+    wrong_role = await http.get(
+        f"/reports/{name}", headers={"Authorization": f"Bearer {case_worker}"}
+    )
+    unknown_return_type = await http.get(f"/reports/{name}", params={"return_type": "by_sea"})
+    backwards = await http.get(
+        f"/reports/{name}", params={"from": "2024-02-01", "to": "2024-01-01"}
+    )
+
+    assert anonymous.status_code == 401
+    assert wrong_role.status_code == 403
+    assert unknown_return_type.status_code == 422
+    assert backwards.json()["error"] == "invalid_period"

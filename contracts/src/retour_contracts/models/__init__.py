@@ -2,21 +2,39 @@
 
 from retour_contracts.models.activity_launched import ActivityLaunched, Location, Share
 from retour_contracts.models.aid_granted import AidGranted
+from retour_contracts.models.case_lifecycle import (
+    CaseAssigned,
+    CaseClosed,
+    CaseReopened,
+    FollowUpScheduled,
+    PlanAgreed,
+    PlanItemSummary,
+    ReferralUpdated,
+    ReintegrationAssessed,
+    SustainabilityScores,
+)
 from retour_contracts.models.consent_changed import ConsentChanged
 from retour_contracts.models.enums import (
     AidCategory,
     AidPhase,
+    AssessmentKind,
     ChangeReason,
+    ClosureReason,
     Dimension,
     ErasureReason,
     Level,
     MaliRegion,
     Modality,
+    PlanItemStatus,
+    Provider,
     ReceptionCentre,
+    ReferralStatus,
     RegistrationField,
+    ReopeningReason,
     ReturnType,
     Sector,
     Sex,
+    VisitOutcome,
     Vulnerability,
 )
 from retour_contracts.models.money import Money
@@ -39,13 +57,30 @@ Event = ReturneeRegistered | ReturneeRegisteredV2 | AidGranted | ActivityLaunche
 DataProtectionEvent = ReturneeErased | ConsentChanged
 """What a returnee decided about their own data; every holder of it must act on these."""
 
+CaseEvent = (
+    CaseAssigned
+    | CaseClosed
+    | CaseReopened
+    | PlanAgreed
+    | ReferralUpdated
+    | FollowUpScheduled
+    | ReintegrationAssessed
+)
+"""What happened in a reintegration case after it opened (reintegration); no personal data."""
+
 __all__ = [
     "PERSONAL_DATA_MARK",
     "ActivityLaunched",
     "AidCategory",
     "AidGranted",
     "AidPhase",
+    "AssessmentKind",
+    "CaseAssigned",
+    "CaseClosed",
+    "CaseEvent",
+    "CaseReopened",
     "ChangeReason",
+    "ClosureReason",
     "ConsentChanged",
     "Consents",
     "ContractModel",
@@ -54,15 +89,24 @@ __all__ = [
     "ErasureReason",
     "Event",
     "FactChanges",
+    "FollowUpScheduled",
     "Level",
     "Location",
     "MaliRegion",
     "Modality",
     "Money",
     "PersonalData",
+    "PlanAgreed",
+    "PlanItemStatus",
+    "PlanItemSummary",
+    "Provider",
     "ReceptionCentre",
+    "ReferralStatus",
+    "ReferralUpdated",
     "RegistrationFacts",
     "RegistrationField",
+    "ReintegrationAssessed",
+    "ReopeningReason",
     "ReturnType",
     "ReturneeErased",
     "ReturneeMerged",
@@ -73,5 +117,7 @@ __all__ = [
     "Sector",
     "Sex",
     "Share",
+    "SustainabilityScores",
+    "VisitOutcome",
     "Vulnerability",
 ]

@@ -182,3 +182,63 @@ class RegistrationField(StrEnum):
     @property
     def is_personal(self) -> bool:
         return self.value.startswith("personal.")
+
+
+class ClosureReason(StrEnum):
+    """Why a case was closed (IOM Reintegration Handbook 2.7, case closure); a fixed list so
+    reports can count them."""
+
+    REINTEGRATION_COMPLETED = "reintegration_completed"
+    RETURNEE_DECLINED = "returnee_declined"  # declined further assistance
+    RETURNEE_UNREACHABLE = "returnee_unreachable"  # lost contact during follow-up
+    REMIGRATED = "remigrated"
+    RELOCATED = "relocated"  # moved out of the areas the programme covers
+    INELIGIBLE = "ineligible"  # found ineligible on re-checking eligibility
+    DUPLICATE_REGISTRATION = "duplicate_registration"  # the person's earlier case serves them
+    DECEASED = "deceased"
+
+
+class ReopeningReason(StrEnum):
+    """Why a closed case was opened again."""
+
+    RETURNEE_RESUMED = "returnee_resumed"  # came back to the programme after declining
+    CONTACT_REGAINED = "contact_regained"  # reached again after being unreachable
+    NEW_NEEDS = "new_needs"  # new vulnerabilities or needs after completion
+    CLOSED_IN_ERROR = "closed_in_error"
+
+
+class Provider(StrEnum):
+    """Who provides a plan item: retour's programme itself, or a partner through a referral."""
+
+    RETOUR = "retour"
+    PARTNER = "partner"
+
+
+class PlanItemStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class ReferralStatus(StrEnum):
+    """A referral's life: sent to the partner, then accepted or declined; an accepted one is
+    completed when the partner has delivered."""
+
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+
+
+class AssessmentKind(StrEnum):
+    """When the Reintegration Sustainability Survey was taken: as the baseline before the plan,
+    or at a monitoring visit."""
+
+    BASELINE = "baseline"
+    FOLLOW_UP = "follow_up"
+
+
+class VisitOutcome(StrEnum):
+    COMPLETED = "completed"
+    UNREACHABLE = "unreachable"  # the returnee could not be reached for the visit

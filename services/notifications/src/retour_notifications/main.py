@@ -8,7 +8,12 @@ from prometheus_client import CollectorRegistry
 from retour_contracts import (
     ACTIVITY_LAUNCHED_V1,
     AID_GRANTED_V1,
+    CASE_ASSIGNED_V1,
+    CASE_CLOSED_V1,
+    CASE_REOPENED_V1,
     CONSENT_CHANGED_V1,
+    FOLLOW_UP_SCHEDULED_V1,
+    REINTEGRATION_ASSESSED_V1,
     RETURNEE_ERASED_V1,
     RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
@@ -35,8 +40,10 @@ from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
 from retour_notifications.adapters.unit_of_work import LedgerWork
 from retour_notifications.domain.delivery import DeliveryRetryPolicy
+from retour_notifications.domain.follow_ups import FollowUpTimes
 from retour_notifications.domain.rules import Channel
 from retour_notifications.entrypoints.consumer import notification_recorder
+from retour_notifications.entrypoints.follow_up_worker import FollowUpWorker
 from retour_notifications.entrypoints.http_api import notifications_router
 from retour_notifications.entrypoints.senders import ChannelSender, SendRate
 from retour_notifications.entrypoints.upkeep import Upkeep
@@ -44,6 +51,7 @@ from retour_notifications.settings import Settings
 from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.ports import Gateway
 from retour_notifications.usecases.record import Recording
+from retour_notifications.usecases.remind import FollowUpSending
 
 SCHEMA = "notifications"
 MIGRATIONS_PACKAGE = "retour_notifications"
@@ -55,7 +63,13 @@ def wire(parts: Parts[Settings]) -> Wiring:
 
     def workers() -> list[Worker]:
         senders, upkeep = build_senders(parts.settings, PgDeliveryQueue(parts.pool()), metrics)
-        return [*senders, upkeep]
+        follow_ups = FollowUpWorker(
+            parts.unit_of_work(LedgerWork),
+            build_follow_up_sending(parts.settings),
+            metrics=metrics,
+            interval_seconds=parts.settings.follow_up_check_seconds,
+        )
+        return [*senders, upkeep, follow_ups]
 
     return Wiring(
         routers=[notifications_router(parts.unit_of_work(PgLedgerViews))],
@@ -77,6 +91,12 @@ SERVICE = ServiceDefinition(
         CONSENT_CHANGED_V1,
         RETURNEE_UPDATED_V1,  # corrections: phone, language, centre (usecases/correct.py)
         RETURNEE_MERGED_V1,  # one person, contacted once as the kept registration (merge.py)
+        # A case's life: monitoring visits, reminded and chased (usecases/follow_ups.py)
+        CASE_ASSIGNED_V1,
+        CASE_CLOSED_V1,
+        CASE_REOPENED_V1,
+        FOLLOW_UP_SCHEDULED_V1,
+        REINTEGRATION_ASSESSED_V1,
     ),
     inbox=INBOX_CONSUMER,
 )
@@ -127,6 +147,18 @@ def build_recording(settings: Settings) -> Recording:
         team_language=settings.team_language,
         max_event_age=timedelta(hours=settings.max_event_age_hours),
         duplicate_hold=timedelta(hours=settings.duplicate_hold_hours),
+    )
+
+
+def build_follow_up_sending(settings: Settings) -> FollowUpSending:
+    return FollowUpSending(
+        recording=build_recording(settings),
+        times=FollowUpTimes(
+            reminder_days=settings.follow_up_reminder_days,
+            overdue_days=settings.follow_up_overdue_days,
+            overdue_window_days=settings.follow_up_overdue_window_days,
+        ),
+        staff_addresses=dict(settings.staff_emails),
     )
 
 

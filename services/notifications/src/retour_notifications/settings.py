@@ -29,6 +29,8 @@ from retour_notifications.usecases.ports import TemplateProblem
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
 EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+StaffSubject = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
+"""A staff member as tokens and case events name them (the token's subject)."""
 
 # Only good for the local stack, where smsbox listens on 127.0.0.1 alone.
 LOCAL_KANNEL_PASSWORD = "retour-local-sendsms"  # noqa: S105
@@ -78,6 +80,42 @@ class Settings(ConsumingSettings):
         " a quarter is enough to answer a case worker's or a returnee's question about a"
         " message, and to investigate a gateway's failures. At least a day, and at least"
         " MAX_EVENT_AGE_HOURS.",
+    )
+    follow_up_reminder_days: int = Field(
+        default=3,
+        ge=1,
+        le=60,
+        description="A returnee is reminded of a follow-up visit by SMS this many days before"
+        " it is due (from 08:00, Mali's time), or at once if it is scheduled later than that;"
+        " never on or after the day it is due.",
+    )
+    follow_up_overdue_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A visit not recorded this many days after it was due, on an open case,"
+        " is emailed about once to the case's case worker (STAFF_EMAILS), or to its centre"
+        " team.",
+    )
+    follow_up_overdue_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="A visit overdue for longer than this (after FOLLOW_UP_OVERDUE_DAYS) is"
+        " no longer emailed about, only listed on the due list: a replay of old history or an"
+        " import of past cases must not flood the case workers with every visit ever missed.",
+    )
+    follow_up_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often the follow-up worker looks for reminders and overdue visits.",
+    )
+    staff_emails: dict[StaffSubject, EmailAddress] = Field(
+        default_factory=dict,
+        description="JSON object, case worker (token subject) -> address, e.g."
+        ' {"caseworker.bamako.3": "a.traore@example.org"}. A case worker not listed is'
+        " reached through their centre team.",
     )
     centre_team_emails: dict[ReceptionCentre, EmailAddress] = Field(
         default_factory=_local_team_addresses,

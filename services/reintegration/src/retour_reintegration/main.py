@@ -14,13 +14,21 @@ from retour_kit.runtime import (
     service_command,
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
+from retour_kit.unit_of_work import UnitOfWork
 from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.aid import ReintegrationBudget
 from retour_reintegration.entrypoints.activities_api import activities_router
+from retour_reintegration.entrypoints.assessment_routes import assessment_router
+from retour_reintegration.entrypoints.assignment_routes import assignment_router
 from retour_reintegration.entrypoints.cases_api import cases_router
 from retour_reintegration.entrypoints.context import ApiContext
-from retour_reintegration.entrypoints.returnee_events import apply_returnee_events
+from retour_reintegration.entrypoints.follow_up_routes import follow_up_router
+from retour_reintegration.entrypoints.partners_api import partners_router
+from retour_reintegration.entrypoints.plans_api import plans_router
+from retour_reintegration.entrypoints.referrals_api import referrals_router
+from retour_reintegration.entrypoints.returnee_events import returnee_events_handler
 from retour_reintegration.entrypoints.rule_violations import install_rule_violation_handler
+from retour_reintegration.entrypoints.staff_roster import install_roster
 from retour_reintegration.settings import Settings
 
 SCHEMA = "reintegration"
@@ -33,10 +41,24 @@ def wire(parts: Parts[Settings]) -> Wiring:
     work = parts.unit_of_work(CaseWork.binder(SCHEMA))
     context = ApiContext(work=work, budget=budget)
     return Wiring(
-        routers=[cases_router(context), activities_router(context)],
-        handler=work.handling(apply_returnee_events),
-        install=install_rule_violation_handler,
+        routers=[
+            cases_router(context),
+            activities_router(context),
+            assignment_router(context),
+            assessment_router(context),
+            follow_up_router(context),
+            partners_router(context),
+            plans_router(context),
+            referrals_router(context),
+        ],
+        handler=work.handling(returnee_events_handler(parts.settings.follow_up_periods_months)),
+        install=lambda app: install_service_parts(app, work),
     )
+
+
+def install_service_parts(app: FastAPI, work: UnitOfWork[CaseWork]) -> None:
+    install_rule_violation_handler(app)
+    install_roster(app, work)
 
 
 SERVICE = ServiceDefinition(
@@ -46,7 +68,7 @@ SERVICE = ServiceDefinition(
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
     # returnee.registered version 1 too: records are read by ce_type. The three topics go to
-    # one handler, each batch in one transaction with its inbox rows (apply_returnee_events).
+    # one handler, each batch in one transaction with its inbox rows (returnee_events_handler).
     consumes=(RETURNEE_REGISTERED_V2, RETURNEE_UPDATED_V1, RETURNEE_MERGED_V1),
     inbox=INBOX_CONSUMER,
 )
@@ -61,7 +83,8 @@ def build_consumer(
 ) -> EventConsumer:
     """The service's consumer alone, for replays and benchmarks."""
     parts = Parts(settings, database, registry)
-    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(apply_returnee_events)
+    periods = settings.follow_up_periods_months
+    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(returnee_events_handler(periods))
     return build_service_consumer(SERVICE, parts, handler)
 
 

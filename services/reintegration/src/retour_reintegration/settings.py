@@ -1,8 +1,11 @@
 from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from retour_kit.settings import ConsumingSettings
+from retour_reintegration.domain.follow_up import DEFAULT_PERIODS, parse_periods
 
 
 class Settings(ConsumingSettings):
@@ -15,3 +18,14 @@ class Settings(ConsumingSettings):
         description="Cash and business start-up grants one returnee may receive, in XOF; only"
         " a supervisor or an admin may grant beyond it.",
     )
+    follow_up_periods_months: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=DEFAULT_PERIODS,
+        description="When a new case's monitoring visits fall due, in calendar months after"
+        ' arrival, e.g. "3,6,12": ascending, each 1 to 60. Cases opened before a change keep'
+        " their visits.",
+    )
+
+    @field_validator("follow_up_periods_months", mode="before")
+    @classmethod
+    def _periods(cls, value: Any) -> tuple[int, ...]:
+        return parse_periods(value if isinstance(value, str) else tuple(value))

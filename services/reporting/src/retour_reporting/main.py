@@ -14,6 +14,12 @@ from prometheus_client import CollectorRegistry
 from retour_contracts import (
     ACTIVITY_LAUNCHED_V1,
     AID_GRANTED_V1,
+    CASE_CLOSED_V1,
+    CASE_REOPENED_V1,
+    FOLLOW_UP_SCHEDULED_V1,
+    PLAN_AGREED_V1,
+    REFERRAL_UPDATED_V1,
+    REINTEGRATION_ASSESSED_V1,
     RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
     RETURNEE_UPDATED_V1,
@@ -68,14 +74,20 @@ SERVICE = ServiceDefinition(
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
-    # Corrections, transfers and merges too: the rebuild replays every topic listed here, so
-    # it reads them as the live consumer does and ends in the same projections.
+    # Corrections, transfers, merges and the case events too: the rebuild replays every topic
+    # listed here, so it reads them as the live consumer does and ends in the same projections.
     consumes=(
         RETURNEE_REGISTERED_V2,
         AID_GRANTED_V1,
         ACTIVITY_LAUNCHED_V1,
         RETURNEE_UPDATED_V1,
         RETURNEE_MERGED_V1,
+        CASE_CLOSED_V1,
+        CASE_REOPENED_V1,
+        PLAN_AGREED_V1,
+        REFERRAL_UPDATED_V1,
+        FOLLOW_UP_SCHEDULED_V1,
+        REINTEGRATION_ASSESSED_V1,
     ),
     inbox=INBOX_CONSUMER,
     schema_of=lambda settings: settings.database_schema,

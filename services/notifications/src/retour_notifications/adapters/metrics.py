@@ -29,7 +29,8 @@ class NotificationMetrics:
         return cls(
             recorded=Counter(
                 "notifications_recorded",
-                "Notifications written to the ledger by the consumer, by channel and status.",
+                "Notifications written to the ledger by the consumer and the follow-up worker,"
+                " by channel and status.",
                 ["channel", "status"],
                 registry=registry,
             ),

@@ -67,6 +67,23 @@ WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
 
 PHONE_REMOVED = "phone number removed"
 
+# Messages for a monitoring visit that stopped (recorded, or its case closed): finished like an
+# erasure's. Returns which of them had not reached a sender yet (held or queued): a reminder
+# of those never left, so a visit re-armed later may be reminded; one in a sender's hands may
+# have, and its outcome, fenced on status = 'sending', no longer counts.
+_CANCEL_WAITING = """
+UPDATE deliveries d
+SET status = 'failed', last_error = $2, finished_at = now(),
+    address = NULL, subject = NULL, body = NULL, context = NULL
+FROM (
+    SELECT notification_id, status FROM deliveries
+    WHERE notification_id = ANY($1::uuid[]) AND status IN ('held', 'queued', 'sending')
+    FOR UPDATE
+) waiting
+WHERE d.notification_id = waiting.notification_id
+RETURNING d.notification_id, waiting.status <> 'sending' AS unsent
+"""
+
 
 class PgLedger:
     def __init__(self, conn: Connection) -> None:
@@ -104,6 +121,14 @@ class PgLedger:
             "DELETE FROM deliveries WHERE notification_id = $1 AND status = 'held'",
             notification_id,
         )
+
+    async def cancel(self, notification_ids: Collection[UUID], reason: str) -> set[UUID]:
+        """Cancels those of these notifications still waiting; returns the ones that had not
+        reached a sender."""
+        if not notification_ids:
+            return set()
+        rows = await self._conn.fetch(_CANCEL_WAITING, list(notification_ids), reason)
+        return {row["notification_id"] for row in rows if row["unsent"]}
 
     async def readdress_sms(self, returnee_id: UUID, phone: str | None) -> int:
         if phone is None:

@@ -123,6 +123,9 @@ class PgProtection:
         await self._conn.execute(
             "DELETE FROM pending_corrections WHERE returnee_id = $1", returnee_id
         )
+        # Their case's visits hold no personal data, but nothing more is sent about them.
+        await self._conn.execute("DELETE FROM follow_ups WHERE returnee_id = $1", returnee_id)
+        await self._conn.execute("DELETE FROM follow_up_cases WHERE returnee_id = $1", returnee_id)
         return rows_affected(
             await self._conn.execute(_CANCEL, returnee_id, "returnee erased", None)
         )

@@ -17,6 +17,11 @@ from typing import Any
 REGISTERED = "returnee.registered"
 AID_GRANTED = "aid.granted"
 ACTIVITY_LAUNCHED = "activity.launched"
+FOLLOW_UP_SCHEDULED = "follow_up.scheduled"
+"""A monitoring visit. Its rules are not applied when the event is read but by the follow-up
+worker, when the time comes: a reminder to the returnee FOLLOW_UP_REMINDER_DAYS before the
+visit, an email to the case worker once it is FOLLOW_UP_OVERDUE_DAYS overdue
+(domain/follow_ups.py)."""
 
 
 class Channel(StrEnum):
@@ -31,6 +36,9 @@ class Audience(StrEnum):
     """Each returnee taking part in an activity."""
     CENTRE_TEAM = "centre_team"
     """The team of the reception centre where the returnee was registered."""
+    CASE_WORKER = "case_worker"
+    """The case worker the case is assigned to (STAFF_EMAILS); the team of the case's centre
+    when it is assigned to nobody, or to someone whose address is not known."""
 
 
 class Condition(StrEnum):
@@ -48,10 +56,11 @@ AUDIENCES = {
     REGISTERED: frozenset({Audience.RETURNEE, Audience.CENTRE_TEAM}),
     AID_GRANTED: frozenset({Audience.RETURNEE}),
     ACTIVITY_LAUNCHED: frozenset({Audience.PARTICIPANTS}),
+    FOLLOW_UP_SCHEDULED: frozenset({Audience.RETURNEE, Audience.CASE_WORKER}),
 }
 CHANNELS = {
     Channel.SMS: frozenset({Audience.RETURNEE, Audience.PARTICIPANTS}),
-    Channel.EMAIL: frozenset({Audience.CENTRE_TEAM}),
+    Channel.EMAIL: frozenset({Audience.CENTRE_TEAM, Audience.CASE_WORKER}),
 }
 EVENT_CONDITIONS = {Condition.VULNERABLE: frozenset({REGISTERED})}
 # Contacting a returnee by SMS without consent is never a configuration choice.
@@ -92,6 +101,12 @@ class RuleBook:
 
     def named(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
+
+    def for_audience(self, event_type: str, audience: Audience) -> Rule | None:
+        """The rule sending ``event_type`` to ``audience``, if the file has one."""
+        return next(
+            (rule for rule in self.for_event(event_type) if rule.audience is audience), None
+        )
 
     def templates(self) -> set[tuple[str, Channel]]:
         return {(rule.template, rule.channel) for rule in self.rules}

@@ -33,6 +33,7 @@ def notification_recorder(
             ledger=work.ledger,
             contacts=work.contacts,
             forgetting=work.forgetting,
+            follow_ups=work.follow_ups,
             recording=recording,
             now=datetime.now(UTC),
         )

@@ -1,13 +1,15 @@
 """Consumed events in order: registrations, aid and activities become ledger rows
 (record_batch); erasures and consent changes make notifications forget, at once; corrections
 (returnee.updated) change how a person is reached (correct.py); merges (returnee.merged) make
-two registrations one person, contacted once (merge.py).
+two registrations one person, contacted once (merge.py); a case's events (assignment, closure,
+reopening, visits scheduled and recorded) change the visits followed (follow_ups.py).
 
 A batch is cut at each erasure, consent change, merge or run of corrections: the events before
 it are recorded, then it is applied, then the rest are recorded knowing it. The outcome is the
 one of taking the events one by one, and an erasure or a merge read before the registration it
 concerns (topics are read independently) still applies: what it decided is kept and applied to
-whatever comes later.
+whatever comes later. Case events need no registration and decide nothing about one: they are
+applied together, before the next erasure, consent change or merge, or at the end of the batch.
 """
 
 from __future__ import annotations
@@ -29,8 +31,15 @@ from retour_contracts import (
 )
 from retour_notifications.domain.contacts import Refusals
 from retour_notifications.domain.corrections import OpenedUpdate
+from retour_notifications.domain.follow_ups import FollowUpEvent
 from retour_notifications.domain.planning import Event
 from retour_notifications.usecases.correct import apply_corrections
+from retour_notifications.usecases.follow_ups import (
+    CaseEventRead,
+    FollowUpStore,
+    WaitingMessages,
+    apply_case_events,
+)
 from retour_notifications.usecases.merge import Merges, apply_merge
 from retour_notifications.usecases.ports import Contacts, LedgerWriter
 from retour_notifications.usecases.record import IncomingEvent, Recorded, Recording, record_batch
@@ -42,7 +51,7 @@ log = structlog.stdlib.get_logger(__name__)
 class Consumed:
     """An event as the use cases take it: sealed personal blocks opened (unseal.py)."""
 
-    event: Event | DataProtectionEvent | OpenedUpdate | ReturneeMerged
+    event: Event | DataProtectionEvent | OpenedUpdate | ReturneeMerged | FollowUpEvent
     event_id: UUID
     published_at: datetime
 
@@ -55,18 +64,24 @@ class Forgetting(Merges, Protocol):
     async def refusals(self, returnee_ids: Collection[UUID]) -> Refusals: ...
 
 
+class FollowUpLedger(LedgerWriter, WaitingMessages, Protocol):
+    """The ledger as the consumer writes it, including cancelling what a visit no longer needs."""
+
+
 async def record_events(
     batch: Sequence[Consumed],
     *,
-    ledger: LedgerWriter,
+    ledger: FollowUpLedger,
     contacts: Contacts,
     forgetting: Forgetting,
+    follow_ups: FollowUpStore,
     recording: Recording,
     now: datetime,
 ) -> list[Recorded]:
     results: list[Recorded] = []
     pending: list[IncomingEvent] = []
     corrections: list[OpenedUpdate] = []
+    case_events: list[CaseEventRead] = []
 
     async def record_pending() -> None:
         if pending:
@@ -90,8 +105,19 @@ async def record_events(
             )
             corrections.clear()
 
+    async def track_pending() -> None:
+        if case_events:
+            await apply_case_events(
+                case_events, follow_ups=follow_ups, ledger=ledger, forgetting=forgetting
+            )
+            case_events.clear()
+
     for consumed in batch:
         event = consumed.event
+        if isinstance(event, FollowUpEvent):
+            case_events.append(CaseEventRead(event, consumed.event_id, consumed.published_at))
+            results.append(Recorded(rows=[]))  # the follow-up worker sends, when it is time
+            continue
         if isinstance(event, OpenedUpdate):
             await record_pending()
             corrections.append(event)  # applied together, before the next other event
@@ -100,10 +126,12 @@ async def record_events(
         await correct_pending()
         if isinstance(event, ReturneeErased | ConsentChanged):
             await record_pending()
+            await track_pending()
             await _apply(event, forgetting)
             results.append(Recorded(rows=[]))
         elif isinstance(event, ReturneeMerged):
             await record_pending()
+            await track_pending()
             results.append(
                 await apply_merge(
                     event, merges=forgetting, contacts=contacts, ledger=ledger, recording=recording
@@ -113,6 +141,7 @@ async def record_events(
             pending.append(IncomingEvent(event, consumed.event_id, consumed.published_at))
     await correct_pending()
     await record_pending()
+    await track_pending()
     return results
 
 

@@ -191,19 +191,21 @@ def _row(
         address = recording.team_addresses.get(intent.recipient.centre or "")
         if address is None:
             return replace(row, status=Status.FAILED, context=None, last_error="no team address")
-        return _composed(row, intent.rule, address, recording.team_language, recording)
+        return composed_row(row, intent.rule, address, recording.team_language, recording)
     if contact is None:
         # The registration has not been read yet (topics are consumed independently, so an
         # aid.granted can overtake it after an outage): decide once it arrives.
         return row
     if not contact_allows(intent.rule, contact) or contact.phone is None:
         return None
-    return _composed(row, intent.rule, contact.phone, contact.language, recording)
+    return composed_row(row, intent.rule, contact.phone, contact.language, recording)
 
 
-def _composed(
+def composed_row(
     row: Notification, rule: Rule, address: str, language: str, recording: Recording
 ) -> Notification:
+    """``row`` composed for ``address`` in ``language`` (or the fallback): queued, or failed
+    with the reason when its template fails."""
     try:
         composed = recording.composer.compose(rule, row.context or {}, language)
     except TemplateProblem as problem:
@@ -264,4 +266,4 @@ def decide_held(held: Notification, contact: Contact, recording: Recording) -> N
     rule = recording.rules.named(held.rule)
     if rule is None or not contact_allows(rule, contact) or contact.phone is None:
         return None
-    return _composed(held, rule, contact.phone, contact.language, recording)
+    return composed_row(held, rule, contact.phone, contact.language, recording)

@@ -34,6 +34,7 @@ from retour_contracts import (
     open_update,
 )
 from retour_notifications.domain.corrections import OpenedUpdate, needs_personal_block
+from retour_notifications.domain.follow_ups import FollowUpEvent
 from retour_notifications.usecases.forget import Consumed
 
 log = structlog.stdlib.get_logger(__name__)
@@ -91,7 +92,8 @@ async def opened(batch: Sequence[ParsedEvent], keys: DataKeys) -> list[Consumed]
             | ActivityLaunched
             | ReturneeErased
             | ConsentChanged
-            | ReturneeMerged,  # no personal data: nothing to open
+            | ReturneeMerged
+            | FollowUpEvent,  # no personal data: nothing to open
         ):
             result.append(Consumed(event, event_id, parsed.time))
         else:

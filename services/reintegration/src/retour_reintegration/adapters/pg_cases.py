@@ -16,40 +16,33 @@ from retour_contracts import (
     ChangeReason,
     MaliRegion,
     ReceptionCentre,
+    Vulnerability,
 )
 from retour_kit.db import Connection
+from retour_reintegration.domain.assignment import Assignment
 from retour_reintegration.domain.case import Case, CaseStatus, ClosureReason
+from retour_reintegration.domain.closure import Reopening
 from retour_reintegration.domain.corrections import CaseFacts, Correction
 from retour_reintegration.domain.merges import Merge
 
 # A case as the domain sees it. The registered facts are NULL until a correction first changes
 # the case (migration 0003): the current ones are the registered ones until then.
-_LOCK_CASE = """
+_CASE_COLUMNS = """
 SELECT returnee_id, reception_centre, region_of_origin, arrival_date, registered_at,
-       status, closure_reason, closed_at, closed_by,
+       status, closure_reason, closed_at, closed_by, assigned_to,
+       coalesce(registered_vulnerabilities, '{}') AS registered_vulnerabilities,
        coalesce(registered_centre, reception_centre) AS registered_centre,
        coalesce(registered_region_of_origin, region_of_origin) AS registered_region_of_origin,
        coalesce(registered_arrival_date, arrival_date) AS registered_arrival_date
-FROM cases WHERE returnee_id = $1 FOR UPDATE
+FROM cases
 """
+_LOCK_CASE = _CASE_COLUMNS + "WHERE returnee_id = $1 FOR UPDATE"
 # Locked in id order, so two activities sharing participants cannot deadlock (nor an activity
 # and a batch of corrections, which locks its cases in the same order).
-_LOCK_CASES_SHARED = """
-SELECT returnee_id, reception_centre, region_of_origin, arrival_date, registered_at,
-       status, closure_reason, closed_at, closed_by,
-       coalesce(registered_centre, reception_centre) AS registered_centre,
-       coalesce(registered_region_of_origin, region_of_origin) AS registered_region_of_origin,
-       coalesce(registered_arrival_date, arrival_date) AS registered_arrival_date
-FROM cases WHERE returnee_id = ANY($1::uuid[]) ORDER BY returnee_id FOR SHARE
-"""
-_LOCK_CASES = """
-SELECT returnee_id, reception_centre, region_of_origin, arrival_date, registered_at,
-       status, closure_reason, closed_at, closed_by,
-       coalesce(registered_centre, reception_centre) AS registered_centre,
-       coalesce(registered_region_of_origin, region_of_origin) AS registered_region_of_origin,
-       coalesce(registered_arrival_date, arrival_date) AS registered_arrival_date
-FROM cases WHERE returnee_id = ANY($1::uuid[]) ORDER BY returnee_id FOR UPDATE
-"""
+_LOCK_CASES_SHARED = (
+    _CASE_COLUMNS + "WHERE returnee_id = ANY($1::uuid[]) ORDER BY returnee_id FOR SHARE"
+)
+_LOCK_CASES = _CASE_COLUMNS + "WHERE returnee_id = ANY($1::uuid[]) ORDER BY returnee_id FOR UPDATE"
 
 # returnee.registered, returnee.updated and returnee.merged are different topics, applied side
 # by side in transactions blind to each other's uncommitted rows: a registration batch could
@@ -116,24 +109,26 @@ class PgCaseRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def add_many(self, cases: Sequence[Case]) -> int:
+    async def add_many(self, cases: Sequence[Case]) -> list[UUID]:
         await self._conn.execute(_GATE_SHARED)
         # One round trip for a whole consumer batch: the per-event INSERT was the consumer's
-        # main cost (see docs/performance.md).
-        inserted = await self._conn.fetchval(
-            "WITH new AS (INSERT INTO cases (returnee_id, reception_centre, region_of_origin,"
-            " arrival_date, registered_at)"
-            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[],"
-            " $5::timestamptz[])"
-            " ON CONFLICT (returnee_id) DO NOTHING RETURNING 1)"
-            " SELECT count(*) FROM new",
+        # main cost (see docs/performance.md). unnest flattens an array of arrays, so each
+        # case's vulnerabilities travel as one comma-separated string of codes.
+        rows = await self._conn.fetch(
+            "INSERT INTO cases (returnee_id, reception_centre, region_of_origin, arrival_date,"
+            " registered_at, registered_vulnerabilities)"
+            " SELECT r, c, o, a, t, string_to_array(v, ',')"
+            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::timestamptz[],"
+            " $6::text[]) AS new (r, c, o, a, t, v)"
+            " ON CONFLICT (returnee_id) DO NOTHING RETURNING returnee_id",
             [c.returnee_id for c in cases],
             [c.reception_centre for c in cases],
             [c.region_of_origin for c in cases],
             [c.arrival_date for c in cases],
             [c.registered_at for c in cases],
+            [",".join(c.vulnerabilities) for c in cases],
         )
-        return int(inserted)
+        return [row["returnee_id"] for row in rows]
 
     async def lock(self, returnee_id: UUID) -> Case | None:
         row = await self._conn.fetchrow(_LOCK_CASE, returnee_id)
@@ -314,6 +309,37 @@ class PgCaseRepository:
             case.closed_by,
         )
 
+    async def save_reopening(self, case: Case, reopening: Reopening) -> None:
+        await self.save_closure(case)
+        await self._conn.execute(
+            "INSERT INTO case_reopenings (returnee_id, reopened_at, reopened_by, reason,"
+            " closure_reason, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            reopening.returnee_id,
+            reopening.reopened_at,
+            reopening.reopened_by,
+            reopening.reason,
+            reopening.closure_reason,
+            reopening.closed_at,
+            reopening.closed_by,
+        )
+
+    async def save_assignment(self, assignment: Assignment) -> None:
+        await self._conn.execute(
+            "UPDATE cases SET assigned_to = $2 WHERE returnee_id = $1",
+            assignment.returnee_id,
+            assignment.assigned_to,
+        )
+        await self._conn.execute(
+            "INSERT INTO case_assignments (returnee_id, reception_centre, assigned_to, previous,"
+            " assigned_by, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            assignment.returnee_id,
+            assignment.reception_centre,
+            assignment.assigned_to,
+            assignment.previous,
+            assignment.assigned_by,
+            assignment.assigned_at,
+        )
+
 
 def _case(row: asyncpg.Record) -> Case:
     reason = row["closure_reason"]
@@ -327,6 +353,8 @@ def _case(row: asyncpg.Record) -> Case:
         closure_reason=None if reason is None else ClosureReason(reason),
         closed_at=row["closed_at"],
         closed_by=row["closed_by"],
+        assigned_to=row["assigned_to"],
+        vulnerabilities=tuple(Vulnerability(v) for v in row["registered_vulnerabilities"]),
         as_registered=CaseFacts(
             reception_centre=ReceptionCentre(row["registered_centre"]),
             region_of_origin=MaliRegion(row["registered_region_of_origin"]),

@@ -1,6 +1,7 @@
 """A reintegration case: opened when a returnee is registered, corrected or transferred with the
-person (returnee.updated), closed by a case worker, or closed as a duplicate registration when
-the registration is merged into the person's earlier one (returnee.merged)."""
+person (returnee.updated), assigned to a case worker, closed by a case worker (and reopened), or
+closed as a duplicate registration when the registration is merged into the person's earlier one
+(returnee.merged)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,24 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from uuid import UUID
 
-from retour_contracts import MaliRegion, ReceptionCentre, RegistrationFacts
+from retour_contracts import (
+    ClosureReason,
+    MaliRegion,
+    ReceptionCentre,
+    RegistrationFacts,
+    Vulnerability,
+)
 from retour_reintegration.domain.corrections import CaseFacts, Correction
-from retour_reintegration.domain.errors import CaseClosed, CaseMerged
+from retour_reintegration.domain.errors import CaseClosed, CaseMerged, CaseOpen
 from retour_reintegration.domain.merges import Merge
+
+__all__ = ["Case", "CaseStatus", "ClosureReason"]
+# ClosureReason is the contract's (case.closed carries it); still importable from here.
 
 
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
-
-
-class ClosureReason(StrEnum):
-    """Why a case was closed; a fixed list so reports can count them."""
-
-    REINTEGRATION_COMPLETED = "reintegration_completed"
-    RETURNEE_DECLINED = "returnee_declined"  # declined further assistance
-    RETURNEE_UNREACHABLE = "returnee_unreachable"  # lost contact during follow-up
-    REMIGRATED = "remigrated"
-    RELOCATED = "relocated"  # moved out of the areas the programme covers
-    INELIGIBLE = "ineligible"  # found ineligible on re-checking eligibility
-    DUPLICATE_REGISTRATION = "duplicate_registration"  # the person's earlier case serves them
-    DECEASED = "deceased"
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,10 @@ class Case:
     merged_into: UUID | None = None
     """The registration the person is counted as, when this one was merged into it: that
     registration's case holds what was granted under this one, and serves the person."""
+    assigned_to: str | None = None
+    """The case worker who has the case (a token subject); None: nobody yet."""
+    vulnerabilities: tuple[Vulnerability, ...] = ()
+    """The vulnerabilities screened at registration (those found later are the assessments')."""
 
     @classmethod
     def open_for(cls, registration: RegistrationFacts) -> Case:
@@ -68,6 +69,7 @@ class Case:
             arrival_date=facts.arrival_date,
             registered_at=registration.registered_at,
             as_registered=facts,
+            vulnerabilities=tuple(registration.vulnerabilities),
         )
 
     def corrected(self, corrections: Iterable[Correction]) -> Case:
@@ -126,3 +128,17 @@ class Case:
         return replace(
             self, status=CaseStatus.CLOSED, closure_reason=reason, closed_at=at, closed_by=by
         )
+
+    def reopen(self) -> Case:
+        """The case open again, its closure forgotten (the caller keeps it in the history). A
+        duplicate registration's case stays closed: the person's case is the one to reopen."""
+        if self.merged_into is not None:
+            raise CaseMerged({self.returnee_id: self.merged_into})
+        if self.is_open:
+            raise CaseOpen(self.returnee_id)
+        return replace(
+            self, status=CaseStatus.OPEN, closure_reason=None, closed_at=None, closed_by=None
+        )
+
+    def assigned(self, case_worker: str) -> Case:
+        return replace(self, assigned_to=case_worker)

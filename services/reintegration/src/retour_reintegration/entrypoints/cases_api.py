@@ -1,27 +1,27 @@
-"""HTTP routes of cases: read them, grant aid, close them."""
+"""HTTP routes of cases: read and list them, grant aid, close and reopen them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from retour_contracts import ReceptionCentre
 from retour_kit.pagination import decode_cursor, encode_cursor
-from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
+from retour_kit.tracing import trace_id
 from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.case import CaseStatus
-from retour_reintegration.domain.commands import CloseCase, GrantAid
-from retour_reintegration.domain.errors import CaseNotFound
-from retour_reintegration.entrypoints.access import Reader, Writer, actor_of
+from retour_reintegration.domain.commands import CloseCase, GrantAid, ReopenCase
+from retour_reintegration.domain.errors import CaseNotFound, InvalidFields
+from retour_reintegration.entrypoints.access import AssignedTo, Reader, assignee_filter
 from retour_reintegration.entrypoints.context import ApiContext
-from retour_reintegration.entrypoints.idempotent import IdempotencyKey, respond_once
 from retour_reintegration.entrypoints.rule_violations import REFUSALS
-from retour_reintegration.usecases import close_case, grant_aid
+from retour_reintegration.entrypoints.writes import CaseWrite
+from retour_reintegration.usecases import close_case, grant_aid, reopen_case
 from retour_reintegration.views.models import (
     AidView,
     CaseDetails,
@@ -46,41 +46,42 @@ def cases_router(context: ApiContext) -> APIRouter:
             raise CaseNotFound([returnee_id])
         return details
 
-    @router.get("", response_model=CasePage)
+    @router.get("", response_model=CasePage, responses={403: REFUSALS[403]})
     async def get_cases(
         reader: Reader,
         status: CaseStatus | None = None,
         centre: ReceptionCentre | None = None,
+        assigned_to: AssignedTo = None,
+        unassigned: Annotated[bool, Query(description="Only cases nobody has.")] = False,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> CasePage:
         after = decode_cursor(cursor, datetime.fromisoformat, UUID) if cursor else None
+        assignee = assignee_filter(reader, assigned_to)
+        if assignee is not None and unassigned:
+            raise InvalidFields([("query.unassigned", "not with assigned_to")])
         async with work.reading() as adapters:
             items = await adapters.views.page(
-                status=status, centres=reader.listing(centre), after=after, limit=limit + 1
+                status=status,
+                centres=reader.listing(centre),
+                after=after,
+                limit=limit + 1,
+                assigned_to=assignee,
+                unassigned=unassigned,
             )
         return CasePage(items=items[:limit], next_cursor=_next_cursor(items, limit))
 
     @router.post("/{returnee_id}/aid", status_code=201, response_model=AidView, responses=REFUSALS)
-    async def post_aid(
-        returnee_id: UUID,
-        command: GrantAid,
-        principal: Writer,
-        idempotency_key: IdempotencyKey,
-        request: Request,
-        traceparent: TraceParentHeader = None,
-    ) -> JSONResponse:
-        trace = continued_trace(traceparent)
-
+    async def post_aid(returnee_id: UUID, command: GrantAid, write: CaseWrite) -> JSONResponse:
         async def grant(adapters: CaseWork) -> tuple[int, Any]:
             granted = await grant_aid(
                 adapters.cases,
-                adapters.events(traceparent=trace),
+                adapters.events(traceparent=write.trace),
                 returnee_id=returnee_id,
                 command=command,
-                actor=actor_of(principal),
+                actor=write.actor,
                 budget=context.budget,
-                now=datetime.now(UTC),
+                now=write.now,
             )
             view = AidView(**granted.aid.model_dump(), exceeded_budget=granted.exceeded_budget)
             log.info(
@@ -89,50 +90,60 @@ def cases_router(context: ApiContext) -> APIRouter:
                 aid_id=str(view.aid_id),
                 category=view.category,
                 exceeded_budget=view.exceeded_budget,
-                trace_id=trace_id(trace),
+                trace_id=trace_id(write.trace),
             )
             return 201, view.model_dump(mode="json")
 
-        return await respond_once(
-            work,
-            key=idempotency_key,
-            principal=principal,
-            path=request.url.path,
-            command=command,
-            action=grant,
-        )
+        return await write.once(work, command, grant)
 
     @router.post("/{returnee_id}/close", response_model=CaseSummary, responses=REFUSALS)
-    async def post_close(
-        returnee_id: UUID,
-        command: CloseCase,
-        principal: Writer,
-        idempotency_key: IdempotencyKey,
-        request: Request,
-    ) -> JSONResponse:
+    async def post_close(returnee_id: UUID, command: CloseCase, write: CaseWrite) -> JSONResponse:
         async def close(adapters: CaseWork) -> tuple[int, Any]:
             await close_case(
                 adapters.cases,
+                adapters.events(traceparent=write.trace),
                 returnee_id=returnee_id,
                 reason=command.reason,
-                actor=actor_of(principal),
-                now=datetime.now(UTC),
+                actor=write.actor,
+                now=write.now,
             )
-            summary = await adapters.views.summary(returnee_id, centres=None)
-            assert summary is not None  # close_case found it, in this transaction
             log.info("case closed", returnee_id=str(returnee_id), reason=command.reason)
-            return 200, summary.model_dump(mode="json")
+            return await summary_answer(adapters, returnee_id)
 
-        return await respond_once(
-            work,
-            key=idempotency_key,
-            principal=principal,
-            path=request.url.path,
-            command=command,
-            action=close,
-        )
+        return await write.once(work, command, close)
+
+    @router.post("/{returnee_id}/reopening", response_model=CaseSummary, responses=REFUSALS)
+    async def post_reopening(
+        returnee_id: UUID, command: ReopenCase, write: CaseWrite
+    ) -> JSONResponse:
+        """Opens a closed case again (case.reopened), and schedules its visits not done again
+        (follow_up.scheduled). A duplicate registration's case stays closed (409
+        case_merged): the person's case is the one to reopen."""
+
+        async def reopen(adapters: CaseWork) -> tuple[int, Any]:
+            await reopen_case(
+                adapters.cases,
+                adapters.follow_ups,
+                adapters.events(traceparent=write.trace),
+                returnee_id=returnee_id,
+                reason=command.reason,
+                actor=write.actor,
+                now=write.now,
+            )
+            log.info("case reopened", returnee_id=str(returnee_id), reason=command.reason)
+            return await summary_answer(adapters, returnee_id)
+
+        return await write.once(work, command, reopen)
 
     return router
+
+
+async def summary_answer(adapters: CaseWork, returnee_id: UUID) -> tuple[int, Any]:
+    """The answer of a write that changed the case: the case as it is now, in the write's
+    transaction (the use case found it, and the caller may act on it)."""
+    summary = await adapters.views.summary(returnee_id, centres=None)
+    assert summary is not None
+    return 200, summary.model_dump(mode="json")
 
 
 def _next_cursor(items: list[CaseSummary], limit: int) -> str | None:

@@ -10,12 +10,14 @@ import structlog
 from retour_contracts import ParsedEvent, ReturneeUpdated
 from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.corrections import Correction
-from retour_reintegration.usecases import apply_corrections
+from retour_reintegration.usecases import Lifecycle, apply_corrections
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def correct_cases_on_updates(work: CaseWork, events: Sequence[ParsedEvent]) -> None:
+async def correct_cases_on_updates(
+    work: CaseWork, events: Sequence[ParsedEvent], lifecycle: Lifecycle
+) -> None:
     """One consumer batch (new events only, one transaction, with their inbox rows)."""
     corrections: list[Correction] = []
     for parsed in events:
@@ -25,7 +27,7 @@ async def correct_cases_on_updates(work: CaseWork, events: Sequence[ParsedEvent]
         correction = Correction.of(parsed.event)
         if correction is not None:
             corrections.append(correction)
-    applied = await apply_corrections(work.cases, corrections)
+    applied = await apply_corrections(work.cases, corrections, lifecycle=lifecycle)
     # Counts only; a correction waiting for its registration is not an error: the other
     # topic may simply not have been read that far yet.
     log.info(

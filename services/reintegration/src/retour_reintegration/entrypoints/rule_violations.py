@@ -1,5 +1,6 @@
-"""Business-rule violations as JSON answers: 404 unknown case, 409 closed case (or merged into
-the person's case), 422 the rest."""
+"""Business-rule violations as JSON answers: 404 unknown case (or visit), 409 a case closed (or
+merged into the person's case, or open when reopened) or a visit completed, 403 not the
+caller's role, 422 the rest."""
 
 from typing import Any
 
@@ -7,20 +8,30 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from retour_reintegration.domain.errors import (
-    CaseClosed,
-    CaseMerged,
-    CaseNotFound,
+    Conflict,
+    NotAllowed,
+    NotFound,
     RuleViolation,
 )
 from retour_reintegration.views.models import ErrorBody
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No case for a returnee (case_not_found)."},
+    403: {
+        "model": ErrorBody,
+        "description": "The caller's role does not allow it; `field` names what (e.g."
+        " assignment_not_allowed: a case worker assigns cases only to themselves).",
+    },
+    404: {
+        "model": ErrorBody,
+        "description": "No case for a returnee (case_not_found), or no such visit on the case"
+        " (follow_up_not_found).",
+    },
     409: {
         "model": ErrorBody,
         "description": "A case is closed (case_closed), or closed as a duplicate registration"
-        " merged into the person's case, which `merged_into` names (case_merged), or the"
-        " Idempotency-Key was used for another request (idempotency_key_reused).",
+        " merged into the person's case, which `merged_into` names (case_merged), or open when"
+        " asked to reopen (case_open); a visit is completed already (follow_up_completed); or"
+        " the Idempotency-Key was used for another request (idempotency_key_reused).",
     },
     422: {"model": ErrorBody, "description": "A business rule or a field is violated."},
 }
@@ -28,10 +39,12 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def status_of(violation: RuleViolation) -> int:
-    if isinstance(violation, CaseNotFound):
+    if isinstance(violation, NotFound):
         return 404
-    if isinstance(violation, CaseClosed | CaseMerged):
+    if isinstance(violation, Conflict):
         return 409
+    if isinstance(violation, NotAllowed):
+        return 403
     return 422
 
 

@@ -15,7 +15,7 @@ from retour_reintegration.domain.aid import (
     is_late,
 )
 from retour_reintegration.domain.commands import GrantAid
-from retour_reintegration.domain.errors import CaseNotFound
+from retour_reintegration.usecases.case_in_reach import lock_open_case
 from retour_reintegration.usecases.ports import CaseRepository, EventOutbox
 
 
@@ -38,10 +38,7 @@ async def grant_aid(
 ) -> GrantedAid:
     # The lock makes concurrent grants to one returnee take turns, so two of them cannot both
     # fit in the same remaining budget.
-    case = await cases.lock(returnee_id)
-    if case is None or not actor.works_at(case.reception_centre):  # see close_case
-        raise CaseNotFound([returnee_id])
-    case.check_is_open()
+    case = await lock_open_case(cases, returnee_id, actor)
     granted_at = command.granted_at or now
     check_moment(granted_at, case, now=now, field="granted_at")
     check_amount(command.category, command.amount)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from retour_reintegration.domain.merges import Merge, merge_registrations
 from retour_reintegration.usecases.cases import close_duplicates
+from retour_reintegration.usecases.follow_ups import Lifecycle
 from retour_reintegration.usecases.ports import CaseRepository
 
 
@@ -24,12 +25,16 @@ class MergesApplied:
     """Merges that would have made a registration the duplicate of itself."""
 
 
-async def apply_merges(cases: CaseRepository, merges: Sequence[Merge]) -> MergesApplied:
-    """Keeps the merges of a consumer batch and closes the duplicates' cases.
+async def apply_merges(
+    cases: CaseRepository, merges: Sequence[Merge], *, lifecycle: Lifecycle | None = None
+) -> MergesApplied:
+    """Keeps the merges of a consumer batch and closes the duplicates' cases, each published
+    as case.closed (duplicate_registration) with ``lifecycle`` (the consumer always gives it).
 
     Nothing is moved: aid and activities stay as granted, and the person's case counts those
     of every registration kept as merged into it (CaseRepository.money_granted, the views).
-    So the person's case need not be open, nor exist yet, and no event is published again.
+    So the person's case need not be open, nor exist yet, and no aid or activity event is
+    published again.
     """
     if not merges:
         return MergesApplied(kept=0, closed=0, waiting=0, refused=0)
@@ -43,7 +48,7 @@ async def apply_merges(cases: CaseRepository, merges: Sequence[Merge]) -> Merges
     # count the duplicates' aid, so a grant to one of them in progress finishes before the
     # merge applies, or starts after it, never halfway.
     locked = await cases.lock_many(sorted(duplicates | persons))
-    closed = await close_duplicates(cases, locked, kept.kept)
+    closed = await close_duplicates(cases, locked, kept.kept, lifecycle)
     return MergesApplied(
         kept=len(kept.changed),
         closed=closed,

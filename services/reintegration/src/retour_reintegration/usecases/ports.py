@@ -7,16 +7,28 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
-from retour_contracts import ActivityLaunched, AidCategory, AidGranted
+from retour_contracts import (
+    ActivityLaunched,
+    AidCategory,
+    AidGranted,
+    CaseEvent,
+    ReceptionCentre,
+    Vulnerability,
+)
+from retour_reintegration.domain.assessments import Assessment
+from retour_reintegration.domain.assignment import Assignment
 from retour_reintegration.domain.case import Case
+from retour_reintegration.domain.closure import Reopening
 from retour_reintegration.domain.corrections import Correction
+from retour_reintegration.domain.follow_up import FollowUp, Visit
 from retour_reintegration.domain.merges import Merge
+from retour_reintegration.domain.staff import CaseWorkerSeen
 
 
 class CaseRepository(Protocol):
-    async def add_many(self, cases: Sequence[Case]) -> int:
+    async def add_many(self, cases: Sequence[Case]) -> list[UUID]:
         """Stores the new cases; a returnee who already has a case keeps it unchanged.
-        Returns how many cases were new. Serialised with ``add_corrections`` and
+        Returns the returnees whose cases were new. Serialised with ``add_corrections`` and
         ``merges_for_update``: what is read after either sees what the other committed."""
         ...
 
@@ -78,8 +90,60 @@ class CaseRepository(Protocol):
 
     async def save_closure(self, case: Case) -> None: ...
 
+    async def save_reopening(self, case: Case, reopening: Reopening) -> None:
+        """Stores ``case`` open again, and ``reopening`` (with the closure it undid)."""
+        ...
+
+    async def save_assignment(self, assignment: Assignment) -> None:
+        """Makes ``assignment.assigned_to`` the case's case worker, and keeps the change."""
+        ...
+
+
+class CaseWorkerRoster(Protocol):
+    async def centres_of(self, subject: str) -> frozenset[ReceptionCentre] | None:
+        """The centres of case worker ``subject`` as last seen; None: not on the roster."""
+        ...
+
+    async def record(self, seen: CaseWorkerSeen) -> None:
+        """Puts the case worker on the roster, or updates their centres and last sighting."""
+        ...
+
+
+class FollowUpRepository(Protocol):
+    async def add(self, visits: Sequence[FollowUp]) -> list[FollowUp]:
+        """Stores the visits not stored yet (by ``follow_up_id``); returns those."""
+        ...
+
+    async def of_cases(self, returnee_ids: Sequence[UUID]) -> dict[UUID, list[FollowUp]]:
+        """Every visit of these cases, by period (none: absent from the answer)."""
+        ...
+
+    async def save_due_dates(self, visits: Sequence[FollowUp]) -> None: ...
+
+    async def get(self, follow_up_id: UUID) -> FollowUp | None:
+        """The visit (read under its case's lock: visits change only with their case locked)."""
+        ...
+
+    async def add_visit(self, visit: Visit) -> None:
+        """Keeps the visit made; a completed one completes its follow-up."""
+        ...
+
+
+class AssessmentRepository(Protocol):
+    async def add(self, assessment: Assessment) -> None: ...
+
+    async def vulnerabilities_found(self, returnee_id: UUID) -> list[Vulnerability]:
+        """Those found by assessments since the registration."""
+        ...
+
+    async def add_vulnerabilities(
+        self, assessment: Assessment, vulnerabilities: Sequence[Vulnerability]
+    ) -> None:
+        """Adds them to the case, as found by ``assessment``."""
+        ...
+
 
 class EventOutbox(Protocol):
-    async def emit(self, event: AidGranted | ActivityLaunched) -> None:
+    async def emit(self, event: AidGranted | ActivityLaunched | CaseEvent) -> None:
         """Queues ``event`` for publication when, and only if, the transaction commits."""
         ...

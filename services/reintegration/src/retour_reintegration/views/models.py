@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
@@ -14,10 +14,16 @@ from retour_contracts import (
     ActivityLaunched,
     AidGranted,
     ChangeReason,
+    ClosureReason,
     MaliRegion,
     ReceptionCentre,
+    ReopeningReason,
+    SustainabilityScores,
+    VisitOutcome,
+    Vulnerability,
 )
-from retour_reintegration.domain.case import CaseStatus, ClosureReason
+from retour_reintegration.domain.assessments import AssessmentType
+from retour_reintegration.domain.case import CaseStatus
 
 # A string, like Money.amount, so no client reads money as a binary float.
 PlainAmount = Annotated[
@@ -61,6 +67,8 @@ class CaseSummary(BaseModel):
     """Set when this registration was found to be a duplicate and merged into the person's:
     the case that serves the person and holds this one's aid and activities (the case is then
     closed, as ``duplicate_registration`` unless a case worker had closed it already)."""
+    assigned_to: str | None = None
+    """The case worker who has the case (their user id); None: nobody yet."""
 
 
 class TransferView(BaseModel):
@@ -75,17 +83,141 @@ class TransferView(BaseModel):
     to_centre: ReceptionCentre
 
 
+class AssignmentView(BaseModel):
+    assigned_to: str
+    previous: str | None
+    assigned_by: str
+    assigned_at: datetime
+    reception_centre: ReceptionCentre
+    """The case's centre when it was assigned."""
+
+
+class ReopeningView(BaseModel):
+    """The case was reopened, undoing the closure described here."""
+
+    reason: ReopeningReason
+    reopened_at: datetime
+    reopened_by: str
+    closure_reason: ClosureReason
+    closed_at: datetime
+    closed_by: str
+
+
+class FoundVulnerability(BaseModel):
+    """A vulnerability found after registration, by the assessment that found it first."""
+
+    vulnerability: Vulnerability
+    found_on: date
+    found_by: str
+    assessment_id: UUID
+
+
+class AssessmentSummary(BaseModel):
+    assessment_id: UUID
+    kind: AssessmentType
+    assessed_on: date
+    recorded_at: datetime
+    recorded_by: str
+    scores: SustainabilityScores | None = None
+    """The sustainability baseline's scores (the others have none)."""
+    method: str | None = None
+
+
+class AssessmentView(AssessmentSummary):
+    document: dict[str, Any]
+    """The document as recorded, without ``kind`` and ``assessed_on``: codes and numbers, or
+    the baseline's ``answers`` (question code -> answer code)."""
+
+
+class AssessmentList(BaseModel):
+    items: list[AssessmentView]
+    """Oldest first."""
+
+
+class VisitSummary(BaseModel):
+    assessment_id: UUID
+    outcome: VisitOutcome
+    visited_on: date
+    recorded_at: datetime
+    recorded_by: str
+    scores: SustainabilityScores | None
+    method: str
+
+
+class VisitView(VisitSummary):
+    follow_up_id: UUID
+    period_months: int
+    answers: dict[str, str] | None
+    """Question code -> answer code, when the survey was taken."""
+
+
+class FollowUpView(BaseModel):
+    follow_up_id: UUID
+    period_months: int
+    due_on: date
+    completed_on: date | None
+    visits: list[VisitSummary]
+    """Oldest first: unreachable attempts, then the completed visit if any."""
+
+
 class CaseDetails(CaseSummary):
     budget: Budget
     aid: list[AidView]
     activities: list[ActivityView]
     transfers: list[TransferView]
     """Oldest first; the last one's ``to_centre`` is the case's ``reception_centre``."""
+    vulnerabilities: list[Vulnerability]
+    """Those screened at registration and those found since (``vulnerabilities_found``)."""
+    vulnerabilities_found: list[FoundVulnerability]
+    assignments: list[AssignmentView]
+    """Oldest first; the last one's ``assigned_to`` is the case's."""
+    assessments: list[AssessmentSummary]
+    """Oldest first (GET /cases/{returnee_id}/assessments has their documents)."""
+    follow_ups: list[FollowUpView]
+    """By period."""
+    reopenings: list[ReopeningView]
+    """Oldest first."""
 
 
 class CasePage(BaseModel):
     items: list[CaseSummary]
     next_cursor: str | None
+
+
+class DueFollowUp(BaseModel):
+    follow_up_id: UUID
+    returnee_id: UUID
+    reception_centre: ReceptionCentre
+    period_months: int
+    due_on: date
+    assigned_to: str | None
+    unreachable_visits: int
+    """Visits made without reaching the returnee so far."""
+
+
+class FollowUpPage(BaseModel):
+    items: list[DueFollowUp]
+    next_cursor: str | None
+
+
+class CaseWorkerLoad(BaseModel):
+    subject: str
+    centres: list[ReceptionCentre]
+    """Where they work, as their latest token said; empty when not on the roster (cases
+    assigned before they left, say)."""
+    last_seen: datetime | None
+    open_cases: int
+    follow_ups_overdue: int
+    """Visits of their open cases due before today and not completed."""
+    follow_ups_due: int
+    """Visits of their open cases due from today to the window's end, not completed."""
+
+
+class CaseWorkerList(BaseModel):
+    items: list[CaseWorkerLoad]
+    unassigned_open_cases: int
+    due_until: date
+    """The end of the window ``follow_ups_due`` counts (excluded)."""
 
 
 class FieldError(BaseModel):

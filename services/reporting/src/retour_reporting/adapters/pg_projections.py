@@ -4,7 +4,8 @@ A batch travels as one array per column, expanded by ``unnest`` on the server: o
 trip and one plan for a whole partition batch, where executemany would still run the
 statement once per row. Corrections are kept per person and field (``registration_changes``)
 and copied onto the registration rows they concern. Merges are kept per merged registration
-(``merges``), with whom it counts as; no other row is rewritten for them (report_sql).
+(``merges``), with whom it counts as; no other row is rewritten for them (report_sql). The
+events of a case's life are written beside the rest, each in its own table.
 """
 
 from __future__ import annotations
@@ -55,6 +56,79 @@ FROM unnest($7::uuid[], $8::uuid[]) AS p(activity_id, returnee_id)
 JOIN inserted USING (activity_id)
 ON CONFLICT DO NOTHING
 """
+
+
+# The events of a case's life: facts keep their first event; a referral its newest status and a
+# visit its newest schedule, by the rules of domain.case_lifecycle (text compared bytewise, as
+# Python compares strings).
+_CLOSURES = """
+INSERT INTO case_closures (returnee_id, closed_at, reason)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[])
+ON CONFLICT DO NOTHING
+"""
+
+_REOPENINGS = """
+INSERT INTO case_reopenings (returnee_id, reopened_at, reason)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[])
+ON CONFLICT DO NOTHING
+"""
+
+_PLANS = """
+INSERT INTO plans_agreed (returnee_id, revision, agreed_on)
+SELECT * FROM unnest($1::uuid[], $2::integer[], $3::date[])
+ON CONFLICT DO NOTHING
+"""
+
+_REFERRALS = """
+INSERT INTO referrals AS kept (referral_id, returnee_id, partner_id, partner_name, dimension,
+                               status, sent_at, status_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[])
+ON CONFLICT (referral_id) DO UPDATE
+SET returnee_id = excluded.returnee_id, partner_id = excluded.partner_id,
+    partner_name = excluded.partner_name, dimension = excluded.dimension,
+    status = excluded.status, sent_at = excluded.sent_at, status_at = excluded.status_at
+WHERE (kept.status_at, referral_progress(kept.status))
+    < (excluded.status_at, referral_progress(excluded.status))
+"""
+
+_FOLLOW_UPS = """
+INSERT INTO follow_ups AS kept (follow_up_id, returnee_id, reception_centre, period_months,
+                                due_on, scheduled_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::date[],
+                     $6::timestamptz[])
+ON CONFLICT (follow_up_id) DO UPDATE
+SET returnee_id = excluded.returnee_id, reception_centre = excluded.reception_centre,
+    period_months = excluded.period_months, due_on = excluded.due_on,
+    scheduled_at = excluded.scheduled_at
+WHERE (kept.scheduled_at, kept.due_on, kept.reception_centre COLLATE "C")
+    < (excluded.scheduled_at, excluded.due_on, excluded.reception_centre COLLATE "C")
+"""
+
+_ASSESSMENTS = """
+INSERT INTO assessments (assessment_id, returnee_id, kind, follow_up_id, period_months, outcome,
+                         method, economic, social, psychosocial, composite, assessed_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::integer[], $6::text[],
+                     $7::text[], $8::float8[], $9::float8[], $10::float8[], $11::float8[],
+                     $12::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+
+PROJECTION_TABLES = (
+    "registrations",
+    "registration_changes",
+    "merges",
+    "aid",
+    "activities",
+    "activity_participants",
+    "case_closures",
+    "case_reopenings",
+    "plans_agreed",
+    "referrals",
+    "follow_ups",
+    "assessments",
+)
+"""Every table made from the events: what a rebuild empties and fills again."""
 
 
 # One lock per schema (a test's private schema does not wait for the stack's), held until the
@@ -161,6 +235,17 @@ class PgProjectionStore:
         if rows.activities:
             participants = _columns(rows.participants, width=2)
             await self._conn.execute(_ACTIVITIES, *_columns(rows.activities), *participants)
+        case_rows: list[tuple[str, Sequence[tuple[Any, ...]]]] = [
+            (_CLOSURES, rows.closures),
+            (_REOPENINGS, rows.reopenings),
+            (_PLANS, rows.plans),
+            (_REFERRALS, rows.referrals),
+            (_FOLLOW_UPS, rows.follow_ups),
+            (_ASSESSMENTS, rows.assessments),
+        ]
+        for statement, batch in case_rows:
+            if batch:
+                await self._conn.execute(statement, *_columns(batch))
 
     async def replace_registrations(self, rows: Sequence[RegistrationRow]) -> None:
         if rows:
@@ -197,8 +282,5 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int | None = None) -> list[
 async def forget_everything(conn: Connection, inbox_consumer: str) -> None:
     """Empties the projections and the consumer's inbox, in the caller's transaction, so the
     events can be applied again from the first one."""
-    await conn.execute(
-        "TRUNCATE registrations, registration_changes, merges, aid, activities,"
-        " activity_participants"
-    )
+    await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
     await conn.execute("DELETE FROM inbox WHERE consumer = $1", inbox_consumer)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
 import asyncpg
 
-from retour_reporting.adapters import report_sql
+from retour_reporting.adapters import case_report_rows, case_report_sql, report_sql
+from retour_reporting.domain.case_results import (
+    PLAN_AIM_DAYS,
+    ClosureReport,
+    FollowUpReport,
+    PlanReport,
+    ReferralReport,
+    SustainabilityReport,
+)
 from retour_reporting.domain.outcomes import CohortOutcomes, KpiReport
 from retour_reporting.domain.queries import ReportQuery, ReturneeFilters
 from retour_reporting.domain.results import (
@@ -26,11 +35,18 @@ PoolSource = Callable[[], asyncpg.Pool]
 Cell = TypeVar("Cell")
 
 
-class PgReportSource:
-    """``pool`` is called per query: the pool only exists once the app's lifespan started."""
+def today_in_mali() -> date:
+    """Mali's civil day, which is UTC's all year round."""
+    return datetime.now(UTC).date()
 
-    def __init__(self, pool: PoolSource) -> None:
+
+class PgReportSource:
+    """``pool`` is called per query: the pool only exists once the app's lifespan started.
+    ``today`` is the day reports that say what is overdue are made on."""
+
+    def __init__(self, pool: PoolSource, today: Callable[[], date] = today_in_mali) -> None:
         self._pool = pool
+        self._today = today
 
     async def registrations(self, query: ReportQuery) -> RegistrationReport:
         rows = await self._fetch(report_sql.REGISTRATIONS, _cohort_params(query))
@@ -68,6 +84,27 @@ class PgReportSource:
         }
         return KpiReport(overall=overall, by_centre=by_centre)
 
+    async def plans(self, query: ReportQuery) -> PlanReport:
+        rows = await self._fetch(case_report_sql.PLANS, [*_cohort_params(query), PLAN_AIM_DAYS])
+        return case_report_rows.plan_report(rows, PLAN_AIM_DAYS)
+
+    async def referrals(self, query: ReportQuery) -> ReferralReport:
+        rows = await self._fetch(case_report_sql.REFERRALS, _moment_params(query))
+        return case_report_rows.referral_report(rows)
+
+    async def follow_ups(self, query: ReportQuery) -> FollowUpReport:
+        as_of = self._today()
+        rows = await self._fetch(case_report_sql.FOLLOW_UPS, [*_cohort_params(query), as_of])
+        return case_report_rows.follow_up_report(rows, as_of)
+
+    async def sustainability(self, query: ReportQuery) -> SustainabilityReport:
+        rows = await self._fetch(case_report_sql.SUSTAINABILITY, _moment_params(query))
+        return case_report_rows.sustainability_report(rows)
+
+    async def closures(self, query: ReportQuery) -> ClosureReport:
+        rows = await self._fetch(case_report_sql.CLOSURES, _moment_params(query))
+        return case_report_rows.closure_report(rows)
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[asyncpg.Record]:
         return list(await self._pool().fetch(sql, *params))
 
@@ -94,14 +131,13 @@ def _cohort_params(query: ReportQuery) -> list[Any]:
     return [period.first_day, period.last_day, *_returnee_params(query.returnees)]
 
 
-def _timed_params(query: ReportQuery) -> list[Any]:
+def _moment_params(query: ReportQuery) -> list[Any]:
     period = query.period
-    return [
-        period.starts_at,
-        period.ends_before,
-        *_returnee_params(query.returnees),
-        query.returnees.is_set,
-    ]
+    return [period.starts_at, period.ends_before, *_returnee_params(query.returnees)]
+
+
+def _timed_params(query: ReportQuery) -> list[Any]:
+    return [*_moment_params(query), query.returnees.is_set]
 
 
 def _split(

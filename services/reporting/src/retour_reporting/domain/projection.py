@@ -5,8 +5,10 @@ same event twice, or in another order relative to other topics, leaves the same 
 correction or a transfer is kept as the newest change of each field (``corrections``), which
 the person's registration row shows over its own values. A merge is kept as the newest merge
 of each merged registration (``merges``); rows keep the registration they were recorded under,
-and reports count them as the person the merges make of it. Rows are named tuples: a replay
-builds millions of them, and the writer turns a batch into columns with one ``zip``.
+and reports count them as the person the merges make of it. The events of a case's life
+(closures, plans, referrals, visits, scores) are kept as ``case_lifecycle`` says. Rows are
+named tuples: a replay builds millions of them, and the writer turns a batch into columns
+with one ``zip``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,34 @@ from uuid import UUID
 from retour_contracts import (
     ActivityLaunched,
     AidGranted,
+    CaseClosed,
+    CaseReopened,
     Event,
+    FollowUpScheduled,
     Money,
+    PlanAgreed,
+    ReferralUpdated,
     RegistrationFacts,
+    ReintegrationAssessed,
     ReturneeMerged,
     ReturneeUpdated,
+)
+from retour_reporting.domain.case_lifecycle import (
+    AssessmentRow,
+    ClosureRow,
+    FollowUpRow,
+    PlanRow,
+    ReferralRow,
+    ReopeningRow,
+    ScheduledVisit,
+    assessment_row,
+    closure_row,
+    follow_up_row,
+    newest_referrals,
+    newest_schedules,
+    plan_row,
+    referral_row,
+    reopening_row,
 )
 from retour_reporting.domain.categories import age_group
 from retour_reporting.domain.corrections import (
@@ -90,6 +115,20 @@ class ProjectionRows:
     """The newest change of each person's field among the batch's updates."""
     merges: list[Merge] = field(default_factory=list)
     """The newest merge of each merged registration among the batch's merges."""
+    closures: list[ClosureRow] = field(default_factory=list)
+    reopenings: list[ReopeningRow] = field(default_factory=list)
+    plans: list[PlanRow] = field(default_factory=list)
+    referrals: list[ReferralRow] = field(default_factory=list)
+    """The newest status of each referral among the batch's updates."""
+    follow_ups: list[FollowUpRow] = field(default_factory=list)
+    """The newest schedule of each visit among the batch's."""
+    assessments: list[AssessmentRow] = field(default_factory=list)
+
+
+CaseFact = CaseClosed | CaseReopened | PlanAgreed | ReintegrationAssessed
+"""Case events kept as facts, by their own business key: the first event of a key wins."""
+Projected = Event | ReturneeUpdated | ReturneeMerged | CaseFact | ReferralUpdated | ScheduledVisit
+"""What the projections are made of (a visit's schedule with the moment it was published)."""
 
 
 def registration_row(event: RegistrationFacts) -> RegistrationRow:
@@ -156,46 +195,74 @@ def corrected(row: RegistrationRow, changes: Iterable[FieldChange]) -> Registrat
     )
 
 
-def rows_for(events: Iterable[Event | ReturneeUpdated | ReturneeMerged]) -> ProjectionRows:
+def rows_for(events: Iterable[Projected]) -> ProjectionRows:
     """Rows of ``events``, in order. A business id seen twice keeps its first event (as the
     table does across batches), so a batch and the same events split in two batches agree;
-    updates keep the newest change of each field, and merges the newest merge of each merged
-    registration, as the tables do too."""
+    updates keep the newest change of each field, merges the newest merge of each merged
+    registration, referrals their newest status and visits their newest schedule, as the
+    tables do too."""
     rows = ProjectionRows()
-    seen: set[tuple[str, UUID]] = set()
+    seen: set[tuple[str, object]] = set()
     changes: list[FieldChange] = []
     merges: list[Merge] = []
+    referrals: list[ReferralRow] = []
+    schedules: list[FollowUpRow] = []
     for event in events:
         if isinstance(event, ReturneeUpdated):
             changes.extend(field_changes(event))
-            continue
-        if isinstance(event, ReturneeMerged):
+        elif isinstance(event, ReturneeMerged):
             merges.append(merge_of(event))
-            continue
-        key = _business_key(event)
-        if key in seen:
-            continue
-        seen.add(key)
-        if isinstance(event, RegistrationFacts):
-            rows.registrations.append(registration_row(event))
-        elif isinstance(event, AidGranted):
-            rows.aid.append(aid_row(event))
-        else:
-            activity, participants = activity_rows(event)
-            rows.activities.append(activity)
-            rows.participants.extend(participants)
+        elif isinstance(event, ReferralUpdated):
+            referrals.append(referral_row(event))
+        elif isinstance(event, ScheduledVisit):
+            schedules.append(follow_up_row(event))
+        elif isinstance(event, FollowUpScheduled):
+            raise TypeError("a visit's schedule is projected with when it was published")
+        elif (key := _business_key(event)) not in seen:
+            seen.add(key)
+            _add_first(rows, event)
     rows.changes = newest(changes)
     rows.merges = newest_merges(merges)
+    rows.referrals = newest_referrals(referrals)
+    rows.follow_ups = newest_schedules(schedules)
     return rows
 
 
-def _business_key(event: Event) -> tuple[str, UUID]:
-    # By kind, not by class: a registration is the same one in version 1 or 2.
+def _add_first(rows: ProjectionRows, event: Event | CaseFact) -> None:
+    if isinstance(event, RegistrationFacts):
+        rows.registrations.append(registration_row(event))
+    elif isinstance(event, AidGranted):
+        rows.aid.append(aid_row(event))
+    elif isinstance(event, ActivityLaunched):
+        activity, participants = activity_rows(event)
+        rows.activities.append(activity)
+        rows.participants.extend(participants)
+    elif isinstance(event, CaseClosed):
+        rows.closures.append(closure_row(event))
+    elif isinstance(event, CaseReopened):
+        rows.reopenings.append(reopening_row(event))
+    elif isinstance(event, PlanAgreed):
+        rows.plans.append(plan_row(event))
+    else:
+        rows.assessments.append(assessment_row(event))
+
+
+def _business_key(event: Event | CaseFact) -> tuple[str, object]:
+    # By kind, not by class: a registration is the same one in version 1 or 2. A closure or a
+    # reopening is the case's at a moment; a plan revision is the case's by its number.
     if isinstance(event, RegistrationFacts):
         return ("registration", event.returnee_id)
     if isinstance(event, AidGranted):
         return ("aid", event.aid_id)
-    return ("activity", event.activity_id)
+    if isinstance(event, ActivityLaunched):
+        return ("activity", event.activity_id)
+    if isinstance(event, CaseClosed):
+        return ("closure", (event.returnee_id, event.closed_at))
+    if isinstance(event, CaseReopened):
+        return ("reopening", (event.returnee_id, event.reopened_at))
+    if isinstance(event, PlanAgreed):
+        return ("plan", (event.returnee_id, event.revision))
+    return ("assessment", event.assessment_id)
 
 
 def _money(money: Money | None) -> tuple[Decimal | None, str | None]:

@@ -7,16 +7,22 @@ from collections.abc import Iterator, Sequence
 from retour_contracts import (
     ActivityLaunched,
     AidGranted,
-    Event,
+    CaseClosed,
+    CaseReopened,
+    FollowUpScheduled,
     ParsedEvent,
+    PlanAgreed,
+    ReferralUpdated,
     RegistrationFacts,
+    ReintegrationAssessed,
     ReturneeMerged,
     ReturneeUpdated,
 )
 from retour_kit.unit_of_work import HandleWith
 from retour_reporting.adapters.pg_projections import PgProjectionStore
 from retour_reporting.adapters.projection_metrics import ProjectionMetrics
-from retour_reporting.domain.projection import rows_for
+from retour_reporting.domain.case_lifecycle import ScheduledVisit
+from retour_reporting.domain.projection import Projected, rows_for
 from retour_reporting.usecases.projecting import apply_rows
 
 
@@ -33,19 +39,32 @@ def projecting(
     return project
 
 
-def _business_events(
-    events: Sequence[ParsedEvent],
-) -> Iterator[Event | ReturneeUpdated | ReturneeMerged]:
-    # Reporting subscribes to the business topics, corrections and merges only (main.py), and
-    # holds no personal data to forget: anything else here is a wiring mistake, which
-    # dead-letters loudly. An update's sealed personal block is never opened: reporting has no
-    # data key.
+def _business_events(events: Sequence[ParsedEvent]) -> Iterator[Projected]:
+    # Reporting subscribes to the business topics, corrections, merges and the case events it
+    # reports on only (main.py), and holds no personal data to forget: anything else here is a
+    # wiring mistake, which dead-letters loudly. An update's sealed personal block is never
+    # opened: reporting has no data key.
     for parsed in events:
         event = parsed.event
-        if not isinstance(event, _PROJECTED):
+        if isinstance(event, FollowUpScheduled):
+            # Only the moment it was published tells two schedules of one visit apart.
+            yield ScheduledVisit(event, parsed.time)
+        elif isinstance(event, _PROJECTED):
+            yield event
+        else:
             raise TypeError(f"reporting does not consume {parsed.type}")
-        yield event
 
 
-_PROJECTED = (RegistrationFacts, AidGranted, ActivityLaunched, ReturneeUpdated, ReturneeMerged)
+_PROJECTED = (
+    RegistrationFacts,
+    AidGranted,
+    ActivityLaunched,
+    ReturneeUpdated,
+    ReturneeMerged,
+    CaseClosed,
+    CaseReopened,
+    PlanAgreed,
+    ReferralUpdated,
+    ReintegrationAssessed,
+)
 """What the projections are made of (a registration in either version is RegistrationFacts)."""

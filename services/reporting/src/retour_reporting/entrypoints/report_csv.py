@@ -40,25 +40,26 @@ def _flag(small: bool) -> str:
     return "true" if small else "false"
 
 
-def _measures(small: bool, *values: object) -> list[object]:
+def measures(small: bool, *values: object) -> list[object]:
+    """``values``, emptied when the cell is small, then the ``suppressed`` flag."""
     return [*(["" for _ in values] if small else values), _flag(small)]
 
 
 def registrations(report: RegistrationReport) -> Table:
     rows: list[Sequence[object]] = [["total", "all", report.total, "false"]]
     for name, cells in report.breakdowns.items():
-        rows += [[name, cell.value, *_measures(cell.small, cell.people)] for cell in cells]
+        rows += [[name, cell.value, *measures(cell.small, cell.people)] for cell in cells]
     return ("breakdown", "value", "people", "suppressed"), rows
 
 
 def monthly(report: list[MonthlyRegistrations]) -> Table:
-    rows = [[row.month, row.reception_centre, *_measures(row.small, row.people)] for row in report]
+    rows = [[row.month, row.reception_centre, *measures(row.small, row.people)] for row in report]
     return ("month", "reception_centre", "people", "suppressed"), rows
 
 
 def _aid_row(name: str, cell: AidCell) -> list[object]:
-    measures = (cell.aids, cell.people, amount(cell.total_xof), cell.other_currency_aids)
-    return [name, cell.value, *_measures(cell.small, *measures)]
+    values = (cell.aids, cell.people, amount(cell.total_xof), cell.other_currency_aids)
+    return [name, cell.value, *measures(cell.small, *values)]
 
 
 def aid(report: AidReport) -> Table:
@@ -70,8 +71,8 @@ def aid(report: AidReport) -> Table:
 
 
 def _activity_row(name: str, cell: ActivityCell) -> list[object]:
-    measures = (cell.activities, cell.participants, amount(cell.funding_xof))
-    return [name, cell.value, *_measures(cell.small, *measures)]
+    values = (cell.activities, cell.participants, amount(cell.funding_xof))
+    return [name, cell.value, *measures(cell.small, *values)]
 
 
 def activities(report: ActivityReport) -> Table:
@@ -82,27 +83,28 @@ def activities(report: ActivityReport) -> Table:
     return (*header, "suppressed"), rows
 
 
-def _share_row(group: str, indicator: str, share: Share) -> list[object]:
-    return [group, indicator, *_measures(share.small, share.people, share.of, share.value)]
+def share_row(group: str, indicator: str, share: Share) -> list[object]:
+    """A share as a row of ``(group, indicator, people, of, value, suppressed)``."""
+    return [group, indicator, *measures(share.small, share.people, share.of, share.value)]
 
 
 def _outcome_rows(group: str, outcomes: CohortOutcomes) -> list[list[object]]:
     median = outcomes.median_hours_to_first_aid
     hours = "" if median is None else round(median, HOURS_DECIMALS)
     rows = [
-        [group, "cohort", *_measures(is_small_cell(outcomes.cohort), outcomes.cohort, "", "")],
-        _share_row(group, "immediate_assistance_within_72h", outcomes.immediate_assistance_72h),
+        [group, "cohort", *measures(is_small_cell(outcomes.cohort), outcomes.cohort, "", "")],
+        share_row(group, "immediate_assistance_within_72h", outcomes.immediate_assistance_72h),
         [
             group,
             "median_hours_to_first_aid",
-            *_measures(outcomes.median_is_small, outcomes.aided, "", hours),
+            *measures(outcomes.median_is_small, outcomes.aided, "", hours),
         ],
-        _share_row(group, "reintegration_aid", outcomes.reintegration_aid),
-        _share_row(group, "launched_activity", outcomes.launched_activity),
+        share_row(group, "reintegration_aid", outcomes.reintegration_aid),
+        share_row(group, "launched_activity", outcomes.launched_activity),
     ]
     for stage, people in outcomes.funnel():
         small = is_small_cell(people)
-        rows.append([group, f"funnel_{stage}", *_measures(small, people, "", "")])
+        rows.append([group, f"funnel_{stage}", *measures(small, people, "", "")])
     return rows
 
 

@@ -13,7 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_limits import unless_client_leaves
 from retour_reporting.domain.queries import ReportQuery
-from retour_reporting.entrypoints import report_csv, report_json
+from retour_reporting.entrypoints import (
+    case_report_csv,
+    case_report_json,
+    report_csv,
+    report_json,
+)
 from retour_reporting.entrypoints.report_params import activity_query, aid_query, returnee_query
 from retour_reporting.usecases.ports import ReportSource
 
@@ -72,6 +77,46 @@ REPORTS = (
         lambda source, query: source.kpis(query),
         report_json.kpis,
         report_csv.kpis,
+    ),
+    ReportDefinition(
+        "plans",
+        "Returnees who arrived in the period: first plans agreed, and within a month of arrival",
+        returnee_query,
+        lambda source, query: source.plans(query),
+        case_report_json.plans,
+        case_report_csv.plans,
+    ),
+    ReportDefinition(
+        "referrals",
+        "Referrals sent in the period, by partner and current status",
+        returnee_query,
+        lambda source, query: source.referrals(query),
+        case_report_json.referrals,
+        case_report_csv.referrals,
+    ),
+    ReportDefinition(
+        "follow-ups",
+        "Monitoring visits due in the period, by period after arrival: completed, overdue",
+        returnee_query,
+        lambda source, query: source.follow_ups(query),
+        case_report_json.follow_ups,
+        case_report_csv.follow_ups,
+    ),
+    ReportDefinition(
+        "sustainability",
+        "Reintegration sustainability scores of surveys taken in the period, by dimension",
+        returnee_query,
+        lambda source, query: source.sustainability(query),
+        case_report_json.sustainability,
+        case_report_csv.sustainability,
+    ),
+    ReportDefinition(
+        "closures",
+        "Cases closed now whose closure is in the period, by reason, and reopenings",
+        returnee_query,
+        lambda source, query: source.closures(query),
+        case_report_json.closures,
+        case_report_csv.closures,
     ),
 )
 

@@ -6,6 +6,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
+from retour_reporting.domain.case_results import (
+    ClosureReport,
+    FollowUpReport,
+    PlanReport,
+    ReferralReport,
+    SustainabilityReport,
+)
 from retour_reporting.domain.corrections import FieldChange
 from retour_reporting.domain.merges import KeptMerge, Merge
 from retour_reporting.domain.outcomes import KpiReport
@@ -25,6 +32,11 @@ class ReportSource(Protocol):
     async def aid(self, query: ReportQuery) -> AidReport: ...
     async def activities(self, query: ReportQuery) -> ActivityReport: ...
     async def kpis(self, query: ReportQuery) -> KpiReport: ...
+    async def plans(self, query: ReportQuery) -> PlanReport: ...
+    async def referrals(self, query: ReportQuery) -> ReferralReport: ...
+    async def follow_ups(self, query: ReportQuery) -> FollowUpReport: ...
+    async def sustainability(self, query: ReportQuery) -> SustainabilityReport: ...
+    async def closures(self, query: ReportQuery) -> ClosureReport: ...
 
 
 class ProjectionStore(Protocol):
@@ -57,9 +69,10 @@ class ProjectionStore(Protocol):
         """Records whom each of these merged registrations counts as."""
 
     async def write(self, rows: ProjectionRows) -> None:
-        """Adds the rows of new business ids; a row whose id is there already is left as is.
-        ``rows.changes`` and ``rows.merges`` are not written here (``record_changes``,
-        ``record_merges``)."""
+        """Adds the rows of new business ids; a row whose id is there already is left as is,
+        except a referral or a visit, replaced by a newer status or schedule
+        (``domain.case_lifecycle``). ``rows.changes`` and ``rows.merges`` are not written here
+        (``record_changes``, ``record_merges``)."""
 
     async def replace_registrations(self, rows: Sequence[RegistrationRow]) -> None:
         """Overwrites the registration rows of these people with ``rows``."""

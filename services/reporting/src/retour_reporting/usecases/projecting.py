@@ -19,6 +19,10 @@ live consumer, would otherwise each settle their chains without the links the ot
 committed (X into B here, B into A there, and X would count as B). Registrations, aid and
 activities never need to know about merges when they are written, so an aid batch for a merged
 registration, applied at the same moment as its merge, cannot escape it: it takes no lock.
+
+The events of a case's life take no lock either: each is a row of its own, compared only with
+the row of the same business id (a referral's newer status, a visit's newer schedule), which
+the row's own lock settles; reports join them to registrations and merges when they read.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from retour_reporting.usecases.ports import ProjectionStore
 
 async def apply_rows(store: ProjectionStore, rows: ProjectionRows) -> None:
     if not (rows.registrations or rows.changes or rows.merges):
-        await store.write(rows)  # aid and activities only: keyed by their own ids, no lock
+        await store.write(rows)  # aid, activities, case events: keyed by their own ids, no lock
         return
     await store.lock_registrations(exclusive=bool(rows.changes or rows.merges))
     if rows.merges:

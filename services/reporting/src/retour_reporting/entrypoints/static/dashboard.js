@@ -185,7 +185,125 @@ function activityChart(container, activities) {
   horizontalBars(container, items, { max, label: "Activities launched by sector", colour: "#5a9e4b" });
 }
 
-function tiles(container, kpis) {
+// ---- the case reports ----
+
+const STATUS_COLOURS = { sent: "#8a94a0", accepted: "#1f6f8b", completed: "#5a9e4b", declined: "#c4495a" };
+const DIMENSION_COLOURS = {
+  economic: "#e08a2c", social: "#1f6f8b", psychosocial: "#8a5bb0", composite: "#1d2733",
+};
+const percentOf = (s) => `${((s.share || 0) * 100).toFixed(1)} %`;
+
+// A share per group as a horizontal bar out of 100 %, small shares hatched at full width.
+function shareBars(container, groups, { label, colour, text }) {
+  const items = groups.map((g) => ({
+    label: g.label, value: g.share.small_cell ? 100 : (g.share.share || 0) * 100,
+    small: g.share.small_cell, text: g.share.small_cell ? "<5" : text(g),
+  }));
+  horizontalBars(container, items, { max: 100, label, colour, target: 100 });
+}
+
+function plansChart(container, plans) {
+  const groups = [{ value: "all centres", ...plans }, ...plans.by_centre]
+    .filter((g) => g.with_plan.people > 0)
+    .map((g) => ({ label: g.value, share: g.agreed_within_aim, median: g.median_days_to_plan }));
+  shareBars(container, groups, {
+    label: `Share of first plans agreed within ${plans.aim_days} days of arrival`, colour: "#1f6f8b",
+    text: (g) => `${percentOf(g.share)} of ${g.share.of.toLocaleString("en")}`
+      + (g.median.small_cell || g.median.days === null ? "" : ` · median ${g.median.days} d`),
+  });
+}
+
+function followUpChart(container, followUps) {
+  const groups = followUps.periods
+    .filter((p) => p.completion.of > 0)
+    .map((p) => ({ label: `${p.period_months} months`, share: p.completion, overdue: p.overdue }));
+  shareBars(container, groups, {
+    label: "Share of due monitoring visits completed", colour: "#5a9e4b",
+    text: (g) => `${percentOf(g.share)} of ${g.share.of.toLocaleString("en")} due`
+      + ` · ${shown(g.overdue.visits, g.overdue.small_cell)} overdue`,
+  });
+}
+
+// One bar per row, made of segments (small ones hatched at the size of 5).
+function stackedBars(container, rows, { label, colours }) {
+  if (!rows.length) return empty(container, "Nothing in this period.");
+  const [width, rowHeight, left, right] = [640, 26, 190, 90];
+  const height = rows.length * rowHeight + 30;
+  const totals = rows.map((r) => r.segments.reduce((sum, s) => sum + drawn(s.value, s.small), 0));
+  const scale = (width - left - right) / Math.max(...totals, 1);
+  const svg = canvas(container, width, height, label);
+  let bars = 0;
+  rows.forEach((row, i) => {
+    const y = 5 + i * rowHeight;
+    svg.append(el("text", { x: left - 6, y: y + 15, "text-anchor": "end" }, row.label));
+    let x = left;
+    for (const s of row.segments.filter((s) => s.value > 0)) {
+      const w = drawn(s.value, s.small) * scale;
+      bar(svg, container, { x, y: y + 3, width: w, height: rowHeight - 8 }, colours[s.name],
+        s.small, `${row.label} · ${s.name}: ${shown(s.value, s.small)}`);
+      x += w;
+      bars += 1;
+    }
+    svg.append(el("text", { x: x + 6, y: y + 15, class: "muted" }, row.text));
+  });
+  Object.entries(colours).forEach(([name, colour], i) => {
+    svg.append(el("rect", { x: left + i * 110, y: height - 16, width: 10, height: 10, fill: colour }));
+    svg.append(el("text", { x: left + i * 110 + 14, y: height - 7 }, name));
+  });
+  container.dataset.bars = String(bars);
+}
+
+function referralChart(container, referrals) {
+  const rows = referrals.partners.map((p) => ({
+    label: p.partner_name.length > 28 ? `${p.partner_name.slice(0, 27)}…` : p.partner_name,
+    segments: Object.entries(p.by_status)
+      .map(([name, c]) => ({ name, value: c.referrals, small: c.small_cell })),
+    text: shown(p.referrals, p.small_cell),
+  }));
+  stackedBars(container, rows, { label: "Referrals by partner and status", colours: STATUS_COLOURS });
+}
+
+// Mean scores (0 to 1) of each series, one bar per dimension; a small cell has no mean and is
+// drawn hatched across the whole scale.
+function scoresChart(container, sustainability) {
+  const items = sustainability.series.flatMap((s) => {
+    const name = s.kind === "baseline" ? "baseline" : `${s.period_months} months`;
+    const means = s.total.means;
+    return Object.keys(DIMENSION_COLOURS).map((dimension) => ({
+      label: `${name} · ${dimension}`, series: `${s.method}, ${s.total.people} people`,
+      value: means === null ? 1 : means[dimension], small: means === null, dimension,
+    }));
+  });
+  if (!items.length) return empty(container, "No survey in this period.");
+  const [width, rowHeight, left, right] = [640, 20, 190, 150];
+  const height = items.length * rowHeight + 10;
+  const scale = width - left - right;
+  const svg = canvas(container, width, height, "Mean sustainability scores by dimension");
+  items.forEach((item, i) => {
+    const y = 5 + i * rowHeight;
+    svg.append(el("text", { x: left - 6, y: y + 13, "text-anchor": "end" }, item.label));
+    bar(svg, container, { x: left, y: y + 3, width: item.value * scale, height: rowHeight - 6 },
+      DIMENSION_COLOURS[item.dimension], item.small,
+      `${item.label} (${item.series}): ${item.small ? "<5 people" : item.value.toFixed(2)}`);
+    svg.append(el("text", { x: left + item.value * scale + 6, y: y + 13, class: "muted" },
+      item.small ? "<5 people" : `${item.value.toFixed(2)} · ${item.series}`));
+  });
+  container.dataset.bars = String(items.length);
+}
+
+function closuresChart(container, closures) {
+  const items = [
+    ...closures.by_reason.map((c) => ({ ...c, label: c.value.replaceAll("_", " ") })),
+    { ...closures.reopenings, label: "reopened (in the period)" },
+  ].filter((c) => c.cases > 0).map((c) => ({
+    label: c.label, value: drawn(c.cases, c.small_cell), small: c.small_cell,
+    text: shown(c.cases, c.small_cell),
+  }));
+  const max = Math.max(...items.map((i) => i.value), 1);
+  horizontalBars(container, items, { max, label: "Cases closed by reason", colour: "#c4495a" });
+}
+
+function tiles(container, kpis, plans) {
   const percent = (s) => (s.small_cell || s.share === null ? "<5" : `${(s.share * 100).toFixed(1)} %`);
   const median = kpis.median_hours_to_first_aid;
   const entries = [
@@ -195,6 +313,7 @@ function tiles(container, kpis) {
     ["With reintegration aid", percent(kpis.reintegration_aid)],
     ["With a launched activity", percent(kpis.launched_activity)],
     ["Funnel", kpis.funnel.map((f) => shown(f.people, f.small_cell)).join(" → ")],
+    [`First plan within ${plans.aim_days} days`, percent(plans.agreed_within_aim)],
   ];
   container.replaceChildren(...entries.map(([label, value]) => {
     const tile = document.createElement("div");
@@ -230,17 +349,24 @@ async function refresh() {
   const params = new URLSearchParams([...form.entries()].filter(([, v]) => v !== ""));
   setStatus("Loading…");
   try {
-    const [monthly, kpis, aid, activities] = await Promise.all([
-      report("registrations-monthly", params), report("kpis", params),
-      report("aid", params), report("activities", params),
-    ]);
+    const names = [
+      "registrations-monthly", "kpis", "aid", "activities",
+      "plans", "referrals", "follow-ups", "sustainability", "closures",
+    ];
+    const [monthly, kpis, aid, activities, plans, referrals, followUps, sustainability, closures] =
+      await Promise.all(names.map((name) => report(name, params)));
     document.getElementById("sign-in").hidden = true;
     document.getElementById("board").hidden = false;
-    tiles(document.getElementById("kpis"), kpis);
+    tiles(document.getElementById("kpis"), kpis, plans);
     monthlyChart(document.getElementById("chart-monthly"), monthly.rows);
     complianceChart(document.getElementById("chart-72h"), kpis);
     aidChart(document.getElementById("chart-aid"), aid);
     activityChart(document.getElementById("chart-activities"), activities);
+    plansChart(document.getElementById("chart-plans"), plans);
+    referralChart(document.getElementById("chart-referrals"), referrals);
+    followUpChart(document.getElementById("chart-follow-ups"), followUps);
+    scoresChart(document.getElementById("chart-scores"), sustainability);
+    closuresChart(document.getElementById("chart-closures"), closures);
     setStatus(`Updated ${new Date().toLocaleString("en-GB")}`);
     document.body.dataset.ready = "true";
   } catch (error) {
