@@ -213,6 +213,17 @@ async def applied_count(database: Database, registrations: Registrations) -> int
     )
 
 
+async def committed_offsets(bootstrap: str, group: str) -> int:
+    """The records ``group`` has committed, over every partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(max(meta.offset, 0) for meta in offsets.values())
+
+
 async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     infra: Infra, topic: str, database: Database
 ) -> None:
@@ -253,6 +264,14 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
     stream = asyncio.create_task(keep_producing())
     try:
         await eventually(applied, until=lambda n: n >= 300, what="300 cases opened")
+        # ... and an offset committed: the restart below must resume from the dead process's
+        # offsets, which a kill between its first transaction and its first commit would not
+        # test (each case now also queues its visits, so a batch takes longer).
+        await eventually(
+            lambda: committed_offsets(infra.kafka_bootstrap, group),
+            until=lambda committed: committed > 0,
+            what="an offset committed by the service",
+        )
         service.send_signal(signal.SIGKILL)
         async with asyncio.timeout(10):
             await service.wait()
