@@ -25,7 +25,7 @@ AID_SCHEMA = SCHEMA_DIR / "aid.granted.v1.json"
 def root(tmp_path: Path) -> Path:
     problems, written = write(tmp_path)
     assert problems == []
-    assert len(written) == 16  # fifteen schemas and the AsyncAPI document
+    assert len(written) == 18  # seventeen schemas and the AsyncAPI document
     return tmp_path
 
 
@@ -64,6 +64,8 @@ def test_generated_files() -> None:
         "contracts/schemas/referral.updated.v1.json",
         "contracts/schemas/follow_up.scheduled.v1.json",
         "contracts/schemas/reintegration.assessed.v1.json",
+        "contracts/schemas/returnee.expected.v1.json",
+        "contracts/schemas/expected_arrival.closed.v1.json",
         "docs/asyncapi.yaml",
     ]
     assert all(artefact.content.endswith("\n") for artefact in generate()[0])

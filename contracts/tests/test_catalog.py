@@ -21,12 +21,14 @@ from retour_contracts import (
     CaseClosed,
     CaseReopened,
     ConsentChanged,
+    ExpectedArrivalClosed,
     FollowUpScheduled,
     Money,
     PlanAgreed,
     ReferralUpdated,
     ReintegrationAssessed,
     ReturneeErased,
+    ReturneeExpected,
     ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
@@ -99,8 +101,10 @@ def test_catalogue_entries() -> None:
             "reintegration",
             ("notifications", "reporting"),
         ),
+        ("returnee.expected", ReturneeExpected, "intake", ("notifications", "reporting")),
+        ("expected_arrival.closed", ExpectedArrivalClosed, "intake", ("reporting",)),
     ]
-    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [s.version for s in CATALOG] == [1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     for spec in CATALOG:
         assert spec.topic == spec.name
         assert spec.dlq_topic == f"{spec.name}.dlq"

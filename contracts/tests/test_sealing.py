@@ -7,16 +7,19 @@ import pytest
 
 from retour_contracts import (
     RETURNEE_REGISTERED_V2,
+    ExpectedPersonal,
     ReturneeRegistered,
     ReturneeRegisteredV2,
     SealBrokenError,
     build_envelope,
     new_data_key,
+    open_expected,
     open_registration,
     parse_envelope,
+    seal_expected,
     seal_registration,
 )
-from retour_contracts.examples import example_returnee_registered
+from retour_contracts.examples import example_returnee_expected, example_returnee_registered
 from retour_contracts.sealing import open_personal
 
 CANARY = {
@@ -101,3 +104,18 @@ def test_a_key_of_the_wrong_size_is_refused() -> None:
     registration, event_id = _registration(), str(uuid4())
     with pytest.raises(SealBrokenError, match="32 bytes"):
         seal_registration(registration, b"short", event_id=event_id)
+
+
+def test_an_expected_person_opens_only_as_an_expected_person() -> None:
+    key, event_id = new_data_key(), str(uuid4())
+    personal = ExpectedPersonal(family_name="Qponmlkji", passport_number="CANARY-4712")
+    sealed = seal_expected(personal, key, event_id=event_id)
+    expected = example_returnee_expected(sealed_personal=sealed)
+    assert open_expected(expected, key, event_id=event_id) == personal
+    wire = expected.model_dump_json()
+    assert "Qponmlkji" not in wire and "CANARY-4712" not in wire
+    # The event's name is bound in: the block does not open as a registration's.
+    with pytest.raises(SealBrokenError):
+        open_personal(sealed, key, event_id=event_id)
+    with pytest.raises(SealBrokenError):
+        open_expected(expected, key, event_id=str(uuid4()))

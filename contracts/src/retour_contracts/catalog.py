@@ -16,11 +16,13 @@ from retour_contracts.models import (
     CaseReopened,
     ConsentChanged,
     ContractModel,
+    ExpectedArrivalClosed,
     FollowUpScheduled,
     PlanAgreed,
     ReferralUpdated,
     ReintegrationAssessed,
     ReturneeErased,
+    ReturneeExpected,
     ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
@@ -193,6 +195,28 @@ CONSENT_CHANGED_V1: EventSpec[ConsentChanged] = EventSpec(
     key_field="returnee_id",
 )
 
+RETURNEE_EXPECTED_V1: EventSpec[ReturneeExpected] = EventSpec(
+    # Keyed by the expected person: the closure of an expectation follows its announcement on
+    # the same partition. A wave's people spread over partitions; wave_size tells a consumer
+    # when it has them all.
+    name="returnee.expected",
+    model=ReturneeExpected,
+    version=1,
+    producer=INTAKE,
+    consumers=(NOTIFICATIONS, REPORTING),
+    key_of=attrgetter("expected_id"),
+    key_field="expected_id",
+)
+EXPECTED_ARRIVAL_CLOSED_V1: EventSpec[ExpectedArrivalClosed] = EventSpec(
+    name="expected_arrival.closed",
+    model=ExpectedArrivalClosed,
+    version=1,
+    producer=INTAKE,
+    consumers=(REPORTING,),
+    key_of=attrgetter("expected_id"),
+    key_field="expected_id",
+)
+
 
 def _case_spec(name: str, model: type[E], consumers: tuple[str, ...]) -> EventSpec[E]:
     # Every case event has ``returnee_id`` (``CaseEvent``): a case is one registration's, so
@@ -242,6 +266,8 @@ CATALOG: tuple[EventSpec[Any], ...] = (
     RETURNEE_ERASED_V1,
     CONSENT_CHANGED_V1,
     *CASE_EVENTS,
+    RETURNEE_EXPECTED_V1,
+    EXPECTED_ARRIVAL_CLOSED_V1,
 )
 """Every event version, current versions included. A topic may list several versions once a
 breaking change is introduced; ``spec_for_topic`` returns the highest one."""

@@ -24,17 +24,20 @@ from retour_contracts.models import (
     CaseReopened,
     ConsentChanged,
     ContractModel,
+    ExpectedArrivalClosed,
+    ExpectedPersonal,
     FollowUpScheduled,
     PlanAgreed,
     ReferralUpdated,
     ReintegrationAssessed,
     ReturneeErased,
+    ReturneeExpected,
     ReturneeMerged,
     ReturneeRegistered,
     ReturneeRegisteredV2,
     ReturneeUpdated,
 )
-from retour_contracts.sealing import UPDATED, seal_personal, seal_registration
+from retour_contracts.sealing import UPDATED, seal_expected, seal_personal, seal_registration
 
 M = TypeVar("M", bound=ContractModel)
 
@@ -47,6 +50,8 @@ PARTNER_ID = UUID("0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d")
 REFERRAL_ID = UUID("4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8")
 FOLLOW_UP_ID = UUID("f0110e00-3a6b-4c7d-8e9f-a0b1c2d3e4f5")
 ASSESSMENT_ID = UUID("a55e5500-1b2c-4d3e-8f4a-5b6c7d8e9f0a")
+EXPECTED_ID = UUID("e8ec7ed0-2b3c-4d5e-9f60-718293a4b5c6")
+WAVE_ID = UUID("3a7e0000-4b5c-4d6e-8f70-8192a3b4c5d6")
 
 _RETURNEE_REGISTERED: dict[str, Any] = {
     "returnee_id": str(RETURNEE_ID),
@@ -219,6 +224,52 @@ def example_returnee_merged(**overrides: Any) -> ReturneeMerged:
     return ReturneeMerged.model_validate(_merge(data, overrides))
 
 
+EXPECTED_PERSONAL: dict[str, Any] = {
+    "given_name": "Awa",
+    "family_name": "Traoré",
+    "date_of_birth": "1997-01-15",
+    "passport_number": "AA0123456",
+}
+
+
+def example_returnee_expected(**overrides: Any) -> ReturneeExpected:
+    """A person of the example wave, sealed under ``EXAMPLE_DATA_KEY`` for ``EXAMPLE_EVENT_ID``
+    with a fixed nonce; ``personal=`` overrides what is sealed."""
+    personal = ExpectedPersonal.model_validate(
+        _merge(EXPECTED_PERSONAL, overrides.pop("personal", {}))
+    )
+    sealed = seal_expected(personal, EXAMPLE_DATA_KEY, event_id=EXAMPLE_EVENT_ID, nonce=bytes(12))
+    data = {
+        "expected_id": str(EXPECTED_ID),
+        "wave_id": str(WAVE_ID),
+        "wave_name": "Évacuation Port-Bouët, vol 2",
+        "wave_size": 415,
+        "reception_centre": "bamako",
+        "expected_date": "2024-06-11",
+        "host_country": "CI",
+        "announced_at": "2024-06-09T16:00:00Z",
+        "announced_by": "supervisor.bamako.2",
+        "sex": "female",
+        "age_years": 27,
+        "vulnerabilities": [],
+        "sealed_personal": sealed.model_dump(mode="json"),
+    }
+    return ReturneeExpected.model_validate(_merge(data, overrides))
+
+
+def example_expected_arrival_closed(**overrides: Any) -> ExpectedArrivalClosed:
+    """The example expected person, closed for not arriving within the configured time."""
+    data = {
+        "expected_id": str(EXPECTED_ID),
+        "wave_id": str(WAVE_ID),
+        "reception_centre": "bamako",
+        "reason": "lapsed",
+        "closed_at": "2024-07-11T00:05:00Z",
+        "closed_by": "intake",
+    }
+    return ExpectedArrivalClosed.model_validate(_merge(data, overrides))
+
+
 _CASE_EVENTS: dict[type[ContractModel], dict[str, Any]] = {
     CaseAssigned: {
         "returnee_id": str(RETURNEE_ID),
@@ -306,6 +357,8 @@ _FACTORIES = {
     ActivityLaunched: example_activity_launched,
     ReturneeErased: example_returnee_erased,
     ConsentChanged: example_consent_changed,
+    ReturneeExpected: example_returnee_expected,
+    ExpectedArrivalClosed: example_expected_arrival_closed,
     **{
         model: partial(example_case_event, model)  # type: ignore[misc]
         for model in _CASE_EVENTS

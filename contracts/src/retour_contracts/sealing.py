@@ -9,14 +9,17 @@ every copy of the block: the topic, its dead letters, backups and any partner's 
 
 import base64
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
 from retour_contracts.models import (
+    ContractModel,
+    ExpectedPersonal,
     PersonalData,
+    ReturneeExpected,
     ReturneeRegistered,
     ReturneeRegisteredV2,
     ReturneeUpdated,
@@ -26,9 +29,12 @@ from retour_contracts.models.types import FROM_THE_WIRE
 
 REGISTERED = "returnee.registered"
 UPDATED = "returnee.updated"
+EXPECTED = "returnee.expected"
 DATA_KEY_BYTES = 32
 NONCE_BYTES = 12
 ALGORITHM = "AES-256-GCM"
+
+P = TypeVar("P", bound=ContractModel)
 
 
 class SealBrokenError(ValueError):
@@ -43,7 +49,7 @@ def new_data_key() -> bytes:
 
 
 def seal_personal(
-    personal: PersonalData,
+    personal: ContractModel,
     key: bytes,
     *,
     event_id: str,
@@ -63,6 +69,26 @@ def seal_personal(
 def open_personal(
     sealed: SealedPersonal, key: bytes, *, event_id: str, event_name: str = REGISTERED
 ) -> PersonalData:
+    return _open_as(PersonalData, sealed, key, event_id=event_id, event_name=event_name)
+
+
+def seal_expected(
+    personal: ExpectedPersonal, key: bytes, *, event_id: str, nonce: bytes | None = None
+) -> SealedPersonal:
+    """The personal block of a ``returnee.expected``, under the expected person's data key."""
+    return seal_personal(personal, key, event_id=event_id, nonce=nonce, event_name=EXPECTED)
+
+
+def open_expected(event: ReturneeExpected, key: bytes, *, event_id: str) -> ExpectedPersonal:
+    """What identifies an expected person, sealed under their own data key."""
+    return _open_as(
+        ExpectedPersonal, event.sealed_personal, key, event_id=event_id, event_name=EXPECTED
+    )
+
+
+def _open_as(
+    model: type[P], sealed: SealedPersonal, key: bytes, *, event_id: str, event_name: str
+) -> P:
     try:
         plaintext = _cipher(key).decrypt(
             _unb64(sealed.nonce), _unb64(sealed.ciphertext), _aad(event_name, event_id)
@@ -72,7 +98,7 @@ def open_personal(
             "the sealed personal block does not open with this key for this event"
         ) from None
     try:
-        return PersonalData.model_validate_json(plaintext, context={FROM_THE_WIRE: True})
+        return model.model_validate_json(plaintext, context={FROM_THE_WIRE: True})
     except ValidationError as error:
         raise SealBrokenError(
             f"the opened personal block is invalid at {_locations(error)}"

@@ -208,6 +208,8 @@ class ConsumingSettings(ServiceSettings):
     referral_updated_topic: TopicName = _topic_setting("referral.updated")
     follow_up_scheduled_topic: TopicName = _topic_setting("follow_up.scheduled")
     reintegration_assessed_topic: TopicName = _topic_setting("reintegration.assessed")
+    returnee_expected_topic: TopicName = _topic_setting("returnee.expected")
+    expected_arrival_closed_topic: TopicName = _topic_setting("expected_arrival.closed")
 
     def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""

@@ -39,6 +39,12 @@ from retour_contracts.models.enums import (
 )
 from retour_contracts.models.money import Money
 from retour_contracts.models.returnee_erased import ReturneeErased
+from retour_contracts.models.returnee_expected import (
+    ExpectationClosure,
+    ExpectedArrivalClosed,
+    ExpectedPersonal,
+    ReturneeExpected,
+)
 from retour_contracts.models.returnee_merged import ReturneeMerged
 from retour_contracts.models.returnee_registered import (
     Consents,
@@ -68,6 +74,9 @@ CaseEvent = (
 )
 """What happened in a reintegration case after it opened (reintegration); no personal data."""
 
+ExpectationEvent = ReturneeExpected | ExpectedArrivalClosed
+"""People announced before a wave lands, and those closed without arriving (intake)."""
+
 __all__ = [
     "PERSONAL_DATA_MARK",
     "ActivityLaunched",
@@ -88,6 +97,10 @@ __all__ = [
     "Dimension",
     "ErasureReason",
     "Event",
+    "ExpectationClosure",
+    "ExpectationEvent",
+    "ExpectedArrivalClosed",
+    "ExpectedPersonal",
     "FactChanges",
     "FollowUpScheduled",
     "Level",
@@ -109,6 +122,7 @@ __all__ = [
     "ReopeningReason",
     "ReturnType",
     "ReturneeErased",
+    "ReturneeExpected",
     "ReturneeMerged",
     "ReturneeRegistered",
     "ReturneeRegisteredV2",

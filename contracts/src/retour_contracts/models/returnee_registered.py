@@ -126,6 +126,10 @@ class RegistrationFacts(ContractModel):
         default=None,
         description="Staff member who reviewed the possible duplicates and confirmed this record.",
     )
+    expected_id: UUID | None = Field(
+        default=None,
+        description="The expected arrival (returnee.expected) this registration confirmed.",
+    )
 
     @field_validator("arrival_date")
     @classmethod
