@@ -1,7 +1,8 @@
 # retour: the two commands a newcomer needs are `make demo` and `make test`.
 # Everything else is installed by these targets: uv (from PyPI, into .local/), the Python
-# environment (uv.lock), Java/Maven/PostgreSQL when missing (Debian packages, as root),
-# Apache Kafka's jars (Maven Central).
+# environment (uv.lock), the offline registration form's bundle (npm, web/package-lock.json),
+# Java/Maven/PostgreSQL when missing (Debian packages, as root), Apache Kafka's jars (Maven
+# Central).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -14,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 # Run inside the stack's environment (DSNs, broker, dev JWT secret) without leaking it to make.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help setup up down status clean test lint contracts contracts-check token demo migrate bench
+.PHONY: help setup up down status clean test lint contracts contracts-check forms token demo migrate bench
 
 help:
 	@echo "make demo       bring the stack up and play the demo scenario (DEMO_ARGS=--help for options)"
@@ -22,6 +23,7 @@ help:
 	@echo "make up / down  start / stop the local stack (PostgreSQL, Apache Kafka)"
 	@echo "make clean      stop the stack and delete .local/ (data, logs, caches)"
 	@echo "make contracts  regenerate contracts/schemas/*.json and docs/asyncapi.yaml"
+	@echo "make forms      regenerate the registration XForm from its XLSForm (services/intake/forms)"
 	@echo "make token ROLE=registrar [CENTRE=gao,kayes]   print a development JWT (no CENTRE: all)"
 	@echo "make migrate    apply every service's migrations"
 
@@ -31,6 +33,7 @@ $(UV):
 
 setup: $(UV)
 	@$(UV) sync --all-packages --locked --quiet
+	@bash web/build.sh
 
 up: setup
 	@bash deploy/local/stack.sh up
@@ -52,6 +55,10 @@ lint: setup
 
 contracts: setup
 	$(UV) run --no-sync python -m retour_contracts.artefacts write
+
+# The registration form: services/intake/forms/registration.md (XLSForm) -> its XForm, by pyxform.
+forms: setup
+	$(UV) run --no-sync python -m retour_intake.forms.build write
 
 contracts-check: setup
 	$(UV) run --no-sync python -m retour_contracts.artefacts check

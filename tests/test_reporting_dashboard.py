@@ -1,6 +1,7 @@
 """The dashboard at / in headless Chromium (Debian's, driven by Playwright): it signs in with
 an analyst token, draws its charts from the service's own reports (registrations, aid and
-activities, and the case reports: plans, visits, referrals, scores, closures), hides small cells,
+activities, the case reports: plans, visits, referrals, scores, closures, and the expected
+arrivals of each wave), hides small cells,
 and fetches nothing from anywhere else. A screenshot is kept under test-artifacts/.
 
 Chromium comes from `deploy/local/chromium.sh` (apt); Playwright never downloads a browser.
@@ -23,6 +24,7 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, Route, async_playwright
 from test_reporting_case_lifecycle import case_of
+from test_reporting_expected_arrivals import waves
 from test_reporting_history import seeded_history
 from test_reporting_sandbox import inbox_count, reporting_sandbox
 
@@ -46,6 +48,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHARTS = ("chart-monthly", "chart-72h", "chart-aid", "chart-activities")
 CASE_CHARTS = (
+    "chart-expected",
     "chart-plans",
     "chart-follow-ups",
     "chart-referrals",
@@ -99,6 +102,8 @@ async def dashboard(infra: Infra) -> AsyncIterator[Dashboard]:
         cases = [timed for p in history.registrations for timed in case_of(rng, p, today)]
         records = sandbox.records(history.events())
         records += sandbox.records([e for e, _ in cases], times=[at for _, at in cases])
+        plan = waves()  # two manifests, their arrivals and closures
+        records += sandbox.records([*plan.registrations, *plan.others, *plan.announcements])
         random.Random(1).shuffle(records)
         await sandbox.produce(records)
         port = free_port()
@@ -163,6 +168,7 @@ async def test_the_dashboard_draws_its_charts(dashboard: Dashboard) -> None:
     assert bars["chart-referrals"] >= 6 * 2  # six partners, several statuses each
     assert bars["chart-scores"] >= 4 * 4  # the baseline and three visits, four dimensions each
     assert bars["chart-closures"] >= 4
+    assert bars["chart-expected"] >= 2  # one bar per wave and centre
     assert tiles == 7
     assert "token" not in address, "the token must leave the address bar"
     assert screenshot.stat().st_size > 20_000

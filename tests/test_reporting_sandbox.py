@@ -36,6 +36,7 @@ from test_reporting_history import Oracle, Query
 from retour_contracts import (
     CaseEvent,
     Event,
+    ExpectationEvent,
     ReturneeMerged,
     ReturneeUpdated,
     build_envelope,
@@ -56,7 +57,7 @@ PARTITIONS = 6
 SERVICE_COMMAND = str(Path(sys.executable).with_name("retour-reporting"))
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
 AnyEvent = Event | ReturneeUpdated | ReturneeMerged
-Published = AnyEvent | CaseEvent
+Published = AnyEvent | CaseEvent | ExpectationEvent
 """Every event reporting reads."""
 
 

@@ -46,6 +46,7 @@ def dev_token(
 
 class ApiClient:
     def __init__(self, base_url: str, token: str, *, concurrency: int = 16) -> None:
+        self.base_url = base_url
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -58,6 +59,12 @@ class ApiClient:
 
     async def post(self, path: str, body: Any, *, key: str) -> httpx.Response:
         return await self._send("POST", path, json=body, headers={"Idempotency-Key": key})
+
+    async def post_csv(
+        self, path: str, text: str, *, key: str, params: dict[str, str]
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key, "Content-Type": "text/csv; charset=utf-8"}
+        return await self._send("POST", path, content=text.encode(), params=params, headers=headers)
 
     async def patch(
         self, path: str, body: Any, *, key: str, etag: str | None = None

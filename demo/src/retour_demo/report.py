@@ -130,7 +130,12 @@ def _outcome_table(outcome: Outcome) -> Table:
     table = Table(title="What the demo did through the APIs")
     table.add_column("")
     table.add_column("count", justify="right")
+    table.add_row("people on the wave's manifest (CSV)", f"{outcome.expected:,}")
+    if outcome.wave:
+        table.add_row("  registered and linked to it", f"{outcome.wave['arrived']:,}")
+        table.add_row("  still awaited (never boarded)", f"{outcome.wave['open']:,}")
     table.add_row("returnees registered", f"{outcome.registered:,}")
+    table.add_row("  from ODK Collect tablets (OpenRosa)", f"{outcome.via_openrosa:,}")
     table.add_row("  namesakes confirmed after review", f"{outcome.confirmed_after_review:,}")
     table.add_row("double registrations refused (409)", f"{outcome.duplicates_refused:,}")
     table.add_row("aid granted", f"{sum(outcome.aid_granted.values()):,}")
@@ -155,6 +160,24 @@ def _outcome_table(outcome: Outcome) -> Table:
     table.add_row("  returnee unreachable", f"{work.visits['unreachable']:,}")
     table.add_row("cases closed", f"{sum(work.closed.values()):,}")
     table.add_row("  reopened", f"{work.reopened:,}")
+    return table
+
+
+def _expected_table(report: dict[str, Any]) -> Table:
+    table = Table(title="Waves announced by a manifest: expected and arrived")
+    for column in ("wave", "centre", "expected", "arrived", "awaited", "care < 72 h", "median"):
+        table.add_column(column, justify="left" if column in ("wave", "centre") else "right")
+    for wave in report["waves"]:
+        median = wave["median_hours_to_immediate_care"]
+        table.add_row(
+            wave["wave_name"],
+            wave["reception_centre"],
+            _people(wave["expected"]),
+            _people(wave["arrived"]),
+            _people(wave["awaited"]),
+            _share(wave["immediate_care_within_72h"]),
+            "n/a" if median.get("hours") is None else f"{median['hours']:.0f} h",
+        )
     return table
 
 
@@ -217,7 +240,7 @@ async def print_headline_report(
     # The year after arrival: visits fall due, and case work is recorded, up to today.
     since = {"from": period["from"], "to": date.today().isoformat()}
     reports = {}
-    by_arrival = ("registrations", "kpis", "aid", "activities", "plans")
+    by_arrival = ("registrations", "kpis", "aid", "activities", "plans", "expected-arrivals")
     since_arrival = ("referrals", "follow-ups", "sustainability", "closures")
     for name in (*by_arrival, *since_arrival):
         asked = period if name in by_arrival else since
@@ -227,6 +250,7 @@ async def print_headline_report(
         reports[name] = response.json()
     console.print(_registrations_table(reports["registrations"]))
     console.print(_kpi_table(reports["kpis"]))
+    console.print(_expected_table(reports["expected-arrivals"]))
     console.print(_aid_table(reports["aid"]))
     console.print(_activity_table(reports["activities"]))
     console.print(_case_work_table(reports))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
+import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from retour_demo.casework_runner import CaseWorkOutcome, CaseWorkRunner
 from retour_demo.client import ApiClient
+from retour_demo.field_intake import OPENROSA_CENTRE
+from retour_demo.openrosa import OpenRosaClient, instance_xml
 from retour_demo.scenario import PlannedReturnee, Scenario
 
 T = TypeVar("T")
@@ -38,6 +42,9 @@ class Outcome:
     merged: int = 0
     told_apart: int = 0
     case_work: CaseWorkOutcome = field(default_factory=CaseWorkOutcome)
+    expected: int = 0  # people on the wave's manifest
+    via_openrosa: int = 0  # registrations synced from ODK Collect tablets
+    wave: dict[str, Any] = field(default_factory=dict)  # intake's count of the wave
     returnee_ids: dict[int, str] = field(default_factory=dict)
     business_grant_ids: dict[int, str] = field(default_factory=dict)
 
@@ -89,12 +96,17 @@ class DemoRunner:
         digest = hashlib.sha256(repr(scenario.params).encode()).hexdigest()[:12]
         self._seed = f"{scenario.params.seed}-{digest}"
         self._second: dict[str, str] = {}  # second registration -> the original's id
+        self._tablet: OpenRosaClient | None = None
+        self._wave_id: str | None = None
 
     async def run(self, progress: Progress) -> Outcome:
         s = self.scenario
-        await _each(
-            progress, "Registering returnees", s.returnees, self._register, self.concurrency
-        )
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as tablets:
+            await self._announce_wave(progress, tablets)
+            await _each(
+                progress, "Registering returnees", s.returnees, self._register, self.concurrency
+            )
+        await self._count_wave()
         await _each(progress, "Attempted double registrations", s.duplicates, self._duplicate, 4)
         await _each(progress, "Opening cases (from events)", s.returnees, self._case_opened, 32)
         await _each(
@@ -139,7 +151,48 @@ class DemoRunner:
         )
         self.outcome.case_work = work.outcome
 
+    async def _announce_wave(self, progress: Progress, tablets: httpx.AsyncClient) -> None:
+        """The embassy's manifest, two days before the wave lands, and a registration tablet
+        (ODK Collect) for the centre that receives it."""
+        manifest = self.scenario.manifest
+        if manifest is None:
+            return
+        task = progress.add_task("Manifest of the wave (CSV)", total=1)
+        response = await self.supervisor.post_csv(
+            "/expected-arrivals",
+            manifest.csv(),
+            key=f"demo-{self._seed}-manifest",
+            params=manifest.query,
+        )
+        wave = _expect(response, 201, what="the wave's manifest")
+        self._wave_id = wave["wave_id"]
+        self.outcome.expected = wave["people"]
+        progress.advance(task)
+        # A new tablet each run: its password is shown once, so a replay could not give it.
+        device = _expect(
+            await self.supervisor.post(
+                "/openrosa/devices",
+                {"registrar": "demo-registrar", "centres": [OPENROSA_CENTRE], "label": "Tablette"},
+                key=f"demo-{self._seed}-tablet-{uuid.uuid4()}",
+            ),
+            201,
+            what="device credentials for the tablet",
+        )
+        self._tablet = OpenRosaClient(
+            tablets, self.intake.base_url, device["username"], device["password"]
+        )
+
+    async def _count_wave(self) -> None:
+        if self._wave_id is None:
+            return
+        waves = _expect(await self.supervisor.get("/expected-arrivals/waves"), 200, what="waves")
+        for wave in waves["items"]:
+            if wave["wave_id"] == self._wave_id:
+                self.outcome.wave = wave
+
     async def _register(self, planned: PlannedReturnee) -> None:
+        if planned.index in self.scenario.via_openrosa and await self._submit(planned):
+            return
         key = f"demo-{self._seed}-registration-{planned.index}"
         response = await self.intake.post("/returnees", planned.registration, key=key)
         if response.status_code == 409 and response.json().get("error") == "possible_duplicate":
@@ -154,6 +207,33 @@ class DemoRunner:
         record = _expect(response, 201, what=f"registration {planned.index}")
         self.outcome.returnee_ids[planned.index] = record["returnee_id"]
         self.outcome.registered += 1
+
+    async def _submit(self, planned: PlannedReturnee) -> bool:
+        """Sends the registration as the tablet would; False when the server refused it as a
+        possible duplicate (the registrar then registers the person with a supervisor)."""
+        assert self._tablet is not None
+        # The instance id is the submission's identity: the same one on every run of the same
+        # scenario, so a run played again finds its registrations instead of making new ones.
+        instance_id = f"uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{self._seed}/{planned.index}')}"
+        xml = instance_xml(planned.registration, instance_id=instance_id)
+        for attempt in range(6):
+            try:
+                response = await self._tablet.submit(xml)
+            except httpx.TransportError:
+                # A dropped connection: Collect keeps the form and sends it again.
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            if response.status_code == 409:
+                return False
+            if response.status_code != 201:
+                raise DemoError(f"submission {planned.index}: HTTP {response.status_code}")
+            self.outcome.returnee_ids[planned.index] = self._tablet.returnee_id(response)
+            self.outcome.registered += 1
+            self.outcome.via_openrosa += 1
+            return True
+        raise AssertionError("unreachable")
 
     async def _duplicate(self, attempt: tuple[int, dict[str, Any]]) -> None:
         original, body = attempt

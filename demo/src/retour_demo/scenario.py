@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from retour_demo.casework import PlannedCase, plan_case_work
+from retour_demo.field_intake import Manifest, plan_manifest
 from retour_demo.people import family_name, given_name, mali_mobile
 
 # Where people come back from, and how (weights are illustrative, not official statistics).
@@ -90,6 +91,8 @@ class ScenarioParams:
     transfers: int = 12
     re_registrations: int = 6  # the same person again, another date of birth: merged on review
     case_work: int = 150  # of those given reintegration aid: plans, referrals, visits, closure
+    manifest_no_shows: int = 9  # on the wave's manifest, never boarded
+    openrosa_share: float = 0.4  # of the wave's registrations: typed on ODK Collect tablets
 
 
 @dataclass
@@ -120,6 +123,10 @@ class Scenario:
     """(index of the original, a second registration that only weakly matches it)."""
     case_work: list[PlannedCase] = field(default_factory=list)
     """The case work after the first 72 hours (retour_demo.casework)."""
+    manifest: Manifest | None = None
+    """The wave's manifest, sent before it lands (retour_demo.field_intake)."""
+    via_openrosa: set[int] = field(default_factory=set)
+    """Indexes of the people registered through OpenRosa submissions (ODK Collect)."""
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -280,7 +287,22 @@ def build_scenario(params: ScenarioParams) -> Scenario:
     }
     casework = random.Random(f"{params.seed}/casework")
     scenario.case_work = plan_case_work(casework, aided, params.case_work)
+    _plan_field_intake(random.Random(f"{params.seed}/field"), scenario)
     return scenario
+
+
+def _plan_field_intake(rng: random.Random, scenario: Scenario) -> None:
+    params = scenario.params
+    wave = sorted((r for r in scenario.returnees if r.index < params.wave), key=lambda r: r.index)
+    if not wave:
+        return
+    scenario.manifest = plan_manifest(
+        rng,
+        [r.registration for r in wave],
+        first_day=wave_days(params)[0],
+        no_shows=params.manifest_no_shows,
+    )
+    scenario.via_openrosa = {r.index for r in wave if rng.random() < params.openrosa_share}
 
 
 def _corrections(

@@ -19,6 +19,7 @@ from retour_contracts import (
 )
 from retour_intake.domain.commands import EXAMPLE, InvalidField, RegisterReturnee
 from retour_intake.domain.duplicates import DuplicateAssessment, KnownPerson, PersonKeys
+from retour_intake.domain.expected import OpenExpected
 from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused, Registrar
 from retour_intake.use_cases import register_returnee
 from retour_kit.idempotency import IdempotencyKeyReused, StoredResponse
@@ -64,6 +65,15 @@ class FakeUnitOfWork:
         by = event.duplicate_confirmed_by
         self.reviews += [(event.returnee_id, m, "weak", None, None) for m in duplicates.weak]
         self.reviews += [(event.returnee_id, m, "strong", by, reason) for m in duplicates.strong]
+
+    async def open_expected(self, keys: PersonKeys) -> list[OpenExpected]:
+        return []  # no manifest announced anyone: expected arrivals are tested against the stack
+
+    async def lock_open_expected(self, expected_id: UUID) -> bool:
+        return False
+
+    async def mark_arrived(self, expected_id: UUID, returnee_id: UUID, *, at: datetime) -> None:
+        raise AssertionError("nobody is expected")
 
     async def issue_data_key(self, returnee_id: UUID) -> bytes:
         assert returnee_id not in self.data_keys

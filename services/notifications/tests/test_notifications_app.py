@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,7 @@ from pydantic import ValidationError
 
 from retour_contracts import ReceptionCentre
 from retour_kit.settings import describe_errors
+from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES
 from retour_notifications.main import build_app
 from retour_notifications.settings import Settings
 
@@ -51,6 +53,50 @@ def test_every_centre_needs_a_team_address() -> None:
 
 def test_a_team_address_must_look_like_one() -> None:
     assert "CENTRE_TEAM_EMAILS_GAO" in refusal(centre_team_emails={"gao": "not an address"})
+
+
+def test_no_extra_wave_summary_address_by_default() -> None:
+    """By default a wave's summary goes to its centre team alone (usecases/waves.py)."""
+    assert explicit_settings().wave_summary_emails == {}
+
+
+def test_wave_summary_addresses_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAVE_SUMMARY_EMAILS", '{"kayes": ["a@example.org", "b@example.org"]}')
+
+    assert explicit_settings().wave_summary_emails == {
+        ReceptionCentre.KAYES: ["a@example.org", "b@example.org"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("emails", "reason"),
+    [
+        ({"kayes": []}, "WAVE_SUMMARY_EMAILS lists no address for kayes: give at least one"),
+        ({"kayes": ["a@example.org", "A@example.org"]}, "lists an address twice for kayes"),
+        ({"sikasso": ["a@example.org"]}, "WAVE_SUMMARY_EMAILS_SIKASSO_[KEY]: input should be"),
+        ({"kayes": ["not an address"]}, "WAVE_SUMMARY_EMAILS_KAYES_0: string should match"),
+    ],
+)
+def test_wave_summary_addresses_are_checked(emails: dict[str, list[str]], reason: str) -> None:
+    message = refusal(wave_summary_emails=emails)
+
+    assert reason in message
+    assert "a@example.org" not in message and "not an address" not in message
+
+
+def test_the_wave_summary_template_is_required_even_without_extra_addresses(
+    tmp_path: Path,
+) -> None:
+    """Every wave's summary goes to its centre team: no configuration does without it."""
+    templates = tmp_path / "templates"
+    shutil.copytree(PACKAGED_TEMPLATES, templates)
+    for part in ("email", "subject"):
+        (templates / "fr" / f"wave_summary.{part}.j2").unlink()
+
+    assert "missing template fr/wave_summary.email.j2" in refusal(templates_dir=templates)
+    assert "missing template fr/wave_summary.email.j2" in refusal(
+        templates_dir=templates, wave_summary_emails={"gao": ["gao@example.org"]}
+    )
 
 
 def test_a_send_must_end_long_before_its_row_counts_as_interrupted() -> None:

@@ -33,6 +33,11 @@ from retour_reporting.domain.case_results import (
     SustainabilityReport,
     VisitCounts,
 )
+from retour_reporting.domain.expected_results import (
+    ArrivalCounts,
+    ExpectedArrivalsReport,
+    WaveArrivals,
+)
 from retour_reporting.domain.outcomes import CohortOutcomes, KpiReport
 from retour_reporting.domain.queries import ReportQuery
 from retour_reporting.domain.results import (
@@ -50,6 +55,18 @@ from retour_reporting.settings import Settings
 
 SECRET = "test-secret-that-is-at-least-32-chars"
 PARTNER = UUID("0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d")
+WAVE = UUID("4b1c2d3e-5f60-4a7b-8c9d-0e1f2a3b4c5d")
+PORT_BOUET = ArrivalCounts(
+    expected=415,
+    arrived=400,
+    arrived_elsewhere=3,
+    awaited=10,
+    closed_lapsed=4,
+    closed_withdrawn=1,
+    cared=380,
+    cared_within_72h=370,
+    median_hours_to_care=5.256,
+)
 OUTCOMES = CohortOutcomes(
     cohort=120,
     aided=100,
@@ -132,6 +149,13 @@ class FakeReportSource:
             reopenings=1,
             reopenings_by_reason=[CaseCell("new_needs", 1)],
         )
+
+    async def expected_arrivals(self, query: ReportQuery) -> ExpectedArrivalsReport:
+        self.queries.append(query)
+        wave = WaveArrivals(
+            WAVE, "Port-Bouët, vol 2", 415, "bamako", date(2024, 6, 11), "CI", PORT_BOUET
+        )
+        return ExpectedArrivalsReport(total=PORT_BOUET, waves=[wave])
 
 
 @pytest.fixture
@@ -407,4 +431,80 @@ async def test_case_reports_are_for_analysts_only_and_check_their_filters(
     assert anonymous.status_code == 401
     assert wrong_role.status_code == 403
     assert unknown_return_type.status_code == 422
+    assert backwards.json()["error"] == "invalid_period"
+
+
+# ---- expected arrivals ------------------------------------------------------------------------
+
+
+async def test_expected_arrivals_give_each_wave_its_counts_and_time_to_care(
+    http: httpx.AsyncClient, source: FakeReportSource
+) -> None:
+    response = await http.get(
+        "/reports/expected-arrivals", params={"from": "2024-06-01", "centre": "bamako"}
+    )
+    body = response.json()
+    rows = await _csv(http, "expected-arrivals")
+    by_indicator = {(r["wave_id"], r["indicator"]): r for r in rows}
+
+    assert response.headers["cache-control"] == "no-store"
+    assert source.queries[-2].period.first_day == date(2024, 6, 1)
+    assert body["filters"] == {"reception_centre": "bamako"}
+    [wave] = body["waves"]
+    assert {k: wave[k] for k in ("wave_id", "wave_name", "reception_centre", "host_country")} == {
+        "wave_id": str(WAVE),
+        "wave_name": "Port-Bouët, vol 2",
+        "reception_centre": "bamako",
+        "host_country": "CI",
+    }
+    assert wave["expected_date"] == "2024-06-11"
+    assert wave["expected"] == {"people": 415, "small_cell": False}
+    assert wave["arrived_elsewhere"] == {"people": 3, "small_cell": True}
+    assert wave["closed_withdrawn"] == {"people": 1, "small_cell": True}
+    assert wave["immediate_care_within_72h"] == {
+        "people": 370,
+        "of": 400,
+        "share": 0.925,
+        "small_cell": False,
+    }
+    assert wave["median_hours_to_immediate_care"] == {
+        "hours": 5.26,
+        "people": 380,
+        "small_cell": False,
+    }
+    assert body["total"]["awaited"] == {"people": 10, "small_cell": False}
+    assert by_indicator[("all", "arrived")]["people"] == "400"
+    assert by_indicator[(str(WAVE), "wave_size")]["people"] == "415"
+    assert by_indicator[(str(WAVE), "arrived_elsewhere")] == {
+        "wave_id": str(WAVE),
+        "wave_name": "Port-Bouët, vol 2",
+        "reception_centre": "bamako",
+        "expected_date": "2024-06-11",
+        "host_country": "CI",
+        "indicator": "arrived_elsewhere",
+        "people": "",
+        "of": "",
+        "value": "",
+        "suppressed": "true",
+    }
+    assert by_indicator[(str(WAVE), "median_hours_to_immediate_care")]["value"] == "5.26"
+
+
+async def test_expected_arrivals_are_for_analysts_and_check_their_parameters(
+    http: httpx.AsyncClient,
+) -> None:
+    supervisor = issue_dev_token(SECRET, "supervisor")
+
+    wrong_role = await http.get(
+        "/reports/expected-arrivals", headers={"Authorization": f"Bearer {supervisor}"}
+    )
+    unknown_centre = await http.get("/reports/expected-arrivals", params={"centre": "paris"})
+    backwards = await http.get(
+        "/reports/expected-arrivals.csv", params={"from": "2024-02-01", "to": "2024-01-01"}
+    )
+
+    assert wrong_role.status_code == 403
+    assert unknown_centre.status_code == 422
+    assert "centre" in unknown_centre.text
+    assert backwards.status_code == 422
     assert backwards.json()["error"] == "invalid_period"

@@ -6,8 +6,10 @@ from uuid import UUID
 from fastapi import FastAPI
 
 from retour_contracts import RETURNEE_REGISTERED_V2, ReturneeRegistered
-from retour_intake.adapters.data_keys import PgDataKeys
+from retour_intake.adapters.data_keys import PgDataKeys, PgExpectedDataKeys
 from retour_intake.adapters.metrics import IntakeMetrics
+from retour_intake.adapters.pg_devices import PgDevices
+from retour_intake.adapters.pg_expected import PgExpected
 from retour_intake.adapters.pg_key_release import PgKeyRelease
 from retour_intake.adapters.pg_protection import PgProtection
 from retour_intake.adapters.pg_reviews import PgReviews
@@ -17,13 +19,26 @@ from retour_intake.entrypoints.corrections import correction_routes
 from retour_intake.entrypoints.data_keys import data_key_routes
 from retour_intake.entrypoints.data_requests import data_request_routes
 from retour_intake.entrypoints.duplicates import duplicate_routes
+from retour_intake.entrypoints.expected_arrivals import expected_arrival_routes
+from retour_intake.entrypoints.expected_worker import ExpectedArrivalCloser
 from retour_intake.entrypoints.http import returnee_routes
+from retour_intake.entrypoints.manifest_body import ManifestBodyMiddleware
+from retour_intake.entrypoints.openrosa import SubmissionMediaTypeMiddleware, openrosa_routes
+from retour_intake.entrypoints.web_form import web_form_routes
 from retour_intake.history import seal_history
+from retour_intake.registering import RegistrationDesk
 from retour_intake.settings import Settings
 from retour_kit.access_log import PgAccessLog
 from retour_kit.audit_routes import audit_router
 from retour_kit.cli import OperatorCommand
-from retour_kit.runtime import Parts, ServiceDefinition, Wiring, build_service_app, service_command
+from retour_kit.runtime import (
+    Parts,
+    ServiceDefinition,
+    Wiring,
+    Worker,
+    build_service_app,
+    service_command,
+)
 
 MIGRATIONS_PACKAGE = "retour_intake"
 
@@ -31,10 +46,11 @@ MIGRATIONS_PACKAGE = "retour_intake"
 def wire(parts: Parts[Settings]) -> Wiring:
     master_keys = parts.settings.master_keys()
     registrations = parts.unit_of_work(PgRegistrationUnitOfWork.binder(master_keys))
+    metrics = IntakeMetrics(parts.registry)  # one set, shared by every way in
     routes = returnee_routes(
         registrations=registrations,
         reads=parts.unit_of_work(PgReads),
-        metrics=IntakeMetrics(parts.registry),
+        metrics=metrics,
         programme_start=parts.settings.programme_start,
     )
     access_log = parts.unit_of_work(lambda conn: PgAccessLog(conn, service=SCHEMA))
@@ -45,7 +61,44 @@ def wire(parts: Parts[Settings]) -> Wiring:
     )
     corrections = correction_routes(registrations, programme_start=parts.settings.programme_start)
     reviews = duplicate_routes(parts.unit_of_work(PgReviews))
-    return Wiring(routers=[routes, corrections, reviews, requests, keys, audit_router(access_log)])
+    expected = parts.unit_of_work(PgExpected.binder(master_keys))
+    settings = parts.settings
+
+    def workers() -> list[Worker]:
+        closer = ExpectedArrivalCloser(
+            expected,
+            close_after_days=settings.expected_arrival_close_after_days,
+            interval_seconds=settings.expected_arrival_check_seconds,
+            metrics=metrics,
+        )
+        return [closer]
+
+    def install(app: FastAPI) -> None:
+        # Outermost: a manifest's body is read before the kit's JSON-only, 64 KiB guards.
+        app.add_middleware(
+            ManifestBodyMiddleware, max_body_bytes=settings.expected_arrivals_max_body_bytes
+        )
+        app.add_middleware(SubmissionMediaTypeMiddleware)  # multipart past the JSON-only guard
+
+    return Wiring(
+        workers=workers,
+        install=install,
+        routers=[
+            routes,
+            corrections,
+            reviews,
+            requests,
+            keys,
+            openrosa_routes(
+                parts.unit_of_work(PgDevices),
+                RegistrationDesk(registrations, metrics, parts.settings.programme_start),
+                max_submission_bytes=parts.settings.http_max_body_bytes,
+            ),
+            expected_arrival_routes(work=expected, metrics=metrics),
+            audit_router(access_log),
+            web_form_routes(),
+        ],
+    )
 
 
 async def rewrap_keys(settings: Settings) -> str:
@@ -59,6 +112,7 @@ async def rewrap_keys(settings: Settings) -> str:
         while True:
             async with pool.acquire() as conn, conn.transaction():
                 done = await PgDataKeys(conn, master_keys).rewrap()
+                done += await PgExpectedDataKeys(conn, master_keys).rewrap()
             if done == 0:
                 return f"{moved} data keys rewrapped under master key {master_keys.current_id}"
             moved += done

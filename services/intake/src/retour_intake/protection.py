@@ -50,7 +50,8 @@ class ProtectionUnitOfWork(Protocol):
         ...
 
     async def erase(self, returnee_id: UUID, *, reason: ErasureReason, at: datetime) -> None:
-        """The tombstone, and the returnee's data key destroyed (crypto-shredding)."""
+        """The tombstone, and the returnee's data key destroyed (crypto-shredding); the
+        expected record their registration confirmed loses its personal data and key too."""
         ...
 
     async def forget_responses(self, returnee_id: UUID) -> int: ...

@@ -38,6 +38,28 @@ class Settings(ServiceSettings):
             " reach every holder within a minute."
         ),
     )
+    expected_arrival_close_after_days: int = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Days after the later of its expected date and the day its manifest was received"
+            " that an expected person who never registered is closed (lapsed): their personal"
+            " data and data key are destroyed."
+        ),
+    )
+    expected_arrival_check_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="How often each intake replica looks for expected people to close.",
+    )
+    expected_arrivals_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description=(
+            "The largest manifest (POST /expected-arrivals, JSON or CSV) accepted; every other"
+            " route keeps HTTP_MAX_BODY_BYTES. A 5,000-person manifest is about 1.5 MB."
+        ),
+    )
 
     @field_validator("master_key")
     @classmethod

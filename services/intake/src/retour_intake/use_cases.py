@@ -10,13 +10,14 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from retour_contracts import ReturneeRegistered, ReturneeRegisteredV2, seal_registration
-from retour_intake.domain.commands import RegisterReturnee
+from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.duplicates import (
     DuplicateAssessment,
     KnownPerson,
     PersonKeys,
     assess_duplicates,
 )
+from retour_intake.domain.expected import OpenExpected, link_candidate
 from retour_intake.domain.registration import Registrar, person_keys, register
 from retour_kit.idempotency import StoredResponse, request_fingerprint
 
@@ -36,6 +37,18 @@ class RegistrationUnitOfWork(Protocol):
     ) -> None:
         """Weak matches wait for a supervisor's review; a strong match the supervisor
         overrode is kept as decided (by whom, why)."""
+        ...
+
+    async def open_expected(self, keys: PersonKeys) -> list[OpenExpected]:
+        """The open expected people duplicate detection's rule could match to ``keys``."""
+        ...
+
+    async def lock_open_expected(self, expected_id: UUID) -> bool:
+        """Locks the expected person until the transaction ends; True if still open."""
+        ...
+
+    async def mark_arrived(self, expected_id: UUID, returnee_id: UUID, *, at: datetime) -> None:
+        """The expected person arrived: this registration confirmed them."""
         ...
 
     async def issue_data_key(self, returnee_id: UUID) -> bytes:
@@ -93,14 +106,18 @@ async def register_returnee(
         # Two centres registering the same person at the same moment must see each other.
         await uow.lock_identity(keys)
         duplicates = assess_duplicates(keys, await uow.known_people(keys))
+        expected_id = await expected_to_link(uow, command, keys)
         event = register(
             command,
             returnee_id=new_id(),
             registered_at=now(),
             duplicates=duplicates,
             registrar=registrar,
+            expected_id=expected_id,
         )
         await uow.add(event, keys)
+        if expected_id is not None:
+            await uow.mark_arrived(expected_id, event.returnee_id, at=event.registered_at)
         reason = command.override_reason.value if command.override_reason else None
         await uow.queue_reviews(event, duplicates, reason=reason)
         await uow.record_access(registrar, event.returnee_id, created=True)
@@ -113,3 +130,24 @@ async def register_returnee(
         body = event.model_dump(mode="json")
         await uow.store_response(idempotency_key, StoredResponse(201, body))
         return RegistrationResult(201, body, replayed=False, event=event, event_id=event_id)
+
+
+async def expected_to_link(
+    uow: RegistrationUnitOfWork, command: RegisterReturnee, keys: PersonKeys
+) -> UUID | None:
+    """The expected person this registration confirms: the one the registrar named (open, at
+    any centre, else InvalidField), or the open one matching strongly, if any.
+
+    The candidate is locked and checked open again: of two registrations matching one expected
+    person at once, the second waits for the first to commit, finds them arrived, and simply
+    does not link."""
+    if command.expected_id is not None:
+        if not await uow.lock_open_expected(command.expected_id):
+            raise InvalidField("expected_id", "is not an open expected arrival")
+        return command.expected_id
+    candidate = link_candidate(
+        keys, await uow.open_expected(keys), centre=command.reception_centre.value
+    )
+    if candidate is None or not await uow.lock_open_expected(candidate):
+        return None
+    return candidate

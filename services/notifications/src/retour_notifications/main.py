@@ -15,6 +15,7 @@ from retour_contracts import (
     FOLLOW_UP_SCHEDULED_V1,
     REINTEGRATION_ASSESSED_V1,
     RETURNEE_ERASED_V1,
+    RETURNEE_EXPECTED_V1,
     RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
     RETURNEE_UPDATED_V1,
@@ -36,6 +37,7 @@ from retour_notifications.adapters.ledger_views import PgLedgerViews
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import forget_contacts
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
+from retour_notifications.adapters.pg_waves import give_up_incomplete_waves
 from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
 from retour_notifications.adapters.unit_of_work import LedgerWork
@@ -52,6 +54,7 @@ from retour_notifications.usecases.compose import Composer
 from retour_notifications.usecases.ports import Gateway
 from retour_notifications.usecases.record import Recording
 from retour_notifications.usecases.remind import FollowUpSending
+from retour_notifications.usecases.waves import WaveSummaries
 
 SCHEMA = "notifications"
 MIGRATIONS_PACKAGE = "retour_notifications"
@@ -97,6 +100,8 @@ SERVICE = ServiceDefinition(
         CASE_REOPENED_V1,
         FOLLOW_UP_SCHEDULED_V1,
         REINTEGRATION_ASSESSED_V1,
+        # Manifests: the centre team's summary of each wave, once all of it is read (waves.py)
+        RETURNEE_EXPECTED_V1,
     ),
     inbox=INBOX_CONSUMER,
 )
@@ -108,7 +113,10 @@ def build_app(settings: Settings) -> FastAPI:
 
 def recorder(parts: Parts[Settings], metrics: NotificationMetrics) -> HandleBatch:
     record = notification_recorder(
-        build_recording(parts.settings), metrics, build_data_keys(parts.settings)
+        build_recording(parts.settings),
+        metrics,
+        build_data_keys(parts.settings),
+        build_wave_summaries(parts.settings),
     )
     return parts.unit_of_work(LedgerWork).handling(record)
 
@@ -147,6 +155,13 @@ def build_recording(settings: Settings) -> Recording:
         team_language=settings.team_language,
         max_event_age=timedelta(hours=settings.max_event_age_hours),
         duplicate_hold=timedelta(hours=settings.duplicate_hold_hours),
+    )
+
+
+def build_wave_summaries(settings: Settings) -> WaveSummaries:
+    return WaveSummaries(
+        recording=build_recording(settings),
+        extra_addresses={c.value: tuple(a) for c, a in settings.wave_summary_emails.items()},
     )
 
 
@@ -208,6 +223,12 @@ def build_senders(
     async def forget() -> int:
         return await forget_contacts(queue.pool, datetime.now(UTC) - retention)
 
+    async def give_up_waves() -> int:
+        # As old as an event that no longer notifies anyone: the wave's summary never will.
+        return await give_up_incomplete_waves(
+            queue.pool, timedelta(hours=settings.max_event_age_hours)
+        )
+
     upkeep = Upkeep(
         queue=queue,
         forget_contacts=forget,
@@ -217,6 +238,7 @@ def build_senders(
         interval_seconds=settings.upkeep_interval_seconds,
         ledger_retention=timedelta(days=settings.ledger_retention_days),
         prune_every_seconds=settings.retention_interval_seconds,
+        give_up_waves=give_up_waves,
     )
     return senders, upkeep
 

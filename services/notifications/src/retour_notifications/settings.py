@@ -25,12 +25,15 @@ from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, Ji
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
 from retour_notifications.adapters.smtp import SmtpSecurity
 from retour_notifications.domain.rules import RulesError
+from retour_notifications.domain.waves import WAVE_SUMMARY_RULE
 from retour_notifications.usecases.ports import TemplateProblem
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
 EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
 StaffSubject = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
 """A staff member as tokens and case events name them (the token's subject)."""
+
+WAVE_SUMMARY_TEMPLATE = (WAVE_SUMMARY_RULE.template, WAVE_SUMMARY_RULE.channel)
 
 # Only good for the local stack, where smsbox listens on 127.0.0.1 alone.
 LOCAL_KANNEL_PASSWORD = "retour-local-sendsms"  # noqa: S105
@@ -121,6 +124,15 @@ class Settings(ConsumingSettings):
         default_factory=_local_team_addresses,
         description='JSON object, e.g. {"bamako": "equipe@example.org", ...}: every centre.',
     )
+    wave_summary_emails: dict[ReceptionCentre, list[EmailAddress]] = Field(
+        default_factory=dict,
+        description="JSON object, reception centre -> addresses, e.g."
+        ' {"bamako": ["medical.bamako@example.org"]}: who is emailed the summary of a wave'
+        " announced by a manifest (returnee.expected: how many people, by sex, age group and"
+        " vulnerability; no names) besides the centre's team (CENTRE_TEAM_EMAILS), which"
+        " always gets it once the whole wave is read. A centre not listed (by default, every"
+        " one) tells its team alone; an address equal to the team's is emailed once.",
+    )
 
     kannel_sendsms_url: HttpUrl = HttpUrl("http://127.0.0.1:13013/cgi-bin/sendsms")
     kannel_username: str = Field(default="retour", min_length=1)
@@ -179,6 +191,7 @@ class Settings(ConsumingSettings):
         if missing:
             # An alert about a vulnerable arrival must never have nowhere to go.
             raise ValueError(f"CENTRE_TEAM_EMAILS has no address for {', '.join(missing)}")
+        _check_wave_summary_emails(self.wave_summary_emails)
         if self.sending_lease_seconds < 3 * self.gateway_timeout_seconds:
             # A live send must always finish before its row is taken for a crashed one.
             raise ValueError("SENDING_LEASE_SECONDS must be at least 3 x GATEWAY_TIMEOUT_SECONDS")
@@ -202,13 +215,26 @@ class Settings(ConsumingSettings):
             raise ValueError("KANNEL_PASSWORD must be set for a Kannel that is not local")
         try:
             book = load_rule_book(self.rules_file)
-            self.templates().check(book.templates())
+            # Not a rule of the book, yet every wave's summary goes to its centre team.
+            self.templates().check(book.templates() | {WAVE_SUMMARY_TEMPLATE})
         except (RulesError, TemplateProblem) as error:
             raise ValueError(f"rules and templates: {error}") from None
         return self
 
     def templates(self) -> JinjaTemplates:
         return JinjaTemplates(Path(self.templates_dir), fallback_language=self.fallback_language)
+
+
+def _check_wave_summary_emails(emails: dict[ReceptionCentre, list[EmailAddress]]) -> None:
+    for centre, addresses in emails.items():
+        if not addresses:
+            raise ValueError(
+                f"WAVE_SUMMARY_EMAILS lists no address for {centre.value}: give at least one,"
+                " or leave the centre out to send the summary to its team alone"
+            )
+        if len({address.lower() for address in addresses}) != len(addresses):
+            # One ledger row per address and wave: a repeated address would get one email.
+            raise ValueError(f"WAVE_SUMMARY_EMAILS lists an address twice for {centre.value}")
 
 
 def _is_loopback(host: str) -> bool:

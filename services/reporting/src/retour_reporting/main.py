@@ -16,10 +16,12 @@ from retour_contracts import (
     AID_GRANTED_V1,
     CASE_CLOSED_V1,
     CASE_REOPENED_V1,
+    EXPECTED_ARRIVAL_CLOSED_V1,
     FOLLOW_UP_SCHEDULED_V1,
     PLAN_AGREED_V1,
     REFERRAL_UPDATED_V1,
     REINTEGRATION_ASSESSED_V1,
+    RETURNEE_EXPECTED_V1,
     RETURNEE_MERGED_V1,
     RETURNEE_REGISTERED_V2,
     RETURNEE_UPDATED_V1,
@@ -74,8 +76,9 @@ SERVICE = ServiceDefinition(
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
-    # Corrections, transfers, merges and the case events too: the rebuild replays every topic
-    # listed here, so it reads them as the live consumer does and ends in the same projections.
+    # Corrections, transfers, merges, the case events and the expected arrivals too: the
+    # rebuild replays every topic listed here, so it reads them as the live consumer does and
+    # ends in the same projections.
     consumes=(
         RETURNEE_REGISTERED_V2,
         AID_GRANTED_V1,
@@ -88,6 +91,8 @@ SERVICE = ServiceDefinition(
         REFERRAL_UPDATED_V1,
         FOLLOW_UP_SCHEDULED_V1,
         REINTEGRATION_ASSESSED_V1,
+        RETURNEE_EXPECTED_V1,
+        EXPECTED_ARRIVAL_CLOSED_V1,
     ),
     inbox=INBOX_CONSUMER,
     schema_of=lambda settings: settings.database_schema,

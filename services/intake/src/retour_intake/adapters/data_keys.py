@@ -122,37 +122,88 @@ def _context(returnee_id: UUID) -> bytes:
     return f"retour:data-key:{returnee_id}".encode()
 
 
-class PgDataKeys:
-    """The ``data_keys`` table on one unit of work's connection."""
+class WrappedKeyTable:
+    """A table of data keys, one per owner id, each kept wrapped by the master key with its
+    owner's id as associated data. Subclasses name the table and its id column (constants,
+    never input)."""
+
+    table = ""
+    id_column = ""
 
     def __init__(self, conn: Connection, wrapping: KeyWrapping) -> None:
         self._conn = conn
         self._wrapping = wrapping
 
-    async def issue(self, returnee_id: UUID) -> bytes:
-        key = new_data_key()
-        wrapped = await self._wrapping.wrap(key, returnee_id=returnee_id)
-        await self._conn.execute(
-            "INSERT INTO data_keys (returnee_id, master_key_id, wrapped_key) VALUES ($1, $2, $3)",
-            returnee_id,
-            wrapped.master_key_id,
-            wrapped.blob,
-        )
-        return key
+    async def issue(self, owner_id: UUID) -> bytes:
+        return (await self.issue_many([owner_id]))[owner_id]
 
-    async def of(self, returnee_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    async def issue_many(self, owner_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        """A new key for each of ``owner_ids``, stored in one statement (a manifest's wave)."""
+        keys = {owner_id: new_data_key() for owner_id in owner_ids}
+        wrapped = [await self._wrapping.wrap(key, returnee_id=i) for i, key in keys.items()]
+        await self._conn.execute(
+            f"INSERT INTO {self.table} ({self.id_column}, master_key_id, wrapped_key)"  # noqa: S608
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
+            list(keys),
+            [w.master_key_id for w in wrapped],
+            [w.blob for w in wrapped],
+        )
+        return keys
+
+    async def of(self, owner_ids: Sequence[UUID]) -> dict[UUID, bytes]:
         rows = await self._conn.fetch(
-            "SELECT returnee_id, master_key_id, wrapped_key FROM data_keys"
-            " WHERE returnee_id = ANY($1::uuid[])",
-            list(returnee_ids),
+            f"SELECT {self.id_column} AS owner_id, master_key_id, wrapped_key"  # noqa: S608
+            f" FROM {self.table} WHERE {self.id_column} = ANY($1::uuid[])",
+            list(owner_ids),
         )
         return {
-            row["returnee_id"]: await self._wrapping.unwrap(
+            row["owner_id"]: await self._wrapping.unwrap(
                 WrappedKey(row["master_key_id"], row["wrapped_key"]),
-                returnee_id=row["returnee_id"],
+                returnee_id=row["owner_id"],
             )
             for row in rows
         }
+
+    async def destroy(self, owner_ids: Sequence[UUID]) -> None:
+        """Crypto-shredding: no sealed copy under these keys opens again."""
+        await self._conn.execute(
+            f"DELETE FROM {self.table} WHERE {self.id_column} = ANY($1::uuid[])",  # noqa: S608
+            list(owner_ids),
+        )
+
+    async def rewrap(self, *, batch: int = 500) -> int:
+        """Moves up to ``batch`` data keys wrapped by an older master key to the current one;
+        0 when none is left. Rows are claimed with SKIP LOCKED, so two runs share the work."""
+        rows = await self._conn.fetch(
+            f"SELECT {self.id_column} AS owner_id, master_key_id, wrapped_key"  # noqa: S608
+            f" FROM {self.table} WHERE master_key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+            self._wrapping.current_id,
+            batch,
+        )
+        ids, blobs = [], []
+        for row in rows:
+            owner_id = row["owner_id"]
+            key = await self._wrapping.unwrap(
+                WrappedKey(row["master_key_id"], row["wrapped_key"]), returnee_id=owner_id
+            )
+            ids.append(owner_id)
+            blobs.append((await self._wrapping.wrap(key, returnee_id=owner_id)).blob)
+        await self._conn.execute(
+            f"UPDATE {self.table} SET master_key_id = $1, wrapped_key = new.blob"  # noqa: S608
+            " FROM unnest($2::uuid[], $3::bytea[]) AS new (owner_id, blob)"
+            f" WHERE {self.table}.{self.id_column} = new.owner_id",
+            self._wrapping.current_id,
+            ids,
+            blobs,
+        )
+        return len(rows)
+
+
+class PgDataKeys(WrappedKeyTable):
+    """The ``data_keys`` table: each returnee's key, on one unit of work's connection."""
+
+    table = "data_keys"
+    id_column = "returnee_id"
 
     async def for_sealing_history(self, returnee_ids: Sequence[UUID]) -> HistoryKeys:
         """The keys of those of ``returnee_ids`` who are registered and not erased, issued now
@@ -174,29 +225,9 @@ class PgDataKeys:
                 reissued[row["returnee_id"]] = ReturneeRegistered.model_validate_json(row["record"])
         return HistoryKeys(keys, reissued)
 
-    async def rewrap(self, *, batch: int = 500) -> int:
-        """Moves up to ``batch`` data keys wrapped by an older master key to the current one;
-        0 when none is left. Rows are claimed with SKIP LOCKED, so two runs share the work."""
-        rows = await self._conn.fetch(
-            "SELECT returnee_id, master_key_id, wrapped_key FROM data_keys"
-            " WHERE master_key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-            self._wrapping.current_id,
-            batch,
-        )
-        ids, blobs = [], []
-        for row in rows:
-            returnee_id = row["returnee_id"]
-            key = await self._wrapping.unwrap(
-                WrappedKey(row["master_key_id"], row["wrapped_key"]), returnee_id=returnee_id
-            )
-            ids.append(returnee_id)
-            blobs.append((await self._wrapping.wrap(key, returnee_id=returnee_id)).blob)
-        await self._conn.execute(
-            "UPDATE data_keys SET master_key_id = $1, wrapped_key = new.blob"
-            " FROM unnest($2::uuid[], $3::bytea[]) AS new (returnee_id, blob)"
-            " WHERE data_keys.returnee_id = new.returnee_id",
-            self._wrapping.current_id,
-            ids,
-            blobs,
-        )
-        return len(rows)
+
+class PgExpectedDataKeys(WrappedKeyTable):
+    """The ``expected_data_keys`` table: each expected person's own key (migration 0009)."""
+
+    table = "expected_data_keys"
+    id_column = "expected_id"

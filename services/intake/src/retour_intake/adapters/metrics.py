@@ -25,3 +25,23 @@ class IntakeMetrics:
             "Requests answered from an earlier Idempotency-Key",
             registry=registry,
         )
+        # Expected arrivals: counts only, labelled by centre (no wave names: a sender's
+        # free text).
+        self.manifests = Counter(
+            "intake_expected_manifests", "Manifests received", ["centre"], registry=registry
+        )
+        self.people_expected = Counter(
+            "intake_expected_people", "People announced by manifests", ["centre"], registry=registry
+        )
+        self.expected_linked = Counter(
+            "intake_expected_linked",
+            "Registrations linked to an expected person",
+            ["centre"],
+            registry=registry,
+        )
+        self.expected_closed = Counter(
+            "intake_expected_closed",
+            "Expected people closed without registering (lapsed or withdrawn)",
+            ["centre"],
+            registry=registry,
+        )

@@ -13,6 +13,7 @@ from retour_contracts import (
     build_envelope,
     spec_for_model,
 )
+from retour_intake.adapters.pg_expected import erase_linked
 from retour_intake.adapters.unit_of_work import SCHEMA, SOURCE
 from retour_intake.protection import Located, Staff
 from retour_kit import outbox
@@ -82,6 +83,8 @@ class PgProtection:
         # Without its key, no sealed copy of the personal block opens again: the topic's, the
         # dead letters', a backup's or a partner's mirror. Committed with the tombstone.
         await self._conn.execute("DELETE FROM data_keys WHERE returnee_id = $1", returnee_id)
+        # The expected record this registration confirmed held the same person's data.
+        await erase_linked(self._conn, returnee_id, at=at)
 
     async def forget_responses(self, returnee_id: UUID) -> int:
         return rows_affected(await self._conn.execute(_FORGET_RESPONSES, str(returnee_id)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from retour_contracts import (
@@ -15,14 +16,15 @@ from retour_contracts import (
     build_envelope,
 )
 from retour_intake.adapters.data_keys import KeyWrapping, PgDataKeys
+from retour_intake.adapters.pg_expected import PgExpected, match_arguments
 from retour_intake.adapters.returnee_views import PgReturneeViews
 from retour_intake.corrections import Current
 from retour_intake.domain.duplicates import (
-    BIRTH_YEAR_TOLERANCE,
     DuplicateAssessment,
     KnownPerson,
     PersonKeys,
 )
+from retour_intake.domain.expected import OpenExpected
 from retour_intake.domain.registration import Registrar
 from retour_intake.protection import Staff
 from retour_kit import idempotency, outbox
@@ -67,6 +69,7 @@ class PgRegistrationUnitOfWork:
         self._conn = conn
         self._access_log = PgAccessLog(conn, service=SCHEMA)
         self._data_keys = PgDataKeys(conn, wrapping)
+        self._expected = PgExpected(conn, wrapping)
         self.idempotency_keys = PgIdempotencyKeys(conn)
 
     @classmethod
@@ -101,27 +104,11 @@ class PgRegistrationUnitOfWork:
         )
 
     async def known_people(self, keys: PersonKeys) -> list[KnownPerson]:
-        rows = await self._conn.fetch(
-            _KNOWN_PEOPLE,
-            keys.name_key,
-            keys.phone,
-            keys.family_key,
-            keys.birth_date,
-            keys.national_id,
-            keys.birth_year,
-            BIRTH_YEAR_TOLERANCE,
-        )
+        rows = await self._conn.fetch(_KNOWN_PEOPLE, *match_arguments(keys))
         return [
             KnownPerson(
                 returnee_id=row["returnee_id"],
-                keys=PersonKeys(
-                    name_key=row["name_key"],
-                    family_key=row["family_key"],
-                    birth_date=row["birth_date"],
-                    birth_year=row["birth_year"],
-                    phone=row["phone"],
-                    national_id=row["national_id_key"],
-                ),
+                keys=PersonKeys.stored(row),
             )
             for row in rows
         ]
@@ -162,6 +149,15 @@ class PgRegistrationUnitOfWork:
                 for match, strength, by, why in pairs
             ],
         )
+
+    async def open_expected(self, keys: PersonKeys) -> list[OpenExpected]:
+        return await self._expected.open_matching(keys)
+
+    async def lock_open_expected(self, expected_id: UUID) -> bool:
+        return await self._expected.lock_open(expected_id)
+
+    async def mark_arrived(self, expected_id: UUID, returnee_id: UUID, *, at: datetime) -> None:
+        await self._expected.mark_arrived(expected_id, returnee_id, at=at)
 
     async def issue_data_key(self, returnee_id: UUID) -> bytes:
         return await self._data_keys.issue(returnee_id)

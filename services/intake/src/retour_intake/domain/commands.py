@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -101,6 +102,13 @@ class RegisterReturnee(RefusesControlCharacters, BaseModel):
     )
     override_reason: OverrideReason | None = Field(
         default=None, description="Why the strong match is someone else (confirm_not_duplicate)."
+    )
+    expected_id: UUID | None = Field(
+        default=None,
+        description="The expected arrival (GET /expected-arrivals, POST /expected-arrivals/"
+        "matches) this person is, confirmed by the registrar: it must still be open, at any"
+        " centre (people land elsewhere than announced). Left out, the open expected person"
+        " who matches strongly is linked, if any.",
     )
 
     @field_validator("arrival_date")

@@ -195,6 +195,7 @@ _ENTERED = set(RegisterReturnee.model_fields) - {
     "age_estimate",
     "confirm_not_duplicate",
     "override_reason",
+    "expected_id",  # the link made at registration: no correction changes it
 }
 _IDENTITY = {
     RegistrationField.GIVEN_NAME,

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any, Protocol
 from uuid import UUID
 
 from retour_intake.domain.names import full_name_key, normalise_name
@@ -32,6 +33,12 @@ class MatchStrength(StrEnum):
     WEAK = "weak"
 
 
+class StoredRow(Protocol):
+    """A database row, read by column name."""
+
+    def __getitem__(self, column: str) -> Any: ...
+
+
 @dataclass(frozen=True)
 class PersonKeys:
     """What duplicate detection compares; derived from a registration, stored with it."""
@@ -39,7 +46,9 @@ class PersonKeys:
     name_key: str
     family_key: str
     birth_date: date | None
-    birth_year: int  # from the date of birth, or arrival year minus the estimated age
+    birth_year: int | None
+    """From the date of birth, or arrival year minus the estimated age; a registration always
+    has one, an expected person whose manifest gives no age may not."""
     phone: str | None
     national_id: str | None = None
     """As compared: letters and digits, upper case (the database's national_id_key())."""
@@ -48,10 +57,10 @@ class PersonKeys:
     def of(
         cls,
         *,
-        given_name: str,
+        given_name: str | None,
         family_name: str,
         birth_date: date | None,
-        birth_year: int,
+        birth_year: int | None,
         phone: str | None,
         national_id: str | None = None,
     ) -> PersonKeys:
@@ -62,6 +71,18 @@ class PersonKeys:
             birth_year=birth_year,
             phone=phone,
             national_id=national_id_key(national_id),
+        )
+
+    @classmethod
+    def stored(cls, row: StoredRow) -> PersonKeys:
+        """The keys as the tables keep them (returnees, expected_people: same column names)."""
+        return cls(
+            name_key=row["name_key"],
+            family_key=row["family_key"],
+            birth_date=row["birth_date"],
+            birth_year=row["birth_year"],
+            phone=row["phone"],
+            national_id=row["national_id_key"],
         )
 
 
@@ -98,7 +119,11 @@ def match_strength(new: PersonKeys, known: PersonKeys) -> MatchStrength | None:
     same_phone = new.phone is not None and new.phone == known.phone
     both_dated = new.birth_date is not None and known.birth_date is not None
     same_birth_date = both_dated and new.birth_date == known.birth_date
-    close_birth_year = abs(new.birth_year - known.birth_year) <= BIRTH_YEAR_TOLERANCE
+    close_birth_year = (
+        new.birth_year is not None
+        and known.birth_year is not None
+        and abs(new.birth_year - known.birth_year) <= BIRTH_YEAR_TOLERANCE
+    )
     if same_name and (same_birth_date or same_phone or (not both_dated and close_birth_year)):
         return MatchStrength.STRONG
     if (same_name and close_birth_year) or same_phone:

@@ -57,6 +57,7 @@ def register(
     registered_at: datetime,
     duplicates: DuplicateAssessment,
     registrar: Registrar,
+    expected_id: UUID | None = None,
 ) -> ReturneeRegistered:
     """The event to record. Raises DuplicateSuspected when a strong match is not confirmed,
     OverrideRefused when someone else than a supervisor confirms it, InvalidField when the
@@ -94,4 +95,5 @@ def register(
         personal=PersonalData(**dict(command.personal)),
         possible_duplicate_of=list(duplicates.all_matches),
         duplicate_confirmed_by=registrar.subject if confirmed else None,
+        expected_id=expected_id,
     )

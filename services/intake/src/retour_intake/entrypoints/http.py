@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -19,9 +18,10 @@ from retour_intake.adapters.metrics import IntakeMetrics
 from retour_intake.adapters.returnee_views import Cursor
 from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS, PgReads
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
-from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused, Registrar
+from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused
 from retour_intake.domain.search import MAX_QUERY, MIN_QUERY, SearchQuery
-from retour_intake.use_cases import RegistrationUnitOfWork, register_returnee
+from retour_intake.registering import OutsideYourCentres, RegistrationDesk
+from retour_intake.use_cases import RegistrationUnitOfWork
 from retour_kit.access_log import Access
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError, invalid_fields, outside_centres
@@ -30,10 +30,8 @@ from retour_kit.idempotency import (
     IdempotencyKeyReused,
     RequiredIdempotencyKey,
     key_reused,
-    scoped_key,
 )
-from retour_kit.logging import bound_event_context
-from retour_kit.tracing import TraceParentHeader, continued_trace, trace_id
+from retour_kit.tracing import TraceParentHeader
 from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
@@ -62,6 +60,7 @@ def returnee_routes(
     programme_start: date,
 ) -> APIRouter:
     router = APIRouter(tags=["returnees"])
+    desk = RegistrationDesk(registrations, metrics, programme_start)
 
     @router.post("/returnees", status_code=201, responses=_REGISTRATION_RESPONSES)
     async def register(
@@ -71,25 +70,13 @@ def returnee_routes(
         traceparent: TraceParentHeader = None,
     ) -> JSONResponse:
         """Register a returnee; duplicates across all centres are checked first."""
-        if not principal.works_at(command.reception_centre):
-            raise outside_centres("body.reception_centre")
         try:
-            command.check_arrival_in_programme(programme_start)
-        except InvalidField as invalid:
-            raise invalid_fields((f"body.{invalid.field}", invalid.message)) from invalid
-        trace = continued_trace(traceparent)
-        try:
-            result = await register_returnee(
-                registrations.transaction,
-                command,
-                registrar=Registrar(principal.subject, tuple(sorted(principal.roles))),
-                idempotency_key=scoped_key(principal.subject, idempotency_key),
-                traceparent=trace,
-                now=lambda: datetime.now(UTC),
-                new_id=uuid.uuid4,
+            result = await desk.register(
+                command, principal, idempotency_key=idempotency_key, traceparent=traceparent
             )
+        except OutsideYourCentres:
+            raise outside_centres("body.reception_centre") from None
         except DuplicateSuspected as suspected:
-            metrics.duplicates_blocked.inc()
             raise possible_duplicate(
                 suspected,
                 "this person matches earlier registrations; check them, then resend with"
@@ -111,16 +98,7 @@ def returnee_routes(
         returnee_id = result.body["returnee_id"]
         headers = {"Location": f"/returnees/{returnee_id}"} if result.status == 201 else {}
         if result.replayed:
-            metrics.idempotent_replays.inc()
             headers[REPLAYED_HEADER] = "true"
-        elif result.event is not None:
-            metrics.registrations.labels(result.event.reception_centre.value).inc()
-            if result.event.possible_duplicate_of:
-                metrics.duplicates_flagged.inc()
-            with bound_event_context(
-                returnee_id=returnee_id, event_id=str(result.event_id), trace_id=trace_id(trace)
-            ):
-                log.info("returnee registered", centre=result.event.reception_centre.value)
         return JSONResponse(result.body, status_code=result.status, headers=headers)
 
     # Declared before /returnees/{returnee_id}, which would otherwise take "search" for an id.

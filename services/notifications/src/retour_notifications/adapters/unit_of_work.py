@@ -9,6 +9,7 @@ from retour_notifications.adapters.pg_contacts import PgContacts
 from retour_notifications.adapters.pg_follow_ups import PgFollowUps
 from retour_notifications.adapters.pg_ledger import PgLedger
 from retour_notifications.adapters.pg_protection import PgProtection
+from retour_notifications.adapters.pg_waves import PgExpectedWaves
 
 
 class LedgerWork:
@@ -17,3 +18,4 @@ class LedgerWork:
         self.contacts = PgContacts(conn)
         self.forgetting = PgProtection(conn)
         self.follow_ups = PgFollowUps(conn)
+        self.waves = PgExpectedWaves(conn)

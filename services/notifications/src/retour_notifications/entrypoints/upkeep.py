@@ -20,7 +20,7 @@ log = structlog.stdlib.get_logger(__name__)
 class Upkeep:
     """Periodic chores: fail rows interrupted mid-send and rows held too long, forget old
     phone numbers, refresh the pending gauges; and, less often, delete finished rows past the
-    ledger's retention."""
+    ledger's retention and give up the waves of manifests left incomplete."""
 
     def __init__(
         self,
@@ -33,6 +33,7 @@ class Upkeep:
         interval_seconds: float,
         ledger_retention: timedelta,
         prune_every_seconds: float,
+        give_up_waves: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._queue = queue
         self._forget_contacts = forget_contacts
@@ -42,6 +43,7 @@ class Upkeep:
         self._interval = interval_seconds
         self._ledger_retention = ledger_retention
         self._prune_every = prune_every_seconds
+        self._give_up_waves = give_up_waves  # None: no waves to mind (the ledger's tests)
 
     name = "notifications-upkeep"
 
@@ -58,6 +60,7 @@ class Upkeep:
                 next_prune = time.monotonic() + self._prune_every
                 try:
                     await self.prune_ledger(stopping)
+                    await self.give_up_waves()
                 except Exception as error:
                     log.warning("notifications ledger pruning failed", error=describe_error(error))
             await pause_unless_stopped(stopping, self._interval)
@@ -73,6 +76,16 @@ class Upkeep:
         if forgotten:
             log.info("phone numbers past retention forgotten", contacts=forgotten)
         self._metrics.set_pending(await self._queue.pending())
+
+    async def give_up_waves(self) -> int:
+        """Gives up the manifests' waves still incomplete past their time: a summary that can
+        no longer come (pg_waves.py)."""
+        if self._give_up_waves is None:
+            return 0
+        given_up = await self._give_up_waves()
+        if given_up:
+            log.warning("incomplete waves given up, never summarised", waves=given_up)
+        return given_up
 
     async def prune_ledger(self, stopping: asyncio.Event | None = None) -> int:
         """Deletes the finished rows older than the ledger's retention (never a held, queued or

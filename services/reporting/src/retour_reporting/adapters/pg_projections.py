@@ -16,18 +16,20 @@ from uuid import UUID
 
 from retour_kit.db import Connection
 from retour_reporting.domain.corrections import FieldChange
+from retour_reporting.domain.expectations import ExpectedRow
 from retour_reporting.domain.merges import KeptMerge, Merge
 from retour_reporting.domain.projection import ProjectionRows, RegistrationRow
 
 _REGISTRATIONS = """
 INSERT INTO registrations (returnee_id, arrival_date, reception_centre, return_type,
-                           host_country, region_of_origin, sex, age_group, vulnerabilities)
+                           host_country, region_of_origin, sex, age_group, vulnerabilities,
+                           expected_id)
 SELECT returnee_id, arrival_date, reception_centre, return_type, host_country,
-       region_of_origin, sex, age_group, string_to_array(vulnerabilities, ',')
+       region_of_origin, sex, age_group, string_to_array(vulnerabilities, ','), expected_id
 FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[])
+            $7::text[], $8::text[], $9::text[], $10::uuid[])
      AS r(returnee_id, arrival_date, reception_centre, return_type, host_country,
-          region_of_origin, sex, age_group, vulnerabilities)
+          region_of_origin, sex, age_group, vulnerabilities, expected_id)
 ON CONFLICT (returnee_id) DO NOTHING
 """
 
@@ -114,6 +116,31 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::integer
 ON CONFLICT DO NOTHING
 """
 
+# Expected arrivals: the first announcement of an expected_id wins; a closure replaces the one
+# kept only when it is the later (domain.expectations.closure_version).
+_EXPECTED = """
+INSERT INTO expected_arrivals (expected_id, wave_id, wave_name, wave_size, reception_centre,
+                               expected_date, host_country, announced_at, sex, age_group,
+                               vulnerabilities)
+SELECT expected_id, wave_id, wave_name, wave_size, reception_centre, expected_date,
+       host_country, announced_at, sex, age_group, string_to_array(vulnerabilities, ',')
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::text[], $6::date[],
+            $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+     AS e(expected_id, wave_id, wave_name, wave_size, reception_centre, expected_date,
+          host_country, announced_at, sex, age_group, vulnerabilities)
+ON CONFLICT (expected_id) DO NOTHING
+"""
+
+_EXPECTATION_CLOSURES = """
+INSERT INTO expectation_closures AS kept (expected_id, wave_id, reception_centre, reason,
+                                          closed_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
+ON CONFLICT (expected_id) DO UPDATE
+SET wave_id = excluded.wave_id, reception_centre = excluded.reception_centre,
+    reason = excluded.reason, closed_at = excluded.closed_at
+WHERE (kept.closed_at, kept.reason COLLATE "C") < (excluded.closed_at, excluded.reason COLLATE "C")
+"""
+
 PROJECTION_TABLES = (
     "registrations",
     "registration_changes",
@@ -127,6 +154,8 @@ PROJECTION_TABLES = (
     "referrals",
     "follow_ups",
     "assessments",
+    "expected_arrivals",
+    "expectation_closures",
 )
 """Every table made from the events: what a rebuild empties and fills again."""
 
@@ -175,7 +204,7 @@ WHERE returnee_id = ANY($1::uuid[])
 
 _REGISTRATIONS_OF = """
 SELECT returnee_id, arrival_date, reception_centre, return_type, host_country,
-       region_of_origin, sex, age_group, vulnerabilities
+       region_of_origin, sex, age_group, vulnerabilities, expected_id
 FROM registrations WHERE returnee_id = ANY($1::uuid[])
 """
 
@@ -229,7 +258,9 @@ class PgProjectionStore:
 
     async def write(self, rows: ProjectionRows) -> None:
         if rows.registrations:
-            await self._conn.execute(_REGISTRATIONS, *_registration_columns(rows.registrations))
+            await self._conn.execute(
+                _REGISTRATIONS, *_with_joined_vulnerabilities(rows.registrations)
+            )
         if rows.aid:
             await self._conn.execute(_AID, *_columns(rows.aid))
         if rows.activities:
@@ -242,14 +273,17 @@ class PgProjectionStore:
             (_REFERRALS, rows.referrals),
             (_FOLLOW_UPS, rows.follow_ups),
             (_ASSESSMENTS, rows.assessments),
+            (_EXPECTATION_CLOSURES, rows.expectation_closures),
         ]
         for statement, batch in case_rows:
             if batch:
                 await self._conn.execute(statement, *_columns(batch))
+        if rows.expected:
+            await self._conn.execute(_EXPECTED, *_with_joined_vulnerabilities(rows.expected))
 
     async def replace_registrations(self, rows: Sequence[RegistrationRow]) -> None:
         if rows:
-            await self._conn.execute(_REPLACE_REGISTRATIONS, *_registration_columns(rows))
+            await self._conn.execute(_REPLACE_REGISTRATIONS, *_correctable_columns(rows))
 
 
 def _registration_row(record: Any) -> RegistrationRow:
@@ -263,14 +297,24 @@ def _registration_row(record: Any) -> RegistrationRow:
         record["sex"],
         record["age_group"],
         tuple(record["vulnerabilities"]),
+        record["expected_id"],
     )
 
 
-def _registration_columns(rows: Sequence[RegistrationRow]) -> list[list[Any]]:
-    *columns, vulnerabilities = _columns(rows)
+def _correctable_columns(rows: Sequence[RegistrationRow]) -> list[list[Any]]:
+    """The columns up to ``vulnerabilities``: the facts a correction may change
+    (_REPLACE_REGISTRATIONS); the expected arrival it confirmed stays."""
+    columns = _with_joined_vulnerabilities(rows)
+    return columns[: RegistrationRow._fields.index("vulnerabilities") + 1]
+
+
+def _with_joined_vulnerabilities(rows: Sequence[RegistrationRow | ExpectedRow]) -> list[list[Any]]:
+    columns = _columns(rows)
     # A text[] per row cannot ride in a 1-D array parameter; vulnerability names are
     # snake_case words, so a comma-joined string is unambiguous ("" -> no element).
-    return [*columns, [",".join(each) for each in vulnerabilities]]
+    at = rows[0]._fields.index("vulnerabilities")
+    columns[at] = [",".join(each) for each in columns[at]]
+    return columns
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int | None = None) -> list[list[Any]]:

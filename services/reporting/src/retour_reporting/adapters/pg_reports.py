@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from retour_reporting.adapters import case_report_rows, case_report_sql, report_sql
+from retour_reporting.adapters import (
+    case_report_rows,
+    case_report_sql,
+    expected_report_rows,
+    expected_report_sql,
+    report_sql,
+)
 from retour_reporting.domain.case_results import (
     PLAN_AIM_DAYS,
     ClosureReport,
@@ -19,6 +25,7 @@ from retour_reporting.domain.case_results import (
     ReferralReport,
     SustainabilityReport,
 )
+from retour_reporting.domain.expected_results import ExpectedArrivalsReport
 from retour_reporting.domain.outcomes import CohortOutcomes, KpiReport
 from retour_reporting.domain.queries import ReportQuery, ReturneeFilters
 from retour_reporting.domain.results import (
@@ -104,6 +111,12 @@ class PgReportSource:
     async def closures(self, query: ReportQuery) -> ClosureReport:
         rows = await self._fetch(case_report_sql.CLOSURES, _moment_params(query))
         return case_report_rows.closure_report(rows)
+
+    async def expected_arrivals(self, query: ReportQuery) -> ExpectedArrivalsReport:
+        period, centre = query.period, query.returnees.reception_centre
+        params = [period.first_day, period.last_day, *_texts(centre)]
+        rows = await self._fetch(expected_report_sql.EXPECTED_ARRIVALS, params)
+        return expected_report_rows.expected_arrivals_report(rows)
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[asyncpg.Record]:
         return list(await self._pool().fetch(sql, *params))

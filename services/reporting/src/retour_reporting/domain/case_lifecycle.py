@@ -181,17 +181,18 @@ def schedule_version(row: FollowUpRow) -> tuple[datetime, date, str]:
 
 def newest_referrals(rows: Iterable[ReferralRow]) -> list[ReferralRow]:
     """The newest status of each referral among ``rows``."""
-    return _newest(rows, attrgetter("referral_id"), referral_version)
+    return newest_by(rows, attrgetter("referral_id"), referral_version)
 
 
 def newest_schedules(rows: Iterable[FollowUpRow]) -> list[FollowUpRow]:
     """The newest schedule of each visit among ``rows``."""
-    return _newest(rows, attrgetter("follow_up_id"), schedule_version)
+    return newest_by(rows, attrgetter("follow_up_id"), schedule_version)
 
 
-def _newest(
+def newest_by(
     rows: Iterable[Row], key: Callable[[Row], UUID], version: Callable[[Row], tuple[Any, ...]]
 ) -> list[Row]:
+    """The row of the greatest ``version`` for each ``key`` among ``rows``."""
     kept: dict[UUID, Row] = {}
     for row in rows:
         held = kept.get(key(row))

@@ -6,7 +6,8 @@ correction or a transfer is kept as the newest change of each field (``correctio
 the person's registration row shows over its own values. A merge is kept as the newest merge
 of each merged registration (``merges``); rows keep the registration they were recorded under,
 and reports count them as the person the merges make of it. The events of a case's life
-(closures, plans, referrals, visits, scores) are kept as ``case_lifecycle`` says. Rows are
+(closures, plans, referrals, visits, scores) are kept as ``case_lifecycle`` says, and the
+expected arrivals of a manifest and their closures as ``expectations`` says. Rows are
 named tuples: a replay builds millions of them, and the writer turns a batch into columns
 with one ``zip``.
 """
@@ -26,12 +27,14 @@ from retour_contracts import (
     CaseClosed,
     CaseReopened,
     Event,
+    ExpectedArrivalClosed,
     FollowUpScheduled,
     Money,
     PlanAgreed,
     ReferralUpdated,
     RegistrationFacts,
     ReintegrationAssessed,
+    ReturneeExpected,
     ReturneeMerged,
     ReturneeUpdated,
 )
@@ -60,6 +63,13 @@ from retour_reporting.domain.corrections import (
     newest,
     vulnerabilities_of,
 )
+from retour_reporting.domain.expectations import (
+    ExpectationClosureRow,
+    ExpectedRow,
+    expected_row,
+    newest_closures,
+)
+from retour_reporting.domain.expectations import closure_row as expectation_closure_row
 from retour_reporting.domain.merges import Merge, merge_of
 from retour_reporting.domain.merges import newest as newest_merges
 
@@ -76,6 +86,9 @@ class RegistrationRow(NamedTuple):
     sex: str
     age_group: str
     vulnerabilities: tuple[str, ...]
+    expected_id: UUID | None
+    """The expected arrival this registration confirmed (``expectations``); None also on a row
+    written before reporting kept it, until the next rebuild."""
 
 
 class AidRow(NamedTuple):
@@ -123,18 +136,33 @@ class ProjectionRows:
     follow_ups: list[FollowUpRow] = field(default_factory=list)
     """The newest schedule of each visit among the batch's."""
     assessments: list[AssessmentRow] = field(default_factory=list)
+    expected: list[ExpectedRow] = field(default_factory=list)
+    expectation_closures: list[ExpectationClosureRow] = field(default_factory=list)
+    """The closure kept of each expectation among the batch's."""
 
 
 CaseFact = CaseClosed | CaseReopened | PlanAgreed | ReintegrationAssessed
 """Case events kept as facts, by their own business key: the first event of a key wins."""
-Projected = Event | ReturneeUpdated | ReturneeMerged | CaseFact | ReferralUpdated | ScheduledVisit
+Fact = CaseFact | ReturneeExpected
+"""Events kept by their own business key, the first event of a key winning."""
+Projected = (
+    Event
+    | ReturneeUpdated
+    | ReturneeMerged
+    | Fact
+    | ReferralUpdated
+    | ScheduledVisit
+    | ExpectedArrivalClosed
+)
 """What the projections are made of (a visit's schedule with the moment it was published)."""
 
 
 def registration_row(event: RegistrationFacts) -> RegistrationRow:
     # Deliberately left out: `personal` (names, date of birth, phone, national id), the exact
     # age, household size, language, consents and registration details. None of them is a
-    # published disaggregation, so none of them is kept.
+    # published disaggregation, so none of them is kept; nor is when intake recorded it (the
+    # time to care counts from the arrival day). The expected arrival it confirmed is kept for
+    # the expected-arrivals report.
     return RegistrationRow(
         event.returnee_id,
         event.arrival_date,
@@ -145,6 +173,7 @@ def registration_row(event: RegistrationFacts) -> RegistrationRow:
         event.sex,
         age_group(event.age_years),
         tuple(sorted(event.vulnerabilities)),
+        event.expected_id,
     )
 
 
@@ -192,6 +221,8 @@ def corrected(row: RegistrationRow, changes: Iterable[FieldChange]) -> Registrat
         vulnerabilities_of(new["vulnerabilities"])
         if "vulnerabilities" in new
         else row.vulnerabilities,
+        # No correction changes the expected arrival it confirmed.
+        row.expected_id,
     )
 
 
@@ -207,6 +238,7 @@ def rows_for(events: Iterable[Projected]) -> ProjectionRows:
     merges: list[Merge] = []
     referrals: list[ReferralRow] = []
     schedules: list[FollowUpRow] = []
+    closures: list[ExpectationClosureRow] = []
     for event in events:
         if isinstance(event, ReturneeUpdated):
             changes.extend(field_changes(event))
@@ -218,6 +250,8 @@ def rows_for(events: Iterable[Projected]) -> ProjectionRows:
             schedules.append(follow_up_row(event))
         elif isinstance(event, FollowUpScheduled):
             raise TypeError("a visit's schedule is projected with when it was published")
+        elif isinstance(event, ExpectedArrivalClosed):
+            closures.append(expectation_closure_row(event))
         elif (key := _business_key(event)) not in seen:
             seen.add(key)
             _add_first(rows, event)
@@ -225,10 +259,11 @@ def rows_for(events: Iterable[Projected]) -> ProjectionRows:
     rows.merges = newest_merges(merges)
     rows.referrals = newest_referrals(referrals)
     rows.follow_ups = newest_schedules(schedules)
+    rows.expectation_closures = newest_closures(closures)
     return rows
 
 
-def _add_first(rows: ProjectionRows, event: Event | CaseFact) -> None:
+def _add_first(rows: ProjectionRows, event: Event | Fact) -> None:
     if isinstance(event, RegistrationFacts):
         rows.registrations.append(registration_row(event))
     elif isinstance(event, AidGranted):
@@ -243,11 +278,13 @@ def _add_first(rows: ProjectionRows, event: Event | CaseFact) -> None:
         rows.reopenings.append(reopening_row(event))
     elif isinstance(event, PlanAgreed):
         rows.plans.append(plan_row(event))
+    elif isinstance(event, ReturneeExpected):
+        rows.expected.append(expected_row(event))
     else:
         rows.assessments.append(assessment_row(event))
 
 
-def _business_key(event: Event | CaseFact) -> tuple[str, object]:
+def _business_key(event: Event | Fact) -> tuple[str, object]:
     # By kind, not by class: a registration is the same one in version 1 or 2. A closure or a
     # reopening is the case's at a moment; a plan revision is the case's by its number.
     if isinstance(event, RegistrationFacts):
@@ -262,6 +299,8 @@ def _business_key(event: Event | CaseFact) -> tuple[str, object]:
         return ("reopening", (event.returnee_id, event.reopened_at))
     if isinstance(event, PlanAgreed):
         return ("plan", (event.returnee_id, event.revision))
+    if isinstance(event, ReturneeExpected):
+        return ("expected", event.expected_id)
     return ("assessment", event.assessment_id)
 
 

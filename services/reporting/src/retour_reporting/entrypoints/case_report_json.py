@@ -26,15 +26,15 @@ from retour_reporting.entrypoints.report_json import JsonObject, share
 DAYS_DECIMALS = 1
 
 
-def _people(people: int) -> JsonObject:
+def people_count(people: int) -> JsonObject:
     return {"people": people, "small_cell": is_small_cell(people)}
 
 
 def plan_outcomes(group: PlanOutcomes) -> JsonObject:
     median = group.median_days
     return {
-        "cohort": _people(group.cohort),
-        "with_plan": _people(group.with_plan),
+        "cohort": people_count(group.cohort),
+        "with_plan": people_count(group.with_plan),
         "agreed_within_aim": share(group.within_aim_share),
         "median_days_to_plan": {
             "days": None if median is None else round(median, DAYS_DECIMALS),

@@ -9,12 +9,14 @@ from retour_contracts import (
     AidGranted,
     CaseClosed,
     CaseReopened,
+    ExpectedArrivalClosed,
     FollowUpScheduled,
     ParsedEvent,
     PlanAgreed,
     ReferralUpdated,
     RegistrationFacts,
     ReintegrationAssessed,
+    ReturneeExpected,
     ReturneeMerged,
     ReturneeUpdated,
 )
@@ -40,10 +42,10 @@ def projecting(
 
 
 def _business_events(events: Sequence[ParsedEvent]) -> Iterator[Projected]:
-    # Reporting subscribes to the business topics, corrections, merges and the case events it
-    # reports on only (main.py), and holds no personal data to forget: anything else here is a
-    # wiring mistake, which dead-letters loudly. An update's sealed personal block is never
-    # opened: reporting has no data key.
+    # Reporting subscribes to the business topics, corrections, merges, the case events and
+    # the expected arrivals it reports on only (main.py), and holds no personal data to forget:
+    # anything else here is a wiring mistake, which dead-letters loudly. The sealed personal
+    # block of an update or of an expected person is never opened: reporting has no data key.
     for parsed in events:
         event = parsed.event
         if isinstance(event, FollowUpScheduled):
@@ -66,5 +68,7 @@ _PROJECTED = (
     PlanAgreed,
     ReferralUpdated,
     ReintegrationAssessed,
+    ReturneeExpected,
+    ExpectedArrivalClosed,
 )
 """What the projections are made of (a registration in either version is RegistrationFacts)."""

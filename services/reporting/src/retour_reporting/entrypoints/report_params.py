@@ -92,3 +92,9 @@ def activity_query(
     when: PeriodParam, who: ReturneeParam, sector: Sector | None = None, level: Level | None = None
 ) -> ReportQuery:
     return ReportQuery(period=when, returnees=who, activities=ActivityFilters(sector, level))
+
+
+def expected_query(when: PeriodParam, centre: ReceptionCentre | None = None) -> ReportQuery:
+    """The expected-arrivals report's: the period bounds the expected date, and ``centre`` is
+    the centre announced (the people are not registered yet: no other filter applies)."""
+    return ReportQuery(period=when, returnees=ReturneeFilters(reception_centre=centre))

@@ -16,10 +16,17 @@ from retour_reporting.domain.queries import ReportQuery
 from retour_reporting.entrypoints import (
     case_report_csv,
     case_report_json,
+    expected_report_csv,
+    expected_report_json,
     report_csv,
     report_json,
 )
-from retour_reporting.entrypoints.report_params import activity_query, aid_query, returnee_query
+from retour_reporting.entrypoints.report_params import (
+    activity_query,
+    aid_query,
+    expected_query,
+    returnee_query,
+)
 from retour_reporting.usecases.ports import ReportSource
 
 Analyst = Annotated[Principal, Depends(require_roles(Role.ANALYST))]
@@ -117,6 +124,15 @@ REPORTS = (
         lambda source, query: source.closures(query),
         case_report_json.closures,
         case_report_csv.closures,
+    ),
+    ReportDefinition(
+        "expected-arrivals",
+        "Waves announced by a manifest, expected in the period: per wave and centre, expected"
+        " against arrived, awaited and closed, and the time from arrival to immediate care",
+        expected_query,
+        lambda source, query: source.expected_arrivals(query),
+        expected_report_json.expected_arrivals,
+        expected_report_csv.expected_arrivals,
     ),
 )
 

@@ -14,6 +14,7 @@ from retour_reporting.domain.case_results import (
     SustainabilityReport,
 )
 from retour_reporting.domain.corrections import FieldChange
+from retour_reporting.domain.expected_results import ExpectedArrivalsReport
 from retour_reporting.domain.merges import KeptMerge, Merge
 from retour_reporting.domain.outcomes import KpiReport
 from retour_reporting.domain.projection import ProjectionRows, RegistrationRow
@@ -37,6 +38,7 @@ class ReportSource(Protocol):
     async def follow_ups(self, query: ReportQuery) -> FollowUpReport: ...
     async def sustainability(self, query: ReportQuery) -> SustainabilityReport: ...
     async def closures(self, query: ReportQuery) -> ClosureReport: ...
+    async def expected_arrivals(self, query: ReportQuery) -> ExpectedArrivalsReport: ...
 
 
 class ProjectionStore(Protocol):

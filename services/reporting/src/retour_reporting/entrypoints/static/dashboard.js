@@ -225,9 +225,9 @@ function followUpChart(container, followUps) {
 }
 
 // One bar per row, made of segments (small ones hatched at the size of 5).
-function stackedBars(container, rows, { label, colours }) {
+function stackedBars(container, rows, { label, colours, right = 90 }) {
   if (!rows.length) return empty(container, "Nothing in this period.");
-  const [width, rowHeight, left, right] = [640, 26, 190, 90];
+  const [width, rowHeight, left] = [640, 26, 190];
   const height = rows.length * rowHeight + 30;
   const totals = rows.map((r) => r.segments.reduce((sum, s) => sum + drawn(s.value, s.small), 0));
   const scale = (width - left - right) / Math.max(...totals, 1);
@@ -303,6 +303,37 @@ function closuresChart(container, closures) {
   horizontalBars(container, items, { max, label: "Cases closed by reason", colour: "#c4495a" });
 }
 
+// ---- expected arrivals ----
+
+const ARRIVAL_COLOURS = {
+  arrived: "#5a9e4b", awaited: "#e08a2c", lapsed: "#8a94a0", withdrawn: "#c4495a",
+};
+
+// One bar per wave and centre: who arrived, who is awaited, who was closed; then how soon
+// those who arrived got immediate care (not shown for fewer than 5 people).
+function expectedChart(container, expected) {
+  const rows = expected.waves.map((w) => {
+    const name = w.wave_name.length > 18 ? `${w.wave_name.slice(0, 17)}…` : w.wave_name;
+    const care = w.immediate_care_within_72h;
+    const median = w.median_hours_to_immediate_care;
+    return {
+      label: `${name} · ${w.reception_centre}`,
+      segments: [
+        { name: "arrived", value: w.arrived.people, small: w.arrived.small_cell },
+        { name: "awaited", value: w.awaited.people, small: w.awaited.small_cell },
+        { name: "lapsed", value: w.closed_lapsed.people, small: w.closed_lapsed.small_cell },
+        { name: "withdrawn", value: w.closed_withdrawn.people, small: w.closed_withdrawn.small_cell },
+      ],
+      text: `${shown(w.expected.people, w.expected.small_cell)} expected`
+        + (care.small_cell || care.share === null ? "" : ` · ${percentOf(care)} in 72 h`)
+        + (median.small_cell || median.hours === null ? "" : ` · median ${median.hours.toFixed(1)} h`),
+    };
+  });
+  stackedBars(container, rows, {
+    label: "Expected arrivals by wave and centre", colours: ARRIVAL_COLOURS, right: 290,
+  });
+}
+
 function tiles(container, kpis, plans) {
   const percent = (s) => (s.small_cell || s.share === null ? "<5" : `${(s.share * 100).toFixed(1)} %`);
   const median = kpis.median_hours_to_first_aid;
@@ -351,10 +382,12 @@ async function refresh() {
   try {
     const names = [
       "registrations-monthly", "kpis", "aid", "activities",
-      "plans", "referrals", "follow-ups", "sustainability", "closures",
+      "plans", "referrals", "follow-ups", "sustainability", "closures", "expected-arrivals",
     ];
-    const [monthly, kpis, aid, activities, plans, referrals, followUps, sustainability, closures] =
-      await Promise.all(names.map((name) => report(name, params)));
+    const [
+      monthly, kpis, aid, activities, plans, referrals, followUps, sustainability, closures,
+      expected,
+    ] = await Promise.all(names.map((name) => report(name, params)));
     document.getElementById("sign-in").hidden = true;
     document.getElementById("board").hidden = false;
     tiles(document.getElementById("kpis"), kpis, plans);
@@ -367,6 +400,7 @@ async function refresh() {
     followUpChart(document.getElementById("chart-follow-ups"), followUps);
     scoresChart(document.getElementById("chart-scores"), sustainability);
     closuresChart(document.getElementById("chart-closures"), closures);
+    expectedChart(document.getElementById("chart-expected"), expected);
     setStatus(`Updated ${new Date().toLocaleString("en-GB")}`);
     document.body.dataset.ready = "true";
   } catch (error) {
