@@ -9,11 +9,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_kit.http import create_http_app
+from retour_kit.http_limits import BodyRules
 from retour_kit.readiness import ReadinessCheck
 from retour_kit.settings import ServiceSettings
 
 
-def bare_service_app(readiness: Sequence[ReadinessCheck] = (), **settings: Any) -> FastAPI:
+def bare_service_app(
+    readiness: Sequence[ReadinessCheck] = (), body_rules: BodyRules | None = None, **settings: Any
+) -> FastAPI:
     """``create_http_app`` as a service calls it, with no lifespan and no database behind it.
 
     ``settings`` are ServiceSettings fields; an HS256 secret is given unless the test names
@@ -28,4 +31,5 @@ def bare_service_app(readiness: Sequence[ReadinessCheck] = (), **settings: Any) 
         lifespan=None,
         readiness=readiness,
         registry=CollectorRegistry(),
+        body_rules=body_rules,
     )

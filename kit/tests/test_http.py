@@ -3,10 +3,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from retour_test_apps import bare_service_app
 
+from retour_kit.http_limits import BodyRule
 from retour_kit.readiness import ReadinessCheck
 
 
@@ -27,8 +28,21 @@ async def hanging() -> None:
     await asyncio.sleep(60)
 
 
+CSV_PATH = "/manifests"
+ANY_PATH = "/submissions"
+CSV_RULE = {
+    ("POST", CSV_PATH): BodyRule(frozenset({"text/csv"}), max_bytes=4096),
+    ("POST", ANY_PATH): BodyRule(media_types=None),
+}
+
+
 def build_test_app(readiness: list[ReadinessCheck] | None = None) -> FastAPI:
-    app = bare_service_app(readiness or [], http_max_body_bytes=1024)
+    app = bare_service_app(readiness or [], body_rules=CSV_RULE, http_max_body_bytes=1024)
+
+    @app.post(CSV_PATH)
+    @app.post(ANY_PATH)
+    async def manifest(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
 
     @app.post("/returnees/{returnee_id}/registration", status_code=201)
     async def register(returnee_id: str, registration: Registration) -> dict[str, str]:
@@ -105,6 +119,28 @@ class TestErrorBodies:
         assert "content-length" not in response.request.headers
         assert response.status_code == 413
         assert response.json()["error"] == "payload_too_large"
+
+    async def test_a_route_with_a_body_rule_takes_its_media_type_and_size(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        csv = {"Content-Type": "text/csv; charset=utf-8"}
+        taken = await client.post(CSV_PATH, content=b"a;b\n" * 500, headers=csv)  # 2000 bytes
+        assert taken.status_code == 200 and taken.json() == {"bytes": 2000}
+
+        too_large = await client.post(CSV_PATH, content=b"a;b\n" * 1100, headers=csv)
+        assert too_large.status_code == 413
+        json_instead = await client.post(CSV_PATH, json={"a": "b"})
+        assert json_instead.status_code == 415
+        assert json_instead.json()["detail"] == "request body must be sent as text/csv"
+        # A rule without media types lets any through, within the default size.
+        xml = {"Content-Type": "text/xml"}
+        anything = await client.post(ANY_PATH, content=b"<x/>", headers=xml)
+        assert anything.status_code == 200 and anything.json() == {"bytes": 4}
+        too_large_still = await client.post(ANY_PATH, content=b"x" * 2000, headers=xml)
+        assert too_large_still.status_code == 413
+        # Every other route keeps the defaults: JSON only, HTTP_MAX_BODY_BYTES.
+        other = await client.post(PATH, content=b"a;b\n" * 10, headers=csv)
+        assert other.status_code == 415
 
     async def test_unknown_route_is_404_json(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/nowhere")

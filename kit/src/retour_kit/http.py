@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from retour_kit.auth import TokenVerifier
 from retour_kit.http_errors import UnhandledErrorMiddleware, install_error_handlers
-from retour_kit.http_limits import BodySizeLimitMiddleware, JsonContentTypeMiddleware
+from retour_kit.http_limits import BodyRules, BodySizeLimitMiddleware, JsonContentTypeMiddleware
 from retour_kit.metrics import HttpMetrics, RequestMetricsMiddleware
 from retour_kit.readiness import OK, ReadinessCheck, run_readiness_checks
 from retour_kit.settings import ServiceSettings
@@ -25,16 +25,21 @@ def create_http_app(
     lifespan: Lifespan | None,
     readiness: Sequence[ReadinessCheck],
     registry: CollectorRegistry,
+    body_rules: BodyRules | None = None,
 ) -> FastAPI:
     """A FastAPI app with /healthz, /readyz, /metrics, JSON errors, request guards
-    and bearer-token verification (used by `retour_kit.auth.require_roles`)."""
+    and bearer-token verification (used by `retour_kit.auth.require_roles`).
+
+    ``body_rules``: the routes whose body is not JSON of at most HTTP_MAX_BODY_BYTES."""
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)
     app.include_router(_operations_router(readiness, registry))
     # Each add_middleware wraps the previous ones: the last added sees a request first.
-    app.add_middleware(JsonContentTypeMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.http_max_body_bytes)
+    app.add_middleware(JsonContentTypeMiddleware, rules=body_rules)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_body_bytes=settings.http_max_body_bytes, rules=body_rules
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=HttpMetrics.register(registry))
     return app

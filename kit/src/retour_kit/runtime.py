@@ -44,6 +44,7 @@ from retour_kit.consuming import (
 )
 from retour_kit.db import Connection, Database
 from retour_kit.http import create_http_app
+from retour_kit.http_limits import BodyRules
 from retour_kit.kafka_publisher import KafkaRecordPublisher
 from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
@@ -108,6 +109,9 @@ class Wiring:
     """Entered after the database opened, left before it closes (another pool, say)."""
     install: Callable[[FastAPI], None] | None = None
     """Last touches to the app, e.g. an exception handler of the service's own errors."""
+    body_rules: BodyRules = field(default_factory=dict)
+    """The routes whose body is not JSON of at most HTTP_MAX_BODY_BYTES, by (method, path):
+    the kit's request guards apply their media types and size instead."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
         lifespan=lifespan,
         readiness=readiness,
         registry=registry,
+        body_rules=wiring.body_rules,
     )
     for router in wiring.routers:
         app.include_router(router)

@@ -19,11 +19,13 @@ from retour_intake.entrypoints.corrections import correction_routes
 from retour_intake.entrypoints.data_keys import data_key_routes
 from retour_intake.entrypoints.data_requests import data_request_routes
 from retour_intake.entrypoints.duplicates import duplicate_routes
-from retour_intake.entrypoints.expected_arrivals import expected_arrival_routes
+from retour_intake.entrypoints.expected_arrivals import (
+    expected_arrival_routes,
+    manifest_body_rule,
+)
 from retour_intake.entrypoints.expected_worker import ExpectedArrivalCloser
 from retour_intake.entrypoints.http import returnee_routes
-from retour_intake.entrypoints.manifest_body import ManifestBodyMiddleware
-from retour_intake.entrypoints.openrosa import SubmissionMediaTypeMiddleware, openrosa_routes
+from retour_intake.entrypoints.openrosa import openrosa_routes, submission_body_rule
 from retour_intake.entrypoints.web_form import web_form_routes
 from retour_intake.history import seal_history
 from retour_intake.registering import RegistrationDesk
@@ -73,16 +75,12 @@ def wire(parts: Parts[Settings]) -> Wiring:
         )
         return [closer]
 
-    def install(app: FastAPI) -> None:
-        # Outermost: a manifest's body is read before the kit's JSON-only, 64 KiB guards.
-        app.add_middleware(
-            ManifestBodyMiddleware, max_body_bytes=settings.expected_arrivals_max_body_bytes
-        )
-        app.add_middleware(SubmissionMediaTypeMiddleware)  # multipart past the JSON-only guard
-
     return Wiring(
         workers=workers,
-        install=install,
+        body_rules={
+            **manifest_body_rule(settings.expected_arrivals_max_body_bytes),
+            **submission_body_rule(),
+        },
         routers=[
             routes,
             corrections,

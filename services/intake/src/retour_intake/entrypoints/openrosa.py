@@ -25,9 +25,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from retour_intake.adapters.pg_devices import PgDevices
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
@@ -59,6 +58,7 @@ from retour_kit.auth import (
     token_verifier,
 )
 from retour_kit.http_errors import ApiError, outside_centres
+from retour_kit.http_limits import BodyRule
 from retour_kit.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKeyReused,
@@ -255,42 +255,16 @@ def _submission_answer(status: int, body: Any, *, replayed: bool) -> Response:
     return openrosa_message(201, text, nature="submit_success", headers=headers)
 
 
-class SubmissionMediaTypeMiddleware:
-    """Lets ``POST /submission``, multipart/form-data as OpenRosa has it, past the kit's
-    JSON-only guard (which would answer 415): installed outside that guard, it moves the
-    declared media type aside for the route to read back (``_submitted``). The kit's body-size
-    limit still applies, and is what the pre-flight announces: ODK Collect splits larger
-    submissions into several requests."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == SUBMIT_PATH:
-            kept = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
-            scope = {
-                **scope,
-                "headers": [*kept, (b"content-type", b"application/json")],
-                _DECLARED_TYPE: Headers(scope=scope).get("content-type", ""),
-            }
-        await self.app(scope, receive, send)
-
-
-_DECLARED_TYPE = "retour.openrosa_content_type"
-
-
-def _submitted(request: Request) -> Request:
-    """The request with the media type its client declared (SubmissionMediaTypeMiddleware)."""
-    declared = request.scope.get(_DECLARED_TYPE)
-    if declared is None:
-        return request
-    kept = [(name, value) for name, value in request.scope["headers"] if name != b"content-type"]
-    headers = [*kept, (b"content-type", declared.encode("latin-1"))]
-    return Request({**request.scope, "headers": headers}, request.receive)
+def submission_body_rule() -> dict[tuple[str, str], BodyRule]:
+    """The kit's guards let a submission through whatever its media type: the route refuses
+    what is not multipart/form-data with an OpenRosa response, which ODK Collect shows the
+    registrar (the kit's JSON 415 it would not). The size stays HTTP_MAX_BODY_BYTES, which is
+    what the pre-flight announces (ODK Collect splits larger submissions)."""
+    return {("POST", SUBMIT_PATH): BodyRule(media_types=None)}
 
 
 async def _instance_xml(request: Request) -> bytes:
-    form = await _submitted(request).form()
+    form = await request.form()
     try:
         part = form.get(SUBMISSION_PART)
         if isinstance(part, UploadFile):
