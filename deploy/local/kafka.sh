@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Real Apache Kafka (KRaft, single node) from Maven Central jars, run with the machine's Java 17.
-# Usage: kafka.sh install|start|stop|status
+# Real Apache Kafka (KRaft) from Maven Central jars, run with the machine's Java 17: one node by
+# default, KAFKA_BROKERS=3 for a replicated cluster (drills). Every listener needs SASL: clients
+# authenticate with SCRAM-SHA-512 as one principal per service, or as the operator.
+# Usage: kafka.sh install|start|stop|status|bootstrap|client-config FILE
+#
+# Node i (1..N) listens on RETOUR_KAFKA_PORT + 2(i-1) (clients) and
+# RETOUR_KAFKA_CONTROLLER_PORT + 2(i-1) (quorum): node 1 keeps the single node's ports.
+# A single node keeps its data in .local/kafka/data; an N-node cluster in
+# .local/kafka/brokers-N/, since a quorum of another size is another cluster.
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_PORT="${RETOUR_KAFKA_PORT:-9092}"
@@ -8,7 +15,12 @@ CONTROLLER_PORT="${RETOUR_KAFKA_CONTROLLER_PORT:-9093}"
 KDIR="$RETOUR_LOCAL/kafka"
 POM="$REPO_ROOT/deploy/local/kafka/pom.xml"
 CLASSPATH_FILE="$KDIR/classpath.txt"
-PID_FILE="$KDIR/kafka.pid"
+# The size of the last cluster started: what `kafka.sh start` restarts when KAFKA_BROKERS is
+# unset (the tests stop and start the broker without knowing the cluster's size).
+SIZE_FILE="$KDIR/brokers"
+# The principals whose SCRAM credentials are created with the cluster; their passwords are
+# generated once into .local/env by stack.sh (<NAME>_KAFKA_SASL_PASSWORD).
+PRINCIPALS=(operator intake reintegration notifications reporting)
 
 install() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
@@ -30,42 +42,165 @@ install() {
   echo "$pom_hash" >"$KDIR/pom.sha256"
 }
 
-configure() {
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
-      -e "s|@DATA_DIR@|$KDIR/data|g" "$REPO_ROOT/deploy/local/kafka/server.properties.in" \
-      >"$KDIR/server.properties"
-  if [ ! -f "$KDIR/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id=$(java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$KDIR/server.properties" >"$KDIR/format.log" 2>&1 \
-      || { cat "$KDIR/format.log" >&2; die "formatting Kafka storage failed"; }
+brokers() {
+  local n="${KAFKA_BROKERS:-$(cat "$SIZE_FILE" 2>/dev/null || echo 1)}"
+  [[ "$n" =~ ^[1-5]$ ]] || die "KAFKA_BROKERS must be between 1 and 5, got '$n'"
+  echo "$n"
+}
+
+client_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+controller_port() { echo $((CONTROLLER_PORT + 2 * ($1 - 1))); }
+# node_dir N I: where node I of an N-node cluster keeps its properties, data, pid and log.
+node_dir() { if (($1 == 1)); then echo "$KDIR"; else echo "$KDIR/brokers-$1/node-$2"; fi; }
+cluster_dir() { if (($1 == 1)); then echo "$KDIR"; else echo "$KDIR/brokers-$1"; fi; }
+
+bootstrap() {
+  local n i servers=()
+  n=$(brokers)
+  for ((i = 1; i <= n; i++)); do servers+=("127.0.0.1:$(client_port "$i")"); done
+  (IFS=,; echo "${servers[*]}")
+}
+
+password_of() {
+  local value
+  value=$(env_get "$1")
+  [ -n "$value" ] || die "$1 is missing from $ENV_FILE: start the stack with \`make up\`"
+  echo "$value"
+}
+
+configure_node() {
+  local n=$1 i=$2 dir voters="" j replication min_isr
+  dir=$(node_dir "$n" "$i")
+  for ((j = 1; j <= n; j++)); do voters+="${voters:+,}$j@127.0.0.1:$(controller_port "$j")"; done
+  replication=$((n < 3 ? n : 3))
+  min_isr=$((n < 3 ? 1 : 2))
+  mkdir -p "$dir"
+  (
+    umask 077  # the file holds the brokers' own password
+    sed -e "s|@NODE_ID@|$i|g" -e "s|@VOTERS@|$voters|g" \
+        -e "s|@KAFKA_PORT@|$(client_port "$i")|g" -e "s|@CONTROLLER_PORT@|$(controller_port "$i")|g" \
+        -e "s|@DATA_DIR@|$dir/data|g" -e "s|@REPLICATION@|$replication|g" -e "s|@MIN_ISR@|$min_isr|g" \
+        -e "s|@BROKER_PASSWORD@|$(password_of KAFKA_BROKER_SASL_PASSWORD)|g" \
+        "$REPO_ROOT/deploy/local/kafka/server.properties.in" >"$dir/server.properties"
+  )
+}
+
+# SCRAM credentials are written into the cluster's first metadata (format --add-scram): the
+# brokers need theirs before any broker is up to accept an AlterUserScramCredentials request.
+format_node() {
+  local n=$1 i=$2 dir cluster_id principal upper
+  dir=$(node_dir "$n" "$i")
+  if [ -f "$dir/data/meta.properties" ]; then
+    [ -f "$dir/data/.retour-sasl" ] || die "the Kafka data in $dir/data predates SASL (no principals):" \
+      "remove it (rm -rf $dir/data, the local topics' records are lost) and run make up again"
+    return 0
   fi
+  local cid_file
+  cid_file="$(cluster_dir "$n")/cluster.id"
+  [ -f "$cid_file" ] || java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool random-uuid 2>/dev/null \
+    | tail -n 1 >"$cid_file"
+  cluster_id=$(cat "$cid_file")
+  local scram=(--add-scram "SCRAM-SHA-512=[name=retour-broker,password=$(password_of KAFKA_BROKER_SASL_PASSWORD)]")
+  for principal in "${PRINCIPALS[@]}"; do
+    upper=${principal^^}
+    scram+=(--add-scram "SCRAM-SHA-512=[name=retour-$principal,password=$(password_of "${upper}_KAFKA_SASL_PASSWORD")]")
+  done
+  java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool format \
+    -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
+    || { cat "$dir/format.log" >&2; die "formatting Kafka storage failed"; }
+  touch "$dir/data/.retour-sasl"
+}
+
+start_node() {
+  local n=$1 i=$2 dir heap
+  dir=$(node_dir "$n" "$i")
+  # Three JVMs share a small machine with PostgreSQL and the services: smaller heaps each.
+  if ((n == 1)); then heap="-Xms256m -Xmx1g"; else heap="-Xms128m -Xmx512m"; fi
+  log "starting Apache Kafka node $i/$n on 127.0.0.1:$(client_port "$i")"
+  # setsid: the broker must outlive `make up` and must not receive the terminal's signals.
+  # shellcheck disable=SC2086
+  KAFKA_HEAP_OPTS="" setsid nohup java $heap -XX:+UseG1GC \
+    -Dslf4j.internal.verbosity=WARN -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$(cat "$CLASSPATH_FILE")" kafka.Kafka "$dir/server.properties" \
+    >"$dir/kafka.log" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
+}
+
+# Every pid file of every cluster size, so `stop` and `status` find what any `start` started.
+pid_files() {
+  local file
+  for file in "$KDIR/kafka.pid" "$KDIR"/brokers-*/node-*/kafka.pid; do
+    [ -f "$file" ] && echo "$file"
+  done
+  return 0
 }
 
 start() {
-  if pid_alive "$PID_FILE"; then log "kafka already running (pid $(cat "$PID_FILE"))"; return 0; fi
-  port_busy 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process"
-  install
-  configure
-  log "starting Apache Kafka on 127.0.0.1:$KAFKA_PORT"
-  # setsid: the broker must outlive `make up` and must not receive the terminal's signals.
-  KAFKA_HEAP_OPTS="" setsid nohup java -Xms256m -Xmx1g -XX:+UseG1GC \
-    -Dslf4j.internal.verbosity=WARN -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-    -cp "$(cat "$CLASSPATH_FILE")" kafka.Kafka "$KDIR/server.properties" \
-    >"$KDIR/kafka.log" 2>&1 </dev/null &
-  echo $! >"$PID_FILE"
-  if ! wait_port 127.0.0.1 "$KAFKA_PORT" 90; then
-    tail -n 30 "$KDIR/kafka.log" >&2
-    stop_pidfile "$PID_FILE" kafka
-    die "Kafka did not open port $KAFKA_PORT"
+  local n i running=() file
+  n=$(brokers)
+  for file in $(pid_files); do pid_alive "$file" && running+=("$file"); done
+  if ((${#running[@]} > 0)); then
+    [ "${running[0]}" != "$(node_dir "$n" 1)/kafka.pid" ] && \
+      die "a Kafka cluster of another size is running: make down first"
+    log "kafka already running (${#running[@]} node(s))"
+    return 0
   fi
+  for ((i = 1; i <= n; i++)); do
+    port_busy 127.0.0.1 "$(client_port "$i")" && die "port $(client_port "$i") is taken by another process"
+  done
+  install
+  echo "$n" >"$SIZE_FILE"
+  for ((i = 1; i <= n; i++)); do configure_node "$n" "$i"; format_node "$n" "$i"; done
+  # All nodes first: a node opens its client port only once a majority of the quorum is up.
+  for ((i = 1; i <= n; i++)); do start_node "$n" "$i"; done
+  for ((i = 1; i <= n; i++)); do
+    if ! wait_port 127.0.0.1 "$(client_port "$i")" 90; then
+      tail -n 30 "$(node_dir "$n" "$i")/kafka.log" >&2
+      stop
+      die "Kafka node $i did not open port $(client_port "$i")"
+    fi
+  done
+}
+
+stop() {
+  local file
+  for file in $(pid_files); do stop_pidfile "$file" "kafka ($(basename "$(dirname "$file")"))"; done
+}
+
+status() {
+  local file found=0
+  for file in $(pid_files); do
+    if pid_alive "$file"; then
+      found=1
+      echo "kafka: running (pid $(cat "$file")) on 127.0.0.1:$(sed -n 's|^listeners=CLIENT://127.0.0.1:\([0-9]*\),.*|\1|p' "$(dirname "$file")/server.properties")"
+    fi
+  done
+  ((found)) || echo "kafka: stopped"
+}
+
+# A librdkafka client configuration for the operator (kcat -F FILE, kafka tools' equivalents).
+client_config() {
+  local file=$1
+  mkdir -p "$(dirname "$file")"
+  (
+    umask 077
+    cat >"$file" <<CONF
+# Generated by deploy/local/kafka.sh: the operator principal of the local Kafka (librdkafka).
+bootstrap.servers=$(bootstrap)
+security.protocol=SASL_PLAINTEXT
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=retour-operator
+sasl.password=$(password_of OPERATOR_KAFKA_SASL_PASSWORD)
+CONF
+  )
 }
 
 case "${1:-}" in
   install) install ;;
   start) start ;;
-  stop) stop_pidfile "$PID_FILE" kafka ;;
-  status) pid_alive "$PID_FILE" && echo "kafka: running (pid $(cat "$PID_FILE")) on 127.0.0.1:$KAFKA_PORT" || echo "kafka: stopped" ;;
-  *) die "usage: kafka.sh install|start|stop|status" ;;
+  stop) stop ;;
+  status) status ;;
+  bootstrap) bootstrap ;;
+  client-config) client_config "${2:?usage: kafka.sh client-config FILE}" ;;
+  *) die "usage: kafka.sh install|start|stop|status|bootstrap|client-config FILE" ;;
 esac

@@ -16,11 +16,17 @@ start_one() {
   local svc=$1 port=${PORTS[$1]} pid_file="$SDIR/$1.pid"
   if pid_alive "$pid_file"; then log "$svc already running (pid $(cat "$pid_file"))"; return 0; fi
   port_busy 127.0.0.1 "$port" && die "port $port is taken by another process"
-  local db_var="${svc^^}_DATABASE_URL"
+  local db_var="${svc^^}_DATABASE_URL" kafka_user="${svc^^}_KAFKA_SASL_USERNAME"
+  local kafka_password="${svc^^}_KAFKA_SASL_PASSWORD"
   log "starting $svc on 127.0.0.1:$port"
   (
     set -a; source "$ENV_FILE"; set +a
     export DATABASE_URL="${!db_var}" HTTP_HOST=127.0.0.1 HTTP_PORT="$port"
+    # Its own Kafka principal too: the ACLs let it produce and consume only its own topics.
+    export KAFKA_SASL_USERNAME="${!kafka_user}" KAFKA_SASL_PASSWORD="${!kafka_password}"
+    # No service holds another's credentials, nor the operator's.
+    unset OPERATOR_KAFKA_SASL_PASSWORD KAFKA_BROKER_SASL_PASSWORD
+    for other in "${ORDER[@]}"; do unset "${other^^}_KAFKA_SASL_PASSWORD"; done
     # Need-to-know among processes too: only intake holds the master keys.
     [ "$svc" = intake ] || unset MASTER_KEY PREVIOUS_MASTER_KEYS
     export INTAKE_URL="http://127.0.0.1:${PORTS[intake]}"

@@ -34,28 +34,56 @@ write_env_file() {
   if ! grep -q '^MASTER_KEY=' "$ENV_FILE"; then
     echo "MASTER_KEY=local-$(date -u +%Y%m%d):$(head -c 32 /dev/urandom | base64 -w0)" >>"$ENV_FILE"
   fi
+  # Kafka's SCRAM passwords: the brokers', the operator's and one per service, generated once
+  # (the cluster's metadata keeps them from its formatting on) and added to older env files.
+  local name
+  for name in KAFKA_BROKER OPERATOR_KAFKA "${SERVICES[@]^^}"; do
+    [[ "$name" == *KAFKA* ]] || name="${name}_KAFKA"
+    grep -q "^${name}_SASL_PASSWORD=" "$ENV_FILE" || echo "${name}_SASL_PASSWORD=$(random_secret)" >>"$ENV_FILE"
+  done
   # Derived lines are rewritten on every `up` so a changed port or admin DSN takes effect.
-  sed -i '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' "$ENV_FILE"
+  sed -i -e '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' \
+    -e '/^KAFKA_SECURITY_PROTOCOL=/d;/^KAFKA_SASL_MECHANISM=/d;/_KAFKA_SASL_USERNAME=/d' "$ENV_FILE"
   {
     echo "RETOUR_PG_ADMIN_DSN=${admin_dsn%/*}/retour"
-    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:${RETOUR_KAFKA_PORT:-9092}"
+    echo "KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BROKERS="$KAFKA_BROKERS" "$HERE/kafka.sh" bootstrap)"
+    # How every client authenticates; who it is comes from <NAME>_KAFKA_SASL_USERNAME and
+    # _PASSWORD (services.sh gives each service its own, the tests use the operator's).
+    echo "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
+    echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+    echo "OPERATOR_KAFKA_SASL_USERNAME=retour-operator"
     for svc in "${SERVICES[@]}"; do
       echo "${svc^^}_DATABASE_URL=postgresql://$svc:$(env_get "${svc^^}_DB_PASSWORD")@$host_part/retour"
+      echo "${svc^^}_KAFKA_SASL_USERNAME=retour-$svc"
     done
   } >>"$ENV_FILE"
 }
 
+# The operator's Kafka identity, for the provisioning commands run here.
+as_operator() {
+  KAFKA_BOOTSTRAP_SERVERS="$(env_get KAFKA_BOOTSTRAP_SERVERS)" \
+  KAFKA_SECURITY_PROTOCOL="$(env_get KAFKA_SECURITY_PROTOCOL)" \
+  KAFKA_SASL_MECHANISM="$(env_get KAFKA_SASL_MECHANISM)" \
+  KAFKA_SASL_USERNAME="$(env_get OPERATOR_KAFKA_SASL_USERNAME)" \
+  KAFKA_SASL_PASSWORD="$(env_get OPERATOR_KAFKA_SASL_PASSWORD)" "$@"
+}
+
 up() {
+  # KAFKA_BROKERS=3 (make up KAFKA_BROKERS=3) runs a replicated cluster for drills.
+  export KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
   "$HERE/postgres.sh" start
-  "$HERE/kafka.sh" start
+  # The env file first: Kafka's principals are created with the cluster, from its passwords.
   write_env_file
+  "$HERE/kafka.sh" start
+  "$HERE/kafka.sh" client-config "$RETOUR_LOCAL/kafka/operator.conf"
   log "provisioning database roles and schemas"
   (
     for svc in "${SERVICES[@]}"; do export "${svc^^}_DB_PASSWORD=$(env_get "${svc^^}_DB_PASSWORD")"; done
     RETOUR_PG_ADMIN_DSN="$("$HERE/postgres.sh" admin-dsn)" py -m retour_kit.provision --database retour
   )
-  log "creating topics"
-  KAFKA_BOOTSTRAP_SERVERS="$(env_get KAFKA_BOOTSTRAP_SERVERS)" py -m retour_kit.topics
+  log "creating topics and the services' Kafka ACLs"
+  as_operator py -m retour_kit.topics
+  as_operator py -m retour_kit.kafka_acls
   "$HERE/kannel.sh" start; "$HERE/smtp.sh" start
   "$HERE/services.sh" start
   status
@@ -63,6 +91,7 @@ up() {
   # Secrets stay in the file: the terminal (and CI logs) get them masked.
   grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" \
     | sed -E -e 's#(://[^:/@]+:)[^@]+@#\1***@#' -e 's#^(AUTH_JWT_SECRET=).*#\1***#' \
+          -e 's#^(.*_SASL_PASSWORD=).*#\1***#' \
           -e 's#^((PREVIOUS_)?MASTER_KEYS?=).*#\1***#' \
     | sed 's/^/  /'
 }
