@@ -2,6 +2,8 @@
 
 By default: the native local stack that `make test` starts (deploy/local); its addresses and
 credentials come from the environment, or from .local/env when run by hand after `make up`.
+Its Kafka requires SASL: the tests authenticate as the operator principal (a super user: they
+create throwaway topics and groups), except the ACL tests, which use the services' principals.
 With RETOUR_TEST_INFRA=testcontainers and a Docker engine, Kafka (KRaft) and Postgres
 containers instead. A missing stack is a failure, never a skip: a suite that silently skips its
 integration tests proves nothing.
@@ -11,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
+import functools
 import inspect
 import os
 import secrets
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -41,6 +46,12 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class KafkaPrincipal:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Infra:
     admin_dsn: str
     kafka_bootstrap: str
@@ -50,9 +61,27 @@ class Infra:
     service_dsns: dict[str, str]
     # Stops or starts the broker, for tests of behaviour during a Kafka outage.
     kafka_power: Callable[[bool], None] | None = None
+    kafka_sasl_mechanism: str | None = None
+    """None: the broker takes unauthenticated clients (testcontainers)."""
+    kafka_principals: dict[str, KafkaPrincipal] = field(default_factory=dict, repr=False)
+    """``operator`` and each service's, by name, when the broker requires SASL."""
 
     def dsn(self, service: str) -> str:
         return self.service_dsns[service]
+
+    def kafka_client_options(self, principal: str = "operator") -> dict[str, Any]:
+        """aiokafka keyword arguments to connect as ``principal`` (operator or a service)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap}
+        if self.kafka_sasl_mechanism is None:
+            return options
+        who = self.kafka_principals[principal]
+        return {
+            **options,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": who.username,
+            "sasl_plain_password": who.password,
+        }
 
     def set_kafka_running(self, running: bool) -> None:
         if self.kafka_power is None:
@@ -88,14 +117,83 @@ def _native_infra() -> Infra:
             )
         return value
 
-    return Infra(
+    def have(name: str) -> str | None:
+        return os.environ.get(name) or file_values.get(name)
+
+    mechanism = have("KAFKA_SASL_MECHANISM") if have("KAFKA_SECURITY_PROTOCOL") else None
+    principals = (
+        {
+            name: KafkaPrincipal(
+                need(f"{name.upper()}_KAFKA_SASL_USERNAME"),
+                need(f"{name.upper()}_KAFKA_SASL_PASSWORD"),
+            )
+            for name in ("operator", *SERVICES)
+        }
+        if mechanism
+        else {}
+    )
+    infra = Infra(
         admin_dsn=need("RETOUR_PG_ADMIN_DSN"),
         kafka_bootstrap=need("KAFKA_BOOTSTRAP_SERVERS"),
         jwt_secret=need("AUTH_JWT_SECRET"),
         master_key=need("MASTER_KEY"),
         service_dsns={svc: need(f"{svc.upper()}_DATABASE_URL") for svc in SERVICES},
         kafka_power=_native_kafka_power,
+        kafka_sasl_mechanism=mechanism,
+        kafka_principals=principals,
     )
+    if mechanism:
+        _operator_by_default(infra)
+    return infra
+
+
+_PLAINTEXT_ON_PURPOSE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "plaintext_on_purpose", default=False
+)
+
+
+@contextlib.contextmanager
+def unauthenticated_kafka_clients() -> Iterator[None]:
+    """Kafka clients built inside connect without credentials, as a stranger would."""
+    token = _PLAINTEXT_ON_PURPOSE.set(True)
+    try:
+        yield
+    finally:
+        _PLAINTEXT_ON_PURPOSE.reset(token)
+
+
+def _operator_by_default(infra: Infra) -> None:
+    """Every Kafka client of the test process, and of the services it starts, is the operator
+    unless it says who it is.
+
+    The kit's clients read KAFKA_SASL_* from the environment (kafka_options), and so do the
+    service processes a test starts with its environment; the tests' own aiokafka clients,
+    built with a bare bootstrap address, get the operator's credentials in aiokafka's client.
+    """
+    from aiokafka.client import AIOKafkaClient
+
+    from retour_kit.kafka_security import process_kafka_security
+
+    operator = infra.kafka_client_options("operator")
+    os.environ.setdefault("KAFKA_SECURITY_PROTOCOL", operator["security_protocol"])
+    os.environ.setdefault("KAFKA_SASL_MECHANISM", operator["sasl_mechanism"])
+    os.environ.setdefault("KAFKA_SASL_USERNAME", operator["sasl_plain_username"])
+    os.environ.setdefault("KAFKA_SASL_PASSWORD", operator["sasl_plain_password"])
+    process_kafka_security.cache_clear()
+    original = AIOKafkaClient.__init__
+    if getattr(original, "retour_operator_by_default", False):
+        return
+    credentials = {k: v for k, v in operator.items() if k != "bootstrap_servers"}
+
+    @functools.wraps(original)
+    def init(self: AIOKafkaClient, *args: Any, **kwargs: Any) -> None:
+        unconfigured = kwargs.get("security_protocol", "PLAINTEXT") == "PLAINTEXT"
+        if unconfigured and not _PLAINTEXT_ON_PURPOSE.get():
+            kwargs.update(credentials)
+        original(self, *args, **kwargs)
+
+    init.retour_operator_by_default = True  # type: ignore[attr-defined]
+    AIOKafkaClient.__init__ = init
 
 
 def provide_infra() -> Iterator[Infra]:

@@ -71,6 +71,7 @@ OPERATOR_PRINCIPAL = "retour-operator"
 
 _PRODUCE = (Operation.WRITE, Operation.DESCRIBE, Operation.DESCRIBE_CONFIGS)
 _CONSUME = (Operation.READ, Operation.DESCRIBE, Operation.DESCRIBE_CONFIGS)
+_IDEMPOTENT = (Operation.IDEMPOTENT_WRITE,)
 
 
 @dataclass(frozen=True, order=True)
@@ -112,10 +113,12 @@ def service_rules(service: str) -> list[AclRule]:
         return [AclRule(user, kind, name, pattern, op) for name in names for op in operations]
 
     dead_letters = dead_letter_topics(service)
+    writes = [*produced_topics(service), *dead_letters]
+    reads = [*consumed_topics(service), *dead_letters]
     rules = [
-        *grant(ResourceType.TOPIC, [*produced_topics(service), *dead_letters], _PRODUCE, prefixed=False),
-        *grant(ResourceType.TOPIC, [*consumed_topics(service), *dead_letters], _CONSUME, prefixed=False),
-        *grant(ResourceType.CLUSTER, [CLUSTER_RESOURCE], [Operation.IDEMPOTENT_WRITE], prefixed=False),
+        *grant(ResourceType.TOPIC, writes, _PRODUCE, prefixed=False),
+        *grant(ResourceType.TOPIC, reads, _CONSUME, prefixed=False),
+        *grant(ResourceType.CLUSTER, [CLUSTER_RESOURCE], _IDEMPOTENT, prefixed=False),
         *grant(
             ResourceType.TRANSACTIONAL_ID,
             [principal_of(service)],
@@ -150,7 +153,7 @@ async def create_acls(admin: AIOKafkaAdminClient, rules: Iterable[AclRule]) -> i
             permission_type=ALLOW,
         )
         # aiokafka has the CreateAcls request but no public method for it yet.
-        response = await admin._send_request(request)  # noqa: SLF001
+        response = await admin._send_request(request)
         for error_code, error_message in response.creation_responses:
             if error_code:
                 raise AclRefused(f"{rule}: error {error_code} {error_message or ''}".strip())

@@ -13,7 +13,7 @@ import functools
 from typing import Any, Literal, Self
 
 from aiokafka.helpers import create_ssl_context
-from pydantic import FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -22,7 +22,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 class KafkaSecuritySettings(BaseSettings):
     """KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
-    KAFKA_SASL_PASSWORD, KAFKA_SSL_CA_FILE."""
+    KAFKA_SASL_PASSWORD, KAFKA_SSL_CA_FILE, KAFKA_TOPIC_CHECK."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
@@ -32,6 +32,12 @@ class KafkaSecuritySettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     # A private CA (self-managed clusters); public CAs come from the system's trust store.
     kafka_ssl_ca_file: FilePath | None = None
+    kafka_topic_check: Literal["enforce", "warn"] | None = Field(
+        default=None,
+        description="At start-up, a topic missing or replicated unsafely (fewer than 3 replicas,"
+        " min.insync.replicas below 2) stops the service (enforce) or is logged (warn). Unset:"
+        " enforce when tokens come from an identity provider (AUTH_JWKS_URL, production).",
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Self:

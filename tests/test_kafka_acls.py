@@ -1,0 +1,149 @@
+"""Kafka authentication and ACLs on the real local broker: each service's principal does what
+its events need and nothing else; a client without credentials does not get in.
+
+The rules come from the contracts' catalogue (retour_kit.kafka_acls); these tests check what
+the broker enforces, through the principals `make up` created (.local/env).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
+
+from retour_kit.kafka_acls import consumed_topics, produced_topics
+from retour_kit.topic_check import describe_topics, topic_problems
+from retour_kit.topics import SAFE_MIN_INSYNC_REPLICAS, SAFE_REPLICATION, plan_topics
+from retour_test_infra import Infra, TopicProbe, unauthenticated_kafka_clients
+
+CONSUMERS = ("reintegration", "notifications", "reporting")
+
+
+@pytest.fixture(autouse=True)
+def _needs_sasl(infra: Infra) -> None:
+    if infra.kafka_sasl_mechanism is None:
+        pytest.skip("this Kafka takes unauthenticated clients (testcontainers): no principals")
+
+
+async def _produce(options: dict[str, Any], topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(**options, request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=uuid.uuid4().bytes)
+    finally:
+        await producer.stop()
+
+
+async def _read_in_group(options: dict[str, Any], topic: str, group: str) -> None:
+    """Joins ``group`` on ``topic``, fetches once and commits: a consumer's whole round."""
+    consumer = AIOKafkaConsumer(
+        topic, **options, group_id=group, enable_auto_commit=False, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=500)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+async def test_reporting_cannot_produce_to_returnee_registered(infra: Infra) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(infra.kafka_client_options("reporting"), "returnee.registered", b"forged")
+
+
+async def test_intake_cannot_read_aid_granted(infra: Infra) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _read_in_group(infra.kafka_client_options("intake"), "aid.granted", "intake-probe")
+    # The same round as a principal that may read it, so the refusal above is the ACL's.
+    await _read_in_group(infra.kafka_client_options("reporting"), "aid.granted", "reporting-probe")
+
+
+async def test_a_client_without_credentials_cannot_connect(infra: Infra) -> None:
+    with unauthenticated_kafka_clients():
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    with pytest.raises(KafkaConnectionError):
+        await admin.start()
+    await admin.close()
+
+
+async def test_a_wrong_password_cannot_connect(infra: Infra) -> None:
+    options = {**infra.kafka_client_options("intake"), "sasl_plain_password": "not-the-password"}
+    admin = AIOKafkaAdminClient(**options)
+    with pytest.raises(KafkaConnectionError):
+        await admin.start()
+    await admin.close()
+
+
+@pytest.mark.parametrize("service", CONSUMERS)
+async def test_each_consumer_reads_its_topics_only_in_its_own_groups(
+    infra: Infra, service: str
+) -> None:
+    options = infra.kafka_client_options(service)
+    for topic in consumed_topics(service):
+        await _read_in_group(options, topic, f"{service}-acl-test")
+    other = next(s for s in CONSUMERS if s != service)
+    with pytest.raises(GroupAuthorizationFailedError):
+        await _read_in_group(options, consumed_topics(service)[0], f"{other}-acl-test")
+
+
+@pytest.mark.parametrize("service", CONSUMERS)
+async def test_each_consumer_writes_the_dead_letters_of_what_it_reads(
+    infra: Infra, service: str
+) -> None:
+    topic = f"{consumed_topics(service)[0]}.dlq"
+    marker = f"acl-test {uuid.uuid4()}".encode()
+    async with TopicProbe(infra.kafka_bootstrap, topic) as probe:
+        await _produce(infra.kafka_client_options(service), topic, marker)
+        records = await probe.collect(lambda got: any(r.value == marker for r in got))
+    assert any(r.value == marker for r in records)
+
+
+async def test_no_service_writes_another_services_events(infra: Infra) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(infra.kafka_client_options("intake"), "aid.granted", b"forged")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(infra.kafka_client_options("notifications"), "case.assigned", b"forged")
+
+
+@pytest.mark.parametrize("producer", ["intake", "reintegration"])
+async def test_a_producer_writes_its_events_and_every_subscriber_reads_them(
+    infra: Infra, producer: str
+) -> None:
+    """The producer's principal writes a record its subscribers cannot read as an event: each
+    running service reads it in its own group and parks it in the dead-letter topic with its
+    own principal, so one record proves the whole chain of rights."""
+    topic = "returnee.registered" if producer == "intake" else "aid.granted"
+    assert topic in produced_topics(producer)
+    subscribers = [s for s in CONSUMERS if topic in consumed_topics(s)]
+    marker = f"acl-test {uuid.uuid4()}".encode()
+    async with TopicProbe(infra.kafka_bootstrap, f"{topic}.dlq") as dead_letters:
+        await _produce(infra.kafka_client_options(producer), topic, marker)
+        parked = await dead_letters.collect(
+            lambda got: sum(r.value == marker for r in got) >= len(subscribers), within=60
+        )
+    assert sum(r.value == marker for r in parked) == len(subscribers)
+
+
+async def test_topics_are_replicated_safely_on_a_three_broker_cluster(infra: Infra) -> None:
+    admin = AIOKafkaAdminClient(**infra.kafka_client_options())
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        if brokers < SAFE_REPLICATION:
+            pytest.skip(f"the stack has {brokers} broker(s): make up KAFKA_BROKERS=3 to run this")
+        states = await describe_topics(infra.kafka_bootstrap, [p.name for p in plan_topics()])
+        [offsets] = await admin.describe_topics(["__consumer_offsets"])
+    finally:
+        await admin.close()
+    assert topic_problems(states) == []
+    assert all(s.min_insync_replicas == SAFE_MIN_INSYNC_REPLICAS for s in states)
+    assert all(len(p["replicas"]) == SAFE_REPLICATION for p in offsets["partitions"])
