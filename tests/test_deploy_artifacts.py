@@ -423,6 +423,35 @@ def test_compose_runs_kafka_kraft_postgres_setup_migrations_and_the_services() -
         assert any(f":{_http_port(service)}:" in port for port in app["ports"])
 
 
+def test_compose_kafka_requires_sasl_and_acls_and_each_service_is_its_own_principal() -> None:
+    services = _compose_services()
+    kafka = services["kafka"]["environment"]
+    assert set(kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")) == {
+        "INTERNAL:SASL_PLAINTEXT",
+        "CONTROLLER:SASL_PLAINTEXT",
+        "HOST:SASL_PLAINTEXT",
+    }
+    assert kafka["KAFKA_LISTENER_NAME_HOST_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    principals = services["kafka-principals"]
+    assert "kafka-configs.sh" in " ".join(principals["command"])
+    setup = services["setup"]
+    assert "retour_kit.kafka_acls" in " ".join(setup["command"])
+    assert setup["environment"]["KAFKA_SASL_USERNAME"] == "retour-operator"
+    assert setup["depends_on"]["kafka-principals"]["condition"] == (
+        "service_completed_successfully"
+    )
+    for service in SERVICES:
+        for name in (service, f"migrate-{service}"):
+            env = services[name]["environment"]
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+            assert env["KAFKA_SASL_USERNAME"] == f"retour-{service}"
+        # The service and its migrations, each with the service's own password only.
+        own_password = f"KAFKA_SASL_PASSWORD: ${{{service.upper()}_KAFKA_PASSWORD}}"
+        assert COMPOSE_FILE.read_text().count(own_password) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Kubernetes
 
@@ -536,7 +565,12 @@ def test_setup_job_provisions_creates_topics_then_migrates_every_service(
     pod = _pod_spec(job)
     assert pod["restartPolicy"] in ("Never", "OnFailure")
     steps = [" ".join([*c.get("command", []), *c.get("args", [])]) for c in _retour_containers(job)]
-    expected = ["retour_kit.provision", "retour_kit.topics", *(["migrate"] * len(SERVICES))]
+    expected = [
+        "retour_kit.provision",
+        "retour_kit.topics",
+        "retour_kit.kafka_acls",
+        *(["migrate"] * len(SERVICES)),
+    ]
     assert len(steps) == len(expected)
     for step, wanted in zip(steps, expected, strict=True):
         assert wanted in step, f"{step!r} should run {wanted}"
@@ -582,6 +616,47 @@ def test_production_keeps_no_secret_in_git_and_pins_its_images() -> None:
     assert config["PGSSLMODE"] == "verify-full"
     assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert "AUTH_JWKS_URL" in config
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_each_pod_mounts_only_its_own_kafka_principal(kustomization: str) -> None:
+    for name, deployment in _of_kind(kustomization, "Deployment").items():
+        if not name.startswith("retour-"):
+            continue
+        service = name.removeprefix("retour-")
+        for container in _retour_containers(deployment):
+            kafka_secrets = [
+                ref["secretRef"]["name"]
+                for ref in container.get("envFrom", [])
+                if "secretRef" in ref and ref["secretRef"]["name"].startswith("retour-kafka")
+            ]
+            assert kafka_secrets == [f"retour-kafka-{service}"], name
+    job = _of_kind(kustomization, "Job")["retour-setup"]
+    for container in _retour_containers(job):
+        refs = [r["secretRef"]["name"] for r in container.get("envFrom", []) if "secretRef" in r]
+        wanted = (
+            "retour-kafka-operator"
+            if container["name"] in ("topics", "kafka-acls")
+            else f"retour-kafka-{container['name'].removeprefix('migrate-')}"
+        )
+        if container["name"] != "provision":
+            assert wanted in refs, container["name"]
+
+
+def test_dev_kafka_requires_sasl_and_creates_the_principals() -> None:
+    kafka = _of_kind("overlays/dev", "StatefulSet")["kafka"]
+    env = {e["name"]: e.get("value") for e in _pod_spec(kafka)["containers"][0]["env"]}
+    assert "PLAINTEXT" not in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].replace(
+        "SASL_PLAINTEXT", ""
+    ).split(":")[1:]
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    principals = _of_kind("overlays/dev", "Job")["kafka-principals"]
+    assert "kafka-configs.sh" in " ".join(_pod_spec(principals)["containers"][0]["args"])
+
+
+def test_production_refuses_to_run_on_unsafe_topics() -> None:
+    config = next(d for d in _rendered("overlays/production") if d["kind"] == "ConfigMap")
+    assert config["data"]["KAFKA_TOPIC_CHECK"] == "enforce"
 
 
 def test_dev_overlay_replaces_every_placeholder() -> None:
