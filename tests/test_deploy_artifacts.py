@@ -646,9 +646,12 @@ def test_each_pod_mounts_only_its_own_kafka_principal(kustomization: str) -> Non
 def test_dev_kafka_requires_sasl_and_creates_the_principals() -> None:
     kafka = _of_kind("overlays/dev", "StatefulSet")["kafka"]
     env = {e["name"]: e.get("value") for e in _pod_spec(kafka)["containers"][0]["env"]}
-    assert "PLAINTEXT" not in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].replace(
-        "SASL_PLAINTEXT", ""
-    ).split(":")[1:]
+    assert (
+        "PLAINTEXT"
+        not in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        .replace("SASL_PLAINTEXT", "")
+        .split(":")[1:]
+    )
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     principals = _of_kind("overlays/dev", "Job")["kafka-principals"]
     assert "kafka-configs.sh" in " ".join(_pod_spec(principals)["containers"][0]["args"])
