@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from retour_contracts.catalog import AID_GRANTED_V1
 from retour_kit.kafka_security import kafka_options
-from retour_kit.settings import ServiceSettings
+from retour_kit.settings import ConsumingSettings, ServiceSettings
 from retour_kit.topic_check import (
     TopicState,
     UnsafeTopics,
+    check_service_topics,
     check_topics,
     describe_topics,
     enforced,
@@ -117,3 +119,31 @@ async def test_production_refuses_unsafe_topics_and_development_warns(infra: Inf
 async def test_an_unreachable_broker_skips_the_check_instead_of_stopping_the_service() -> None:
     problems = await check_topics("127.0.0.1:1", ["aid.granted"], enforce=True, within_seconds=3)
     assert problems == []
+
+
+async def test_a_service_checks_its_own_topics_through_its_settings(infra: Infra) -> None:
+    """What runtime.py calls at start: reporting reads aid.granted, dead-letters to its .dlq."""
+    settings = ConsumingSettings(
+        database_url="postgresql://u:p@localhost/db",
+        auth_jwt_secret="x" * 32,
+        auth_jwks_url=None,
+        consumer_group="reporting",
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        kafka_topic_check="enforce",
+    )
+    check = check_service_topics(
+        settings, service="reporting", produces=False, consumes=[AID_GRANTED_V1]
+    )
+    admin = AIOKafkaAdminClient(**kafka_options(infra.kafka_bootstrap))
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+    finally:
+        await admin.close()
+    if brokers >= 3:
+        assert await check == []
+    else:
+        with pytest.raises(UnsafeTopics) as refused:
+            await check
+        assert "aid.granted: replication factor" in str(refused.value)
+        assert "aid.granted.dlq: replication factor" in str(refused.value)
