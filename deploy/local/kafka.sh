@@ -162,9 +162,12 @@ start() {
   done
 }
 
+# All nodes at once: the last node of a quorum stopped one by one waits for a majority that is
+# already gone, and is killed only after stop_pidfile's 20 s.
 stop() {
   local file
-  for file in $(pid_files); do stop_pidfile "$file" "kafka ($(basename "$(dirname "$file")"))"; done
+  for file in $(pid_files); do stop_pidfile "$file" "kafka ($(basename "$(dirname "$file")"))" & done
+  wait
 }
 
 status() {
