@@ -24,7 +24,7 @@ from aiokafka.errors import (
 )
 
 from retour_kit.kafka_acls import consumed_topics, produced_topics
-from retour_kit.topic_check import describe_topics, topic_problems
+from retour_kit.topic_check import describe_topics, topic_problems, topics_in_use
 from retour_kit.topics import SAFE_MIN_INSYNC_REPLICAS, SAFE_REPLICATION, plan_topics
 from retour_test_infra import Infra, TopicProbe, unauthenticated_kafka_clients
 
@@ -137,6 +137,23 @@ async def test_a_producer_writes_its_events_and_every_subscriber_reads_them(
     assert sum(r.value == marker for r in parked) == len(subscribers)
 
 
+@pytest.mark.parametrize("service", ["intake", *CONSUMERS])
+async def test_each_service_may_check_the_configuration_of_its_topics(
+    infra: Infra, service: str
+) -> None:
+    """The start-up check runs as the service: it sees every topic it uses, and their
+    min.insync.replicas (DescribeConfigs)."""
+    topics = topics_in_use(service, consumed_topics(service), produces=True)
+    admin = AIOKafkaAdminClient(**infra.kafka_client_options(service))
+    await admin.start()
+    try:
+        states = await describe_topics(admin, topics)
+    finally:
+        await admin.close()
+    assert [s.name for s in states if not s.visible] == []
+    assert all(s.min_insync_replicas is not None for s in states)
+
+
 async def test_topics_are_replicated_safely_on_a_three_broker_cluster(infra: Infra) -> None:
     admin = AIOKafkaAdminClient(**infra.kafka_client_options())
     await admin.start()
@@ -144,7 +161,7 @@ async def test_topics_are_replicated_safely_on_a_three_broker_cluster(infra: Inf
         brokers = len((await admin.describe_cluster())["brokers"])
         if brokers < SAFE_REPLICATION:
             pytest.skip(f"the stack has {brokers} broker(s): make up KAFKA_BROKERS=3 to run this")
-        states = await describe_topics(infra.kafka_bootstrap, [p.name for p in plan_topics()])
+        states = await describe_topics(admin, [p.name for p in plan_topics()])
         [offsets] = await admin.describe_topics(["__consumer_offsets"])
     finally:
         await admin.close()

@@ -100,7 +100,12 @@ async def test_the_broker_description_reads_replicas_and_min_insync_replicas(
     name = f"topic-check-{uuid.uuid4().hex[:8]}"
     await _create(infra.kafka_bootstrap, name, {"min.insync.replicas": "1"})
     missing = f"topic-check-missing-{uuid.uuid4().hex[:8]}"
-    states = await describe_topics(infra.kafka_bootstrap, [name, missing])
+    admin = AIOKafkaAdminClient(**kafka_options(infra.kafka_bootstrap))
+    await admin.start()
+    try:
+        states = await describe_topics(admin, [name, missing])
+    finally:
+        await admin.close()
     assert states == [
         TopicState(name, replication_factor=1, min_insync_replicas=1),
         TopicState(missing, exists=False, visible=False),

@@ -104,15 +104,11 @@ def enforced(settings: ServiceSettings) -> bool:
     return settings.auth_jwks_url is not None
 
 
-async def describe_topics(bootstrap: str, topics: Sequence[str]) -> list[TopicState]:
-    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=5_000)
-    await admin.start()
-    try:
-        described = {t["topic"]: t for t in await admin.describe_topics(list(topics))}
-        present = [name for name in topics if described[name]["error_code"] == 0]
-        isr = await _min_insync_replicas(admin, present) if present else {}
-    finally:
-        await admin.close()
+async def describe_topics(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[TopicState]:
+    """The topics as ``admin``'s principal sees them (a started client)."""
+    described = {t["topic"]: t for t in await admin.describe_topics(list(topics))}
+    present = [name for name in topics if described[name]["error_code"] == 0]
+    isr = await _min_insync_replicas(admin, present) if present else {}
     states = []
     for name in topics:
         error = described[name]["error_code"]
@@ -144,12 +140,16 @@ async def check_topics(
     bootstrap: str, topics: Sequence[str], *, enforce: bool, within_seconds: float = 15.0
 ) -> list[str]:
     """The topics' problems, logged as a warning; raises UnsafeTopics if ``enforce``."""
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=5_000)
     try:
         async with asyncio.timeout(within_seconds):
-            states = await describe_topics(bootstrap, topics)
+            await admin.start()
+            states = await describe_topics(admin, topics)
     except (KafkaError, TimeoutError) as error:
         log.warning("kafka topics not checked: broker unreachable", error=type(error).__name__)
         return []
+    finally:
+        await admin.close()
     problems = topic_problems(states)
     if problems and enforce:
         log.error("unsafe kafka topics: refusing to start", problems=problems)
