@@ -85,22 +85,18 @@ configure_node() {
   )
 }
 
-# SCRAM credentials are written into the cluster's first metadata (format --add-scram): the
-# brokers need theirs before any broker is up to accept an AlterUserScramCredentials request.
+# A new cluster gets its SCRAM credentials in its first metadata (format --add-scram), with no
+# broker to ask; a cluster formatted before SASL gets them once it runs (add_principals).
 format_node() {
   local n=$1 i=$2 dir cluster_id principal upper
   dir=$(node_dir "$n" "$i")
-  if [ -f "$dir/data/meta.properties" ]; then
-    [ -f "$dir/data/.retour-sasl" ] || die "the Kafka data in $dir/data predates SASL (no principals):" \
-      "remove it (rm -rf $dir/data, the local topics' records are lost) and run make up again"
-    return 0
-  fi
+  [ -f "$dir/data/meta.properties" ] && return 0
   local cid_file
   cid_file="$(cluster_dir "$n")/cluster.id"
   [ -f "$cid_file" ] || java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool random-uuid 2>/dev/null \
     | tail -n 1 >"$cid_file"
   cluster_id=$(cat "$cid_file")
-  local scram=(--add-scram "SCRAM-SHA-512=[name=retour-broker,password=$(password_of KAFKA_BROKER_SASL_PASSWORD)]")
+  local scram=()
   for principal in "${PRINCIPALS[@]}"; do
     upper=${principal^^}
     scram+=(--add-scram "SCRAM-SHA-512=[name=retour-$principal,password=$(password_of "${upper}_KAFKA_SASL_PASSWORD")]")
@@ -109,6 +105,32 @@ format_node() {
     -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; die "formatting Kafka storage failed"; }
   touch "$dir/data/.retour-sasl"
+}
+
+# The principals of a cluster whose data predates SASL, created through the running brokers
+# as their own principal (PLAIN); once per cluster, then marked like a freshly formatted one.
+add_principals() {
+  local n=$1 dir principal upper
+  dir=$(node_dir "$n" 1)
+  [ -f "$dir/data/.retour-sasl" ] && return 0
+  log "creating the Kafka principals of a cluster formatted before SASL"
+  local admin="$dir/admin.properties"
+  (
+    umask 077
+    printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=PLAIN" \
+      "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"retour-broker\" password=\"$(password_of KAFKA_BROKER_SASL_PASSWORD)\";" \
+      >"$admin"
+  )
+  for principal in "${PRINCIPALS[@]}"; do
+    upper=${principal^^}
+    java -cp "$(cat "$CLASSPATH_FILE")" kafka.admin.ConfigCommand --bootstrap-server "$(bootstrap)" \
+      --command-config "$admin" --alter --entity-type users --entity-name "retour-$principal" \
+      --add-config "SCRAM-SHA-512=[password=$(password_of "${upper}_KAFKA_SASL_PASSWORD")]" \
+      >"$dir/principals.log" 2>&1 || { cat "$dir/principals.log" >&2; die "creating retour-$principal failed"; }
+  done
+  rm -f "$admin"
+  local i
+  for ((i = 1; i <= n; i++)); do touch "$(node_dir "$n" "$i")/data/.retour-sasl"; done
 }
 
 start_node() {
@@ -160,6 +182,7 @@ start() {
       die "Kafka node $i did not open port $(client_port "$i")"
     fi
   done
+  add_principals "$n"
 }
 
 # All nodes at once: the last node of a quorum stopped one by one waits for a majority that is
