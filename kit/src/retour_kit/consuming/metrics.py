@@ -2,7 +2,9 @@
 
 Register once per service registry (``ConsumerMetrics.register``) and share the instance
 between the service's consumers. Alert on ``consumer_lag`` growing, ``consumer_outage``
-staying at 1 and any increase of ``consumer_dead_lettered_total``.
+staying at 1, ``consumer_paused`` at 1 (a systematic failure: see
+``consumer_systematic_failures_total``'s code) and any increase of
+``consumer_dead_lettered_total``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class ConsumerMetrics:
     outage: Gauge
     lag: Gauge
     handler_duration: Histogram
+    paused: Gauge
+    systematic_failures: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -80,6 +84,18 @@ class ConsumerMetrics:
                 "consumer_handler_duration_seconds",
                 "Time to run the handler over one transaction's events (a batch or one retry).",
                 by_topic,
+                registry=registry,
+            ),
+            paused=Gauge(
+                "consumer_paused",
+                "1 while the consumer is paused on a systematic failure, probing for the fix.",
+                ["group"],
+                registry=registry,
+            ),
+            systematic_failures=Counter(
+                "consumer_systematic_failures",
+                "Pauses on a systematic failure, by its classification (type/code, no message).",
+                [*by_topic, "code"],
                 registry=registry,
             ),
         )
