@@ -8,7 +8,8 @@ import argparse
 import asyncio
 import sys
 
-import drills.catalogue  # noqa: F401 (registers the drills)
+import drills.catalogue
+import drills.faults  # noqa: F401 (these two register the drills)
 from drills.framework import REGISTRY, Drill, Result, Settings, run_one, table, write_results
 from drills.stack import Stack
 

@@ -34,7 +34,7 @@ def registration_body(rng: random.Random) -> dict[str, Any]:
         "host_country": "LY",
         "region_of_origin": "kayes",
         "sex": rng.choice(["male", "female"]),
-        "household_size": rng.randint(1, 8),
+        "household_size": rng.randint(1, 8),  # corrections set 21 and up
         "preferred_language": "fr",
         "consents": {"data_processing": True, "sms_contact": True, "partner_sharing": True},
         "personal": {
@@ -56,10 +56,17 @@ class Acknowledged:
 
 
 class Registrar:
-    def __init__(self, stack: Stack, *, seed: int | None = None, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        seed: int | None = None,
+        concurrency: int = 8,
+        base_url: str | None = None,
+    ) -> None:
         token = issue_dev_token(stack.value("AUTH_JWT_SECRET"), "registrar", subject="drills")
         self._http = httpx.AsyncClient(
-            base_url=stack.url("intake"),
+            base_url=base_url or stack.url("intake"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(15.0),
             limits=httpx.Limits(max_connections=concurrency),
@@ -82,14 +89,14 @@ class Registrar:
         return returnee_id
 
     async def correct(self, returnee_id: str) -> None:
-        """A new household size: one more `returnee.updated`, the next version."""
+        """A new household size (never the current one): one more `returnee.updated`."""
         version = self.acknowledged.versions[returnee_id]
-        body = {"household_size": self._rng.randint(1, 12), "reason": "new_information"}
+        body = {"household_size": 20 + version, "reason": "new_information"}
         answer = await self._send(
             "PATCH", f"/returnees/{returnee_id}", body, if_match=f'"{version}"'
         )
         if answer is not None:
-            self.acknowledged.versions[returnee_id] = version + 1
+            self.acknowledged.versions[returnee_id] = int(answer.headers["ETag"].strip('W/"'))
 
     async def wave(self, count: int) -> list[str]:
         """`count` registrations at once, as a reception centre's busload arrives."""

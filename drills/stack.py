@@ -87,8 +87,14 @@ class Stack:
             return None
         return pid
 
-    def service_pid(self, service: str) -> int | None:
-        return self.pid(f"services/{service}.pid")
+    def service_pid(self, service: str, replica: str = "") -> int | None:
+        return self.pid(f"services/{service}{replica}.pid")
+
+    def broker_pid(self) -> int | None:
+        return self.pid("kafka/kafka.pid")
+
+    def pg_port(self) -> int:
+        return int(self.admin_dsn.rsplit(":", 1)[1].split("/", 1)[0])
 
     def postmaster_pid(self) -> int | None:
         # PostgreSQL's own pid file: its first line is the postmaster's pid.
@@ -101,10 +107,11 @@ class Stack:
     def signal(self, pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
-    def start_service(self, service: str, overrides: dict[str, str]) -> None:
+    def start_service(self, service: str, overrides: dict[str, str], *, replica: str = "") -> int:
         """Starts one service as services.sh does, with some of its addresses replaced (a
         proxy in front of Kafka or Postgres). services.sh reads them from .local/env itself,
-        so a drill that needs other addresses starts the process the same way on its own."""
+        so a drill that needs other addresses starts the process the same way on its own.
+        A `replica` suffix gives a second process of the service its own pid and log files."""
         services_dir = self.local / "services"
         env = {
             **os.environ,
@@ -119,7 +126,7 @@ class Stack:
         if service != "intake":
             env.pop("MASTER_KEY", None)
             env.pop("PREVIOUS_MASTER_KEYS", None)
-        with open(services_dir / f"{service}.log", "ab") as log:
+        with open(services_dir / f"{service}{replica}.log", "ab") as log:
             process = subprocess.Popen(  # noqa: S603
                 [str(REPO_ROOT / ".venv" / "bin" / f"retour-{service}"), "serve"],
                 stdout=log,
@@ -128,7 +135,8 @@ class Stack:
                 env=env,
                 start_new_session=True,
             )
-        (services_dir / f"{service}.pid").write_text(f"{process.pid}\n")
+        (services_dir / f"{service}{replica}.pid").write_text(f"{process.pid}\n")
+        return process.pid
 
     def rss_kib(self, pid: int) -> int:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

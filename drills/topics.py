@@ -24,11 +24,14 @@ async def end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
 async def versions_by_key(
     kafka: str, since: dict[TopicPartition, int], keys: set[str]
 ) -> dict[str, list[int]]:
-    """Each key's `version` values in the order the topic holds them (one key, one partition)."""
+    """Each key's `version` values in the order the topic first holds each event (one key, one
+    partition). A record published again after an unacknowledged send has the same event id
+    (`ce_id`) and is skipped by every consumer's inbox, so only its first copy counts."""
     until = await end_offsets(kafka, next(iter(since)).topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await consumer.start()
     found: dict[str, list[int]] = defaultdict(list)
+    seen: set[bytes] = set()
     try:
         consumer.assign(list(until))
         for partition, offset in since.items():
@@ -39,7 +42,9 @@ async def versions_by_key(
             for partition, records in batches.items():
                 for record in records:
                     key = (record.key or b"").decode()
-                    if key in keys:
+                    event_id = dict(record.headers).get("ce_id", b"")
+                    if key in keys and event_id not in seen:
+                        seen.add(event_id)
                         found[key].append(int(json.loads(record.value)["version"]))
                     if record.offset + 1 >= until[partition]:
                         remaining.discard(partition)
