@@ -173,14 +173,13 @@ async def relay_frozen(ctx: Drill) -> Outcome:
         raise RuntimeError("intake is not running")
     port = str(SECOND_INTAKE_PORT + stack.port_offset)
     replica = stack.start_service("intake", {"HTTP_PORT": port}, replica="-2")
-    second = Stack(stack.local, stack.values, stack.port_offset)
     try:
         await asyncio.sleep(5.0)  # the replica up, waiting for the leadership
         stack.signal(leader, signal.SIGSTOP)
         frozen_at = time.monotonic()
         try:
             # Registrations through the replica only: the frozen one answers nothing.
-            async with _registrar_at(second, port) as client:
+            async with _registrar_at(stack, port) as client:
                 await _phase(client, ctx)
                 ctx.sabotage(client.acknowledged.returnees)
                 left = LEADERSHIP_MOVES_WITHIN_SECONDS - (time.monotonic() - frozen_at)
