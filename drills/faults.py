@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 
@@ -164,22 +166,59 @@ async def network(ctx: Drill) -> Outcome:
 
 # --- The relay leader frozen ------------------------------------------------------------------
 
+LEADER_PORTS = (
+    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'intake'"
+)
+
+
+def _local_ports_of(pid: int) -> set[int]:
+    """The local TCP ports of a process's sockets (/proc/<pid>/fd against /proc/net/tcp)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def relay_leader(stack: Stack, candidates: list[int]) -> int | None:
+    """Which intake process holds the relay's advisory lock: its Postgres session's client
+    port is one of that process's sockets."""
+    admin = await asyncpg.connect(stack.admin_dsn)
+    try:
+        ports = {row[0] for row in await admin.fetch(LEADER_PORTS)}
+    finally:
+        await admin.close()
+    for pid in candidates:
+        if ports & _local_ports_of(pid):
+            return pid
+    return None
+
 
 @drill("relay-frozen", "intake's relay leader SIGSTOPped while a second replica runs")
 async def relay_frozen(ctx: Drill) -> Outcome:
     stack = ctx.stack
-    leader = stack.service_pid("intake")
-    if leader is None:
+    first = stack.service_pid("intake")
+    if first is None:
         raise RuntimeError("intake is not running")
     port = str(SECOND_INTAKE_PORT + stack.port_offset)
     replica = stack.start_service("intake", {"HTTP_PORT": port}, replica="-2")
     try:
         await asyncio.sleep(5.0)  # the replica up, waiting for the leadership
+        leader = await relay_leader(stack, [first, replica]) or first
+        serving = port if leader == first else str(stack.http_port("intake"))
         stack.signal(leader, signal.SIGSTOP)
         frozen_at = time.monotonic()
         try:
-            # Registrations through the replica only: the frozen one answers nothing.
-            async with _registrar_at(stack, port) as client:
+            # Registrations through the other process only: the frozen one answers nothing.
+            async with _registrar_at(stack, serving) as client:
                 await _phase(client, ctx)
                 ctx.sabotage(client.acknowledged.returnees)
                 left = LEADERSHIP_MOVES_WITHIN_SECONDS - (time.monotonic() - frozen_at)
@@ -190,7 +229,7 @@ async def relay_frozen(ctx: Drill) -> Outcome:
         stack.signal(replica, signal.SIGTERM)
     recovered = math.nan if moved is None else time.monotonic() - frozen_at
     return Outcome(
-        "intake's first replica frozen, registrations through the second one",
+        "intake's relay leader frozen, registrations through the other replica",
         client.acknowledged.returnees,
         time.monotonic(),
         recover_seconds=recovered,
