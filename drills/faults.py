@@ -227,6 +227,7 @@ async def relay_frozen(ctx: Drill) -> Outcome:
             stack.signal(leader, signal.SIGCONT)
     finally:
         stack.signal(replica, signal.SIGTERM)
+        (stack.local / "services" / "intake-2.pid").unlink(missing_ok=True)
     recovered = math.nan if moved is None else time.monotonic() - frozen_at
     return Outcome(
         "intake's relay leader frozen, registrations through the other replica",
