@@ -89,6 +89,8 @@ async def behind_proxy(
                 await toxiproxy.remove(name)
     finally:
         await toxiproxy.close()
+        # Nothing of a drill outlives it: `make down` does not know about Toxiproxy.
+        await _script(stack, "toxiproxy", "stop")
 
 
 async def _phase(client: Registrar, ctx: Drill) -> None:
