@@ -51,7 +51,7 @@ clean:
 lint: setup
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench tests conftest.py
+	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench drills tests conftest.py
 	$(UV) run --no-sync lint-imports
 
 contracts: setup

@@ -39,9 +39,12 @@ class Applied:
         return self.lost == 0
 
 
-async def applied(stack: Stack, returnees: list[str]) -> Applied:
+async def applied(
+    stack: Stack, returnees: list[str], *, services: tuple[str, ...] = tuple(APPLIED)
+) -> Applied:
     lost = twice = 0
-    for service, query in APPLIED.items():
+    for service in services:
+        query = APPLIED[service]
         connection = await asyncpg.connect(stack.dsn(service))
         try:
             counts: dict[str, int] = {
@@ -75,12 +78,19 @@ class SmsLog:
         return sum(1 for count in Counter(self.received()).values() if count > 1)
 
 
-async def caught_up(stack: Stack, returnees: list[str], *, within: float) -> float | None:
-    """Seconds until every consumer applied every acknowledged registration, or None if
-    they had not when `within` ran out (then what is still missing counts as lost)."""
+async def caught_up(
+    stack: Stack,
+    returnees: list[str],
+    *,
+    within: float,
+    services: tuple[str, ...] = tuple(APPLIED),
+) -> float | None:
+    """Seconds until every consumer (of `services`) applied every acknowledged registration,
+    or None if they had not when `within` ran out (then what is still missing counts as
+    lost)."""
     started = time.monotonic()
     while time.monotonic() - started < within:
-        if (await applied(stack, returnees)).complete:
+        if (await applied(stack, returnees, services=services)).complete:
             return time.monotonic() - started
         await asyncio.sleep(POLL_SECONDS)
     return None

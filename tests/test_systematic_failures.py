@@ -43,8 +43,13 @@ pytestmark = pytest.mark.integration
 FAST_RETRIES = RetryPolicy(
     handler_backoff_seconds=0.01, outage_backoff_seconds=0.05, outage_backoff_cap_seconds=0.2
 )
+# A poison record at the end of a batch waits this long for its verdict before its dead letter.
 QUICK_PROBES = SystematicFailurePolicy(
-    threshold=5, window_seconds=60, probe_seconds=0.2, probe_cap_seconds=0.5
+    threshold=5,
+    window_seconds=60,
+    probe_seconds=0.2,
+    probe_cap_seconds=0.5,
+    verdict_wait_seconds=1.0,
 )
 CONSUMER_NAME = "systematic-test"
 # The column a rolling migration has not added yet: the handler's INSERT names it.
@@ -286,17 +291,24 @@ async def test_a_poison_record_among_healthy_ones_is_still_dead_lettered(stream:
 
     assert [UUID(dict(r.headers)["ce_id"].decode()) for r in dead] == [produced[4], produced[9]]
     assert {dict(r.headers)["dlq_code"] for r in dead} == {b"handler_error"}
+    # The last one had nothing after it to compare with: its partition waited for a verdict.
+    assert (
+        running.metric("consumer_verdicts_deferred_total", topic=stream.topic, code="ValueError")
+        >= 1
+    )
     healthy = [event_id for event_id in produced if event_id not in culprits]
     assert await stream.applied_in_order() == healthy
     assert running.metric("consumer_paused") == 0
 
 
-async def test_failures_arriving_one_by_one_pause_once_they_reach_the_threshold(
-    stream: Stream,
+async def test_failures_arriving_one_by_one_wait_for_a_verdict_then_pause(
+    infra: Infra,
 ) -> None:
     """A quiet topic hands the consumer one record at a time: with nothing to look ahead at,
-    the first failures are dead-lettered (and replayable), until ``threshold`` different
-    records have failed alike within the window; then it pauses."""
+    a failing record holds its own partition for the verdict wait while the other partitions
+    go on and fail alike; once ``threshold`` different records have failed, the consumer
+    pauses. Nothing is dead-lettered, and after the fix every record is applied once, in its
+    partition's order."""
     everything = {uuid.uuid4()}  # a sentinel: the handler fails for every event while set
 
     async def broken(conn: Connection, events: Sequence[ParsedEvent]) -> None:
@@ -304,30 +316,47 @@ async def test_failures_arriving_one_by_one_pause_once_they_reach_the_threshold(
             raise asyncpg.InsufficientPrivilegeError("permission denied for table applied")
         await record_with_note(conn, events)
 
+    # The wait only has to outlast the other partitions' failures (a fraction of a second).
     policy = SystematicFailurePolicy(
-        threshold=3, window_seconds=60, probe_seconds=0.2, probe_cap_seconds=0.5
+        threshold=3,
+        window_seconds=60,
+        probe_seconds=0.2,
+        probe_cap_seconds=0.5,
+        verdict_wait_seconds=5,
     )
-    async with Running(
-        stream.settings(systematic=policy, max_records=1), stream.pool, broken
-    ) as running:
-        produced = await stream.produce(5)
-        await eventually(
-            lambda: running.consumer.paused_reason,
-            until=lambda reason: (
-                reason == "paused: systematic failure InsufficientPrivilegeError/42501"
-            ),
-            what="the consumer paused on the third failure",
-        )
-        dead = await read_topic(stream.bootstrap, stream.dlq, 2)
-        everything.clear()
-        await eventually(
-            stream.applied_in_order,
-            until=lambda applied: len(applied) == 3,
-            what="the records from the pause on applied",
-        )
+    async with private_stream(infra, partitions=3) as stream:
+        produced = {p: await stream.produce(2, partition=p) for p in range(3)}
+        settings = stream.settings(systematic=policy, max_records=1)
+        async with Running(settings, stream.pool, broken) as running:
+            await eventually(
+                lambda: running.consumer.paused_reason,
+                until=lambda reason: (
+                    reason == "paused: systematic failure InsufficientPrivilegeError/42501"
+                ),
+                what="the consumer paused on the third failure",
+            )
+            code = {"topic": stream.topic, "code": "InsufficientPrivilegeError/42501"}
+            assert running.metric("consumer_verdicts_deferred_total", **code) == 2
+            everything.clear()
+            await eventually(
+                stream.applied_in_order,
+                until=lambda applied: len(applied) == 6,
+                what="all 6 events applied after the fix",
+            )
+            await eventually(
+                lambda: committed_offsets(stream.bootstrap, settings.group_id, stream.topic),
+                until=lambda offsets: offsets == {0: 2, 1: 2, 2: 2},
+                what="every partition committed past its last record",
+            )
 
-    assert [UUID(dict(r.headers)["ce_id"].decode()) for r in dead] == produced[:2]
-    assert await stream.applied_in_order() == produced[2:]
+        applied = await stream.applied_in_order()
+        assert sorted(applied) == sorted(e for events in produced.values() for e in events)
+        for events in produced.values():
+            assert [event for event in applied if event in events] == events
+        assert await read_topic(stream.bootstrap, stream.dlq, 0) == []
+        assert (
+            running.metric("consumer_dead_lettered_total", **code | {"code": "handler_error"}) == 0
+        )
 
 
 async def test_partitions_failing_alike_side_by_side_all_wait_and_all_resume(

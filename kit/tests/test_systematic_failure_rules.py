@@ -1,17 +1,28 @@
-"""The rules that tell a broken consumer from a bad event, the readiness detail of a pause,
-and the ``dead-letters replay`` command line; no broker or database needed."""
+"""The rules that tell a broken consumer from a bad event, the bookkeeping of deferred
+verdicts, the readiness detail of a pause, and the ``dead-letters replay`` command line; no
+broker or database needed."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any, cast
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from retour_kit.cli import ReplayRequest, service_cli
-from retour_kit.consuming.settings import ConsumerSetupError, SystematicFailurePolicy
-from retour_kit.consuming.systematic import FailureEvidence, classify
+from retour_kit.consuming.batch import BatchProcessor
+from retour_kit.consuming.deferring import DeferredRecords, HeldPartitions
+from retour_kit.consuming.pausing import SystematicPause
+from retour_kit.consuming.settings import (
+    ConsumerSettings,
+    ConsumerSetupError,
+    Subscription,
+    SystematicFailurePolicy,
+)
+from retour_kit.consuming.systematic import FailureEvidence, Halt, classify
 from retour_kit.readiness import (
     OK,
     NotReady,
@@ -88,11 +99,122 @@ def test_failures_older_than_the_window_no_longer_count() -> None:
         {"window_seconds": 0},
         {"probe_seconds": 0},
         {"probe_seconds": 10, "probe_cap_seconds": 5},
+        {"verdict_wait_seconds": 0},
+        {"window_seconds": 20, "verdict_wait_seconds": 30},
     ],
 )
 def test_a_policy_that_cannot_work_is_refused_at_construction(values: dict[str, float]) -> None:
     with pytest.raises(ConsumerSetupError):
         SystematicFailurePolicy(**values)  # type: ignore[arg-type]
+
+
+def test_a_record_is_deferred_once_within_the_window() -> None:
+    clock = Clock()
+    deferred = DeferredRecords(window_seconds=60, clock=clock)
+    assert deferred.first_deferral(record(7))
+    assert not deferred.first_deferral(record(7))  # its second failure is judged for good
+    assert deferred.first_deferral(record(7, partition=1))  # another record
+    clock.now += 61
+    # Forgotten with the window (the memory stays bounded): a new deferral is allowed.
+    assert deferred.first_deferral(record(7))
+    assert len(deferred) == 1
+
+
+def test_a_rebalance_forgets_the_deferrals_of_the_revoked_partitions_only() -> None:
+    deferred = DeferredRecords(window_seconds=60)
+    deferred.first_deferral(record(1, partition=0))
+    deferred.first_deferral(record(2, partition=1))
+    deferred.forget([TopicPartition("returnee.registered", 0)])
+    assert deferred.first_deferral(record(1, partition=0))
+    assert not deferred.first_deferral(record(2, partition=1))
+
+
+class FakeConsumer:
+    """What the deferral and the pause ask of an ``AIOKafkaConsumer``."""
+
+    def __init__(self, *assigned: TopicPartition) -> None:
+        self.assigned = set(assigned)
+        self.paused: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused |= set(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.paused -= set(partitions)
+
+    def as_consumer(self) -> AIOKafkaConsumer:
+        return cast(AIOKafkaConsumer, self)
+
+
+P0, P1, P2 = (TopicPartition("returnee.registered", n) for n in range(3))
+
+
+def test_a_held_partition_alone_waits_until_its_wait_is_over() -> None:
+    clock = Clock()
+    fake = FakeConsumer(P0, P1)
+    consumer = fake.as_consumer()
+    held = HeldPartitions(wait_seconds=30, clock=clock)
+    held.hold(consumer, P0)
+    held.hold(consumer, P2)  # revoked meanwhile: nothing to hold
+    assert fake.paused == {P0}
+    assert held.waiting() == {P0}
+    clock.now += 29
+    held.release_due(consumer)
+    assert fake.paused == {P0}
+    clock.now += 1
+    assert held.waiting() == set()
+    held.release_due(consumer)
+    assert fake.paused == set()
+
+
+def test_a_rebalance_forgets_a_held_partition() -> None:
+    clock = Clock()
+    fake = FakeConsumer(P0)
+    held = HeldPartitions(wait_seconds=30, clock=clock)
+    held.hold(fake.as_consumer(), P0)
+    held.forget([P0])
+    assert held.waiting() == set()
+    fake.paused.clear()  # a new assignment starts unpaused; a stale timer must not matter
+    clock.now += 31
+    held.release_due(fake.as_consumer())
+    assert fake.paused == set()
+
+
+class ProbeThatApplies:
+    async def probe(self, halt: Halt) -> bool:
+        return True
+
+
+async def test_the_end_of_a_pause_leaves_a_partition_paused_while_its_verdict_wait_lasts() -> None:
+    clock = Clock()
+    settings = ConsumerSettings(
+        bootstrap_servers="unused:9092",
+        group_id="rules",
+        subscriptions=(Subscription(cast(Any, SimpleNamespace(topic="returnee.registered"))),),
+        systematic=SystematicFailurePolicy(probe_seconds=0.001, probe_cap_seconds=0.001),
+    )
+    fake = FakeConsumer(P0, P1, P2)
+    consumer = fake.as_consumer()
+    held = HeldPartitions(wait_seconds=30, clock=clock)
+    pause = SystematicPause(settings, cast(BatchProcessor, ProbeThatApplies()), held, None)
+    held.hold(consumer, P0)  # its wait ends during the pause
+    pause.begin(consumer, Halt(settings.subscriptions[0], record(5, partition=2), "X"))
+    clock.now += 20
+    held.hold(consumer, P1)  # its wait goes on after the pause
+    assert fake.paused == {P0, P1, P2}
+    clock.now += 15
+
+    while pause.active:
+        await pause.hold_or_resume(consumer)
+    assert fake.paused == {P1}
+    held.release_due(consumer)  # what the loop does next: P0's wait ended during the pause
+    assert fake.paused == {P1}
+    clock.now += 15
+    held.release_due(consumer)
+    assert fake.paused == set()
 
 
 def test_probes_back_off_up_to_their_cap() -> None:

@@ -239,6 +239,7 @@ def build_consumer(
             window_seconds=settings.consumer_systematic_failure_window_seconds,
             probe_seconds=settings.consumer_pause_probe_seconds,
             probe_cap_seconds=settings.consumer_pause_probe_cap_seconds,
+            verdict_wait_seconds=settings.consumer_failure_verdict_wait_seconds,
         ),
         subscriptions=tuple(
             Subscription(spec, topic=settings.topic_of(spec)) for spec in definition.consumes

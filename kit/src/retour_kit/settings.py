@@ -214,6 +214,13 @@ class ConsumingSettings(ServiceSettings):
     consumer_systematic_failure_window_seconds: float = Field(
         default=120.0, gt=0, description="How far back those failures count."
     )
+    consumer_failure_verdict_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a partition waits when its record failed with too little evidence"
+        " to tell a poison record from a broken consumer (a quiet topic); the other partitions"
+        " go on, then the record is tried once more. At most the window.",
+    )
     consumer_pause_probe_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -253,6 +260,14 @@ class ConsumingSettings(ServiceSettings):
         if self.consumer_pause_probe_cap_seconds < self.consumer_pause_probe_seconds:
             raise ValueError(
                 "CONSUMER_PAUSE_PROBE_CAP_SECONDS must be at least CONSUMER_PAUSE_PROBE_SECONDS"
+            )
+        if (
+            self.consumer_failure_verdict_wait_seconds
+            > self.consumer_systematic_failure_window_seconds
+        ):
+            raise ValueError(
+                "CONSUMER_FAILURE_VERDICT_WAIT_SECONDS must not exceed"
+                " CONSUMER_SYSTEMATIC_FAILURE_WINDOW_SECONDS"
             )
         return self
 

@@ -1,8 +1,8 @@
 """Kafka consumer machinery shared by every consuming service (reintegration, notifications,
 reporting): inbox deduplication, one transaction per partition batch, per-partition commits
 after the transaction, dead-letter topics, outage handling, a pause instead of a flood of dead
-letters when the consumer itself is broken (``systematic``, ``pausing``), the replay of dead
-letters after a fix (``replay``) and metrics.
+letters when the consumer itself is broken (``systematic``, ``deferring``, ``pausing``), the
+replay of dead letters after a fix (``replay``) and metrics.
 
 Services do not wire it by hand: ``retour_kit.runtime`` builds the consumer a service
 declares (its events, inbox name and handler). What that amounts to::

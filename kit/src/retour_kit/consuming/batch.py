@@ -5,16 +5,18 @@ it: applied (its inbox row and its effects committed in one transaction), skippe
 applied (its inbox row existed), or dead-lettered (acknowledged by the DLQ topic). Anything
 else (an outage, a crash, a stop) leaves the offset where it was, so the record comes back.
 
-A fourth outcome stops the partition: a record that failed the way many others did
-(``retour_kit.consuming.systematic``) is neither dead-lettered nor passed; ``process`` returns
-a ``Halt`` naming it, the consumer commits up to it and pauses, and nothing after it in the
-partition is applied first.
+Two more outcomes stop the partition at a failed record, neither dead-lettered nor passed,
+and nothing after it in the partition is applied first: ``process`` returns a ``Halt`` when it
+failed the way many others did (``retour_kit.consuming.systematic``: the consumer commits up
+to it and pauses), or a ``Deferral`` when that cannot be told yet (``deferring``: its
+partition alone waits, then the record is tried again and judged for good).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from enum import Enum
 from typing import Any
 
 import asyncpg
@@ -24,6 +26,7 @@ from retour_contracts import EnvelopeError
 from retour_contracts.dlq import HANDLER_ERROR
 from retour_kit.consuming.applying import Trial, apply_events, try_event
 from retour_kit.consuming.dead_letters import DeadLetterPublisher
+from retour_kit.consuming.deferring import Deferral, DeferredRecords
 from retour_kit.consuming.deliveries import Delivery, describe_unreadable, parse_record
 from retour_kit.consuming.failures import is_outage
 from retour_kit.consuming.handlers import HandleBatch
@@ -37,6 +40,15 @@ from retour_kit.safe_errors import describe_error
 log = structlog.stdlib.get_logger(__name__)
 
 PoolSource = Callable[[], asyncpg.Pool]
+Stop = Halt | Deferral
+"""Where a partition stopped, at a failed record: its offset is committed up to it, not past."""
+
+
+class Verdict(Enum):
+    SYSTEMATIC = "systematic"
+    POISON = "poison"
+    UNKNOWN = "unknown"
+    """Not enough evidence either way: nothing later in hand, the threshold not reached."""
 
 
 class BatchProcessor:
@@ -58,10 +70,11 @@ class BatchProcessor:
         self._stopping = stopping
         self._group = settings.group_id
         self._evidence = FailureEvidence(settings.systematic)
+        self._deferred = DeferredRecords(settings.systematic.window_seconds)
 
-    async def process(self, records: Sequence[Any]) -> Halt | None:
+    async def process(self, records: Sequence[Any]) -> Stop | None:
         """Applies, skips or dead-letters every record and returns None when the offset may
-        move past them all; returns the ``Halt`` when a systematic failure stopped it."""
+        move past them all; returns the ``Halt`` or the ``Deferral`` that stopped it."""
         subscription = self._settings.subscription_for(records[0].topic)
         self._count("consumed", subscription, len(records))
         deliveries: list[Delivery] = []
@@ -71,13 +84,18 @@ class BatchProcessor:
                 deliveries.append(parse_record(subscription, record))
             except Exception as error:
                 unreadable.append((record, error))
-        halt = await self._apply(subscription, deliveries) if deliveries else None
+        stop = await self._apply(subscription, deliveries) if deliveries else None
         for record, problem in unreadable:
-            # Past the halt the records come back after the pause: dead-lettered then, once.
-            if halt is None or record.offset < halt.record.offset:
+            # Past the stop the records come back after the wait: dead-lettered then, once.
+            if stop is None or record.offset < stop.record.offset:
                 code = problem.code if isinstance(problem, EnvelopeError) else "unreadable_record"
                 await self._dead_letter(subscription, record, describe_unreadable(problem), code)
-        return halt
+        return stop
+
+    def forget_deferrals(self, partitions: Collection[Any]) -> None:
+        """A rebalance took ``partitions``: their records are judged afresh by the next owner,
+        this member included."""
+        self._deferred.forget(partitions)
 
     async def probe(self, halt: Halt) -> bool:
         """Tries the halted record once, for real; True when the consumer may resume: it
@@ -93,7 +111,7 @@ class BatchProcessor:
             return classify(error) != halt.code
         return True
 
-    async def _apply(self, subscription: Subscription, deliveries: list[Delivery]) -> Halt | None:
+    async def _apply(self, subscription: Subscription, deliveries: list[Delivery]) -> Stop | None:
         # The common case is one transaction for the whole batch. When the handler fails, the
         # culprit is unknown, so each event is then applied alone: the good ones commit, the
         # bad one is retried and dead-lettered by itself.
@@ -118,9 +136,9 @@ class BatchProcessor:
         already_failed = 1 if len(deliveries) == 1 else 0
         for position, delivery in enumerate(deliveries):
             later = deliveries[position + 1 :]
-            halt = await self._apply_alone(subscription, delivery, later, already_failed)
-            if halt is not None:
-                return halt  # nothing after it is applied: it must not be overtaken
+            stop = await self._apply_alone(subscription, delivery, later, already_failed)
+            if stop is not None:
+                return stop  # nothing after it is applied: it must not be overtaken
         return None
 
     async def _apply_alone(
@@ -129,7 +147,7 @@ class BatchProcessor:
         delivery: Delivery,
         later: list[Delivery],
         failed_attempts: int,
-    ) -> Halt | None:
+    ) -> Stop | None:
         outage = self._outage_backoff()
         retry = self._settings.retry
         with bound_event_context(event_id=str(delivery.event_id), trace_id=delivery.trace_id):
@@ -155,26 +173,42 @@ class BatchProcessor:
         delivery: Delivery,
         later: list[Delivery],
         error: Exception,
-    ) -> Halt | None:
-        """Dead-letters the record, unless it failed like many others: then halts on it."""
+    ) -> Stop | None:
+        """Dead-letters the record, unless it failed like many others (then halts on it) or
+        the verdict is not in yet and the record was not deferred before (then defers it)."""
         code = classify(error)
-        if await self._is_systematic(subscription, delivery, later, code):
-            return Halt(subscription, delivery.record, code)
-        await self._dead_letter(subscription, delivery.record, describe_error(error), HANDLER_ERROR)
+        verdict = await self._verdict(subscription, delivery, later, code)
+        record = delivery.record
+        if verdict is Verdict.SYSTEMATIC:
+            return Halt(subscription, record, code)
+        if verdict is Verdict.UNKNOWN and self._deferred.first_deferral(record):
+            if self._metrics:
+                self._metrics.deferred.labels(self._group, subscription.kafka_topic, code).inc()
+            log.warning(
+                "record failed, verdict deferred",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                code=code,
+                wait_s=self._settings.systematic.verdict_wait_seconds,
+            )
+            return Deferral(subscription, record, code)
+        await self._dead_letter(subscription, record, describe_error(error), HANDLER_ERROR)
         return None
 
-    async def _is_systematic(
+    async def _verdict(
         self, subscription: Subscription, failed: Delivery, later: list[Delivery], code: str
-    ) -> bool:
+    ) -> Verdict:
         """Weighs the evidence, looking ahead in the partition when it is not enough yet.
 
         The records after the failing one are tried in transactions that are rolled back, so
         none of them overtakes it: one that would apply shows the failing record is poison;
         ``threshold`` failing alike show the consumer is broken. With too few records in hand
-        (a quiet topic) the record is dead-lettered and counts towards the next verdict.
+        (a quiet topic), or a later one failing another way (which stops the look-ahead: it
+        would otherwise try a whole batch for every record), there is no verdict yet.
         """
         if self._evidence.failed(failed.record, code):
-            return True
+            return Verdict.SYSTEMATIC
         for candidate in later:
             try:
                 trial = await try_event(
@@ -182,14 +216,14 @@ class BatchProcessor:
                 )
             except Exception as error:
                 if await self._is_outage(error) or classify(error) != code:
-                    return False
+                    return Verdict.UNKNOWN
                 if self._evidence.failed(candidate.record, code):
-                    return True
+                    return Verdict.SYSTEMATIC
                 continue
             if trial is Trial.PASSED:
                 self._evidence.applied(subscription.kafka_topic)
-                return False
-        return False
+                return Verdict.POISON
+        return Verdict.UNKNOWN
 
     async def _apply_together(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
         applied = await apply_events(

@@ -19,13 +19,17 @@ position moved back there, so nothing is skipped, dead-lettered or overtaken. Th
 polling (the group must not think the member dead) while a probe retries that record with
 growing pauses; when it applies, the partitions resume. A restart forgets the pause, and the
 next failures decide again.
+
+A failed record that cannot be judged yet (``retour_kit.consuming.deferring``) stops its own
+partition only, committed and positioned the same way, for ``verdict_wait_seconds``; the loop
+resumes it when the wait is over, unless the consumer is paused: then with the pause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 import asyncpg
@@ -35,12 +39,14 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from retour_kit.consuming.batch import BatchProcessor
 from retour_kit.consuming.dead_letters import DeadLetterPublisher
+from retour_kit.consuming.deferring import HeldPartitions
 from retour_kit.consuming.handlers import HandleBatch
 from retour_kit.consuming.metrics import ConsumerMetrics
 from retour_kit.consuming.partitions import FinishBatchBeforeRevoke, LagReporter
 from retour_kit.consuming.patience import ConsumerStopped, pause
 from retour_kit.consuming.pausing import SystematicPause
 from retour_kit.consuming.settings import ConsumerSettings
+from retour_kit.consuming.systematic import Halt
 from retour_kit.db import Database
 from retour_kit.kafka_security import kafka_options
 from retour_kit.safe_errors import describe_error
@@ -88,7 +94,8 @@ class EventConsumer:
             stopping=self._stopping,
         )
         self._lag = LagReporter(settings.group_id, metrics, settings.lag_report_interval_seconds)
-        self._pause = SystematicPause(settings, self._processor, metrics)
+        self._held = HeldPartitions(settings.systematic.verdict_wait_seconds)
+        self._pause = SystematicPause(settings, self._processor, self._held, metrics)
 
     @property
     def settings(self) -> ConsumerSettings:
@@ -139,6 +146,8 @@ class EventConsumer:
             while not self._stopping.is_set():
                 if self._pause.active:
                     await self._pause.hold_or_resume(consumer)
+                if not self._pause.active:
+                    self._held.release_due(consumer)
                 batches = await consumer.getmany(
                     timeout_ms=self._settings.poll_timeout_ms,
                     max_records=self._settings.max_records,
@@ -186,18 +195,21 @@ class EventConsumer:
     ) -> None:
         if partition not in consumer.assignment():
             return  # revoked by a rebalance after the fetch: its next owner gets the records
-        halt = await self._processor.process(records)
-        if halt is None:
+        stop = await self._processor.process(records)
+        if stop is None:
             # Committed at once, not with the rest of the fetch: a crash loses as little as can be.
             await self._commit(
                 consumer, {partition: await _applied_up_to(consumer, partition, records)}
             )
             return
-        # Up to the failing record, not past it; and it is fetched again after the pause.
-        await self._commit(consumer, {partition: halt.record.offset})
+        # Up to the failing record, not past it; and it is fetched again after the wait.
+        await self._commit(consumer, {partition: stop.record.offset})
         if partition in consumer.assignment():  # else its next owner starts from the commit
-            consumer.seek(partition, halt.record.offset)
-        self._pause.begin(consumer, halt)
+            consumer.seek(partition, stop.record.offset)
+        if isinstance(stop, Halt):
+            self._pause.begin(consumer, stop)
+        else:
+            self._held.hold(consumer, partition)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> None:
         try:
@@ -231,7 +243,9 @@ class EventConsumer:
         )
         consumer.subscribe(
             topics=self._topics,
-            listener=FinishBatchBeforeRevoke(self._idle, settings.revoke_wait_seconds),
+            listener=FinishBatchBeforeRevoke(
+                self._idle, settings.revoke_wait_seconds, forget=self._forget_partitions
+            ),
         )
         try:
             await consumer.start()
@@ -239,6 +253,11 @@ class EventConsumer:
             await consumer.stop()
             raise
         return consumer
+
+    def _forget_partitions(self, revoked: Collection[Any]) -> None:
+        """A rebalance took them: no deferral survives it (see ``deferring``)."""
+        self._held.forget(revoked)
+        self._processor.forget_deferrals(revoked)
 
     @property
     def _topics(self) -> list[str]:

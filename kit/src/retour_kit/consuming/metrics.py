@@ -4,7 +4,8 @@ Register once per service registry (``ConsumerMetrics.register``) and share the 
 between the service's consumers. Alert on ``consumer_lag`` growing, ``consumer_outage``
 staying at 1, ``consumer_paused`` at 1 (a systematic failure: see
 ``consumer_systematic_failures_total``'s code) and any increase of
-``consumer_dead_lettered_total``.
+``consumer_dead_lettered_total``. ``consumer_verdicts_deferred_total`` counts failed records
+whose partition waited for more evidence before they were judged (``deferring``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ConsumerMetrics:
     handler_duration: Histogram
     paused: Gauge
     systematic_failures: Counter
+    deferred: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -95,6 +97,13 @@ class ConsumerMetrics:
             systematic_failures=Counter(
                 "consumer_systematic_failures",
                 "Pauses on a systematic failure, by its classification (type/code, no message).",
+                [*by_topic, "code"],
+                registry=registry,
+            ),
+            deferred=Counter(
+                "consumer_verdicts_deferred",
+                "Failed records whose partition waited for more evidence before judging them"
+                " (poison or systematic), by classification.",
                 [*by_topic, "code"],
                 registry=registry,
             ),

@@ -6,6 +6,10 @@ halted record is tried again, for real, after ``probe_seconds``, doubling up to 
 it applies (or fails another way, which the normal path then judges), the partitions resume
 from their committed offsets. The pause lives in memory: a restart forgets it, and the next
 failures decide again.
+
+A partition held for a deferred verdict (``deferring``) is paused with the rest; the resume
+leaves it paused while its wait lasts, and the consumer loop releases it when the wait is over
+(a wait that ends during the pause ends with the pause).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 
 from retour_kit.consuming.batch import BatchProcessor
+from retour_kit.consuming.deferring import HeldPartitions
 from retour_kit.consuming.metrics import ConsumerMetrics
 from retour_kit.consuming.settings import ConsumerSettings
 from retour_kit.consuming.systematic import Halt
@@ -28,11 +33,13 @@ class SystematicPause:
         self,
         settings: ConsumerSettings,
         processor: BatchProcessor,
+        held: HeldPartitions,
         metrics: ConsumerMetrics | None,
     ) -> None:
         self._group = settings.group_id
         self._policy = settings.systematic
         self._processor = processor
+        self._held = held
         self._metrics = metrics
         self._halt: Halt | None = None
         self._failed_probes = 0
@@ -88,7 +95,7 @@ class SystematicPause:
             )
             return
         self._halt = None
-        consumer.resume(*consumer.assignment())
+        consumer.resume(*(consumer.assignment() - self._held.waiting()))
         if self._metrics:
             self._metrics.paused.labels(self._group).set(0)
         log.warning(

@@ -76,7 +76,14 @@ class SystematicFailurePolicy:
     number would pause on two neighbouring poison records."""
     window_seconds: float = 120.0
     """How far back failures count. Wide enough for a quiet topic, where failing records
-    arrive one by one and are dead-lettered until the threshold is reached."""
+    arrive one by one and are deferred (``verdict_wait_seconds``) until the threshold is
+    reached."""
+    verdict_wait_seconds: float = 30.0
+    """How long a partition waits when its record failed with too little evidence to judge
+    (nothing after it in hand, the threshold not reached: a quiet topic); the other
+    partitions go on meanwhile, then the record is tried once more and judged for good. A
+    poison record at the end of a batch is dead-lettered this much later. At most
+    ``window_seconds``, or the failures that should judge it would be forgotten."""
     probe_seconds: float = 5.0
     """First pause before the paused consumer retries its first failing record, doubled
     after each failed probe up to ``probe_cap_seconds``."""
@@ -88,8 +95,15 @@ class SystematicFailurePolicy:
                 "the systematic failure threshold must be at least 2: one record failing alone"
                 " is a poison record, and is dead-lettered"
             )
-        if self.window_seconds <= 0 or self.probe_seconds <= 0:
-            raise ConsumerSetupError("the failure window and the probe pause must be positive")
+        if self.window_seconds <= 0 or self.probe_seconds <= 0 or self.verdict_wait_seconds <= 0:
+            raise ConsumerSetupError(
+                "the failure window, the verdict wait and the probe pause must be positive"
+            )
+        if self.verdict_wait_seconds > self.window_seconds:
+            raise ConsumerSetupError(
+                "the verdict wait must not exceed the failure window: the failures it waits"
+                " for would be forgotten before the record is judged"
+            )
         if self.probe_cap_seconds < self.probe_seconds:
             raise ConsumerSetupError("the probe pause's cap must be at least its first pause")
 

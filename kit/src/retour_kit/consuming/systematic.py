@@ -7,7 +7,9 @@ dead-lettering them all would empty the topic into its ``.dlq``. So before dead-
 batch processor weighs the evidence kept here: how many *different* records of the topic failed
 with the same classification within the policy's window, with none of the topic applied in
 between. At the policy's threshold the failure is systematic and the consumer pauses on its
-first failing record instead (``retour_kit.consuming.consumer``).
+first failing record instead (``retour_kit.consuming.consumer``). When the evidence says
+neither (too few failures, nothing later in hand that applies), the record is deferred once
+(``retour_kit.consuming.deferring``) rather than dead-lettered.
 
 A classification is the exception's type and a stable code (a SQLSTATE, or an exception's
 own ``code`` when it is an identifier), never its message: messages can quote personal data,
