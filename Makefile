@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 # Run inside the stack's environment (DSNs, broker, dev JWT secret) without leaking it to make.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help setup up down status clean test lint contracts contracts-check forms token demo migrate bench
+.PHONY: help setup up down status clean test lint contracts contracts-check forms token demo migrate bench drills
 
 help:
 	@echo "make demo       bring the stack up and play the demo scenario (DEMO_ARGS=--help for options)"
@@ -26,6 +26,7 @@ help:
 	@echo "make forms      regenerate the registration XForm from its XLSForm (services/intake/forms)"
 	@echo "make token ROLE=registrar [CENTRE=gao,kayes]   print a development JWT (no CENTRE: all)"
 	@echo "make migrate    apply every service's migrations"
+	@echo "make drills     fault drills against the running stack, then their table (DRILLS=steady,kafka-down)"
 
 $(UV):
 	@echo "[retour] installing uv $(UV_VERSION) into .local/uv"
@@ -50,7 +51,7 @@ clean:
 lint: setup
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench tests conftest.py
+	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench drills tests conftest.py
 	$(UV) run --no-sync lint-imports
 
 contracts: setup
@@ -86,3 +87,9 @@ demo: up
 bench: up
 	bash deploy/local/wrk.sh
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
+
+# Reliability drills (docs/drills.md): each injects a fault into the running stack under load and
+# checks nothing was lost or applied twice; tens of minutes for all. DRILLS=a,b runs some.
+drills: up
+	@bash deploy/local/toxiproxy.sh ensure
+	$(UV) run --no-sync python -m drills $(DRILLS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,12 @@ import structlog
 
 from retour_kit.logging import RECORD_PRINTING_LOGGERS
 from retour_test_infra import Infra, provide_infra
+
+# A consumer waits CONSUMER_FAILURE_VERDICT_WAIT_SECONDS (30 s by default) before judging a
+# failing record that has nothing after it poison. The services the tests build wait 1 s, or
+# every test that dead-letters one bad event would wait half a minute; the deferral's own
+# tests set their wait explicitly. An explicit environment wins.
+os.environ.setdefault("CONSUMER_FAILURE_VERDICT_WAIT_SECONDS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -172,6 +172,9 @@ FROM case_closures WHERE random() < 0.3;
 async def seed_projection(sandbox: Sandbox, people: int) -> None:
     conn = await sandbox.connect()
     try:
+        # The reporting role's own time limit is for the service; seeding tens of thousands of
+        # rows on a busy machine may take longer, and is not what these tests measure.
+        await conn.execute("SET statement_timeout = 0")
         for statement in SEED.split(";\n"):
             if statement.strip():
                 args = [people] if "$1" in statement else []
@@ -316,6 +319,34 @@ async def test_a_report_past_its_time_limit_is_cancelled_with_a_503(
     assert response.json()["error"] == "time_limit_reached"
     assert elapsed < 30, "answered at the report's time limit, not after the query's minute"
     assert left_running == 0
+
+
+async def test_a_report_beyond_the_running_and_waiting_places_is_refused_not_queued(
+    slow_reports: Sandbox,
+) -> None:
+    # One running place (running_reports), no waiting place: while a report runs, another
+    # one is answered 503 at once instead of queueing for the report connection.
+    service_name = f"test-busy-{slow_reports.group}"
+    async with running_reports(
+        slow_reports, service_name=service_name, report_max_waiting=0
+    ) as reports:
+        running = asyncio.create_task(reports.http.get("/reports/kpis"))
+        await eventually(
+            lambda: active_statements(slow_reports.infra, f"{service_name}-reports"),
+            until=lambda statements: statements == 1,
+            what="the slow report running in Postgres",
+        )
+        # Bounded so that a queued request fails the test rather than hanging it: the running
+        # report takes a minute, its time limit is longer still.
+        async with asyncio.timeout(20):
+            refused = await reports.http.get("/reports/registrations")
+        running.cancel()  # the analyst gives up: the slow statement is cancelled too
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "reports_busy"
+    assert refused.headers["retry-after"] == "5"
 
 
 def free_socket() -> socket.socket:

@@ -222,7 +222,7 @@ async def test_the_toy_consumes_from_the_broker_and_publishes_through_its_outbox
     assert listed.status_code == 200
     assert isinstance(offered.event, AidGranted)
     assert offered.event.returnee_id == registered.returnee_id
-    assert ready.json()["checks"] == {"postgres": "ok", "kafka": "ok"}
+    assert ready.json()["checks"] == {"postgres": "ok", "kafka": "ok", "consumer": "ok"}
 
 
 @dataclass

@@ -38,6 +38,8 @@ from retour_kit.consuming import (
     TransientError,
 )
 from retour_kit.db import Connection, create_pool
+from retour_kit.kafka_publisher import KafkaRecordPublisher
+from retour_kit.outbox import OutboxRecord
 from retour_test_infra import Infra, eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -557,3 +559,38 @@ async def _run_child(schema: str, topic: str, group: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(_run_child(*sys.argv[1:4]))
+
+
+async def test_offsets_reach_the_end_of_a_topic_written_in_transactions(stream: Stream) -> None:
+    """The outbox relay publishes in Kafka transactions, and each commit writes a marker that
+    takes an offset but is never delivered. The consumer must commit past the markers, or lag
+    never reads 0 and a rebuild waiting for committed == end never finishes."""
+    publisher = KafkaRecordPublisher(
+        stream.bootstrap,
+        client_id="kit-test-markers",
+        transactional_id=f"retour-test-{stream.topic}",
+    )
+    batches = [registrations(20), registrations(20)]
+    try:
+        for number, batch in enumerate(batches):
+            await publisher.publish_all(
+                [
+                    OutboxRecord(number * 100 + i, str(uuid.uuid4()), stream.topic, k, v, h)
+                    for i, (k, v, h) in enumerate(batch)
+                ]
+            )
+    finally:
+        await publisher.close()
+    ends = await end_offsets(stream.bootstrap, stream.topic)
+    # 40 records and at least one marker per partition per transaction.
+    assert sum(ends.values()) > 40
+
+    async with Running(stream, record_application) as running:
+        group = running.settings.group_id
+        await eventually(
+            lambda: committed_offsets(stream.bootstrap, group, stream.topic),
+            until=lambda committed: committed == ends,
+            what=f"offsets committed up to the transaction markers {ends}",
+        )
+    assert await stream.applied() == 40
+    assert await stream.applied_twice() == 0

@@ -2,6 +2,9 @@
 
 - `retour-<service> serve`: run the HTTP API (the default)
 - `retour-<service> migrate`: apply pending migrations and exit (operators, migration Job)
+- `retour-<service> dead-letters replay [--dry-run] [--topic TOPIC]`: apply this service's
+  dead letters again after a fix, in their original order, idempotently (services that
+  consume; ``retour_kit.consuming.replay``)
 - a service's own operator commands (`retour-intake rewrap-keys`)
 """
 
@@ -28,6 +31,19 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 @dataclass(frozen=True)
+class ReplayRequest:
+    """``dead-letters replay``'s options."""
+
+    topic: str | None = None
+    """Only this subscribed topic (or its ``.dlq``); all by default."""
+    dry_run: bool = False
+
+
+ReplayDeadLetters = Callable[[SettingsT, ReplayRequest], Coroutine[Any, Any, str]]
+"""Replays a service's dead letters; returns the one-line summary."""
+
+
+@dataclass(frozen=True)
 class OperatorCommand(Generic[SettingsT]):
     """A one-shot command of a service for operators; ``run`` returns a one-line summary."""
 
@@ -42,31 +58,59 @@ def service_cli(
     schema_of: Callable[[SettingsT], str],
     migrations_package: str,
     commands: Mapping[str, OperatorCommand[SettingsT]] | None = None,
+    replay_dead_letters: ReplayDeadLetters[SettingsT] | None = None,
     argv: Sequence[str] | None = None,
 ) -> None:
-    """Parses `argv` (default: sys.argv) and runs `serve`, `migrate` or one of ``commands``;
-    exits on failure."""
+    """Parses `argv` (default: sys.argv) and runs `serve`, `migrate`, `dead-letters replay`
+    (given ``replay_dead_letters``) or one of ``commands``; exits on failure."""
     service = settings_cls.model_fields["service_name"].default
     own = dict(commands or {})
-    command = _parser(service, own).parse_args(argv).command or "serve"
+    arguments = _parser(service, own, replays=replay_dead_letters is not None).parse_args(argv)
+    command = arguments.command or "serve"
     settings = load_settings(settings_cls)
     configure_logging(settings.service_name, settings.log_level)
     if command == "migrate":
         _migrate(settings.database_url, schema_of(settings), migrations_package)
+    elif command == DEAD_LETTERS and replay_dead_letters is not None:
+        request = ReplayRequest(topic=arguments.topic, dry_run=arguments.dry_run)
+        replay = OperatorCommand[SettingsT](
+            "replay dead letters", lambda s: replay_dead_letters(s, request)
+        )
+        _operate("dead-letters replay", replay, settings)
     elif command in own:
         _operate(command, own[command], settings)
     else:
         _serve(build_app(settings), settings.http_host, settings.http_port)
 
 
-def _parser(service: str, own: Mapping[str, OperatorCommand[SettingsT]]) -> argparse.ArgumentParser:
+DEAD_LETTERS = "dead-letters"
+
+
+def _parser(
+    service: str, own: Mapping[str, OperatorCommand[SettingsT]], *, replays: bool
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=service, description=f"Run the {service} service.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the HTTP API (default)")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    if replays:
+        _add_dead_letter_commands(commands.add_parser(DEAD_LETTERS, help="dead-letter tools"))
     for name, command in own.items():
         commands.add_parser(name, help=command.help)
     return parser
+
+
+def _add_dead_letter_commands(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    replay = actions.add_parser(
+        "replay",
+        help="apply this service's dead letters again (after a fix), in their original order;"
+        " what was applied already is skipped, what fails again stays a dead letter",
+    )
+    replay.add_argument("--topic", help="only this topic's dead letters (default: all)")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="count what would be replayed, change nothing"
+    )
 
 
 def _operate(name: str, command: OperatorCommand[SettingsT], settings: SettingsT) -> None:

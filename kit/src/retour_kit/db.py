@@ -10,6 +10,16 @@ limits, each for what the others cannot see:
   not answer at all (a vanished host, a dropped network), where the server cannot help;
 - the acquire timeout: a request waiting for a free connection of a busy pool gives up too.
 
+And two for the connection itself: a connect timeout (a host that does not answer the SYN), and
+server-side TCP keepalives, so that Postgres notices a client whose machine or network vanished
+and ends its session (its transaction, its locks) instead of keeping it for the kernel's two
+hours. Keepalives cannot notice a *frozen* client (a stopped process's kernel still answers
+them): a session that must not outlive its client's silence (the outbox relay's leader lock)
+also sets ``idle_session_timeout_seconds``.
+
+Every connection goes through here: pools with ``create_pool``, dedicated sessions (the relay's
+LISTEN and leader lock, a migration run) with ``connect``.
+
 The first surfaces as ``asyncpg.QueryCanceledError``, the other two as ``TimeoutError``; the
 HTTP layer answers both with 503 (``retour_kit.http_errors``).
 """
@@ -49,12 +59,22 @@ class DatabaseLimits:
     acquire_timeout_seconds: float = 10.0
     # A transaction left open by a bug holds its locks and snapshot: the server ends it.
     idle_in_transaction_timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = 10.0
+    # The server ends the session of a client silent for this long outside a transaction;
+    # None for pooled connections, which legitimately sit idle in the pool.
+    idle_session_timeout_seconds: float | None = None
+    # Server-side keepalives: a vanished client is noticed after about idle + interval * count
+    # (60 s here) instead of the Linux default of two hours.
+    tcp_keepalives_idle_seconds: int = 30
+    tcp_keepalives_interval_seconds: int = 10
+    tcp_keepalives_count: int = 3
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> DatabaseLimits:
         return cls(
             statement_timeout_seconds=settings.database_statement_timeout_seconds,
             acquire_timeout_seconds=settings.database_acquire_timeout_seconds,
+            connect_timeout_seconds=settings.database_connect_timeout_seconds,
         )
 
     @property
@@ -62,12 +82,19 @@ class DatabaseLimits:
         return self.statement_timeout_seconds + CLIENT_GRACE_SECONDS
 
     def server_settings(self) -> dict[str, str]:
-        return {
+        settings = {
             "statement_timeout": _milliseconds(self.statement_timeout_seconds),
             "idle_in_transaction_session_timeout": _milliseconds(
                 self.idle_in_transaction_timeout_seconds
             ),
+            # Ignored by the server on a Unix socket, where there is no network to lose.
+            "tcp_keepalives_idle": str(self.tcp_keepalives_idle_seconds),
+            "tcp_keepalives_interval": str(self.tcp_keepalives_interval_seconds),
+            "tcp_keepalives_count": str(self.tcp_keepalives_count),
         }
+        if self.idle_session_timeout_seconds is not None:
+            settings["idle_session_timeout"] = _milliseconds(self.idle_session_timeout_seconds)
+        return settings
 
 
 def _milliseconds(seconds: float) -> str:
@@ -104,16 +131,15 @@ async def create_pool(
     every statement and every wait for a connection (see the module's docstring).
     """
     limits = limits or DatabaseLimits()
+    kw.setdefault("timeout", limits.connect_timeout_seconds)  # each connection's connect
     # Four services with several replicas share one max_connections budget: start small.
     kw.setdefault("min_size", 1)
     kw.setdefault("max_size", 10)
     kw.setdefault("max_queries", 50000)
     kw.setdefault("max_inactive_connection_lifetime", 300.0)
-    server_settings = {**limits.server_settings(), **(kw.pop("server_settings", None) or {})}
-    if search_path:
-        server_settings["search_path"] = search_path
-    if application_name:
-        server_settings["application_name"] = application_name
+    server_settings = _session_settings(
+        limits, search_path, application_name, kw.pop("server_settings", None)
+    )
     kw.setdefault("reset", keep_session_state)
     # asyncpg.create_pool takes no pool class: build the pool the way it does.
     pool = BoundedPool(
@@ -131,6 +157,45 @@ async def create_pool(
     )
     await pool
     return pool
+
+
+async def connect(
+    dsn: str,
+    *,
+    search_path: str | None = None,
+    application_name: str | None = None,
+    limits: DatabaseLimits | None = None,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Connection:
+    """A dedicated connection (not pooled) under the same limits as the pool's, json codecs
+    registered: for sessions that hold something of their own (LISTEN, a session lock)."""
+    limits = limits or DatabaseLimits()
+    connection = await asyncpg.connect(
+        dsn,
+        timeout=limits.connect_timeout_seconds,
+        command_timeout=limits.command_timeout_seconds,
+        server_settings=_session_settings(limits, search_path, application_name, server_settings),
+    )
+    try:
+        await register_json_codecs(connection)
+    except BaseException:
+        connection.terminate()
+        raise
+    return connection
+
+
+def _session_settings(
+    limits: DatabaseLimits,
+    search_path: str | None,
+    application_name: str | None,
+    extra: dict[str, str] | None,
+) -> dict[str, str]:
+    settings = {**limits.server_settings(), **(extra or {})}
+    if search_path:
+        settings["search_path"] = search_path
+    if application_name:
+        settings["application_name"] = application_name
+    return settings
 
 
 async def keep_session_state(_: asyncpg.Connection) -> None:

@@ -19,10 +19,9 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 
-import asyncpg
 import structlog
 
-from retour_kit.db import Connection
+from retour_kit.db import Connection, connect
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -180,7 +179,9 @@ async def migrate(target: Connection | str, *, schema: str, package: str) -> lis
     # The kit's tables first: the service's own files may reference them.
     migrations = kit_migrations(package) + discover_migrations(package)
     if isinstance(target, str):
-        connection = await asyncpg.connect(target)
+        # Under the kit's limits (connect timeout, keepalives); the runner lifts the
+        # statement timeout itself for the migration's own statements.
+        connection = await connect(target)
         try:
             return await _migrate_locked(connection, schema, migrations)
         finally:

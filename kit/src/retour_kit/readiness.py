@@ -16,6 +16,16 @@ _log = structlog.stdlib.get_logger(__name__)
 OK = "ok"
 
 
+class NotReady(Exception):
+    """Raised by a probe that knows why: its ``detail`` becomes the check's outcome in
+    /readyz instead of "failed" (``paused: systematic failure UndefinedColumnError/42703``).
+    The detail must never hold personal data."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class ReadinessCheck:
     """A named probe that raises (or times out) when its dependency is unusable."""
@@ -29,7 +39,8 @@ class ReadinessCheck:
 
 
 async def run_readiness_checks(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
-    """Runs all probes concurrently; maps each name to "ok", "timeout" or "failed"."""
+    """Runs all probes concurrently; maps each name to "ok", "timeout", "failed" or the
+    detail of the probe's ``NotReady``."""
     outcomes = await asyncio.gather(*(_outcome(check) for check in checks))
     return {check.name: outcome for check, outcome in zip(checks, outcomes, strict=True)}
 
@@ -41,6 +52,8 @@ async def _outcome(check: ReadinessCheck) -> str:
     except TimeoutError:
         _log.warning("readiness check timed out", check=check.name)
         return "timeout"
+    except NotReady as not_ready:
+        return not_ready.detail
     except Exception as error:
         _log.warning("readiness check failed", check=check.name, error=repr(error))
         return "failed"
@@ -78,3 +91,19 @@ def kafka_ready(bootstrap_servers: str, *, timeout_seconds: float = 3.0) -> Read
             await client.close()
 
     return ReadinessCheck("kafka", probe, timeout_seconds)
+
+
+def consumer_ready(paused_reason: Callable[[], str | None]) -> ReadinessCheck:
+    """Reports a consumer paused on a systematic failure (``EventConsumer.paused_reason``).
+
+    Not required: the HTTP API of a paused consumer's service still serves, and taking every
+    replica out of the Service (all pause alike) would stop the case work a consumer bug does
+    not stop. The pause shows in /readyz's ``checks`` (its reason) and ``degraded``.
+    """
+
+    async def probe() -> None:
+        reason = paused_reason()
+        if reason is not None:
+            raise NotReady(reason)
+
+    return ReadinessCheck("consumer", probe, required=False)

@@ -34,15 +34,17 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import EventSpec
-from retour_kit.cli import OperatorCommand, service_cli
+from retour_kit.cli import OperatorCommand, ReplayDeadLetters, ReplayRequest, service_cli
 from retour_kit.consuming import (
     ConsumerMetrics,
     ConsumerSettings,
     EventConsumer,
     HandleBatch,
     Subscription,
+    SystematicFailurePolicy,
+    replay_dead_letters,
 )
-from retour_kit.db import Connection, Database
+from retour_kit.db import Connection, Database, DatabaseLimits
 from retour_kit.http import create_http_app
 from retour_kit.http_limits import BodyRules
 from retour_kit.kafka_publisher import KafkaRecordPublisher
@@ -50,9 +52,9 @@ from retour_kit.lifespan import database_ready
 from retour_kit.logging import configure_logging
 from retour_kit.metrics import new_registry
 from retour_kit.migrations import declared_kit_tables
-from retour_kit.outbox import OutboxRelay
+from retour_kit.outbox import OutboxRelay, RelaySettings
 from retour_kit.outbox_metrics import PrometheusOutboxMetrics
-from retour_kit.readiness import ReadinessCheck, kafka_ready, postgres_ready
+from retour_kit.readiness import ReadinessCheck, consumer_ready, kafka_ready, postgres_ready
 from retour_kit.retention import RetentionMetrics, RetentionWorker, expiries
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
@@ -194,6 +196,9 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
         postgres_ready(database),
         replace(kafka_ready(settings.kafka_bootstrap_servers), required=False),
     ]
+    if consumer is not None:
+        # A consumer paused on a systematic failure is reported, never required.
+        readiness.append(consumer_ready(lambda: consumer.paused_reason))
     app = create_http_app(
         title=f"retour {definition.name}",
         version=definition.version or version(f"retour-{definition.name}"),
@@ -229,6 +234,13 @@ def build_consumer(
         client_id=settings.service_name,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         max_records=max_records or settings.consumer_max_records,
+        systematic=SystematicFailurePolicy(
+            threshold=settings.consumer_systematic_failure_threshold,
+            window_seconds=settings.consumer_systematic_failure_window_seconds,
+            probe_seconds=settings.consumer_pause_probe_seconds,
+            probe_cap_seconds=settings.consumer_pause_probe_cap_seconds,
+            verdict_wait_seconds=settings.consumer_failure_verdict_wait_seconds,
+        ),
         subscriptions=tuple(
             Subscription(spec, topic=settings.topic_of(spec)) for spec in definition.consumes
         ),
@@ -271,9 +283,41 @@ def service_command(definition: ServiceDefinition[S]) -> Callable[[], None]:
             schema_of=definition.schema,
             migrations_package=definition.migrations_package,
             commands=definition.commands,
+            replay_dead_letters=_dead_letter_replay(definition) if definition.consumes else None,
         )
 
     return command
+
+
+def _dead_letter_replay(definition: ServiceDefinition[S]) -> ReplayDeadLetters[S]:
+    """``dead-letters replay``: the service's own handler and inbox, as its consumer runs them
+    (same transaction, same deduplication), over its dead letters; nothing is republished."""
+
+    async def replay(settings: S, request: ReplayRequest) -> str:
+        database = definition.database(settings)
+        parts = Parts(settings, database, new_registry())
+        wiring = definition.wire(parts)
+        if wiring.handler is None:
+            raise TypeError(f"{definition.name} consumes events but wires no handler")
+        consumer = build_consumer(definition, parts, wiring.handler)
+        async with (
+            database_ready(
+                database, migrations_package=definition.migrations_package, migrate_on_start=False
+            ),
+            AsyncExitStack() as resources,
+        ):
+            for resource in wiring.resources:
+                await resources.enter_async_context(resource())
+            summary = await replay_dead_letters(
+                consumer.settings,
+                database.pool,
+                wiring.handler,
+                topic=request.topic,
+                dry_run=request.dry_run,
+            )
+        return summary.line()
+
+    return replay
 
 
 @dataclass(frozen=True)
@@ -283,16 +327,33 @@ class _Relay:
 
 
 def _relay(definition: ServiceDefinition[S], settings: S, registry: CollectorRegistry) -> _Relay:
+    schema = definition.schema(settings)
     publisher = KafkaRecordPublisher(
-        settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-outbox"
+        settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-outbox",
+        transactional_id=outbox_transactional_id(settings.service_name, schema, definition.name),
     )
     relay = OutboxRelay(
         dsn=settings.database_url,
-        schema=definition.schema(settings),
+        schema=schema,
         publisher=publisher,
         metrics=PrometheusOutboxMetrics(registry),
+        settings=RelaySettings.for_lease(
+            settings.relay_lease_seconds,
+            kafka_give_up_seconds=settings.relay_kafka_give_up_seconds,
+        ),
+        limits=DatabaseLimits.from_settings(settings),
+        application_name=f"{settings.service_name}-outbox",
     )
     return _Relay(relay, publisher)
+
+
+def outbox_transactional_id(service_name: str, schema: str, default_schema: str) -> str:
+    """The Kafka transactional.id of a service outbox: the same for all its replicas (so a new
+    leader fences the old), prefixed by the service's name (``retour-intake``) so that an ACL on
+    that prefix allows it; an outbox in another schema (tests, a sandbox) gets its own."""
+    base = f"{service_name}-outbox"
+    return base if schema == default_schema else f"{base}.{schema}"
 
 
 @asynccontextmanager

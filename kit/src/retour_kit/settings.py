@@ -101,6 +101,27 @@ class ServiceSettings(KafkaSecuritySettings):
         le=3600,
         description="How long a request or a consumer waits for a free pooled connection.",
     )
+    database_connect_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long opening a connection to Postgres may take before it fails.",
+    )
+    # The outbox relay's leadership (retour_kit.outbox): how soon it moves to another replica.
+    relay_lease_seconds: float = Field(
+        default=10.0,
+        ge=2,
+        le=20,
+        description="A relay leader silent this long (frozen, cut off) loses its Postgres"
+        " session, and with it the leadership, to a standby replica.",
+    )
+    relay_kafka_give_up_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=60,
+        description="A relay leader that has failed to publish for this long steps down, so a"
+        " replica that can reach Kafka takes over.",
+    )
     # Retention (retour_kit.retention): how long the kit's tables keep a row.
     idempotency_retention_days: int = Field(
         default=7,
@@ -184,6 +205,29 @@ class ConsumingSettings(ServiceSettings):
         ge=1,
         description="Records fetched per poll; each partition's share is one transaction.",
     )
+    consumer_systematic_failure_threshold: int = Field(
+        default=5,
+        ge=2,
+        description="Different records of one topic failing the same way (type and code), none"
+        " applied in between, that pause the consumer instead of dead-lettering them.",
+    )
+    consumer_systematic_failure_window_seconds: float = Field(
+        default=120.0, gt=0, description="How far back those failures count."
+    )
+    consumer_failure_verdict_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a partition waits when its record failed with too little evidence"
+        " to tell a poison record from a broken consumer (a quiet topic); the other partitions"
+        " go on, then the record is tried once more. At most the window.",
+    )
+    consumer_pause_probe_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="First wait before a paused consumer retries its first failing record;"
+        " doubled after each failure up to the cap.",
+    )
+    consumer_pause_probe_cap_seconds: float = Field(default=120.0, gt=0)
     inbox_retention_days: int = Field(
         default=30,
         ge=1,
@@ -210,6 +254,22 @@ class ConsumingSettings(ServiceSettings):
     reintegration_assessed_topic: TopicName = _topic_setting("reintegration.assessed")
     returnee_expected_topic: TopicName = _topic_setting("returnee.expected")
     expected_arrival_closed_topic: TopicName = _topic_setting("expected_arrival.closed")
+
+    @model_validator(mode="after")
+    def _probe_cap_covers_first_probe(self) -> Self:
+        if self.consumer_pause_probe_cap_seconds < self.consumer_pause_probe_seconds:
+            raise ValueError(
+                "CONSUMER_PAUSE_PROBE_CAP_SECONDS must be at least CONSUMER_PAUSE_PROBE_SECONDS"
+            )
+        if (
+            self.consumer_failure_verdict_wait_seconds
+            > self.consumer_systematic_failure_window_seconds
+        ):
+            raise ValueError(
+                "CONSUMER_FAILURE_VERDICT_WAIT_SECONDS must not exceed"
+                " CONSUMER_SYSTEMATIC_FAILURE_WINDOW_SECONDS"
+            )
+        return self
 
     def topic_of(self, spec: EventSpec[Any]) -> str:
         """The topic this service reads ``spec``'s events from."""

@@ -103,6 +103,23 @@ def test_a_send_must_end_long_before_its_row_counts_as_interrupted() -> None:
     assert "SENDING_LEASE_SECONDS" in refusal(gateway_timeout_seconds=10, sending_lease_seconds=20)
 
 
+def test_a_paced_send_waits_for_its_slot_within_its_lease() -> None:
+    paced = {"gateway_timeout_seconds": 1, "sms_max_per_second": 5}
+    assert "+ 1 with SMS_MAX_PER_SECOND" in refusal(**paced, sending_lease_seconds=3)
+    assert explicit_settings(**paced, sending_lease_seconds=4).sms_max_per_second == 5
+
+
+def test_delivery_reports_need_both_their_url_and_a_long_secret() -> None:
+    url = "http://notifications:8003/sms/delivery-reports"
+    secret = "a-delivery-report-secret-of-32-chars!"
+    assert "go together" in refusal(sms_delivery_report_url=url)
+    assert "go together" in refusal(sms_delivery_report_secret=secret)
+    short = refusal(sms_delivery_report_url=url, sms_delivery_report_secret="tiny")
+    assert short.startswith("SMS_DELIVERY_REPORT_SECRET: ") and "tiny" not in short
+    settings = explicit_settings(sms_delivery_report_url=url, sms_delivery_report_secret=secret)
+    assert settings.sms_delivery_report_wait_seconds == 900
+
+
 def test_retention_defaults() -> None:
     settings = explicit_settings()
 

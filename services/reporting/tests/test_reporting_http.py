@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -50,8 +52,11 @@ from retour_reporting.domain.results import (
     RegistrationReport,
 )
 from retour_reporting.entrypoints.dashboard import dashboard_routes
+from retour_reporting.entrypoints.report_admission import ReportAdmission
 from retour_reporting.entrypoints.report_routes import report_routes
+from retour_reporting.entrypoints.shared_reports import SharedReports
 from retour_reporting.settings import Settings
+from retour_test_infra import eventually
 
 SECRET = "test-secret-that-is-at-least-32-chars"
 PARTNER = UUID("0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d")
@@ -165,6 +170,15 @@ def source() -> FakeReportSource:
 
 @pytest.fixture
 async def http(source: FakeReportSource) -> AsyncIterator[httpx.AsyncClient]:
+    admission = ReportAdmission(running=4, waiting=8, wait_seconds=2.0)
+    async with _client(source, admission) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _client(
+    source: FakeReportSource, admission: ReportAdmission
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         database_url="postgresql://reporting@127.0.0.1:1/unused", auth_jwt_secret=SECRET
     )
@@ -176,7 +190,7 @@ async def http(source: FakeReportSource) -> AsyncIterator[httpx.AsyncClient]:
         readiness=[],
         registry=new_registry(),
     )
-    app.include_router(report_routes(source))
+    app.include_router(report_routes(source, admission))
     app.include_router(dashboard_routes())
     token = issue_dev_token(SECRET, "analyst")
     async with httpx.AsyncClient(
@@ -508,3 +522,129 @@ async def test_expected_arrivals_are_for_analysts_and_check_their_parameters(
     assert "centre" in unknown_centre.text
     assert backwards.status_code == 422
     assert backwards.json()["error"] == "invalid_period"
+
+
+class HeldReportSource(FakeReportSource):
+    """KPIs that are not answered until the test lets them go: reports kept running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.release = asyncio.Event()
+
+    async def kpis(self, query: ReportQuery) -> KpiReport:
+        self.running += 1
+        await self.release.wait()
+        return await super().kpis(query)
+
+
+# A bound on a request the test expects an answer to: without the gate, it would never come.
+NO_HANG_SECONDS = 30
+
+
+async def test_reports_beyond_the_running_and_waiting_places_get_503_at_once() -> None:
+    source = HeldReportSource()
+    admission = ReportAdmission(running=1, waiting=1, wait_seconds=3600)
+    async with _client(source, admission) as http:
+        running = asyncio.create_task(http.get("/reports/kpis"))
+        await eventually(lambda: source.running, until=lambda n: n == 1, what="one report running")
+        waiting = asyncio.create_task(http.get("/reports/kpis.csv", params={"centre": "gao"}))
+        await eventually(lambda: admission.waiting, until=lambda n: n == 1, what="one waiting")
+
+        # The queue is full: this one is refused without waiting for the running report, which
+        # the test holds for as long as it likes (an hour of patience here).
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            refused = await http.get("/reports/kpis", params={"centre": "kayes"})
+
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "reports_busy"
+        assert refused.headers["Retry-After"] == "5"
+        assert source.running == 1  # never reached the report source
+        assert not running.done() and not waiting.done()
+
+        source.release.set()
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            answers = await asyncio.gather(running, waiting)
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert source.running == 2
+    assert admission.waiting == 0
+
+
+async def test_a_report_whose_turn_does_not_come_in_time_gets_503() -> None:
+    source = HeldReportSource()
+    admission = ReportAdmission(running=1, waiting=4, wait_seconds=0.05)
+    async with _client(source, admission) as http:
+        running = asyncio.create_task(http.get("/reports/kpis"))
+        await eventually(lambda: source.running, until=lambda n: n == 1, what="one report running")
+
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            late = await http.get("/reports/kpis", params={"centre": "gao"})
+        source.release.set()
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            answered = await running
+
+    assert late.status_code == 503
+    assert late.json()["error"] == "reports_busy"
+    assert answered.status_code == 200
+    assert admission.waiting == 0
+
+
+async def test_identical_reports_asked_at_the_same_time_share_one_query() -> None:
+    source = HeldReportSource()
+    admission = ReportAdmission(running=1, waiting=0, wait_seconds=3600)
+    async with _client(source, admission) as http:
+        first = asyncio.create_task(http.get("/reports/kpis", params={"centre": "gao"}))
+        await eventually(lambda: source.running, until=lambda n: n == 1, what="one report running")
+        # The same report and filters, as JSON and CSV: no running or waiting place is left,
+        # yet these are not refused: they wait for the query already running.
+        same = [
+            asyncio.create_task(http.get(path, params={"centre": "gao"}))
+            for path in ("/reports/kpis", "/reports/kpis.csv", "/reports/kpis")
+        ]
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            other_filters = await http.get("/reports/kpis", params={"centre": "kayes"})
+        source.release.set()
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            answers = await asyncio.gather(first, *same)
+
+    assert other_filters.status_code == 503  # a different query needs a place of its own
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert answers[2].headers["content-type"].startswith("text/csv")
+    assert source.running == 1
+
+
+async def test_a_shared_query_runs_on_for_those_who_stay_and_stops_when_all_leave() -> None:
+    shared = SharedReports()
+    finish = asyncio.Event()
+    stopped: list[str] = []
+
+    async def query(name: str) -> str:
+        try:
+            await finish.wait()
+        except asyncio.CancelledError:
+            stopped.append(name)
+            raise
+        return name
+
+    # Two requesters, one leaves: the one who stays gets the result of the one query.
+    leaving = asyncio.create_task(shared.prepare("kpis", lambda: query("kpis")))
+    staying = asyncio.create_task(shared.prepare("kpis", lambda: query("duplicate")))
+    await eventually(lambda: shared.requesters("kpis"), until=lambda n: n == 2, what="both")
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    finish.set()
+    async with asyncio.timeout(NO_HANG_SECONDS):
+        assert await staying == "kpis"
+
+    # A requester alone leaves: its query is cancelled, as an unshared one would be.
+    finish.clear()
+    alone = asyncio.create_task(shared.prepare("aid", lambda: query("aid")))
+    await eventually(lambda: shared.requesters("aid"), until=lambda n: n == 1, what="one")
+    alone.cancel()
+    await eventually(lambda: stopped, what="the query cancelled")
+
+    assert stopped == ["aid"]
+    assert shared.in_preparation == 0

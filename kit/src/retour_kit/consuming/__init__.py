@@ -1,6 +1,8 @@
 """Kafka consumer machinery shared by every consuming service (reintegration, notifications,
 reporting): inbox deduplication, one transaction per partition batch, per-partition commits
-after the transaction, dead-letter topics, outage handling and metrics.
+after the transaction, dead-letter topics, outage handling, a pause instead of a flood of dead
+letters when the consumer itself is broken (``systematic``, ``deferring``, ``pausing``), the
+replay of dead letters after a fix (``replay``) and metrics.
 
 Services do not wire it by hand: ``retour_kit.runtime`` builds the consumer a service
 declares (its events, inbox name and handler). What that amounts to::
@@ -29,11 +31,13 @@ from retour_kit.consuming.handlers import (
 )
 from retour_kit.consuming.inbox import claim_new_events
 from retour_kit.consuming.metrics import ConsumerMetrics
+from retour_kit.consuming.replay import ReplaySummary, replay_dead_letters
 from retour_kit.consuming.settings import (
     ConsumerSettings,
     ConsumerSetupError,
     RetryPolicy,
     Subscription,
+    SystematicFailurePolicy,
 )
 
 __all__ = [
@@ -42,8 +46,11 @@ __all__ = [
     "ConsumerSetupError",
     "EventConsumer",
     "HandleBatch",
+    "ReplaySummary",
     "RetryPolicy",
     "Subscription",
+    "SystematicFailurePolicy",
     "TransientError",
     "claim_new_events",
+    "replay_dead_letters",
 ]

@@ -12,13 +12,24 @@ Why aiokafka's ``AIOKafkaConsumer`` directly, rather than a FastStream subscribe
 Delivery guarantee: at-least-once from Kafka, exactly-once in effect, because the inbox rows
 commit with the effects. A SIGKILL at any point loses nothing (the offset did not move past
 anything uncommitted) and applies nothing twice (a redelivered event finds its inbox row).
+
+A systematic failure (``retour_kit.consuming.systematic``) pauses every partition this member
+owns: the halted partition's offset is committed up to its first failing record and its
+position moved back there, so nothing is skipped, dead-lettered or overtaken. The loop keeps
+polling (the group must not think the member dead) while a probe retries that record with
+growing pauses; when it applies, the partitions resume. A restart forgets the pause, and the
+next failures decide again.
+
+A failed record that cannot be judged yet (``retour_kit.consuming.deferring``) stops its own
+partition only, committed and positioned the same way, for ``verdict_wait_seconds``; the loop
+resumes it when the wait is over, unless the consumer is paused: then with the pause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 import asyncpg
@@ -28,11 +39,14 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from retour_kit.consuming.batch import BatchProcessor
 from retour_kit.consuming.dead_letters import DeadLetterPublisher
+from retour_kit.consuming.deferring import HeldPartitions
 from retour_kit.consuming.handlers import HandleBatch
 from retour_kit.consuming.metrics import ConsumerMetrics
 from retour_kit.consuming.partitions import FinishBatchBeforeRevoke, LagReporter
 from retour_kit.consuming.patience import ConsumerStopped, pause
+from retour_kit.consuming.pausing import SystematicPause
 from retour_kit.consuming.settings import ConsumerSettings
+from retour_kit.consuming.systematic import Halt
 from retour_kit.db import Database
 from retour_kit.kafka_security import kafka_options
 from retour_kit.safe_errors import describe_error
@@ -80,6 +94,17 @@ class EventConsumer:
             stopping=self._stopping,
         )
         self._lag = LagReporter(settings.group_id, metrics, settings.lag_report_interval_seconds)
+        self._held = HeldPartitions(settings.systematic.verdict_wait_seconds)
+        self._pause = SystematicPause(settings, self._processor, self._held, metrics)
+
+    @property
+    def settings(self) -> ConsumerSettings:
+        return self._settings
+
+    @property
+    def paused_reason(self) -> str | None:
+        """``paused: systematic failure <code>`` while paused, else None (for /readyz)."""
+        return self._pause.reason
 
     def stop(self) -> None:
         """Asks ``run()`` to return once the partition batch in progress has committed."""
@@ -119,6 +144,10 @@ class EventConsumer:
         log.info("consumer started", group=self._settings.group_id, topics=self._topics)
         try:
             while not self._stopping.is_set():
+                if self._pause.active:
+                    await self._pause.hold_or_resume(consumer)
+                if not self._pause.active:
+                    self._held.release_due(consumer)
                 batches = await consumer.getmany(
                     timeout_ms=self._settings.poll_timeout_ms,
                     max_records=self._settings.max_records,
@@ -147,6 +176,11 @@ class EventConsumer:
             for partitions in by_topic.values():
                 if self._stopping.is_set():
                     break  # a graceful stop finishes the batches in progress, no more
+                if self._pause.active:
+                    # Fetched before the pause, or assigned by a rebalance during the poll:
+                    # they wait with the rest, from their first record.
+                    _rewind(consumer, partitions)
+                    continue
                 await _all_of(
                     [
                         self._process_partition(consumer, partition, records)
@@ -161,9 +195,21 @@ class EventConsumer:
     ) -> None:
         if partition not in consumer.assignment():
             return  # revoked by a rebalance after the fetch: its next owner gets the records
-        await self._processor.process(records)
-        # Committed at once, not with the rest of the fetch: a crash loses as little as can be.
-        await self._commit(consumer, {partition: records[-1].offset + 1})
+        stop = await self._processor.process(records)
+        if stop is None:
+            # Committed at once, not with the rest of the fetch: a crash loses as little as can be.
+            await self._commit(
+                consumer, {partition: await _applied_up_to(consumer, partition, records)}
+            )
+            return
+        # Up to the failing record, not past it; and it is fetched again after the wait.
+        await self._commit(consumer, {partition: stop.record.offset})
+        if partition in consumer.assignment():  # else its next owner starts from the commit
+            consumer.seek(partition, stop.record.offset)
+        if isinstance(stop, Halt):
+            self._pause.begin(consumer, stop)
+        else:
+            self._held.hold(consumer, partition)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> None:
         try:
@@ -185,6 +231,9 @@ class EventConsumer:
             client_id=settings.client_id or f"{settings.inbox_name}-consumer",
             # Offsets are committed by hand, per partition, after the transaction commits.
             enable_auto_commit=False,
+            # Only records of committed transactions: the outbox relay publishes through a
+            # transactional producer, whose aborted writes must never be applied.
+            isolation_level="read_committed",
             # A new group (a first deploy, a replay) starts from the beginning of the topic;
             # "latest" would silently skip every event produced before it joined.
             auto_offset_reset="earliest",
@@ -194,7 +243,9 @@ class EventConsumer:
         )
         consumer.subscribe(
             topics=self._topics,
-            listener=FinishBatchBeforeRevoke(self._idle, settings.revoke_wait_seconds),
+            listener=FinishBatchBeforeRevoke(
+                self._idle, settings.revoke_wait_seconds, forget=self._forget_partitions
+            ),
         )
         try:
             await consumer.start()
@@ -203,12 +254,23 @@ class EventConsumer:
             raise
         return consumer
 
+    def _forget_partitions(self, revoked: Collection[Any]) -> None:
+        """A rebalance took them: no deferral survives it (see ``deferring``)."""
+        self._held.forget(revoked)
+        self._processor.forget_deferrals(revoked)
+
     @property
     def _topics(self) -> list[str]:
         return [s.kafka_topic for s in self._settings.subscriptions]
 
     def _pool(self) -> asyncpg.Pool:
         return self._database.pool if isinstance(self._database, Database) else self._database
+
+
+def _rewind(consumer: AIOKafkaConsumer, batches: dict[Any, list[Any]]) -> None:
+    for partition, records in batches.items():
+        if partition in consumer.assignment():
+            consumer.seek(partition, records[0].offset)
 
 
 async def _all_of(work: list[Coroutine[Any, Any, None]]) -> None:
@@ -222,3 +284,21 @@ async def _all_of(work: list[Coroutine[Any, Any, None]]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def _applied_up_to(consumer: AIOKafkaConsumer, partition: Any, records: list[Any]) -> int:
+    """The offset to commit once ``records`` are applied: past them, and past the transaction
+    markers and aborted records the fetcher skipped after them.
+
+    The outbox relay publishes in Kafka transactions, and each commit writes a marker that
+    takes an offset but is never returned. Committing only ``last offset + 1`` would leave
+    every partition one short of its end, so lag would never read 0 and a rebuild waiting
+    for committed == end would never finish. The position is the fetcher's next offset:
+    between the last record and it there are only skipped control or aborted records (the
+    loop applies one fetch before polling again), so nothing unapplied is committed.
+    """
+    after_last: int = records[-1].offset + 1
+    if partition not in consumer.assignment():
+        return after_last
+    position: int = await consumer.position(partition)
+    return max(after_last, position)

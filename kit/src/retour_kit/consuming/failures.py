@@ -4,6 +4,8 @@
   dead-lettered at once.
 - A handler that raises on a valid event is retried a few times, then the event is
   dead-lettered, so one bad event cannot stall its partition.
+- Unless many different events fail the same way: then the consumer is at fault, not the
+  events, and it pauses instead (``retour_kit.consuming.systematic``).
 - An outage (Postgres unreachable or restarting, a connection lost, Kafka unable to take a dead
   letter, or a handler's ``TransientError``) is nobody's event's fault: dead-lettering during
   an outage would empty the whole stream into the DLQ. The batch is retried until the outage

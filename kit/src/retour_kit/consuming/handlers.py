@@ -13,6 +13,8 @@ HandleBatch = Callable[[Connection, Sequence[ParsedEvent]], Awaitable[None]]
 Must not commit, roll back or open a connection of its own. Only what it writes through
 ``conn`` is exactly-once: a batch that fails is rolled back and retried (its events then one
 by one), so an effect outside the transaction (an SMS sent, an HTTP call) can happen again.
+After an event failed, the events behind it may also be run once and rolled back, to tell a
+poison event from a broken consumer (``retour_kit.consuming.systematic``).
 Record the intent in the transaction and act on it afterwards, or make the effect idempotent.
 An exception's description becomes ``dlq_reason`` and a log field (retour_kit.safe_errors).
 """

@@ -33,3 +33,15 @@ async def claim_new_events(conn: Connection, consumer: str, event_ids: Sequence[
         return set()
     rows = await conn.fetch(_CLAIM, consumer, list(event_ids))
     return {row["event_id"] for row in rows}
+
+
+async def recorded_events(conn: Connection, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of ``event_ids`` ``consumer`` has applied; reads only (a dry run's question)."""
+    if not event_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+        consumer,
+        list(event_ids),
+    )
+    return {row["event_id"] for row in rows}

@@ -2,7 +2,10 @@
 
 Register once per service registry (``ConsumerMetrics.register``) and share the instance
 between the service's consumers. Alert on ``consumer_lag`` growing, ``consumer_outage``
-staying at 1 and any increase of ``consumer_dead_lettered_total``.
+staying at 1, ``consumer_paused`` at 1 (a systematic failure: see
+``consumer_systematic_failures_total``'s code) and any increase of
+``consumer_dead_lettered_total``. ``consumer_verdicts_deferred_total`` counts failed records
+whose partition waited for more evidence before they were judged (``deferring``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ class ConsumerMetrics:
     outage: Gauge
     lag: Gauge
     handler_duration: Histogram
+    paused: Gauge
+    systematic_failures: Counter
+    deferred: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -80,6 +86,25 @@ class ConsumerMetrics:
                 "consumer_handler_duration_seconds",
                 "Time to run the handler over one transaction's events (a batch or one retry).",
                 by_topic,
+                registry=registry,
+            ),
+            paused=Gauge(
+                "consumer_paused",
+                "1 while the consumer is paused on a systematic failure, probing for the fix.",
+                ["group"],
+                registry=registry,
+            ),
+            systematic_failures=Counter(
+                "consumer_systematic_failures",
+                "Pauses on a systematic failure, by its classification (type/code, no message).",
+                [*by_topic, "code"],
+                registry=registry,
+            ),
+            deferred=Counter(
+                "consumer_verdicts_deferred",
+                "Failed records whose partition waited for more evidence before judging them"
+                " (poison or systematic), by classification.",
+                [*by_topic, "code"],
                 registry=registry,
             ),
         )

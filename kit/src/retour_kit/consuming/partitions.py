@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import structlog
@@ -60,16 +61,28 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     starts after our last commit instead of receiving the batch again. The wait is bounded,
     because a batch stuck in an outage must not hold the whole group; its records are then
     redelivered and the inbox skips them.
+
+    ``forget`` is then told which partitions were revoked, for the member's in-memory
+    bookkeeping about them (deferred verdicts): whoever owns them next starts afresh from the
+    committed offsets.
     """
 
-    def __init__(self, idle: asyncio.Event, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        idle: asyncio.Event,
+        timeout_seconds: float,
+        forget: Callable[[Collection[Any]], None] | None = None,
+    ) -> None:
         self._idle = idle
         self._timeout_seconds = timeout_seconds
+        self._forget = forget
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._timeout_seconds):
                 await self._idle.wait()
+        if self._forget is not None:
+            self._forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         names = sorted(f"{p.topic}[{p.partition}]" for p in assigned)

@@ -59,6 +59,61 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SystematicFailurePolicy:
+    """When failing records mean a broken consumer rather than bad events, and how the
+    paused consumer probes for the fix (see ``retour_kit.consuming.systematic``).
+
+    A poison record among healthy ones is followed by records that apply, and is
+    dead-lettered. When ``threshold`` different records of one topic fail with the same
+    classification within ``window_seconds``, with none of that topic applied in between, the
+    failure is the consumer's (a missing column, a lost privilege, a code bug): it pauses on
+    the first of them instead of dead-lettering the topic.
+    """
+
+    threshold: int = 5
+    """Different records failing the same way that make a failure systematic. Five records
+    in a row of one topic failing identically is already unlikely for bad data; a lower
+    number would pause on two neighbouring poison records."""
+    window_seconds: float = 120.0
+    """How far back failures count. Wide enough for a quiet topic, where failing records
+    arrive one by one and are deferred (``verdict_wait_seconds``) until the threshold is
+    reached."""
+    verdict_wait_seconds: float = 30.0
+    """How long a partition waits when its record failed with too little evidence to judge
+    (nothing after it in hand, the threshold not reached: a quiet topic); the other
+    partitions go on meanwhile, then the record is tried once more and judged for good. A
+    poison record at the end of a batch is dead-lettered this much later. At most
+    ``window_seconds``, or the failures that should judge it would be forgotten."""
+    probe_seconds: float = 5.0
+    """First pause before the paused consumer retries its first failing record, doubled
+    after each failed probe up to ``probe_cap_seconds``."""
+    probe_cap_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.threshold < 2:
+            raise ConsumerSetupError(
+                "the systematic failure threshold must be at least 2: one record failing alone"
+                " is a poison record, and is dead-lettered"
+            )
+        if self.window_seconds <= 0 or self.probe_seconds <= 0 or self.verdict_wait_seconds <= 0:
+            raise ConsumerSetupError(
+                "the failure window, the verdict wait and the probe pause must be positive"
+            )
+        if self.verdict_wait_seconds > self.window_seconds:
+            raise ConsumerSetupError(
+                "the verdict wait must not exceed the failure window: the failures it waits"
+                " for would be forgotten before the record is judged"
+            )
+        if self.probe_cap_seconds < self.probe_seconds:
+            raise ConsumerSetupError("the probe pause's cap must be at least its first pause")
+
+    def probe_pause(self, failed_probes: int) -> float:
+        return exponential_backoff(
+            failed_probes + 1, first=self.probe_seconds, cap=self.probe_cap_seconds
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConsumerSettings:
     """Everything an ``EventConsumer`` needs to know about Kafka and its own identity.
 
@@ -91,6 +146,7 @@ class ConsumerSettings:
     revoke_wait_seconds: float = 10.0
     """How long a rebalance waits for the batch in progress to commit before it proceeds."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    systematic: SystematicFailurePolicy = field(default_factory=SystematicFailurePolicy)
 
     def __post_init__(self) -> None:
         if not self.group_id.strip():

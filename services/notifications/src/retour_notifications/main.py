@@ -32,22 +32,25 @@ from retour_kit.runtime import (
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_notifications.adapters.intake_keys import IntakeDataKeys, self_signed_bearer
-from retour_notifications.adapters.kannel import KannelSms
+from retour_notifications.adapters.kannel import DeliveryReportCallback, KannelSms
 from retour_notifications.adapters.ledger_views import PgLedgerViews
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import forget_contacts
+from retour_notifications.adapters.pg_delivery_reports import PgDeliveryReports
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
 from retour_notifications.adapters.pg_waves import give_up_incomplete_waves
 from retour_notifications.adapters.rules_file import load_rule_book
 from retour_notifications.adapters.smtp import SmtpEmail
 from retour_notifications.adapters.unit_of_work import LedgerWork
 from retour_notifications.domain.delivery import DeliveryRetryPolicy
+from retour_notifications.domain.delivery_reports import ReportSignature
 from retour_notifications.domain.follow_ups import FollowUpTimes
 from retour_notifications.domain.rules import Channel
 from retour_notifications.entrypoints.consumer import notification_recorder
+from retour_notifications.entrypoints.delivery_reports import delivery_reports_router
 from retour_notifications.entrypoints.follow_up_worker import FollowUpWorker
 from retour_notifications.entrypoints.http_api import notifications_router
-from retour_notifications.entrypoints.senders import ChannelSender, SendRate
+from retour_notifications.entrypoints.senders import ChannelSender
 from retour_notifications.entrypoints.upkeep import Upkeep
 from retour_notifications.settings import Settings
 from retour_notifications.usecases.compose import Composer
@@ -74,11 +77,12 @@ def wire(parts: Parts[Settings]) -> Wiring:
         )
         return [*senders, upkeep, follow_ups]
 
-    return Wiring(
-        routers=[notifications_router(parts.unit_of_work(PgLedgerViews))],
-        handler=recorder(parts, metrics),
-        workers=workers,
-    )
+    routers = [notifications_router(parts.unit_of_work(PgLedgerViews))]
+    signature = report_signature(parts.settings)
+    if signature is not None:
+        reports = parts.unit_of_work(PgDeliveryReports)
+        routers.append(delivery_reports_router(reports, signature, metrics))
+    return Wiring(routers=routers, handler=recorder(parts, metrics), workers=workers)
 
 
 SERVICE = ServiceDefinition(
@@ -177,6 +181,11 @@ def build_follow_up_sending(settings: Settings) -> FollowUpSending:
     )
 
 
+def report_signature(settings: Settings) -> ReportSignature | None:
+    secret = settings.sms_delivery_report_secret
+    return None if secret is None else ReportSignature(secret.get_secret_value().encode())
+
+
 def build_senders(
     settings: Settings, queue: PgDeliveryQueue, metrics: NotificationMetrics
 ) -> tuple[list[ChannelSender], Upkeep]:
@@ -188,6 +197,7 @@ def build_senders(
             password=settings.kannel_password,
             sender=settings.sms_sender,
             timeout_seconds=timeout,
+            reports=report_callback(settings),
         ),
         Channel.EMAIL: SmtpEmail(
             host=settings.smtp_host,
@@ -204,6 +214,7 @@ def build_senders(
         backoff_seconds=settings.retry_backoff_seconds,
         backoff_cap_seconds=settings.retry_backoff_cap_seconds,
     )
+    # SMS_MAX_PER_SECOND is the operator's throughput: a budget of all replicas together.
     rates = {Channel.SMS: settings.sms_max_per_second, Channel.EMAIL: None}
     senders = [
         ChannelSender(
@@ -214,7 +225,7 @@ def build_senders(
             metrics=metrics,
             workers=settings.sender_workers,
             poll_seconds=settings.sender_poll_seconds,
-            rate=SendRate(rates[channel]),
+            per_second=rates[channel],
         )
         for channel, gateway in gateways.items()
     ]
@@ -239,8 +250,16 @@ def build_senders(
         ledger_retention=timedelta(days=settings.ledger_retention_days),
         prune_every_seconds=settings.retention_interval_seconds,
         give_up_waves=give_up_waves,
+        report_wait=timedelta(seconds=settings.sms_delivery_report_wait_seconds),
     )
     return senders, upkeep
+
+
+def report_callback(settings: Settings) -> DeliveryReportCallback | None:
+    signature = report_signature(settings)
+    if settings.sms_delivery_report_url is None or signature is None:
+        return None
+    return DeliveryReportCallback(str(settings.sms_delivery_report_url), signature)
 
 
 cli = service_command(SERVICE)

@@ -22,6 +22,7 @@ from pydantic import (
 from retour_contracts import ReceptionCentre
 from retour_kit.settings import ConsumingSettings
 from retour_notifications.adapters.jinja_templates import PACKAGED_TEMPLATES, JinjaTemplates
+from retour_notifications.adapters.pg_queue import PACING_HORIZON_SECONDS
 from retour_notifications.adapters.rules_file import PACKAGED_RULES, load_rule_book
 from retour_notifications.adapters.smtp import SmtpSecurity
 from retour_notifications.domain.rules import RulesError
@@ -138,7 +139,34 @@ class Settings(ConsumingSettings):
     kannel_username: str = Field(default="retour", min_length=1)
     kannel_password: SecretStr = SecretStr(LOCAL_KANNEL_PASSWORD)
     sms_sender: str | None = Field(default=None, description="`from`; Kannel's default if unset")
-    sms_max_per_second: float | None = Field(default=None, gt=0)
+    sms_max_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="SMS handed to Kannel per second by all the replicas together (a budget"
+        " shared through the database); no limit when unset.",
+    )
+    sms_delivery_report_url: HttpUrl | None = Field(
+        default=None,
+        description="This service's GET /sms/delivery-reports as Kannel's smsbox reaches it,"
+        " e.g. http://retour-notifications:8003/sms/delivery-reports. Set, every SMS asks"
+        " Kannel for delivery reports there, which settle the sends whose outcome is unknown;"
+        " unset, those become ambiguous after SMS_DELIVERY_REPORT_WAIT_SECONDS.",
+    )
+    sms_delivery_report_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs each report URL (an HMAC of the notification id): required with"
+        " SMS_DELIVERY_REPORT_URL, one per deployment (Secret).",
+    )
+    sms_delivery_report_wait_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="An SMS whose outcome is unknown (a timeout after Kannel took the"
+        " request) waits this long for its delivery report, then is recorded as ambiguous:"
+        " never resent automatically.",
+    )
 
     smtp_host: str = Field(default="127.0.0.1", min_length=1)
     smtp_port: int = Field(default=8025, ge=1, le=65535)
@@ -192,9 +220,21 @@ class Settings(ConsumingSettings):
             # An alert about a vulnerable arrival must never have nowhere to go.
             raise ValueError(f"CENTRE_TEAM_EMAILS has no address for {', '.join(missing)}")
         _check_wave_summary_emails(self.wave_summary_emails)
+        if (self.sms_delivery_report_url is None) != (self.sms_delivery_report_secret is None):
+            raise ValueError(
+                "SMS_DELIVERY_REPORT_URL and SMS_DELIVERY_REPORT_SECRET go together: set both"
+                " (delivery reports) or neither"
+            )
         if self.sending_lease_seconds < 3 * self.gateway_timeout_seconds:
             # A live send must always finish before its row is taken for a crashed one.
             raise ValueError("SENDING_LEASE_SECONDS must be at least 3 x GATEWAY_TIMEOUT_SECONDS")
+        paced_wait = PACING_HORIZON_SECONDS if self.sms_max_per_second else 0.0
+        if self.sending_lease_seconds < 3 * self.gateway_timeout_seconds + paced_wait:
+            # A paced message waits for its send slot (up to the horizon) holding its row.
+            raise ValueError(
+                "SENDING_LEASE_SECONDS must be at least 3 x GATEWAY_TIMEOUT_SECONDS"
+                f" + {PACING_HORIZON_SECONDS:g} with SMS_MAX_PER_SECOND"
+            )
         for name, days in (
             ("INBOX_RETENTION_DAYS", self.inbox_retention_days),
             ("LEDGER_RETENTION_DAYS", self.ledger_retention_days),

@@ -39,6 +39,7 @@ from retour_reporting.entrypoints.cli import run_cli
 from retour_reporting.entrypoints.dashboard import dashboard_routes
 from retour_reporting.entrypoints.projection_consumer import projecting
 from retour_reporting.entrypoints.rebuild_members import WithMemberProcesses
+from retour_reporting.entrypoints.report_admission import ReportAdmission
 from retour_reporting.entrypoints.report_routes import report_routes
 from retour_reporting.settings import Settings
 from retour_reporting.usecases.rebuilding import Consumer, RebuildOutcome, rebuild
@@ -64,8 +65,15 @@ def wire(parts: Parts[Settings]) -> Wiring:
             max_size=parts.settings.report_max_concurrent,
         )
 
+    admission = ReportAdmission(
+        running=parts.settings.report_max_concurrent,
+        waiting=parts.settings.report_max_waiting,
+        wait_seconds=parts.settings.report_queue_wait_seconds,
+        registry=parts.registry,
+    )
+    source = PgReportSource(lambda: reports.pool)
     return Wiring(
-        routers=[report_routes(PgReportSource(lambda: reports.pool)), dashboard_routes()],
+        routers=[report_routes(source, admission), dashboard_routes()],
         handler=projection_handler(parts),
         resources=[reports_pool],
     )

@@ -27,8 +27,22 @@ class Settings(ConsumingSettings):
         default=4,
         ge=1,
         le=100,
-        description="Report queries run at once (their own pool); more wait for a free"
-        " connection up to DATABASE_ACQUIRE_TIMEOUT_SECONDS, then get 503.",
+        description="Report queries run at once (their own pool of as many connections);"
+        " up to REPORT_MAX_WAITING more wait up to REPORT_QUEUE_WAIT_SECONDS, others get 503.",
+    )
+    report_max_waiting: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Report requests that may wait for one of the REPORT_MAX_CONCURRENT places;"
+        " any more are answered 503 reports_busy with Retry-After at once.",
+    )
+    report_queue_wait_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a report request waits for its turn before it is answered"
+        " 503 reports_busy with Retry-After.",
     )
     report_plan_cache_mode: Literal["force_custom_plan", "auto", "force_generic_plan"] = Field(
         default="force_custom_plan",

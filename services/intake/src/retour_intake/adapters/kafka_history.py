@@ -38,7 +38,10 @@ async def cut_of(bootstrap: str, topic: str) -> Cut:
     if described.get("error_code") or not described.get("partitions"):
         raise LookupError(f"no topic {topic}")
     partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(**kafka_options(bootstrap), enable_auto_commit=False)
+    # The last stable offset under read_committed: the history ends where committed records do.
+    consumer = AIOKafkaConsumer(
+        **kafka_options(bootstrap), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
@@ -49,8 +52,13 @@ async def cut_of(bootstrap: str, topic: str) -> Cut:
 
 async def chunks_before(bootstrap: str, cut: Cut) -> AsyncIterator[list[RawRecord]]:
     """Every record before the cut, partition by partition, in order, in chunks."""
+    # read_committed: the relay publishes in Kafka transactions, and a fenced leader's aborted
+    # records must not come back as duplicates of what its successor published.
     consumer = AIOKafkaConsumer(
-        **kafka_options(bootstrap), enable_auto_commit=False, max_poll_records=CHUNK
+        **kafka_options(bootstrap),
+        enable_auto_commit=False,
+        max_poll_records=CHUNK,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

@@ -24,15 +24,22 @@ class HttpAnswer:
     body: str
 
 
-class MalformedAnswerError(ValueError):
+class AnswerLostError(Exception):
+    """The connection was open and the request (at least partly) written, then no readable
+    answer came: a timeout, a reset, an answer cut short or unreadable. The server may have
+    acted on the request."""
+
+
+class MalformedAnswerError(AnswerLostError, ValueError):
     pass
 
 
 async def http_get(url: str, *, time_limit: float) -> HttpAnswer:
     """GETs ``url`` and returns the status and (the start of) the body.
 
-    Raises ``OSError``/``TimeoutError`` when the server cannot be reached or is too slow,
-    ``EOFError`` or ``MalformedAnswerError`` when its answer is cut short or unreadable.
+    Raises ``OSError``/``TimeoutError`` when the server cannot be reached (nothing was
+    sent), ``AnswerLostError`` once the request may have reached it and no answer could be
+    read (too slow, the connection lost, the answer cut short or unreadable).
     """
     return await http_request("GET", url, time_limit=time_limit)
 
@@ -60,21 +67,29 @@ async def http_request(
     if body or method != "GET":
         lines.append(f"Content-Length: {len(body)}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    async with asyncio.timeout(time_limit):
-        reader, writer = await asyncio.open_connection(
-            parts.hostname,
-            parts.port or (443 if secure else 80),
-            ssl=ssl.create_default_context() if secure else None,
-            limit=MAX_HEAD_BYTES,
-        )
-        try:
-            writer.write(request)
-            await writer.drain()
-            return await _read_answer(reader, max_body_bytes)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+    connected = False
+    try:
+        async with asyncio.timeout(time_limit):
+            reader, writer = await asyncio.open_connection(
+                parts.hostname,
+                parts.port or (443 if secure else 80),
+                ssl=ssl.create_default_context() if secure else None,
+                limit=MAX_HEAD_BYTES,
+            )
+            # From here on the server may get the request, whatever happens next.
+            connected = True
+            try:
+                writer.write(request)
+                await writer.drain()
+                return await _read_answer(reader, max_body_bytes)
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    await writer.wait_closed()
+    except (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError) as error:
+        if not connected:
+            raise
+        raise AnswerLostError(f"no answer ({type(error).__name__})") from error
 
 
 async def _read_answer(reader: asyncio.StreamReader, max_body_bytes: int) -> HttpAnswer:

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from retour_contracts.sealing import decode_key
 from retour_kit.auth import Role, issue_dev_token
 from retour_kit.consuming import TransientError
-from retour_notifications.adapters.http_get import MalformedAnswerError, http_request
+from retour_notifications.adapters.http_get import AnswerLostError, http_request
 from retour_notifications.usecases.unseal import ERASED, UNMENTIONED
 
 BATCH = 500  # intake's limit per request
@@ -86,7 +86,7 @@ class IntakeDataKeys:
                 body=body,
                 max_body_bytes=_MAX_ANSWER_BYTES,
             )
-        except (OSError, TimeoutError, EOFError, MalformedAnswerError) as error:
+        except (OSError, TimeoutError, AnswerLostError) as error:
             raise KeyStoreUnavailable(f"intake's key store: {type(error).__name__}") from None
         if answer.status != 200:
             # 401/403 is a misconfigured account, 5xx an outage: both are waited out, loudly.

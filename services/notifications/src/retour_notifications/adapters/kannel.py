@@ -1,22 +1,50 @@
-"""SMS through Kannel's smsbox HTTP interface (GET /cgi-bin/sendsms)."""
+"""SMS through Kannel's smsbox HTTP interface (GET /cgi-bin/sendsms).
+
+What a failed call means decides whether the message may be sent again: a gateway that could
+not be reached, or that said it did not take the message, has not sent it (retried); one that
+took the request and then gave no clear answer may have (``OutcomeUnknown``: never resent, its
+delivery report settles it).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from pydantic import SecretStr
 
-from retour_notifications.adapters.http_get import MalformedAnswerError, http_get
+from retour_notifications.adapters.http_get import AnswerLostError, http_get
 from retour_notifications.domain.delivery import (
     DeliveryRejected,
     GatewayUnavailable,
+    OutcomeUnknown,
     OutgoingMessage,
 )
+from retour_notifications.domain.delivery_reports import REQUESTED_REPORTS, ReportSignature
 
 # Kannel's `coding`: 0 = 7-bit GSM, 2 = UCS-2. With charset=UTF-8 Kannel converts the text.
 _CODING = {"gsm7": "0", "ucs2": "2"}
 _NUMBER = re.compile(r"\+?\d{6,}")
+# smsbox answers 503 when it could not hand the message to bearerbox ("Sending failed"):
+# nothing went out. Any other 5xx (a proxy's 502 or 504 after forwarding, a 500) says nothing
+# sure about whether Kannel took it.
+_NOT_TAKEN = 503
+
+
+@dataclass(frozen=True)
+class DeliveryReportCallback:
+    """Where Kannel reports what became of each message: this service's route, reached from
+    smsbox, and the signature that authenticates a report about one notification."""
+
+    url: str
+    signature: ReportSignature
+
+    def for_message(self, message: OutgoingMessage) -> str:
+        nid = message.notification_id
+        query = urlencode({"n": str(nid), "s": self.signature.sign(nid)})
+        # %d: Kannel puts the report's type there (domain/delivery_reports.py).
+        return f"{self.url}?{query}&type=%d"
 
 
 class KannelSms:
@@ -28,12 +56,14 @@ class KannelSms:
         password: SecretStr,
         sender: str | None = None,
         timeout_seconds: float = 10.0,
+        reports: DeliveryReportCallback | None = None,
     ) -> None:
         self._url = sendsms_url
         self._username = username
         self._password = password
         self._sender = sender
         self._timeout = timeout_seconds
+        self._reports = reports
 
     async def send(self, message: OutgoingMessage) -> None:
         params = {
@@ -46,11 +76,16 @@ class KannelSms:
         }
         if self._sender:
             params["from"] = self._sender
+        if self._reports is not None:
+            params["dlr-mask"] = str(int(REQUESTED_REPORTS))
+            params["dlr-url"] = self._reports.for_message(message)
         # The URL holds the password, the phone number and the text: it appears in no log
         # and no error message below.
         try:
             answer = await http_get(f"{self._url}?{urlencode(params)}", time_limit=self._timeout)
-        except (OSError, TimeoutError, EOFError, MalformedAnswerError) as error:
+        except AnswerLostError as error:
+            raise OutcomeUnknown(f"kannel took the request, then {error}") from None
+        except (OSError, TimeoutError) as error:
             raise GatewayUnavailable(f"kannel unreachable ({type(error).__name__})") from None
         _judge(answer.status, answer.body)
 
@@ -66,7 +101,9 @@ def _judge(status: int, body: str) -> None:
         raise GatewayUnavailable(reason)
     if 400 <= status < 500:
         raise DeliveryRejected(reason)
-    raise GatewayUnavailable(reason)
+    if status == _NOT_TAKEN:
+        raise GatewayUnavailable(reason)
+    raise OutcomeUnknown(reason)
 
 
 def _summary(body: str) -> str:

@@ -12,6 +12,7 @@ MAX_ROWS = 500
 _OF_RETURNEE = """
 SELECT notification_id, event_id, event_type, rule, channel, recipient, template, language,
        status, attempts, last_error, segments, created_at, sent_at, finished_at,
+       delivery_report, reported_at,
        CASE WHEN status = 'queued' THEN next_attempt_at END AS next_attempt_at
 FROM deliveries WHERE returnee_id = $1
   AND ($3::text[] IS NULL OR EXISTS (

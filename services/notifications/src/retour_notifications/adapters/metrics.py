@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from retour_notifications.domain.delivery import Outcome, Status
 from retour_notifications.domain.rules import Channel
 
-PENDING_STATES = ("held", "queued", "retrying", "sending")
+PENDING_STATES = ("held", "queued", "retrying", "sending", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class NotificationMetrics:
     sent: Counter
     failed: Counter
     retries: Counter
+    uncertain: Counter
+    ambiguous: Counter
+    delivery_reports: Counter
     stale_events: Counter
     pruned: Counter
     pending: Gauge
@@ -54,6 +57,30 @@ class NotificationMetrics:
                 ["channel"],
                 registry=registry,
             ),
+            uncertain=Counter(
+                "notifications_uncertain",
+                "Sends whose outcome is unknown (the gateway took the request, then gave no"
+                " clear answer): never sent again automatically, they wait for a delivery"
+                " report.",
+                ["channel"],
+                registry=registry,
+            ),
+            ambiguous=Counter(
+                "notifications_ambiguous",
+                "Uncertain sends no delivery report settled within"
+                " SMS_DELIVERY_REPORT_WAIT_SECONDS: whether they reached the phone is unknown;"
+                " each deserves an operator's decision.",
+                ["channel"],
+                registry=registry,
+            ),
+            delivery_reports=Counter(
+                "notifications_delivery_reports",
+                "Delivery reports received from Kannel, by report and by what they did: kept"
+                " (on a sent row), settled (an uncertain or ambiguous row), or unknown (no such"
+                " SMS, or older than the phone's own report).",
+                ["report", "effect"],
+                registry=registry,
+            ),
             stale_events=Counter(
                 "notifications_stale_events",
                 "Events older than MAX_EVENT_AGE_HOURS, for which nothing was recorded.",
@@ -84,6 +111,8 @@ class NotificationMetrics:
             self.sent.labels(channel.value).inc()
         elif outcome.status is Status.FAILED:
             self.failed.labels(channel.value, outcome.reason).inc()
+        elif outcome.status is Status.UNCERTAIN:
+            self.uncertain.labels(channel.value).inc()
         else:
             self.retries.labels(channel.value).inc()
 

@@ -9,13 +9,20 @@ that was never tried: see ``fail_interrupted``.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 
 from retour_kit.retention import BATCH_ROWS, delete_in_batches
 from retour_notifications.domain.delivery import Claimed, Outcome, OutgoingMessage, Status
+from retour_notifications.domain.delivery_reports import ReportedDelivery
 from retour_notifications.domain.rules import Channel
+
+# A paced sender reserves the slot of its message at most this far ahead: it then waits for
+# it holding a `sending` row, which must stay well within SENDING_LEASE_SECONDS.
+PACING_HORIZON_SECONDS = 1.0
 
 # SKIP LOCKED: concurrent senders (tasks, replicas) each take a different row instead of
 # queueing behind one another's lock.
@@ -31,6 +38,19 @@ WHERE notification_id = (
 RETURNING notification_id, returnee_id, attempts, address, subject, body, encoding
 """
 
+# The shared pace (migration 0010): the row of the channel is locked for the length of the
+# claim's transaction, so the claims of every replica take their slots one after the other.
+_ENSURE_PACE = "INSERT INTO send_pacing (channel) VALUES ($1) ON CONFLICT DO NOTHING"
+_NEXT_SLOT = """
+SELECT extract(epoch FROM greatest(next_slot, clock_timestamp()) - clock_timestamp())::float8
+    AS wait_seconds
+FROM send_pacing WHERE channel = $1 FOR UPDATE
+"""
+_TAKE_SLOT = """
+UPDATE send_pacing SET next_slot = greatest(next_slot, clock_timestamp()) + $2::interval
+WHERE channel = $1
+"""
+
 # `attempts = $2 AND status = 'sending'` fences the outcome to the claim that produced it.
 _FINISH = """
 UPDATE deliveries SET status = $3, last_error = $4, sending_since = NULL,
@@ -43,6 +63,30 @@ _RETRY = """
 UPDATE deliveries SET status = 'queued', last_error = $3, sending_since = NULL,
     next_attempt_at = now() + $4::interval
 WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
+"""
+
+# The gateway may have taken the message: it keeps neither address nor text, is never queued
+# again, and waits for its delivery report. A report that came in first (Kannel calls back as
+# soon as its SMS centre takes the message, possibly before the sender gave up waiting for
+# the answer) settles it at once.
+_UNCERTAIN = """
+UPDATE deliveries SET last_error = $3, sending_since = NULL, uncertain_since = now(),
+    status = CASE WHEN delivery_report IS NULL THEN 'uncertain'
+        WHEN delivery_report = ANY($4::text[]) THEN 'failed' ELSE 'sent' END,
+    sent_at = CASE WHEN delivery_report <> ALL($4::text[]) THEN now() END,
+    finished_at = CASE WHEN delivery_report IS NOT NULL THEN now() END,
+    address = NULL, subject = NULL, body = NULL
+WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
+"""
+
+FAILING_REPORTS = [r.value for r in ReportedDelivery if r.settles_as is Status.FAILED]
+
+NO_REPORT = "no delivery report came: whether the SMS reached the phone is unknown"
+
+_GIVE_UP_UNCERTAIN = """
+UPDATE deliveries SET status = 'ambiguous', last_error = $2, finished_at = now()
+WHERE status = 'uncertain' AND uncertain_since < now() - $1::interval
+RETURNING channel, notification_id, returnee_id
 """
 
 INTERRUPTED = "interrupted while sending: the gateway may have sent it, so it is not sent again"
@@ -62,23 +106,43 @@ WHERE status = 'held' AND created_at < now() - $1::interval
 RETURNING channel
 """
 
-# Finished rows only: sent and failed are the ledger's final states (held, queued and sending
-# rows still have work to do, and are never deleted). One batch per statement, its own
-# transaction, found through deliveries_finished (migration 0004); the upkeep runs it once per
-# RETENTION_INTERVAL_SECONDS, not at every tick.
+# Finished rows only: sent, failed and ambiguous are the ledger's final states (held, queued,
+# sending and uncertain rows still have work to do, and are never deleted). One batch per
+# statement, its own transaction, found through deliveries_finished_rows (migration 0010); the
+# upkeep runs it once per RETENTION_INTERVAL_SECONDS, not at every tick.
 _PRUNE_FINISHED = """
 DELETE FROM deliveries WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM deliveries
-    WHERE status IN ('sent', 'failed') AND finished_at < now() - $1::interval
+    WHERE status IN ('sent', 'failed', 'ambiguous') AND finished_at < now() - $1::interval
     LIMIT $2 FOR UPDATE SKIP LOCKED
 ))
 """
 
 _PENDING = """
 SELECT channel, status, attempts > 0 AS retrying, count(*) AS rows
-FROM deliveries WHERE status IN ('held', 'queued', 'sending')
+FROM deliveries WHERE status IN ('held', 'queued', 'sending', 'uncertain')
 GROUP BY channel, status, attempts > 0
 """
+
+
+@dataclass(frozen=True)
+class Paced:
+    """A claimed message and how long to wait before sending it: its slot in the pace."""
+
+    claimed: Claimed
+    wait_seconds: float
+
+
+def _claimed(channel: Channel, row: asyncpg.Record) -> Claimed:
+    message = OutgoingMessage(
+        notification_id=row["notification_id"],
+        channel=channel,
+        address=row["address"],
+        subject=row["subject"],
+        body=row["body"],
+        encoding=row["encoding"],
+    )
+    return Claimed(message=message, returnee_id=row["returnee_id"], attempt=row["attempts"])
 
 
 class PgDeliveryQueue:
@@ -91,17 +155,32 @@ class PgDeliveryQueue:
 
     async def claim(self, channel: Channel) -> Claimed | None:
         row = await self._pool.fetchrow(_CLAIM, channel.value)
-        if row is None:
-            return None
-        message = OutgoingMessage(
-            notification_id=row["notification_id"],
-            channel=channel,
-            address=row["address"],
-            subject=row["subject"],
-            body=row["body"],
-            encoding=row["encoding"],
-        )
-        return Claimed(message=message, returnee_id=row["returnee_id"], attempt=row["attempts"])
+        return None if row is None else _claimed(channel, row)
+
+    async def claim_paced(self, channel: Channel, per_second: float) -> Paced | None:
+        """Claims a due row and reserves its send slot in one transaction, under the lock of
+        the channel's pace, shared by every replica: the slots are ``1 / per_second`` apart
+        whoever takes them. None when nothing is due, or when the next slot is further than
+        ``PACING_HORIZON_SECONDS`` away (no row is then taken)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_ENSURE_PACE, channel.value)
+            wait_seconds = await conn.fetchval(_NEXT_SLOT, channel.value)
+            if wait_seconds > PACING_HORIZON_SECONDS:
+                return None
+            row = await conn.fetchrow(_CLAIM, channel.value)
+            if row is None:
+                return None  # no slot spent on nothing
+            await conn.execute(_TAKE_SLOT, channel.value, timedelta(seconds=1 / per_second))
+        return Paced(_claimed(channel, row), wait_seconds)
+
+    async def give_up_uncertain(self, older_than: timedelta) -> list[tuple[Channel, UUID, UUID]]:
+        """Uncertain rows whose delivery report did not come within ``older_than`` become
+        ambiguous, for good: never sent again automatically. Returns (channel, notification
+        id, returnee id) of each."""
+        rows = await self._pool.fetch(_GIVE_UP_UNCERTAIN, older_than, NO_REPORT)
+        return [
+            (Channel(row["channel"]), row["notification_id"], row["returnee_id"]) for row in rows
+        ]
 
     async def settle(self, outcome: Outcome) -> bool:
         if outcome.status is Status.QUEUED:
@@ -111,6 +190,14 @@ class PgDeliveryQueue:
                 outcome.attempt,
                 outcome.error,
                 outcome.retry_after or timedelta(0),
+            )
+        elif outcome.status is Status.UNCERTAIN:
+            status = await self._pool.execute(
+                _UNCERTAIN,
+                outcome.notification_id,
+                outcome.attempt,
+                outcome.error,
+                FAILING_REPORTS,
             )
         else:
             status = await self._pool.execute(

@@ -17,8 +17,14 @@ class Status(StrEnum):
     """Waiting for the returnee's registration, which says whether and how to reach them."""
     QUEUED = "queued"
     SENDING = "sending"
+    UNCERTAIN = "uncertain"
+    """The gateway may have taken it (no answer came after the request was written): never
+    sent again by itself; a delivery report settles it, or it becomes ambiguous."""
     SENT = "sent"
     FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
+    """Final: uncertain, and no delivery report came in time. Whether the person got it is
+    unknown; an operator decides what to do."""
 
 
 class DeliveryRejected(Exception):
@@ -28,6 +34,12 @@ class DeliveryRejected(Exception):
 
 class GatewayUnavailable(Exception):
     """The gateway could not take the message now (down, overloaded, misconfigured): retry."""
+
+
+class OutcomeUnknown(Exception):
+    """The request reached the gateway (or may have), and no answer saying what it did came
+    back: a timeout or a lost connection after writing, an answer that means nothing clear.
+    Sending again could deliver the message twice, so it is not retried."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class Outcome:
     error: str | None = None
     retry_after: timedelta | None = None
     reason: str = "delivered"
-    """Label for metrics: delivered, retry, rejected or gave_up."""
+    """Label for metrics: delivered, retry, rejected, gave_up or uncertain."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,9 +120,11 @@ class DeliveryRetryPolicy:
         return timedelta(seconds=seconds)
 
     def outcome_of_failure(
-        self, claimed: Claimed, error: DeliveryRejected | GatewayUnavailable
+        self, claimed: Claimed, error: DeliveryRejected | GatewayUnavailable | OutcomeUnknown
     ) -> Outcome:
         nid, attempt = claimed.message.notification_id, claimed.attempt
+        if isinstance(error, OutcomeUnknown):
+            return Outcome(nid, attempt, Status.UNCERTAIN, str(error), reason="uncertain")
         if isinstance(error, DeliveryRejected):
             return Outcome(nid, attempt, Status.FAILED, str(error), reason="rejected")
         if attempt >= self.max_attempts:

@@ -34,6 +34,9 @@ class NotificationView(BaseModel):
     next_attempt_at: datetime | None
     sent_at: datetime | None
     finished_at: datetime | None
+    delivery_report: str | None = None
+    """Kannel's latest report on an SMS (delivered, undelivered, smsc_accepted, ...)."""
+    reported_at: datetime | None = None
 
 
 class NotificationList(BaseModel):

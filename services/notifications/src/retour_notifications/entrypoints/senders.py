@@ -2,7 +2,9 @@
 
 Each channel has its own workers, so an SMS gateway that is down or slow delays no email (and
 the consumer, which only writes the ledger, is never delayed at all). Workers claim one row at
-a time; several instances of the service can run side by side (SKIP LOCKED claims).
+a time; several instances of the service can run side by side (SKIP LOCKED claims). A rate
+limit (SMS_MAX_PER_SECOND) is a budget shared by every instance: each claim reserves its send
+slot in the database, in the claim's transaction (PgDeliveryQueue.claim_paced).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import structlog
 from retour_kit.waiting import exponential_backoff, pause_unless_stopped
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
-from retour_notifications.domain.delivery import DeliveryRetryPolicy, Outcome, Status
+from retour_notifications.domain.delivery import Claimed, DeliveryRetryPolicy, Outcome, Status
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.ports import Gateway
 from retour_notifications.usecases.send import deliver
@@ -24,23 +26,6 @@ from retour_notifications.usecases.send import deliver
 log = structlog.stdlib.get_logger(__name__)
 
 DB_BACKOFF_CAP_SECONDS = 30.0
-
-
-class SendRate:
-    """Spaces a channel's sends at least ``1 / per_second`` apart, across its workers (an
-    SMS operator's contractual throughput, for instance)."""
-
-    def __init__(self, per_second: float | None) -> None:
-        self._interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        if not self._interval:
-            return
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self._interval
-        await asyncio.sleep(slot - now)
 
 
 class ChannelSender:
@@ -54,7 +39,7 @@ class ChannelSender:
         metrics: NotificationMetrics,
         workers: int,
         poll_seconds: float,
-        rate: SendRate,
+        per_second: float | None = None,
     ) -> None:
         self.channel = channel
         self._queue = queue
@@ -63,7 +48,7 @@ class ChannelSender:
         self._metrics = metrics
         self._workers = workers
         self._poll_seconds = poll_seconds
-        self._rate = rate
+        self._per_second = per_second
 
     @property
     def name(self) -> str:
@@ -92,9 +77,19 @@ class ChannelSender:
                 delay = exponential_backoff(failures + 1, first=self._poll_seconds, cap=cap)
                 await pause_unless_stopped(stopping, delay)
 
+    async def _claim(self) -> Claimed | None:
+        if self._per_second is None:
+            return await self._queue.claim(self.channel)
+        paced = await self._queue.claim_paced(self.channel, self._per_second)
+        if paced is None:
+            return None
+        # The slot is ours alone, across replicas: sending before it would overrun the budget;
+        # after it, never (a stop request waits for it too: the row is already `sending`).
+        await asyncio.sleep(max(paced.wait_seconds, 0.0))
+        return paced.claimed
+
     async def _send_one(self, stopping: asyncio.Event) -> bool:
-        await self._rate.wait()
-        claimed = await self._queue.claim(self.channel)
+        claimed = await self._claim()
         if claimed is None:
             return False
         started = time.perf_counter()
@@ -137,6 +132,12 @@ def log_outcome(channel: Channel, returnee_id: object, outcome: Outcome) -> None
         log.info("notification sent", **fields)
     elif outcome.status is Status.FAILED:
         log.warning("notification failed", reason=outcome.reason, error=outcome.error, **fields)
+    elif outcome.status is Status.UNCERTAIN:
+        log.warning(
+            "notification outcome unknown, not resent: waiting for its delivery report",
+            error=outcome.error,
+            **fields,
+        )
     else:
         retry_in = (outcome.retry_after or timedelta(0)).total_seconds()
         log.info("notification will be retried", error=outcome.error, retry_in_s=retry_in, **fields)

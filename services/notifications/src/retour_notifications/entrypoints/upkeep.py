@@ -18,7 +18,8 @@ log = structlog.stdlib.get_logger(__name__)
 
 
 class Upkeep:
-    """Periodic chores: fail rows interrupted mid-send and rows held too long, forget old
+    """Periodic chores: fail rows interrupted mid-send and rows held too long, record as
+    ambiguous the uncertain sends no delivery report settled in time, forget old
     phone numbers, refresh the pending gauges; and, less often, delete finished rows past the
     ledger's retention and give up the waves of manifests left incomplete."""
 
@@ -34,6 +35,7 @@ class Upkeep:
         ledger_retention: timedelta,
         prune_every_seconds: float,
         give_up_waves: Callable[[], Awaitable[int]] | None = None,
+        report_wait: timedelta | None = None,
     ) -> None:
         self._queue = queue
         self._forget_contacts = forget_contacts
@@ -44,6 +46,7 @@ class Upkeep:
         self._ledger_retention = ledger_retention
         self._prune_every = prune_every_seconds
         self._give_up_waves = give_up_waves  # None: no waves to mind (the ledger's tests)
+        self._report_wait = report_wait  # None: uncertain rows are left alone (idem)
 
     name = "notifications-upkeep"
 
@@ -72,6 +75,16 @@ class Upkeep:
         for channel in await self._queue.fail_held(self._held_at_most):
             self._metrics.failed.labels(channel.value, "never_registered").inc()
             log.warning("held notification expired unsent", channel=channel.value)
+        if self._report_wait is not None:
+            given_up = await self._queue.give_up_uncertain(self._report_wait)
+            for channel, notification_id, returnee_id in given_up:
+                self._metrics.ambiguous.labels(channel.value).inc()
+                log.warning(
+                    "no delivery report for an uncertain notification: ambiguous, not resent",
+                    channel=channel.value,
+                    notification_id=str(notification_id),
+                    returnee_id=str(returnee_id),
+                )
         forgotten = await self._forget_contacts()
         if forgotten:
             log.info("phone numbers past retention forgotten", contacts=forgotten)

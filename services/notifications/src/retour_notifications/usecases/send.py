@@ -10,6 +10,7 @@ from retour_notifications.domain.delivery import (
     DeliveryRetryPolicy,
     GatewayUnavailable,
     Outcome,
+    OutcomeUnknown,
     Status,
 )
 from retour_notifications.usecases.ports import Gateway
@@ -18,11 +19,11 @@ log = structlog.stdlib.get_logger(__name__)
 
 
 async def deliver(claimed: Claimed, gateway: Gateway, policy: DeliveryRetryPolicy) -> Outcome:
-    """Sends the message and decides what the ledger records: sent, failed for good, or
-    queued again for a later attempt."""
+    """Sends the message and decides what the ledger records: sent, failed for good, queued
+    again for a later attempt, or uncertain (the gateway may have sent it: never again)."""
     try:
         await gateway.send(claimed.message)
-    except (DeliveryRejected, GatewayUnavailable) as error:
+    except (DeliveryRejected, GatewayUnavailable, OutcomeUnknown) as error:
         return policy.outcome_of_failure(claimed, error)
     except Exception as error:
         # A bug in an adapter must not kill the sender; counted as transient, so it is

@@ -57,8 +57,13 @@ class _Reader:
     """A consumer that joins no group (it only reads metadata, or commits for ``group``)."""
 
     def __init__(self, bootstrap_servers: str, topics: list[str], group: str | None = None):
+        # read_committed, as the consumers read: its end offsets are the last stable offsets,
+        # which the consumers' commits reach (they commit past the relay's transaction markers).
         self.consumer = AIOKafkaConsumer(
-            **kafka_options(bootstrap_servers), group_id=group, enable_auto_commit=False
+            **kafka_options(bootstrap_servers),
+            group_id=group,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         self._bootstrap_servers = bootstrap_servers
         self._topics = topics

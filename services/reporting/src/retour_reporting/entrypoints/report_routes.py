@@ -21,12 +21,14 @@ from retour_reporting.entrypoints import (
     report_csv,
     report_json,
 )
+from retour_reporting.entrypoints.report_admission import ReportAdmission
 from retour_reporting.entrypoints.report_params import (
     activity_query,
     aid_query,
     expected_query,
     returnee_query,
 )
+from retour_reporting.entrypoints.shared_reports import SharedReports
 from retour_reporting.usecases.ports import ReportSource
 
 Analyst = Annotated[Principal, Depends(require_roles(Role.ANALYST))]
@@ -137,25 +139,46 @@ REPORTS = (
 )
 
 
-def report_routes(source: ReportSource) -> APIRouter:
+def report_routes(source: ReportSource, admission: ReportAdmission) -> APIRouter:
     router = APIRouter(prefix="/reports", tags=["reports"])
+    shared = SharedReports()
     for definition in REPORTS:
-        _add_report(router, source, definition)
+        _add_report(router, source, _Gate(admission, shared), definition)
     return router
 
 
-def _add_report(router: APIRouter, source: ReportSource, report: ReportDefinition) -> None:
+@dataclass(frozen=True)
+class _Gate:
+    """What stands between a request and its query: identical requests made at the same time
+    share one query, and each query waits for a running place (or is refused)."""
+
+    admission: ReportAdmission
+    shared: SharedReports
+
+
+def _add_report(
+    router: APIRouter, source: ReportSource, gate: _Gate, report: ReportDefinition
+) -> None:
     Query = Annotated[ReportQuery, Depends(report.parse_query)]  # noqa: N806 - a type alias
 
+    async def admitted_fetch(query: ReportQuery) -> Any:
+        async with gate.admission.admitted():
+            return await report.fetch(source, query)
+
+    async def fetch(query: ReportQuery) -> Any:
+        # The JSON and CSV forms of a report share its query too: they render the same result.
+        return await gate.shared.prepare((report.name, query), lambda: admitted_fetch(query))
+
     async def as_json(_: Analyst, query: Query, request: Request) -> JSONResponse:
-        # An analyst who closes the page must not leave a report query running for nobody.
-        result = await unless_client_leaves(request, report.fetch(source, query))
+        # An analyst who closes the page must not leave a report query running (or waiting
+        # for its turn) for nobody.
+        result = await unless_client_leaves(request, fetch(query))
         body = report.as_json(result)
         document = report_json.envelope(report.name, query, body)
         return JSONResponse(jsonable_encoder(document), headers=PRIVATE)
 
     async def as_csv(_: Analyst, query: Query, request: Request) -> Response:
-        table = report.as_table(await unless_client_leaves(request, report.fetch(source, query)))
+        table = report.as_table(await unless_client_leaves(request, fetch(query)))
         return Response(
             report_csv.render(table),
             media_type="text/csv; charset=utf-8",

@@ -1,0 +1,1 @@
+"""Reliability drills against the real local stack (docs/drills.md): `make drills`."""

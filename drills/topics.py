@@ -1,0 +1,57 @@
+"""Reading what a topic received during a drill, to check the order of each person's events."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import partitions_of
+
+
+async def end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
+    partitions = await partitions_of(kafka, topic)
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await probe.start()
+    try:
+        ends: dict[TopicPartition, int] = await probe.end_offsets(partitions)
+        return ends
+    finally:
+        await probe.stop()
+
+
+async def versions_by_key(
+    kafka: str, since: dict[TopicPartition, int], keys: set[str]
+) -> dict[str, list[int]]:
+    """Each key's `version` values in the order the topic first holds each event (one key, one
+    partition). A record published again after an unacknowledged send has the same event id
+    (`ce_id`) and is skipped by every consumer's inbox, so only its first copy counts."""
+    until = await end_offsets(kafka, next(iter(since)).topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    found: dict[str, list[int]] = defaultdict(list)
+    seen: set[bytes] = set()
+    try:
+        consumer.assign(list(until))
+        for partition, offset in since.items():
+            consumer.seek(partition, offset)
+        remaining = {tp for tp, end in until.items() if end > since.get(tp, 0)}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for partition, records in batches.items():
+                for record in records:
+                    key = (record.key or b"").decode()
+                    event_id = dict(record.headers).get("ce_id", b"")
+                    if key in keys and event_id not in seen:
+                        seen.add(event_id)
+                        found[key].append(int(json.loads(record.value)["version"]))
+                    if record.offset + 1 >= until[partition]:
+                        remaining.discard(partition)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def out_of_order(found: dict[str, list[int]]) -> int:
+    return sum(1 for versions in found.values() if versions != sorted(versions))

@@ -1,0 +1,73 @@
+"""The quick subset of `make drills` (docs/drills.md), run by `make test` on the real stack:
+short faults, small loads. Every drill of the subset leaves the stack as it found it (Postgres
+and Kafka restarted, reporting started again). And the proof that a drill fails when the
+guarantee it checks is broken on purpose: DRILL_SABOTAGE, a mechanism of the framework."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = REPO_ROOT / ".local" / "drills" / "results.json"
+QUICK_DRILLS = "steady,postgres-kill,kafka-down,consumer-behind"
+RUN_TIMEOUT_SECONDS = 900
+
+pytestmark = pytest.mark.integration
+
+
+def run_drills(names: str, **env: str) -> tuple[int, str, list[dict[str, Any]]]:
+    RESULTS.unlink(missing_ok=True)
+    process = subprocess.run(
+        [sys.executable, "-m", "drills", "--quick", names],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    return process.returncode, process.stdout + process.stderr, results
+
+
+def test_the_quick_drills_lose_nothing_and_apply_nothing_twice() -> None:
+    code, output, results = run_drills(QUICK_DRILLS)
+
+    assert code == 0, output
+    assert [r["drill"] for r in results] == QUICK_DRILLS.split(","), output
+    for result in results:
+        assert (result["lost"], result["applied_twice"], result["sms_twice"]) == (0, 0, 0), output
+        assert result["recover_seconds"] is not None, output
+        assert result["broken"] == [], output
+    # One line per drill, then the table.
+    assert output.count("[drill] ") == len(results), output
+    assert "recover s" in output, output
+
+
+@pytest.mark.parametrize(
+    ("sabotage", "counter"),
+    [("lose-event", "lost"), ("apply-twice", "applied_twice"), ("sms-twice", "sms_twice")],
+)
+def test_a_drill_fails_when_its_guarantee_is_broken_on_purpose(sabotage: str, counter: str) -> None:
+    code, output, results = run_drills("steady", DRILL_SABOTAGE=sabotage)
+
+    assert code == 1, output
+    [result] = results
+    assert result[counter] >= 1, output
+    assert result["failed"] is True
+    assert "FAILED" in output
+
+
+def test_an_unknown_sabotage_is_refused_before_anything_runs() -> None:
+    code, output, results = run_drills("steady", DRILL_SABOTAGE="nonsense")
+
+    assert code != 0
+    assert "DRILL_SABOTAGE must be one of" in output
+    assert results == []
