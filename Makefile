@@ -76,7 +76,8 @@ token: setup
 
 migrate: up
 	@for svc in intake reintegration notifications reporting; do \
-	  $(WITH_ENV) var=$${svc^^}_DATABASE_URL && DATABASE_URL=$${!var} $(UV) run --no-sync retour-$$svc migrate; \
+	  $(WITH_ENV) var=$${svc^^}_DATABASE_URL && user=$${svc^^}_KAFKA_SASL_USERNAME && pw=$${svc^^}_KAFKA_SASL_PASSWORD && \
+	    DATABASE_URL=$${!var} KAFKA_SASL_USERNAME=$${!user:-} KAFKA_SASL_PASSWORD=$${!pw:-} $(UV) run --no-sync retour-$$svc migrate; \
 	done
 
 # The main job. DEMO_ARGS changes the scenario, e.g. make demo DEMO_ARGS="--returnees 500 --seed 7"

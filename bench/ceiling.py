@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.common import Timer
 from retour_contracts import RETURNEE_REGISTERED_V1, parse_envelope
+from retour_kit.kafka_security import kafka_options
 
 REGISTERED = RETURNEE_REGISTERED_V1.topic
 
@@ -24,7 +25,7 @@ async def raw_loop(kafka: str, topic: str, dsn: str, schema: str, expected: int)
     conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka,
+        **kafka_options(kafka),
         group_id=f"bench-ceiling-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

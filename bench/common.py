@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
 from retour_contracts.examples import RETURNEE_ID, example_returnee_registered
+from retour_kit.kafka_security import adopt_principal, kafka_options
 from retour_kit.migrations import migrate
 
 
@@ -33,6 +34,9 @@ def load_stack(env_file: str = ".local/env") -> Stack:
             name, sep, value = line.strip().partition("=")
             if sep and not name.startswith("#"):
                 values[name] = value
+    # The benchmark's own clients (producers of the load, probes, in-process consumers) act
+    # as the operator on a broker that requires credentials.
+    adopt_principal(values, "operator")
     return Stack(
         kafka=values["KAFKA_BOOTSTRAP_SERVERS"],
         admin_dsn=values["RETOUR_PG_ADMIN_DSN"],
@@ -69,7 +73,7 @@ async def produce(
     kafka: str, topic: str, records: Iterator[tuple[bytes, bytes, list[tuple[str, bytes]]]]
 ) -> int:
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
+        **kafka_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -94,7 +98,7 @@ async def produce(
 
 
 async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**kafka_options(kafka))
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])
@@ -106,7 +110,7 @@ async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
 @asynccontextmanager
 async def private_topic(kafka: str, name: str, partitions: int = 6) -> AsyncIterator[str]:
     topic = f"bench.{name}.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**kafka_options(kafka))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1)])

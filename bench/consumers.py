@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from bench.common import Stack, Timer, partitions_of, private_topic, scratch_copy
 from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
+from retour_kit.kafka_security import kafka_options
 
 Stop = Callable[[], Awaitable[None]]
 Start = Callable[[], Awaitable[Stop]]
@@ -23,8 +24,8 @@ Start = Callable[[], Awaitable[Stop]]
 
 async def committed_everything(kafka: str, group: str, topic: str) -> bool:
     partitions = await partitions_of(kafka, topic)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    probe = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka_options(kafka))
+    probe = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
     await admin.start()
     await probe.start()
     try:

@@ -30,6 +30,7 @@ from bench.common import Stack, partitions_of, percentile
 from bench.http_client import HttpConnections
 from retour_contracts import RETURNEE_REGISTERED_V1
 from retour_kit.auth import issue_dev_token
+from retour_kit.kafka_security import kafka_options
 
 INTAKE = "http://127.0.0.1:8001"
 
@@ -148,7 +149,7 @@ async def open_loop_end_to_end(stack: Stack, *, rate: float, seconds: float) -> 
 
 async def _end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
     partitions = await partitions_of(kafka, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -163,7 +164,7 @@ async def _published(
 
     The timestamp is the relay's producer clock when it sent the record (CreateTime).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
     await consumer.start()
     found: dict[str, tuple[str, datetime]] = {}
     try:

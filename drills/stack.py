@@ -10,6 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retour_kit.kafka_security import adopt_principal
+
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT_TIMEOUT_SECONDS = 300
@@ -38,6 +40,8 @@ class Stack:
         values = _env_file_values(local / "env")
         if "AUTH_JWT_SECRET" not in values:
             raise SystemExit(f"no stack at {local}: start it with `make up` first")
+        # The drills' own Kafka clients (backlogs, topic probes) act as the operator.
+        adopt_principal(values, "operator")
         return cls(local, values, int(os.environ.get("RETOUR_PORT_OFFSET", "0")))
 
     def value(self, name: str) -> str:
@@ -126,6 +130,13 @@ class Stack:
         if service != "intake":
             env.pop("MASTER_KEY", None)
             env.pop("PREVIOUS_MASTER_KEYS", None)
+        # Its own Kafka principal, as services.sh gives it: the ACLs hold in the drills too.
+        principal = f"{service.upper()}_KAFKA_SASL_"
+        if f"{principal}USERNAME" in self.values:
+            env["KAFKA_SASL_USERNAME"] = self.values[f"{principal}USERNAME"]
+            env["KAFKA_SASL_PASSWORD"] = self.values[f"{principal}PASSWORD"]
+        for name in [n for n in env if n.endswith("_SASL_PASSWORD")]:
+            del env[name]  # no service holds another's credentials, nor the operator's
         with open(services_dir / f"{service}{replica}.log", "ab") as log:
             process = subprocess.Popen(  # noqa: S603
                 [str(REPO_ROOT / ".venv" / "bin" / f"retour-{service}"), "serve"],

@@ -8,11 +8,12 @@ from collections import defaultdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import partitions_of
+from retour_kit.kafka_security import kafka_options
 
 
 async def end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
     partitions = await partitions_of(kafka, topic)
-    probe = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    probe = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
     await probe.start()
     try:
         ends: dict[TopicPartition, int] = await probe.end_offsets(partitions)
@@ -28,7 +29,7 @@ async def versions_by_key(
     partition). A record published again after an unacknowledged send has the same event id
     (`ce_id`) and is skipped by every consumer's inbox, so only its first copy counts."""
     until = await end_offsets(kafka, next(iter(since)).topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
     await consumer.start()
     found: dict[str, list[int]] = defaultdict(list)
     seen: set[bytes] = set()

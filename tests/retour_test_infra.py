@@ -249,8 +249,13 @@ class TopicProbe:
 
         self.topic = topic
         self._bootstrap = bootstrap
+        # read_committed, as the services' consumers read: the outbox relays publish in
+        # Kafka transactions, and a fenced leader's aborted records are not events.
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            isolation_level="read_committed",
         )
 
     async def __aenter__(self) -> TopicProbe:
@@ -300,7 +305,11 @@ async def read_topic(bootstrap: str, topic: str, expected: int, *, within: float
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     records: list[Any] = []

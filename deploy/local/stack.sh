@@ -41,10 +41,17 @@ write_env_file() {
     [[ "$name" == *KAFKA* ]] || name="${name}_KAFKA"
     grep -q "^${name}_SASL_PASSWORD=" "$ENV_FILE" || echo "${name}_SASL_PASSWORD=$(random_secret)" >>"$ENV_FILE"
   done
+  # Kannel's delivery reports reach notifications with a signature made with this secret.
+  grep -q '^SMS_DELIVERY_REPORT_SECRET=' "$ENV_FILE" || echo "SMS_DELIVERY_REPORT_SECRET=$(random_secret)" >>"$ENV_FILE"
   # Derived lines are rewritten on every `up` so a changed port or admin DSN takes effect.
   sed -i -e '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' \
-    -e '/^KAFKA_SECURITY_PROTOCOL=/d;/^KAFKA_SASL_MECHANISM=/d;/_KAFKA_SASL_USERNAME=/d' "$ENV_FILE"
+    -e '/^KAFKA_SECURITY_PROTOCOL=/d;/^KAFKA_SASL_MECHANISM=/d;/_KAFKA_SASL_USERNAME=/d' \
+    -e '/^KANNEL_SENDSMS_URL=/d;/^SMTP_PORT=/d;/^SMS_DELIVERY_REPORT_URL=/d' "$ENV_FILE"
   {
+    # This checkout's gateways (a second checkout's stack moves their ports).
+    echo "KANNEL_SENDSMS_URL=http://127.0.0.1:${RETOUR_KANNEL_SENDSMS_PORT:-13013}/cgi-bin/sendsms"
+    echo "SMTP_PORT=${RETOUR_SMTP_PORT:-8025}"
+    echo "SMS_DELIVERY_REPORT_URL=http://127.0.0.1:$((8003 + ${RETOUR_PORT_OFFSET:-0}))/sms/delivery-reports"
     echo "RETOUR_PG_ADMIN_DSN=${admin_dsn%/*}/retour"
     echo "KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BROKERS="$KAFKA_BROKERS" "$HERE/kafka.sh" bootstrap)"
     # How every client authenticates; who it is comes from <NAME>_KAFKA_SASL_USERNAME and
@@ -91,12 +98,13 @@ up() {
   # Secrets stay in the file: the terminal (and CI logs) get them masked.
   grep -v -e '^#' -e '_DB_PASSWORD=' "$ENV_FILE" \
     | sed -E -e 's#(://[^:/@]+:)[^@]+@#\1***@#' -e 's#^(AUTH_JWT_SECRET=).*#\1***#' \
-          -e 's#^(.*_SASL_PASSWORD=).*#\1***#' \
+          -e 's#^(.*_SASL_PASSWORD=).*#\1***#' -e 's#^(SMS_DELIVERY_REPORT_SECRET=).*#\1***#' \
           -e 's#^((PREVIOUS_)?MASTER_KEYS?=).*#\1***#' \
     | sed 's/^/  /'
 }
 
 down() {
+  "$HERE/toxiproxy.sh" stop
   "$HERE/services.sh" stop
   "$HERE/smtp.sh" stop; "$HERE/kannel.sh" stop
   "$HERE/kafka.sh" stop
@@ -107,6 +115,7 @@ status() {
   "$HERE/postgres.sh" status
   "$HERE/kafka.sh" status
   "$HERE/kannel.sh" status; "$HERE/smtp.sh" status
+  "$HERE/toxiproxy.sh" status
   "$HERE/services.sh" status
 }
 
@@ -114,6 +123,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  clean) down; log "removing $RETOUR_LOCAL (data, logs, caches)"; rm -rf "$RETOUR_LOCAL" ;;
+  clean) down; "$HERE/postgres.sh" clean; log "removing $RETOUR_LOCAL (data, logs, caches)"; rm -rf "$RETOUR_LOCAL" ;;
   *) die "usage: stack.sh up|down|status|clean" ;;
 esac

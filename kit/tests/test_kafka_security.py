@@ -6,6 +6,22 @@ from pydantic import ValidationError
 
 from retour_kit.kafka_security import KafkaSecuritySettings
 
+KAFKA_SECURITY_VARIABLES = (
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_kafka_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test process acts as the stack's operator principal (tests/retour_test_infra.py):
+    these tests read the settings from nothing but what they give."""
+    for name in KAFKA_SECURITY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
 
 def test_local_clients_connect_in_plaintext() -> None:
     assert KafkaSecuritySettings().client_options() == {"security_protocol": "PLAINTEXT"}

@@ -10,6 +10,8 @@ too, which validates them at start-up with the other settings.
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 from aiokafka.helpers import create_ssl_context
@@ -72,3 +74,19 @@ def process_kafka_security() -> KafkaSecuritySettings:
 def kafka_options(bootstrap_servers: str) -> dict[str, Any]:
     """Keyword arguments for any aiokafka client: where, and how securely."""
     return {"bootstrap_servers": bootstrap_servers, **process_kafka_security().client_options()}
+
+
+def adopt_principal(env_file_values: Mapping[str, str], principal: str) -> None:
+    """Makes ``principal`` (``operator``, or a service) this process's Kafka identity, from a
+    stack's env file (``<PRINCIPAL>_KAFKA_SASL_USERNAME`` / ``_PASSWORD``), for tools that run
+    beside the services: the benchmark and the drills. Nothing changes when the stack's
+    broker needs no credentials, or when the environment already names an identity."""
+    protocol = env_file_values.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    if not protocol.startswith("SASL_") or os.environ.get("KAFKA_SASL_USERNAME"):
+        return
+    prefix = f"{principal.upper()}_KAFKA_SASL_"
+    os.environ["KAFKA_SECURITY_PROTOCOL"] = protocol
+    os.environ["KAFKA_SASL_MECHANISM"] = env_file_values.get("KAFKA_SASL_MECHANISM", "")
+    os.environ["KAFKA_SASL_USERNAME"] = env_file_values[f"{prefix}USERNAME"]
+    os.environ["KAFKA_SASL_PASSWORD"] = env_file_values[f"{prefix}PASSWORD"]
+    process_kafka_security.cache_clear()

@@ -22,6 +22,7 @@ in the same transaction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,7 @@ from retour_kit.readiness import ReadinessCheck, consumer_ready, kafka_ready, po
 from retour_kit.retention import RetentionMetrics, RetentionWorker, expiries
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
+from retour_kit.topic_check import check_service_topics, enforced
 from retour_kit.unit_of_work import UnitOfWork
 
 log = structlog.stdlib.get_logger(__name__)
@@ -176,6 +178,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with (
+            _topics_checked(definition, settings),
             database_ready(
                 database,
                 migrations_package=definition.migrations_package,
@@ -354,6 +357,29 @@ def outbox_transactional_id(service_name: str, schema: str, default_schema: str)
     that prefix allows it; an outbox in another schema (tests, a sandbox) gets its own."""
     base = f"{service_name}-outbox"
     return base if schema == default_schema else f"{base}.{schema}"
+
+
+@asynccontextmanager
+async def _topics_checked(
+    definition: ServiceDefinition[Any], settings: ServiceSettings
+) -> AsyncIterator[None]:
+    """The Kafka topics the service uses are checked before it serves. Enforced (production),
+    unsafe topics stop the start-up; otherwise the check only warns, so it runs beside the
+    start-up instead of delaying it (up to its time limit while Kafka is unreachable)."""
+    check = check_service_topics(
+        settings, service=definition.name, produces=definition.outbox, consumes=definition.consumes
+    )
+    if enforced(settings):
+        await check
+        yield
+        return
+    task = asyncio.create_task(check)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task  # a warning-only check: its failure has been logged, if any
 
 
 @asynccontextmanager
