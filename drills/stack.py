@@ -95,18 +95,30 @@ class Stack:
         return self.pid(f"services/{service}{replica}.pid")
 
     def broker_pid(self) -> int | None:
-        return self.pid("kafka/kafka.pid")
+        """A running broker: the single node's, or the first live node of a cluster
+        (`make up KAFKA_BROKERS=3`: one broker of three is the fault to survive)."""
+        nodes = self.local.glob("kafka/brokers-*/node-*/kafka.pid")
+        files = ["kafka/kafka.pid", *sorted(str(path.relative_to(self.local)) for path in nodes)]
+        for file in files:
+            pid = self.pid(file)
+            if pid is not None:
+                return pid
+        return None
 
     def pg_port(self) -> int:
         return int(self.admin_dsn.rsplit(":", 1)[1].split("/", 1)[0])
 
     def postmaster_pid(self) -> int | None:
         # PostgreSQL's own pid file: its first line is the postmaster's pid.
-        path = self.local / "pg" / "data" / "postmaster.pid"
-        try:
-            return int(path.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        # In .local/pg, or behind .local/pg/cluster when the `postgres` account cannot enter
+        # the checkout (deploy/local/postgres.sh keeps the cluster outside then).
+        for data in ("pg/data", "pg/cluster/data"):
+            path = self.local / data / "postmaster.pid"
+            try:
+                return int(path.read_text().splitlines()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+        return None
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
