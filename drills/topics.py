@@ -13,7 +13,9 @@ from retour_kit.kafka_security import kafka_options
 
 async def end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
     partitions = await partitions_of(kafka, topic)
-    probe = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
+    probe = AIOKafkaConsumer(
+        **kafka_options(kafka), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await probe.start()
     try:
         ends: dict[TopicPartition, int] = await probe.end_offsets(partitions)
@@ -29,7 +31,10 @@ async def versions_by_key(
     partition). A record published again after an unacknowledged send has the same event id
     (`ce_id`) and is skipped by every consumer's inbox, so only its first copy counts."""
     until = await end_offsets(kafka, next(iter(since)).topic)
-    consumer = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
+    # read_committed: a fenced relay leader's aborted records are not events.
+    consumer = AIOKafkaConsumer(
+        **kafka_options(kafka), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     found: dict[str, list[int]] = defaultdict(list)
     seen: set[bytes] = set()
@@ -40,15 +45,18 @@ async def versions_by_key(
         remaining = {tp for tp, end in until.items() if end > since.get(tp, 0)}
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
-            for partition, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     key = (record.key or b"").decode()
                     event_id = dict(record.headers).get("ce_id", b"")
                     if key in keys and event_id not in seen:
                         seen.add(event_id)
                         found[key].append(int(json.loads(record.value)["version"]))
-                    if record.offset + 1 >= until[partition]:
-                        remaining.discard(partition)
+            # By position, not by the last record's offset: the relays publish in Kafka
+            # transactions, whose commit markers take the last offsets and are never returned.
+            for partition in list(remaining):
+                if await consumer.position(partition) >= until[partition]:
+                    remaining.discard(partition)
     finally:
         await consumer.stop()
     return found
