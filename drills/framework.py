@@ -32,7 +32,7 @@ class Settings:
     load_seconds: float = 60.0
     per_second: float = 5.0
     recovery_timeout_seconds: float = 600.0
-    sabotage: str | None = None
+    sabotage: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, *, quick: bool = False) -> Settings:
@@ -45,9 +45,11 @@ class Settings:
             except ValueError:
                 raise SystemExit(f"{name} must be a number, not {raw!r}") from None
 
-        sabotage = os.environ.get("DRILL_SABOTAGE") or None
-        if sabotage is not None and sabotage not in SABOTAGES:
-            raise SystemExit(f"DRILL_SABOTAGE must be one of {sorted(SABOTAGES)}, not {sabotage!r}")
+        # One breakage or several, comma-separated (each shows a different counter failing).
+        sabotage = tuple(n for n in os.environ.get("DRILL_SABOTAGE", "").split(",") if n)
+        unknown = [name for name in sabotage if name not in SABOTAGES]
+        if unknown:
+            raise SystemExit(f"DRILL_SABOTAGE must be one of {sorted(SABOTAGES)}, not {unknown!r}")
         return cls(
             kafka_down_seconds=number("DRILL_KAFKA_DOWN_SECONDS", base.kafka_down_seconds),
             backlog_events=int(number("DRILL_BACKLOG_EVENTS", base.backlog_events)),
@@ -141,8 +143,8 @@ class Drill:
         """Breaks the guarantee the drill checks, on purpose, when DRILL_SABOTAGE names how:
         every drill calls this once its load is acknowledged (and may be in the middle of its
         fault), so each can be shown to fail. The breakage runs beside the drill."""
-        if self.settings.sabotage:
-            self.sabotaged.start(SABOTAGES[self.settings.sabotage](self.stack, returnees))
+        for name in self.settings.sabotage:
+            self.sabotaged.start(SABOTAGES[name](self.stack, returnees))
 
 
 DrillFunction = Callable[[Drill], Awaitable[Outcome]]

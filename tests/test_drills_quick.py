@@ -16,7 +16,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / ".local" / "drills" / "results.json"
-QUICK_DRILLS = "steady,postgres-kill,kafka-down,consumer-behind"
+QUICK_DRILLS = "postgres-kill,kafka-down"
 RUN_TIMEOUT_SECONDS = 900
 
 pytestmark = pytest.mark.integration
@@ -51,16 +51,16 @@ def test_the_quick_drills_lose_nothing_and_apply_nothing_twice() -> None:
     assert "recover s" in output, output
 
 
-@pytest.mark.parametrize(
-    ("sabotage", "counter"),
-    [("lose-event", "lost"), ("apply-twice", "applied_twice"), ("sms-twice", "sms_twice")],
-)
-def test_a_drill_fails_when_its_guarantee_is_broken_on_purpose(sabotage: str, counter: str) -> None:
-    code, output, results = run_drills("steady", DRILL_SABOTAGE=sabotage)
+def test_a_drill_fails_when_its_guarantees_are_broken_on_purpose() -> None:
+    """One run of the cheapest drill with the three breakages at once (a run each would take
+    three times as long): each counter shows its own, and the drill fails."""
+    code, output, results = run_drills("steady", DRILL_SABOTAGE="lose-event,apply-twice,sms-twice")
 
     assert code == 1, output
     [result] = results
-    assert result[counter] >= 1, output
+    assert result["lost"] >= 1, output
+    assert result["applied_twice"] >= 1, output
+    assert result["sms_twice"] >= 1, output
     assert result["failed"] is True
     assert "FAILED" in output
 

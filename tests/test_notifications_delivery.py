@@ -512,7 +512,11 @@ async def test_a_service_killed_mid_stream_sends_every_sms_at_most_once(
     returnees = [registration(new_phone()) for _ in range(100)]
     ids = [r.returnee_id for r in returnees]
     # 40 SMS a second (an operator's throughput limit) spreads the 100 over 2.5 s.
-    settings = harness.settings(sms_max_per_second=40, consumer_session_timeout_ms=6000)
+    # Paced: a message may wait up to a second for its send slot while it holds its row, so
+    # the lease covers that second too (the settings refuse a shorter one).
+    settings = harness.settings(
+        sms_max_per_second=40, consumer_session_timeout_ms=6000, sending_lease_seconds=4.0
+    )
     environment = {name.upper(): str(value) for name, value in settings.items()}
     process = await asyncio.create_subprocess_exec(
         SERVICE_COMMAND,
