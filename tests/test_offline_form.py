@@ -104,7 +104,14 @@ async def intake(infra: Infra) -> AsyncIterator[Intake]:
     url = f"http://127.0.0.1:{port}"
     try:
         await eventually(lambda: server.started, what="the intake server started")
-        async with httpx.AsyncClient(base_url=url, event_hooks=FRESH_IDEMPOTENCY_KEYS) as http:
+        # The client forgets idle connections sooner than uvicorn closes them (5 s): a request
+        # sent on a connection the server is closing at that instant fails with ReadError,
+        # and the browser steps of a test easily leave the client idle that long.
+        async with httpx.AsyncClient(
+            base_url=url,
+            event_hooks=FRESH_IDEMPOTENCY_KEYS,
+            limits=httpx.Limits(keepalive_expiry=1.0),
+        ) as http:
             yield Intake(
                 url=url,
                 http=http,
