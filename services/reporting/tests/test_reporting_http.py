@@ -177,7 +177,7 @@ async def http(source: FakeReportSource) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def _client(
-    source: FakeReportSource, admission: ReportAdmission
+    source: FakeReportSource, admission: ReportAdmission, shared: SharedReports | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         database_url="postgresql://reporting@127.0.0.1:1/unused", auth_jwt_secret=SECRET
@@ -190,7 +190,7 @@ async def _client(
         readiness=[],
         registry=new_registry(),
     )
-    app.include_router(report_routes(source, admission))
+    app.include_router(report_routes(source, admission, shared))
     app.include_router(dashboard_routes())
     token = issue_dev_token(SECRET, "analyst")
     async with httpx.AsyncClient(
@@ -593,7 +593,8 @@ async def test_a_report_whose_turn_does_not_come_in_time_gets_503() -> None:
 async def test_identical_reports_asked_at_the_same_time_share_one_query() -> None:
     source = HeldReportSource()
     admission = ReportAdmission(running=1, waiting=0, wait_seconds=3600)
-    async with _client(source, admission) as http:
+    shared = SharedReports()
+    async with _client(source, admission, shared) as http:
         first = asyncio.create_task(http.get("/reports/kpis", params={"centre": "gao"}))
         await eventually(lambda: source.running, until=lambda n: n == 1, what="one report running")
         # The same report and filters, as JSON and CSV: no running or waiting place is left,
@@ -602,6 +603,11 @@ async def test_identical_reports_asked_at_the_same_time_share_one_query() -> Non
             asyncio.create_task(http.get(path, params={"centre": "gao"}))
             for path in ("/reports/kpis", "/reports/kpis.csv", "/reports/kpis")
         ]
+        # All four wait for the one query before it is let go: a request arriving after it
+        # finished would rightly need a query of its own.
+        await eventually(
+            lambda: shared.requesters_in_all, until=lambda n: n == 4, what="four requesters"
+        )
         async with asyncio.timeout(NO_HANG_SECONDS):
             other_filters = await http.get("/reports/kpis", params={"centre": "kayes"})
         source.release.set()

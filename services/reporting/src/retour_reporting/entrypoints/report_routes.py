@@ -139,9 +139,11 @@ REPORTS = (
 )
 
 
-def report_routes(source: ReportSource, admission: ReportAdmission) -> APIRouter:
+def report_routes(
+    source: ReportSource, admission: ReportAdmission, shared: SharedReports | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/reports", tags=["reports"])
-    shared = SharedReports()
+    shared = shared or SharedReports()
     for definition in REPORTS:
         _add_report(router, source, _Gate(admission, shared), definition)
     return router

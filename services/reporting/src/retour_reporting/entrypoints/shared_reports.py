@@ -33,6 +33,11 @@ class SharedReports:
         """Queries running now."""
         return len(self._preparing)
 
+    @property
+    def requesters_in_all(self) -> int:
+        """Requests waiting for any query now."""
+        return sum(preparation.waiting for preparation in self._preparing.values())
+
     def requesters(self, key: Hashable) -> int:
         """Requests waiting for the query of ``key`` now."""
         preparation = self._preparing.get(key)
