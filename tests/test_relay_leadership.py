@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from retour_relay_drill import (
@@ -69,6 +70,18 @@ class Drill:
             what=f"one relay leading ({self.describe()})",
         )
         return leader
+
+    async def taken_over(self, probe: Callable[[], object], *, what: str) -> Any:
+        """``eventually`` within the takeover limit; a failure also tells what each relay said
+        and the end of its log."""
+        try:
+            return await eventually(probe, within=TAKEOVER_LIMIT_SECONDS, what=what)
+        except AssertionError as failure:
+            logs = "\n".join(
+                f"{log.stem}'s log ends: {log.read_text()[-2000:]!r}"
+                for log in sorted(self.work_dir.glob("*.log"))
+            )
+            raise AssertionError(f"{failure}\n{self.describe()}\n{logs}") from None
 
     def describe(self) -> str:
         return "; ".join(
@@ -142,10 +155,8 @@ async def test_a_leader_frozen_mid_batch_is_replaced_and_fenced_when_it_wakes(
         lambda: old.said("frozen"), within=PATIENCE_SECONDS, what="the leader frozen mid-batch"
     )
     frozen_at = time.monotonic()
-    [new] = await eventually(
-        lambda: leaders([r for r in drill.replicas if r is not old]),
-        within=TAKEOVER_LIMIT_SECONDS,
-        what="another relay leading",
+    [new] = await drill.taken_over(
+        lambda: leaders([r for r in drill.replicas if r is not old]), what="another relay leading"
     )
     took_over_in = time.monotonic() - frozen_at
     await eventually(
@@ -188,7 +199,7 @@ async def test_a_leader_stopped_from_outside_is_replaced_and_rejoins_as_a_standb
     old.freeze()  # SIGSTOP wherever it is: its kernel still answers TCP keepalives
     frozen_at = time.monotonic()
     [new] = [r for r in drill.replicas if r is not old]
-    await eventually(lambda: new.leading, within=TAKEOVER_LIMIT_SECONDS, what="the standby leading")
+    await drill.taken_over(lambda: new.leading, what="the standby leading")
     took_over_in = time.monotonic() - frozen_at
     await eventually(
         lambda: new.said("committed", since=frozen_at),
@@ -217,7 +228,7 @@ async def test_a_leader_that_cannot_reach_kafka_steps_down_for_one_that_can(
 
     [healthy] = await drill.start_relays("healthy")
     started_at = time.monotonic()
-    await eventually(lambda: healthy.leading, within=TAKEOVER_LIMIT_SECONDS, what="healthy leading")
+    await drill.taken_over(lambda: healthy.leading, what="healthy leading")
     took_over_in = time.monotonic() - started_at
     await stop_enqueuing(enqueuing)
     seen = await drill.all_delivered()

@@ -68,6 +68,11 @@ class DatabaseLimits:
     tcp_keepalives_idle_seconds: int = 30
     tcp_keepalives_interval_seconds: int = 10
     tcp_keepalives_count: int = 3
+    # Keepalives and idle timeouts cannot end a session whose server is blocked writing to a
+    # client that stopped reading (a frozen process whose kernel still acknowledges, with a
+    # zero window): the backend waits in the write, deaf to its timers, holding its locks. The
+    # server closes a connection whose data stays unacknowledged or unsent this long.
+    tcp_user_timeout_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> DatabaseLimits:
@@ -91,6 +96,7 @@ class DatabaseLimits:
             "tcp_keepalives_idle": str(self.tcp_keepalives_idle_seconds),
             "tcp_keepalives_interval": str(self.tcp_keepalives_interval_seconds),
             "tcp_keepalives_count": str(self.tcp_keepalives_count),
+            "tcp_user_timeout": _milliseconds(self.tcp_user_timeout_seconds),
         }
         if self.idle_session_timeout_seconds is not None:
             settings["idle_session_timeout"] = _milliseconds(self.idle_session_timeout_seconds)

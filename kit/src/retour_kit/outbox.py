@@ -13,9 +13,12 @@ Relay, and why it is shaped like this:
   `idle_in_transaction_session_timeout` at the lease, and the leader speaks at least every
   `poll_interval` (less than a third of it). A leader that freezes (SIGSTOP, a stalled VM: its
   kernel still answers TCP keepalives) or loses its network falls silent, and Postgres itself
-  ends its session, rolling back its batch and releasing the lock. A leader that reaches
-  Postgres but not Kafka steps down after `kafka_give_up_seconds` of failing, and sits out a
-  lease before it competes again, so a replica that can reach Kafka takes over.
+  ends its session, rolling back its batch and releasing the lock. A leader frozen while the
+  server writes to it (a claimed batch, notifications) leaves the server blocked in that
+  write, where no idle timer reaches it: `tcp_user_timeout`, also the lease, closes it.
+  A leader that reaches Postgres but not Kafka steps down after `kafka_give_up_seconds` of
+  failing, and sits out a lease before it competes again, so a replica that can reach Kafka
+  takes over.
 - Every batch transaction runs on the session that holds the lock, and first proves it still
   holds it: the batches of two leaders never overlap (the old session's row locks go with it),
   so a new leader never skips rows an old one had claimed, and order per key stays outbox order.
@@ -244,6 +247,7 @@ class RelaySettings:
             limits,
             idle_session_timeout_seconds=self.lease_seconds,
             idle_in_transaction_timeout_seconds=self.lease_seconds,
+            tcp_user_timeout_seconds=self.lease_seconds,
         )
 
 
