@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
@@ -95,16 +95,6 @@ async def produce(
     finally:
         await producer.stop()
     return sent
-
-
-async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(**kafka_options(kafka))
-    await admin.start()
-    try:
-        [description] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
 
 
 @asynccontextmanager

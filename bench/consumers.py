@@ -12,10 +12,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
-from bench.common import Stack, Timer, partitions_of, private_topic, scratch_copy
+from bench.common import Stack, Timer, private_topic, scratch_copy
 from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
 from retour_kit.kafka_security import kafka_options
+from retour_kit.topic_reading import partitions_of
 
 Stop = Callable[[], Awaitable[None]]
 Start = Callable[[], Awaitable[Stop]]

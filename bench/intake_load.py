@@ -26,11 +26,12 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import Stack, partitions_of, percentile
+from bench.common import Stack, percentile
 from bench.http_client import HttpConnections
 from retour_contracts import RETURNEE_REGISTERED_V1
 from retour_kit.auth import issue_dev_token
 from retour_kit.kafka_security import kafka_options
+from retour_kit.topic_reading import committed_ends
 
 INTAKE = "http://127.0.0.1:8001"
 
@@ -92,7 +93,7 @@ async def open_loop_end_to_end(stack: Stack, *, rate: float, seconds: float) -> 
     answered: dict[str, datetime] = {}
     token = issue_dev_token(stack.jwt_secret, "registrar", subject="bench")
     client = HttpConnections("127.0.0.1", 8001, {"Authorization": f"Bearer {token}"})
-    since = await _end_offsets(stack.kafka, REGISTERED)
+    since = await committed_ends(stack.kafka, REGISTERED)
 
     async def one(body: dict[str, Any]) -> None:
         status, record = await client.post_json("/returnees", body)
@@ -145,16 +146,6 @@ async def open_loop_end_to_end(stack: Stack, *, rate: float, seconds: float) -> 
         "report_p50_ms": percentile(to_report, 50) * 1000,
         "report_p99_ms": percentile(to_report, 99) * 1000,
     }
-
-
-async def _end_offsets(kafka: str, topic: str) -> dict[TopicPartition, int]:
-    partitions = await partitions_of(kafka, topic)
-    consumer = AIOKafkaConsumer(**kafka_options(kafka), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
 
 
 async def _published(

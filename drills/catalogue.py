@@ -21,8 +21,9 @@ from drills.framework import Drill, Outcome, drill
 from drills.load import Registrar
 from drills.observe import caught_up
 from drills.stack import Stack
-from drills.topics import end_offsets, out_of_order, versions_by_key
+from drills.topics import out_of_order, versions_by_key
 from retour_contracts import RETURNEE_UPDATED_V1
+from retour_kit.topic_reading import committed_ends
 
 SAMPLE_SECONDS = 0.5
 
@@ -101,7 +102,7 @@ async def postgres_kill(ctx: Drill) -> Outcome:
 )
 async def kafka_down(ctx: Drill) -> Outcome:
     settings, stack = ctx.settings, ctx.stack
-    since = await end_offsets(stack.kafka, RETURNEE_UPDATED_V1.topic)
+    since = await committed_ends(stack.kafka, RETURNEE_UPDATED_V1.topic)
     async with registrar(stack) as client:
         await asyncio.to_thread(stack.script, "kafka", "stop")
         try:

@@ -20,15 +20,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
 from retour_contracts.examples import example_returnee_registered
 from retour_kit import outbox
 from retour_kit.db import create_pool
-from retour_test_infra import Infra
+from retour_test_infra import Infra, scratch_schema, scratch_topic
 
 RELAY_PROCESS = Path(__file__).with_name("retour_relay_process.py")
 
@@ -47,22 +45,12 @@ class Scratch:
 
 @asynccontextmanager
 async def scratch_outbox(infra: Infra) -> AsyncIterator[Scratch]:
-    name = f"relay_drill_{uuid.uuid4().hex[:12]}"
-    topic = f"test.relay.{name}"
     ddl = resources.files("retour_kit.tables").joinpath("outbox.sql").read_text()
-    admin_db = await asyncpg.connect(infra.admin_dsn)
-    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await kafka.start()
-    try:
-        await admin_db.execute(f"CREATE SCHEMA {name}")
-        await admin_db.execute(f"SET search_path = {name}; {ddl}")
-        await kafka.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        yield Scratch(name, topic)
-    finally:
-        await admin_db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        await admin_db.close()
-        await kafka.delete_topics([topic])
-        await kafka.close()
+    async with (
+        scratch_schema(infra, "relay_drill", ddl) as schema,
+        scratch_topic(infra, "relay") as topic,
+    ):
+        yield Scratch(schema, topic)
 
 
 @dataclass

@@ -21,13 +21,18 @@ import os
 import secrets
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from retour_kit.consuming import EventConsumer
 
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
 
@@ -331,6 +336,68 @@ async def read_topic(bootstrap: str, topic: str, expected: int, *, within: float
     finally:
         await consumer.stop()
     return records
+
+
+@contextlib.asynccontextmanager
+async def scratch_topic(
+    infra: Infra, kind: str, *, partitions: int = 3, dead_letters: bool = False
+) -> AsyncIterator[str]:
+    """A private topic ``test.<kind>.<random>`` (with a one-partition ``.dlq`` if asked),
+    deleted afterwards: a test's records stay out of the services' topics and of each other's."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"test.{kind}.{uuid.uuid4().hex[:12]}"
+    topics = [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+    if dead_letters:
+        topics.append(NewTopic(f"{topic}.dlq", num_partitions=1, replication_factor=1))
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(topics)
+        yield topic
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([each.name for each in topics])
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_schema(infra: Infra, kind: str, ddl: str) -> AsyncIterator[str]:
+    """A throwaway schema ``<kind>_<random>`` holding the tables of ``ddl``, dropped
+    afterwards."""
+    import asyncpg
+
+    schema = f"{kind}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        await admin.execute(f"SET search_path = {schema}; {ddl}")
+        yield schema
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()
+
+
+class RunningConsumer:
+    """A consumer run as a task while a test needs it, stopped gracefully on exit, its metrics
+    read from its own registry under ``labels`` (its group, at least)."""
+
+    def __init__(self, consumer: EventConsumer, registry: CollectorRegistry, **labels: str):
+        self.consumer = consumer
+        self.registry = registry
+        self._labels = labels
+
+    async def __aenter__(self) -> Self:
+        self.task = asyncio.create_task(self.consumer.run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.consumer.stop()
+        async with asyncio.timeout(15):
+            await self.task
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, self._labels | labels) or 0.0
 
 
 @overload

@@ -11,7 +11,9 @@ the test created itself: it never touches another test's (or a person's) records
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import random
 import re
 import uuid
@@ -120,6 +122,18 @@ def operations(document: dict[str, Any]) -> Iterator[Operation]:
                 yield Operation(method, path, spec)
 
 
+def values_of(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """The values ``schema`` allows. Building the strategy (canonicalising the schema and
+    resolving its $refs among all the components) is where generation spent its time, on every
+    draw: each schema's is built once. The values drawn are the same."""
+    return _values_of(json.dumps(schema, sort_keys=True))
+
+
+@functools.cache
+def _values_of(schema: str) -> st.SearchStrategy[Any]:
+    return from_schema(json.loads(schema))
+
+
 def with_components(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
     # The OpenAPI document's $refs point at #/components/schemas/...: keep them resolvable.
     return {**schema, "components": document.get("components", {})}
@@ -136,7 +150,7 @@ def parameter_value(
     parameter: dict[str, Any], document: dict[str, Any], known_ids: list[str]
 ) -> Any:
     schema = with_components(parameter.get("schema", {}), document)
-    values = from_schema(schema)
+    values = values_of(schema)
     if parameter["in"] == "path":
         # Path parameters are strings on the wire: ids that exist (so the handler runs to the
         # end), well-formed ones that do not, and some that are not ids at all.
@@ -162,7 +176,7 @@ def near_examples(body: dict[str, Any], document: dict[str, Any]) -> st.SearchSt
             value[name] = dict(value[name])
             mutate(draw, value[name], inner)
         else:
-            value[name] = draw(from_schema(with_components(properties[name], document)))
+            value[name] = draw(values_of(with_components(properties[name], document)))
 
     @st.composite
     def mutated(draw: st.DrawFn) -> Any:
@@ -213,8 +227,8 @@ def requests(
                 st.one_of(
                     near_examples(body_schema, document),
                     near_examples(body_schema, document),
-                    from_schema(with_components(body_schema, document)),
-                    from_schema({"type": "object"}),  # whatever else a client sends
+                    values_of(with_components(body_schema, document)),
+                    values_of({"type": "object"}),  # whatever else a client sends
                 )
             )
         return Request(operation.method, url, params, body)

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import CATALOG, build_envelope, parse_envelope
 from retour_contracts.examples import example_returnee_registered
-from retour_test_infra import Infra
+from retour_test_infra import Infra, scratch_topic
 
 pytestmark = pytest.mark.integration
 
@@ -19,20 +18,15 @@ REGISTERED = next(spec for spec in CATALOG if spec.topic == "returnee.registered
 
 
 @pytest.fixture
-async def scratch_topic(infra: Infra) -> AsyncIterator[str]:
+async def roundtrip_topic(infra: Infra) -> AsyncIterator[str]:
     # A private topic keeps this test's record out of the services' real event history.
-    name = f"test.roundtrip.{uuid.uuid4().hex}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    async with scratch_topic(infra, "roundtrip") as name:
         yield name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
-async def test_event_round_trips_with_cloudevents_headers(infra: Infra, scratch_topic: str) -> None:
+async def test_event_round_trips_with_cloudevents_headers(
+    infra: Infra, roundtrip_topic: str
+) -> None:
     event = example_returnee_registered()
     envelope = build_envelope(REGISTERED, event, source="/intake")
 
@@ -42,13 +36,13 @@ async def test_event_round_trips_with_cloudevents_headers(infra: Infra, scratch_
     await producer.start()
     try:
         await producer.send_and_wait(
-            scratch_topic, envelope.value, key=envelope.key, headers=envelope.headers
+            roundtrip_topic, envelope.value, key=envelope.key, headers=envelope.headers
         )
     finally:
         await producer.stop()
 
     consumer = AIOKafkaConsumer(
-        scratch_topic,
+        roundtrip_topic,
         bootstrap_servers=infra.kafka_bootstrap,
         group_id=f"test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",

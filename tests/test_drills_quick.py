@@ -53,8 +53,14 @@ def test_the_quick_drills_lose_nothing_and_apply_nothing_twice() -> None:
 
 def test_a_drill_fails_when_its_guarantees_are_broken_on_purpose() -> None:
     """One run of the cheapest drill with the three breakages at once (a run each would take
-    three times as long): each counter shows its own, and the drill fails."""
-    code, output, results = run_drills("steady", DRILL_SABOTAGE="lose-event,apply-twice,sms-twice")
+    three times as long): each counter shows its own, and the drill fails. A lost event is
+    waited for until the recovery timeout: a short one here, since the breakages themselves
+    are done before the wait begins, and a late honest event would only raise the count."""
+    code, output, results = run_drills(
+        "steady",
+        DRILL_SABOTAGE="lose-event,apply-twice,sms-twice",
+        DRILL_RECOVERY_TIMEOUT_SECONDS="30",
+    )
 
     assert code == 1, output
     [result] = results

@@ -158,13 +158,22 @@ async def harness(infra: Infra) -> AsyncIterator[Harness]:
         yield harness
 
 
-@pytest.fixture(scope="module")
-async def database(harness: Harness) -> AsyncIterator[Database]:
+@asynccontextmanager
+async def migrated_database(harness: Harness) -> AsyncIterator[Database]:
+    """The harness's notifications schema, migrated, and a pool on it."""
     await migrate(harness.dsn, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
     database = Database(harness.dsn, schema=SCHEMA)
     await database.open(min_size=1, max_size=4)
-    yield database
-    await database.close()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture(scope="module")
+async def database(harness: Harness) -> AsyncIterator[Database]:
+    async with migrated_database(harness) as database:
+        yield database
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from test_notifications_delivery import (
     Harness,
+    migrated_database,
     only_one,
     private_harness,
     record,
@@ -34,9 +35,8 @@ from test_notifications_gateways import FakeSmsCentre, free_port, new_phone
 
 from retour_kit.auth import issue_dev_token
 from retour_kit.db import Database
-from retour_kit.migrations import migrate
 from retour_notifications.adapters.pg_queue import NO_REPORT
-from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA, build_app
+from retour_notifications.main import build_app
 from retour_notifications.settings import Settings
 from retour_test_infra import Infra, eventually
 
@@ -167,11 +167,8 @@ async def harness(infra: Infra) -> AsyncIterator[Harness]:
 
 @pytest.fixture(scope="module")
 async def database(harness: Harness) -> AsyncIterator[Database]:
-    await migrate(harness.dsn, schema=SCHEMA, package=MIGRATIONS_PACKAGE)
-    database = Database(harness.dsn, schema=SCHEMA)
-    await database.open(min_size=1, max_size=4)
-    yield database
-    await database.close()
+    async with migrated_database(harness) as database:
+        yield database
 
 
 async def registered(harness: Harness) -> tuple[UUID, str]:

@@ -23,17 +23,16 @@ from uuid import UUID
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
 from retour_contracts.examples import example_returnee_registered
-from retour_kit.consuming import EventConsumer
 from retour_kit.db import Database
 from retour_kit.migrations import migrate
 from retour_reintegration.main import INBOX_CONSUMER, MIGRATIONS_PACKAGE, SCHEMA, build_consumer
 from retour_reintegration.settings import Settings
-from retour_test_infra import Infra, eventually, read_topic
+from retour_test_infra import Infra, RunningConsumer, eventually, read_topic, scratch_topic
 
 pytestmark = pytest.mark.integration
 
@@ -70,20 +69,10 @@ async def database(infra: Infra) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def topic(infra: Infra) -> AsyncIterator[str]:
-    name = f"test.reintegration.registered.{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(name, num_partitions=PARTITIONS, replication_factor=1),
-                NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1),
-            ]
-        )
+    async with scratch_topic(
+        infra, "reintegration.registered", partitions=PARTITIONS, dead_letters=True
+    ) as name:
         yield name
-        await admin.delete_topics([name, f"{name}.dlq"])
-    finally:
-        await admin.close()
 
 
 def registration_records(count: int) -> list[Record]:
@@ -124,27 +113,18 @@ def settings(infra: Infra, topic: str, group: str | None = None) -> Settings:
     )
 
 
-class Consuming:
+class Consuming(RunningConsumer):
     """The service's registrations consumer, built by its composition root, run as a task."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.group = settings.consumer_group
-        self.topic = settings.returnee_registered_topic
-        self.registry = CollectorRegistry()
-        self.consumer: EventConsumer = build_consumer(settings, database, self.registry)
-
-    async def __aenter__(self) -> Consuming:
-        self.task = asyncio.create_task(self.consumer.run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.consumer.stop()
-        async with asyncio.timeout(15):
-            await self.task
-
-    def metric(self, name: str, **labels: str) -> float:
-        labels = {"group": self.group, "topic": self.topic, **labels}
-        return self.registry.get_sample_value(name, labels) or 0.0
+        registry = CollectorRegistry()
+        super().__init__(
+            build_consumer(settings, database, registry),
+            registry,
+            group=settings.consumer_group,
+            topic=settings.returnee_registered_topic,
+        )
 
     def settled(self) -> float:
         """Records applied, skipped as duplicates or dead-lettered so far."""

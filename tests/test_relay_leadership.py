@@ -83,6 +83,22 @@ class Drill:
             )
             raise AssertionError(f"{failure}\n{self.describe()}\n{logs}") from None
 
+    async def publishing_then_woken(
+        self, new: RelayReplica, old: RelayReplica, *, since: float
+    ) -> None:
+        """The new leader publishes; then the frozen one, woken up, stands by."""
+        await eventually(
+            lambda: new.said("committed", since=since),
+            within=PATIENCE_SECONDS,
+            what="the new leader publishing",
+        )
+        old.wake()
+        await eventually(
+            lambda: old.said("standby"),
+            within=PATIENCE_SECONDS,
+            what="the woken leader standing by",
+        )
+
     def describe(self) -> str:
         return "; ".join(
             f"{replica.name}: {[line['event'] for _, line in replica.lines][-6:]}"
@@ -159,16 +175,7 @@ async def test_a_leader_frozen_mid_batch_is_replaced_and_fenced_when_it_wakes(
         lambda: leaders([r for r in drill.replicas if r is not old]), what="another relay leading"
     )
     took_over_in = time.monotonic() - frozen_at
-    await eventually(
-        lambda: new.said("committed", since=frozen_at),
-        within=PATIENCE_SECONDS,
-        what="the new leader publishing",
-    )
-
-    old.wake()
-    await eventually(
-        lambda: old.said("standby"), within=PATIENCE_SECONDS, what="the woken leader standing by"
-    )
+    await drill.publishing_then_woken(new, old, since=frozen_at)
     woke_at = time.monotonic()
     await eventually(
         lambda: new.said("committed", since=woke_at),
@@ -201,16 +208,7 @@ async def test_a_leader_stopped_from_outside_is_replaced_and_rejoins_as_a_standb
     [new] = [r for r in drill.replicas if r is not old]
     await drill.taken_over(lambda: new.leading, what="the standby leading")
     took_over_in = time.monotonic() - frozen_at
-    await eventually(
-        lambda: new.said("committed", since=frozen_at),
-        within=PATIENCE_SECONDS,
-        what="the new leader publishing",
-    )
-
-    old.wake()
-    await eventually(
-        lambda: old.said("standby"), within=PATIENCE_SECONDS, what="the woken leader standing by"
-    )
+    await drill.publishing_then_woken(new, old, since=frozen_at)
     await stop_enqueuing(enqueuing)
     seen = await drill.all_delivered()
 

@@ -9,7 +9,6 @@ key: an event applied twice, or out of order, shows.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +19,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import RETURNEE_REGISTERED_V1, ParsedEvent, build_envelope
@@ -36,7 +35,14 @@ from retour_kit.consuming import (
 from retour_kit.consuming.settings import SystematicFailurePolicy
 from retour_kit.db import Connection, create_pool
 from retour_kit.readiness import consumer_ready, run_readiness_checks
-from retour_test_infra import Infra, eventually, read_topic
+from retour_test_infra import (
+    Infra,
+    RunningConsumer,
+    eventually,
+    read_topic,
+    scratch_schema,
+    scratch_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,30 +133,15 @@ class Stream:
 
 @asynccontextmanager
 async def private_stream(infra: Infra, partitions: int = 1) -> AsyncIterator[Stream]:
-    topic = f"test.systematic.{uuid.uuid4().hex[:12]}"
-    schema = f"systematic_{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    conn = await asyncpg.connect(infra.admin_dsn)
-    pool = None
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(topic, num_partitions=partitions, replication_factor=1),
-                NewTopic(f"{topic}.dlq", num_partitions=1, replication_factor=1),
-            ]
-        )
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.execute(f"SET search_path = {schema}; {SCHEMA_DDL}")
+    async with (
+        scratch_topic(infra, "systematic", partitions=partitions, dead_letters=True) as topic,
+        scratch_schema(infra, "systematic", SCHEMA_DDL) as schema,
+    ):
         pool = await create_pool(infra.admin_dsn, search_path=schema, min_size=1, max_size=4)
-        yield Stream(infra.kafka_bootstrap, topic, pool)
-    finally:
-        if pool is not None:
+        try:
+            yield Stream(infra.kafka_bootstrap, topic, pool)
+        finally:
             await pool.close()
-        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await conn.close()
-        await admin.delete_topics([topic, f"{topic}.dlq"])
-        await admin.close()
 
 
 @pytest.fixture
@@ -159,31 +150,14 @@ async def stream(infra: Infra) -> AsyncIterator[Stream]:
         yield created
 
 
-class Running:
-    """A consumer running as a task, stopped gracefully on exit."""
-
+class Running(RunningConsumer):
     def __init__(self, settings: ConsumerSettings, pool: asyncpg.Pool, handler: HandleBatch):
         self.settings = settings
-        self.registry = CollectorRegistry()
-        self.consumer = EventConsumer(
-            settings,
-            database=pool,
-            handler=handler,
-            metrics=ConsumerMetrics.register(self.registry),
+        registry = CollectorRegistry()
+        consumer = EventConsumer(
+            settings, database=pool, handler=handler, metrics=ConsumerMetrics.register(registry)
         )
-
-    async def __aenter__(self) -> Running:
-        self.task = asyncio.create_task(self.consumer.run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.consumer.stop()
-        async with asyncio.timeout(15):
-            await self.task
-
-    def metric(self, name: str, **labels: str) -> float:
-        labels = {"group": self.settings.group_id, **labels}
-        return self.registry.get_sample_value(name, labels) or 0.0
+        super().__init__(consumer, registry, group=settings.group_id)
 
 
 async def record_with_note(conn: Connection, events: Sequence[ParsedEvent]) -> None:

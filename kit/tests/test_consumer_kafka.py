@@ -23,7 +23,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from retour_contracts import RETURNEE_REGISTERED_V1, ParsedEvent, build_envelope
@@ -40,7 +40,14 @@ from retour_kit.consuming import (
 from retour_kit.db import Connection, create_pool
 from retour_kit.kafka_publisher import KafkaRecordPublisher
 from retour_kit.outbox import OutboxRecord
-from retour_test_infra import Infra, eventually, read_topic
+from retour_test_infra import (
+    Infra,
+    RunningConsumer,
+    eventually,
+    read_topic,
+    scratch_schema,
+    scratch_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,30 +103,15 @@ class Stream:
 
 @pytest.fixture
 async def stream(infra: Infra) -> AsyncIterator[Stream]:
-    topic = f"test.consumer.{uuid.uuid4().hex[:12]}"
-    schema = f"kit_consumer_{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    conn = await asyncpg.connect(infra.admin_dsn)
-    pool = None
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(topic, num_partitions=3, replication_factor=1),
-                NewTopic(f"{topic}.dlq", num_partitions=1, replication_factor=1),
-            ]
-        )
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.execute(f"SET search_path = {schema}; {SCHEMA_DDL}")
+    async with (
+        scratch_topic(infra, "consumer", dead_letters=True) as topic,
+        scratch_schema(infra, "kit_consumer", SCHEMA_DDL) as schema,
+    ):
         pool = await create_pool(infra.admin_dsn, search_path=schema, min_size=1, max_size=4)
-        yield Stream(infra.kafka_bootstrap, topic, schema, pool)
-    finally:
-        if pool is not None:
+        try:
+            yield Stream(infra.kafka_bootstrap, topic, schema, pool)
+        finally:
             await pool.close()
-        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await conn.close()
-        await admin.delete_topics([topic, f"{topic}.dlq"])
-        await admin.close()
 
 
 def registrations(count: int) -> list[Record]:
@@ -156,29 +148,17 @@ async def record_application(conn: Connection, events: Sequence[ParsedEvent]) ->
         )
 
 
-class Running:
-    """A consumer running as a task, stopped gracefully on exit."""
+class Running(RunningConsumer):
+    """The stream's consumer, with ``overrides`` of its settings, running."""
 
     def __init__(self, stream: Stream, handler: HandleBatch, **overrides: Any) -> None:
         self.settings = stream.settings(**overrides)
-        self.registry = CollectorRegistry()
-        self.metrics = ConsumerMetrics.register(self.registry)
-        self.consumer = EventConsumer(
+        registry = CollectorRegistry()
+        self.metrics = ConsumerMetrics.register(registry)
+        consumer = EventConsumer(
             self.settings, database=stream.pool, handler=handler, metrics=self.metrics
         )
-
-    async def __aenter__(self) -> Running:
-        self.task = asyncio.create_task(self.consumer.run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.consumer.stop()
-        async with asyncio.timeout(15):
-            await self.task
-
-    def metric(self, name: str, **labels: str) -> float:
-        labels = {"group": self.settings.group_id, **labels}
-        return self.registry.get_sample_value(name, labels) or 0.0
+        super().__init__(consumer, registry, group=self.settings.group_id)
 
     def lags(self) -> dict[int, float]:
         """``consumer_lag`` by partition, for the partitions that have a sample."""

@@ -28,6 +28,7 @@ SHOWN = (
     "tcp_keepalives_interval",
     "tcp_keepalives_count",
     "tcp_user_timeout",
+    "jit",
 )
 
 
@@ -46,6 +47,7 @@ async def test_pooled_connections_carry_timeouts_and_keepalives(admin_dsn: str) 
         "tcp_keepalives_interval": "10",
         "tcp_keepalives_count": "3",
         "tcp_user_timeout": "60000",  # milliseconds
+        "jit": "off",
     }
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from retour_contracts import RETURNEE_REGISTERED_V1, build_envelope
 from retour_contracts.examples import example_returnee_registered
 from retour_kit import outbox
 from retour_kit.db import create_pool
-from retour_test_infra import Infra, TopicProbe
+from retour_test_infra import Infra, TopicProbe, scratch_schema, scratch_topic
 
 pytestmark = pytest.mark.integration
 
@@ -45,21 +44,11 @@ class Scratch:
 
 @pytest.fixture
 async def scratch(infra: Infra) -> AsyncIterator[Scratch]:
-    name = f"relay_test_{uuid.uuid4().hex[:12]}"
-    topic = f"test.relay.{name}"
-    admin_db = await asyncpg.connect(infra.admin_dsn)
-    kafka = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await kafka.start()
-    try:
-        await admin_db.execute(f"CREATE SCHEMA {name}")
-        await admin_db.execute(f"SET search_path = {name}; {OUTBOX_DDL}")
-        await kafka.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        yield Scratch(name, topic)
-    finally:
-        await admin_db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        await admin_db.close()
-        await kafka.delete_topics([topic])
-        await kafka.close()
+    async with (
+        scratch_schema(infra, "relay_test", OUTBOX_DDL) as schema,
+        scratch_topic(infra, "relay") as topic,
+    ):
+        yield Scratch(schema, topic)
 
 
 async def enqueue_events(infra: Infra, scratch: Scratch, count: int) -> set[str]:

@@ -10,27 +10,19 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ProducerFenced
 
 from retour_kit.kafka_publisher import KafkaRecordPublisher
 from retour_kit.outbox import FencingPublisher, OutboxRecord
-from retour_test_infra import Infra, eventually
+from retour_test_infra import Infra, eventually, scratch_topic
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def topic(infra: Infra) -> AsyncIterator[str]:
-    name = f"test.fencing.{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    async with scratch_topic(infra, "fencing", partitions=1) as name:
         yield name
-    finally:
-        await admin.delete_topics([name])
-        await admin.close()
 
 
 class HoldsBeforeCommit(KafkaRecordPublisher):

@@ -16,15 +16,13 @@ dead letter, with its original reason in the topic and the new one in the log an
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from retour_contracts.dlq import DLQ_CONSUMER, DLQ_ORIGINAL_OFFSET, DLQ_ORIGINAL_PARTITION
 from retour_kit.consuming.applying import apply_events
@@ -33,13 +31,12 @@ from retour_kit.consuming.failures import is_outage
 from retour_kit.consuming.handlers import HandleBatch
 from retour_kit.consuming.inbox import recorded_events
 from retour_kit.consuming.settings import ConsumerSettings, ConsumerSetupError, Subscription
-from retour_kit.kafka_security import kafka_options
 from retour_kit.safe_errors import describe_error
+from retour_kit.topic_reading import committed_reader, partitions_of, read_to_ends
 
 log = structlog.stdlib.get_logger(__name__)
 
 DLQ_SUFFIX = ".dlq"
-STALL_SECONDS = 30
 
 
 @dataclass
@@ -107,12 +104,9 @@ def _chosen(settings: ConsumerSettings, topic: str | None) -> tuple[Subscription
 async def read_dead_letters(settings: ConsumerSettings, subscription: Subscription) -> list[Any]:
     """This consumer's records of ``subscription``'s dead-letter topic, as it stands now: one
     per original record, by original partition and offset."""
-    reader = AIOKafkaConsumer(
-        **kafka_options(settings.bootstrap_servers),
-        group_id=None,  # nothing committed: the replay can be run again, and changes nothing
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        client_id=f"{settings.inbox_name}-dlq-replay",
+    # A reader of no group commits nothing: the replay can be run again, and changes nothing.
+    reader = committed_reader(
+        settings.bootstrap_servers, client_id=f"{settings.inbox_name}-dlq-replay"
     )
     await reader.start()
     try:
@@ -130,38 +124,13 @@ async def read_dead_letters(settings: ConsumerSettings, subscription: Subscripti
 
 
 async def _read_to_end(reader: AIOKafkaConsumer, topic: str, bootstrap_servers: str) -> list[Any]:
-    partitions = await _partitions_of(topic, bootstrap_servers)
+    partitions = await partitions_of(bootstrap_servers, topic)
     if not partitions:
-        return []
+        return []  # nothing was ever dead-lettered
     reader.assign(partitions)
     await reader.seek_to_beginning(*partitions)
     ends = await reader.end_offsets(partitions)
-    records: list[Any] = []
-    stalled_since = time.monotonic()
-    while [p for p in partitions if await reader.position(p) < ends[p]]:
-        fetched = await reader.getmany(timeout_ms=1000)
-        for partition, batch in fetched.items():
-            records.extend(r for r in batch if r.offset < ends[partition])
-        if fetched:
-            stalled_since = time.monotonic()
-        elif time.monotonic() - stalled_since > STALL_SECONDS:
-            # Kafka went away mid-read: stop rather than hang; nothing was applied yet.
-            raise TimeoutError(
-                f"{topic} not read to its end: nothing fetched for {STALL_SECONDS} s"
-            )
-    return records
-
-
-async def _partitions_of(topic: str, bootstrap_servers: str) -> list[TopicPartition]:
-    """The topic's partitions; none when it does not exist (nothing was dead-lettered)."""
-    admin = AIOKafkaAdminClient(**kafka_options(bootstrap_servers))
-    await admin.start()
-    try:
-        [description] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    numbers = sorted(p["partition"] for p in description.get("partitions", ()))
-    return [TopicPartition(topic, number) for number in numbers]
+    return [record async for chunk in read_to_ends(reader, ends) for record in chunk]
 
 
 def _readable(subscription: Subscription, letter: Any, summary: ReplaySummary) -> Delivery | None:

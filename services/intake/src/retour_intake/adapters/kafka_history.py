@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from retour_intake.domain.history import RawRecord
 from retour_kit.kafka_security import kafka_options
+from retour_kit.topic_reading import committed_ends, committed_reader, read_to_ends
 
 CHUNK = 500
 
@@ -29,55 +30,31 @@ class Cut:
 
 
 async def cut_of(bootstrap: str, topic: str) -> Cut:
-    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if described.get("error_code") or not described.get("partitions"):
+    # The last stable offsets: the history ends where committed records do.
+    ends = await committed_ends(bootstrap, topic)
+    if not ends:
         raise LookupError(f"no topic {topic}")
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    # The last stable offset under read_committed: the history ends where committed records do.
-    consumer = AIOKafkaConsumer(
-        **kafka_options(bootstrap), enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
     return Cut(topic, {tp.partition: offset for tp, offset in ends.items()})
 
 
 async def chunks_before(bootstrap: str, cut: Cut) -> AsyncIterator[list[RawRecord]]:
-    """Every record before the cut, partition by partition, in order, in chunks."""
-    # read_committed: the relay publishes in Kafka transactions, and a fenced leader's aborted
-    # records must not come back as duplicates of what its successor published.
-    consumer = AIOKafkaConsumer(
-        **kafka_options(bootstrap),
-        enable_auto_commit=False,
-        max_poll_records=CHUNK,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
+    """Every committed record before the cut, in chunks; each partition's in its order.
+    (A fenced relay leader's aborted records must not come back as duplicates.)"""
+    ends = {TopicPartition(cut.topic, partition): end for partition, end in cut.ends.items()}
+    reader = committed_reader(bootstrap, max_poll_records=CHUNK)
+    await reader.start()
     try:
-        for partition, end in sorted(cut.ends.items()):
-            tp = TopicPartition(cut.topic, partition)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            while await consumer.position(tp) < end:
-                polled = await consumer.getmany(tp, timeout_ms=1000, max_records=CHUNK)
-                records = [r for r in polled.get(tp, []) if r.offset < end]
-                if records:
-                    yield [_raw(partition, r) for r in records]
+        reader.assign(list(ends))
+        await reader.seek_to_beginning(*ends)
+        async for records in read_to_ends(reader, ends, max_records=CHUNK):
+            yield [_raw(record) for record in records]
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
-def _raw(partition: int, record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+def _raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
     return RawRecord(
-        partition=partition,
+        partition=record.partition,
         key=record.key,
         value=record.value,
         headers=tuple(record.headers),
