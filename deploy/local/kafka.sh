@@ -157,14 +157,26 @@ pid_files() {
   return 0
 }
 
+# is_node_of N PIDFILE: the pid file is one of the nodes of the N-node cluster.
+is_node_of() {
+  local i
+  for ((i = 1; i <= $1; i++)); do [ "$2" = "$(node_dir "$1" "$i")/kafka.pid" ] && return 0; done
+  return 1
+}
+
 start() {
   local n i running=() file
   n=$(brokers)
   for file in $(pid_files); do pid_alive "$file" && running+=("$file"); done
   if ((${#running[@]} > 0)); then
-    [ "${running[0]}" != "$(node_dir "$n" 1)/kafka.pid" ] && \
-      die "a Kafka cluster of another size is running: make down first"
-    log "kafka already running (${#running[@]} node(s))"
+    for file in "${running[@]}"; do
+      is_node_of "$n" "$file" || die "a Kafka cluster of another size is running: make down first"
+    done
+    if ((${#running[@]} < n)); then
+      restart_dead_nodes "$n"
+    else
+      log "kafka already running ($n node(s))"
+    fi
     return 0
   fi
   for ((i = 1; i <= n; i++)); do
@@ -183,6 +195,20 @@ start() {
     fi
   done
   add_principals "$n"
+}
+
+# A node of a running cluster that died (a drill SIGKILLs one) starts again on its own data,
+# rejoining the quorum the others keep.
+restart_dead_nodes() {
+  local n=$1 i
+  for ((i = 1; i <= n; i++)); do
+    pid_alive "$(node_dir "$n" "$i")/kafka.pid" && continue
+    start_node "$n" "$i"
+    wait_port 127.0.0.1 "$(client_port "$i")" 90 || {
+      tail -n 30 "$(node_dir "$n" "$i")/kafka.log" >&2
+      die "Kafka node $i did not open port $(client_port "$i")"
+    }
+  done
 }
 
 # All nodes at once: the last node of a quorum stopped one by one waits for a majority that is
