@@ -5,6 +5,7 @@ a systematic handler failure. Registered after catalogue.py's, in this order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import signal
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 from drills.catalogue import registrar
 from drills.framework import Drill, Outcome, drill
@@ -26,6 +28,7 @@ from drills.toxiproxy import Toxiproxy
 PROXY_BASE_PORT = 18400
 # The relay leader must be replaced within this (issue 17, item 3).
 LEADERSHIP_MOVES_WITHIN_SECONDS = 30.0
+SERVICE_START_SECONDS = 60.0
 SECOND_INTAKE_PORT = 8011
 
 
@@ -65,6 +68,32 @@ async def broker_wave(ctx: Drill) -> Outcome:
 # --- Services started behind Toxiproxy ---------------------------------------------------------
 
 
+async def _serving(stack: Stack, service: str, overrides: dict[str, str]) -> int:
+    """`stack.start_service`, once it answers (see `_healthy`)."""
+    pid = stack.start_service(service, overrides)
+    await _healthy(stack, service, pid, port=overrides.get("HTTP_PORT"))
+    return pid
+
+
+async def _healthy(
+    stack: Stack, service: str, pid: int, *, port: str | None, replica: str = ""
+) -> None:
+    """Waits for the process's /healthz. One that exits or never answers stops the drill: a
+    fault injected into a process that never ran would prove nothing."""
+    url = f"http://127.0.0.1:{port or stack.http_port(service)}/healthz"
+    deadline = time.monotonic() + SERVICE_START_SECONDS
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        while stack.running(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.5)
+    log = stack.local / "services" / f"{service}{replica}.log"
+    # A start-up failure is a configuration message: nothing personal is logged at start.
+    last = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+    raise RuntimeError(f"{service}{replica} did not start: {' '.join(last) or 'no log'}")
+
+
 @asynccontextmanager
 async def behind_proxy(
     stack: Stack, service: str, proxies: dict[str, tuple[int, str]], overrides: dict[str, str]
@@ -77,7 +106,7 @@ async def behind_proxy(
         for name, (listen_port, upstream) in proxies.items():
             await toxiproxy.proxy(name, listen_port, upstream)
         await _script(stack, "services", "stop", service)
-        stack.start_service(service, overrides)
+        await _serving(stack, service, overrides)
         try:
             yield toxiproxy
         finally:
@@ -213,7 +242,8 @@ async def relay_frozen(ctx: Drill) -> Outcome:
     port = str(SECOND_INTAKE_PORT + stack.port_offset)
     replica = stack.start_service("intake", {"HTTP_PORT": port}, replica="-2")
     try:
-        await asyncio.sleep(5.0)  # the replica up, waiting for the leadership
+        await _healthy(stack, "intake", replica, port=port, replica="-2")
+        await asyncio.sleep(2.0)  # the replica's relay competing for the leadership
         leader = await relay_leader(stack, [first, replica]) or first
         serving = port if leader == first else str(stack.http_port("intake"))
         stack.signal(leader, signal.SIGSTOP)

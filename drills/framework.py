@@ -196,6 +196,8 @@ async def run_one(registered: Registered, ctx: Drill) -> Result:
     if outcome.recover_seconds is not None:
         recover_seconds = None if math.isnan(outcome.recover_seconds) else outcome.recover_seconds
     counts = await applied(ctx.stack, outcome.returnees)
+    # Every drill acts under registrations: with none acknowledged, nothing was checked.
+    unproven = [] if outcome.returnees else ["no registration was acknowledged"]
     return Result(
         registered.name,
         outcome.action,
@@ -203,7 +205,7 @@ async def run_one(registered: Registered, ctx: Drill) -> Result:
         applied_twice=counts.applied_twice + outcome.extra_twice,
         sms_twice=sms.sent_twice(),
         recover_seconds=recover_seconds,
-        broken=outcome.broken,
+        broken=outcome.broken + unproven,
         notes=outcome.notes,
     )
 

@@ -147,8 +147,10 @@ class Stack:
         if f"{principal}USERNAME" in self.values:
             env["KAFKA_SASL_USERNAME"] = self.values[f"{principal}USERNAME"]
             env["KAFKA_SASL_PASSWORD"] = self.values[f"{principal}PASSWORD"]
-        for name in [n for n in env if n.endswith("_SASL_PASSWORD")]:
-            del env[name]  # no service holds another's credentials, nor the operator's
+        # No service holds another's credentials, nor the operator's or the brokers': every
+        # <WHO>_KAFKA_SASL_PASSWORD goes, its own KAFKA_SASL_PASSWORD stays.
+        for name in [n for n in env if n.endswith("_KAFKA_SASL_PASSWORD")]:
+            del env[name]
         with open(services_dir / f"{service}{replica}.log", "ab") as log:
             process = subprocess.Popen(  # noqa: S603
                 [str(REPO_ROOT / ".venv" / "bin" / f"retour-{service}"), "serve"],
@@ -160,6 +162,15 @@ class Stack:
             )
         (services_dir / f"{service}{replica}.pid").write_text(f"{process.pid}\n")
         return process.pid
+
+    def running(self, pid: int) -> bool:
+        """The process exists and has not exited (a child that exited stays a zombie until
+        reaped: it still answers kill(pid, 0))."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
     def rss_kib(self, pid: int) -> int:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
