@@ -92,15 +92,34 @@ async def rebuilt_rows(
 
 
 def kafka_segments_holding(values: list[str]) -> list[str]:
-    """The canary values found in the raw bytes of every Kafka log segment on disk."""
-    segments = sorted(KAFKA_DATA.glob("*/*.log"))
-    assert segments, f"no Kafka log segment under {KAFKA_DATA}: run make up"
+    """The canary values found in the raw bytes of every Kafka log segment on disk.
+
+    The broker keeps changing what is on disk while it is read: other tests delete their
+    topics (Kafka renames each partition's directory, then removes it a minute later) and
+    old segments are deleted. A directory or segment that is gone before it is read holds
+    nothing any more, so it is passed over; one that is read is searched whole."""
     wanted = [(value, value.encode()) for value in values]
-    found = []
-    for segment in segments:
-        data = segment.read_bytes()
-        found += [f"kafka {segment.parent.name}: {v}" for v, raw in wanted if raw in data]
+    found, searched = [], 0
+    for partition in _still_listed(KAFKA_DATA):
+        for segment in _still_listed(partition):
+            if segment.suffix != ".log":
+                continue
+            try:
+                data = segment.read_bytes()
+            except FileNotFoundError:
+                continue
+            searched += 1
+            found += [f"kafka {partition.name}: {v}" for v, raw in wanted if raw in data]
+    assert searched, f"no Kafka log segment under {KAFKA_DATA}: run make up"
     return found
+
+
+def _still_listed(directory: Path) -> list[Path]:
+    """The entries of ``directory``, none if it is gone (or is not a directory)."""
+    try:
+        return sorted(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def canary_word() -> str:
