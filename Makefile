@@ -35,6 +35,8 @@ $(UV):
 setup: $(UV)
 	@$(UV) sync --all-packages --locked --quiet
 	@bash web/build.sh
+	@bash tools/api-lint/install.sh
+	@bash tools/monitoring/install.sh
 
 up: setup
 	@bash deploy/local/stack.sh up

@@ -1,10 +1,13 @@
-"""Every route of the four services, driven from their own OpenAPI documents: no 5xx.
+"""Every route of the four services, driven from their own OpenAPI documents: no 5xx, and
+every answer as the document declares it.
 
 Each service runs in-process with its lifespan (real Postgres, real Kafka; the consumers read
 private copies of the topics). For every operation its document declares, requests are
 generated from the declared path and query parameters and JSON body: values the schema
-allows, and values it refuses. A client error of any kind is fine; a 5xx is a defect, and the
-test reports the request that caused it. The generated requests are derandomised (the same
+allows, and values it refuses. A client error is fine when the operation declares it; a 5xx
+is a defect, and so is an answer whose status, media type or JSON body the operation does not
+declare (every error is problem details, every success its declared schema): the test reports
+the request that caused it. The generated requests are derandomised (the same
 every run), so a failure reproduces. Routes of one returnee or one case are driven with ids
 the test created itself: it never touches another test's (or a person's) records.
 """
@@ -21,9 +24,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
+import jsonschema
 import jwt
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -125,7 +129,7 @@ def operations(document: dict[str, Any]) -> Iterator[Operation]:
 def values_of(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """The values ``schema`` allows. Building the strategy (canonicalising the schema and
     resolving its $refs among all the components) is where generation spent its time, on every
-    draw: each schema's is built once. The values drawn are the same."""
+    draw: each schema's is built once, from the same schema as before."""
     return _values_of(json.dumps(schema, sort_keys=True))
 
 
@@ -312,8 +316,54 @@ def unique_registration() -> dict[str, Any]:
     return {**EXAMPLE, "personal": personal}
 
 
+def disagreement(
+    operation: Operation, document: dict[str, Any], request: Request, answer: httpx.Response
+) -> str | None:
+    """How ``answer`` differs from what the operation's document declares, or None: its
+    status must be declared, its media type declared for that status, and a JSON body must
+    match that media type's schema."""
+    if not reaches(operation, request):
+        return None  # a path value with a "/" in it: the router's 404, not this operation's
+    status = str(answer.status_code)
+    declared = operation.spec.get("responses", {}).get(status)
+    if declared is None:
+        return f"{status} is not declared ({answer.text[:160]})"
+    content = declared.get("content", {})
+    media_type = answer.headers.get("content-type", "").split(";")[0].strip()
+    if not content:
+        return f"{status} has a body, none declared" if answer.content else None
+    if media_type not in content:
+        return f"{status} is {media_type}, declared {sorted(content)}"
+    if not media_type.endswith("json"):
+        return None
+    schema = with_components(content[media_type].get("schema", {}), document)
+    error = jsonschema.exceptions.best_match(validator_of(schema).iter_errors(answer.json()))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"{status} {media_type} does not match its schema at /{where}: {error.message[:200]}"
+
+
+def reaches(operation: Operation, request: Request) -> bool:
+    """Whether the request's path is one of the operation's (a generated path value may hold
+    a "/", which takes the request to another route or none)."""
+    parts = re.split(r"(\{[^}]+\})", operation.path)
+    pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.fullmatch(pattern, unquote(request.url)) is not None
+
+
+def validator_of(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return _validator_of(json.dumps(schema, sort_keys=True))
+
+
+@functools.cache
+def _validator_of(schema: str) -> jsonschema.Draft202012Validator:
+    # OpenAPI 3.1's schemas are JSON Schema 2020-12.
+    return jsonschema.Draft202012Validator(json.loads(schema))
+
+
 @pytest.mark.parametrize("service", SERVICES)
-async def test_no_route_answers_5xx_to_generated_requests(
+async def test_generated_requests_get_no_5xx_and_the_answers_their_document_declares(
     infra: Infra, private_topics: dict[str, str], service: str
 ) -> None:
     build_app = importlib.import_module(f"retour_{service}.main").build_app
@@ -322,6 +372,7 @@ async def test_no_route_answers_5xx_to_generated_requests(
     headers = {"Authorization": f"Bearer {every_role_token(infra.jwt_secret)}"}
     sent = 0
     failures: list[str] = []
+    undeclared: dict[str, str] = {}
     known_ids: list[str] = []
     async with (
         app.router.lifespan_context(app),
@@ -349,10 +400,17 @@ async def test_no_route_answers_5xx_to_generated_requests(
                 sent += 1
                 if answer.status_code >= 500:
                     failures.append(f"{answer.status_code} {answer.text[:200]} <- {request}")
+                found = disagreement(operation, document, request, answer)
+                if found is not None:
+                    # One request per operation and kind of disagreement is enough to fix it.
+                    undeclared.setdefault(f"{operation}: {found}", str(request))
 
     assert sent >= EXAMPLES_PER_OPERATION, f"{service}: its document declares no operation"
     assert not failures, f"{service}: {len(failures)} of {sent} requests answered 5xx:\n" + (
         "\n".join(failures)
+    )
+    assert not undeclared, f"{service}: answers its document does not declare:\n" + "\n".join(
+        f"{found}\n    <- {request}" for found, request in undeclared.items()
     )
 
 

@@ -2,11 +2,14 @@
 
 - the one Dockerfile (deploy/Dockerfile, a build arg per service) passes hadolint and keeps
   the image rules for every service (pinned bases, locked uv sync,
-  non-root user, exec-form CMD, HEALTHCHECK), and .dockerignore lets in what it copies;
+  non-root user, exec-form CMD, HEALTHCHECK, OCI labels), and .dockerignore lets in what it
+  copies;
 - deploy/compose.yaml validates against the vendored Compose Specification schema, raw and
   interpolated with deploy/.env.example, which lists exactly the variables it uses;
 - every kustomize overlay renders with `kubectl kustomize`, and every rendered manifest
-  validates strictly (no unknown field) against the pinned Kubernetes versions' schemas;
+  validates strictly (no unknown field) against the pinned Kubernetes versions' schemas
+  (the Prometheus Operator's objects against its CRDs: tests/test_k8s_monitoring.py;
+  the network policies: tests/test_k8s_network_policies.py);
 - Deployments have probes, resources, a non-root read-only security context; consumers'
   autoscalers stop at the partition count; the setup Job provisions, creates topics, migrates;
 - docs/operations.md lists every environment variable the code reads, with its default.
@@ -20,6 +23,7 @@ import hashlib
 import importlib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -53,6 +57,11 @@ OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/production")
 # The oldest Kubernetes minor we support and the newest whose schemas kubernetes-validate has.
 KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
+# Custom resources, which kubernetes-validate has no schema for: tests/test_k8s_monitoring.py
+# validates them against the Prometheus Operator's CRDs.
+CUSTOM_RESOURCES = frozenset(
+    {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
+)
 CONSUMERS = ("reintegration", "notifications", "reporting")
 PARTITIONS = min(spec.default_partitions for spec in CATALOG)
 PLACEHOLDER = "REPLACE_ME"
@@ -240,6 +249,66 @@ def test_dockerfile_builds_the_service_the_agreed_way(service: str) -> None:
     assert healthchecks and "/healthz" in healthchecks[-1], "HEALTHCHECK on /healthz"
     exposed = [i.arguments for i in final if i.keyword == "EXPOSE"]
     assert exposed == [str(_http_port(service))], "EXPOSE the settings' default HTTP port"
+
+
+OCI_LABELS = ("title", "description", "version", "source", "licenses")
+
+
+def _image_labels(service: str) -> tuple[dict[str, str], set[str]]:
+    """The runtime image's LABELs as docker build would set them with Compose's build args
+    for ``service`` (over the ARG defaults), and the variables the labels read."""
+    instructions = _instructions(DOCKERFILE)
+    final = [i for i in instructions if i.stage == max(i.stage for i in instructions)]
+    values: dict[str, str] = {}
+    for instruction in final:
+        if instruction.keyword == "ARG":
+            name, _, default = shlex.split(instruction.arguments)[0].partition("=")
+            values[name] = default
+    declared = set(values)
+    values.update(_build_args(service))
+    labels: dict[str, str] = {}
+    used: set[str] = set()
+    for instruction in final:
+        if instruction.keyword != "LABEL":
+            continue
+        for word in shlex.split(instruction.arguments):
+            key, _, value = word.partition("=")
+            names = re.findall(r"\$\{(\w+)\}", value)
+            used.update(names)
+            labels[key] = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m[1], ""), value)
+    # A label may only read an ARG of its own stage: any other expands to nothing.
+    assert used <= declared, f"LABEL reads {sorted(used - declared)}: declare them in the stage"
+    return labels, used
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_images_carry_the_oci_labels(service: str) -> None:
+    labels, used = _image_labels(service)
+    oci = {key.removeprefix("org.opencontainers.image."): v for key, v in labels.items()}
+    assert set(OCI_LABELS) <= set(oci), f"missing: {sorted(set(OCI_LABELS) - set(oci))}"
+    assert oci["title"] == f"retour-{service}"
+    assert _build_args(service)["DESCRIPTION"] in oci["description"]
+    # Version, source and licences are build args a release build sets; their defaults must
+    # still be true: the service's own version, no invented URL or licence.
+    assert {"VERSION", "SOURCE_URL", "LICENSES"} <= used
+    project = _toml(ROOT / "services" / service / "pyproject.toml")["project"]
+    assert oci["version"] == project["version"], "ARG VERSION's default: the services' version"
+    assert oci["source"] == "" or oci["source"].startswith("https://")
+    assert oci["licenses"] == project.get("license", "NOASSERTION")
+    # hadolint (strict-labels) refuses labels its schema does not list: the two stay in step.
+    schema = yaml.safe_load((ROOT / ".hadolint.yaml").read_text())["label-schema"]
+    assert set(schema) == set(labels)
+
+
+def test_the_label_check_sees_a_label_reading_an_undeclared_arg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Guards the test above: a label reading an ARG of another stage is caught."""
+    broken = tmp_path / "Dockerfile"
+    broken.write_text(DOCKERFILE.read_text().replace("ARG VERSION=", "ARG UNUSED_VERSION=", 1))
+    monkeypatch.setitem(globals(), "DOCKERFILE", broken)
+    with pytest.raises(AssertionError, match="VERSION"):
+        _image_labels("intake")
 
 
 def _dockerignore_rules() -> list[tuple[re.Pattern[str], bool]]:
@@ -492,6 +561,8 @@ def test_rendered_manifests_validate_strictly(kustomization: str, version: str) 
     assert documents
     failures = []
     for document in documents:
+        if (document["apiVersion"], document["kind"]) in CUSTOM_RESOURCES:
+            continue
         try:
             kubernetes_validate.validate(document, version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -619,7 +690,11 @@ def test_production_keeps_no_secret_in_git_and_pins_its_images() -> None:
             registry, _, rest = container["image"].partition("/")
             assert "." in registry, f"{container['image']}: push to and pull from a registry"
             assert not rest.endswith(":latest") and ":" in rest
-    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
+    config = next(
+        d
+        for d in documents
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("retour-config-")
+    )["data"]
     assert config["PGSSLMODE"] == "verify-full"
     assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert "AUTH_JWKS_URL" in config
@@ -748,10 +823,17 @@ def test_operations_doc_lists_every_variable_the_deployment_files_set() -> None:
         if "retour-" in service.get("image", ""):
             names.update(service.get("environment", {}))
     for kustomization in KUSTOMIZATIONS:
+        # The ConfigMaps pods take their environment from (not, e.g., the Grafana dashboard).
+        environments = {
+            source["configMapRef"]["name"]
+            for document in _rendered(kustomization)
+            if document["kind"] in ("Deployment", "Job")
+            for container in _retour_containers(document)
+            for source in container.get("envFrom", [])
+            if "configMapRef" in source
+        }
         for document in _rendered(kustomization):
-            if document["kind"] == "ConfigMap" and document["metadata"]["name"].startswith(
-                "retour-"
-            ):
+            if document["kind"] == "ConfigMap" and document["metadata"]["name"] in environments:
                 names.update(document["data"])
             if document["kind"] == "Secret":
                 names.update(k for k in document.get("stringData", {}) if k.isupper())

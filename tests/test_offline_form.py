@@ -30,10 +30,15 @@ from playwright.async_api import (
     Locator,
     Page,
     Request,
-    Route,
     async_playwright,
 )
-from test_reporting_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
+from retour_test_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    refuse_other_origins,
+)
 
 from retour_intake.entrypoints.web_form import FORM_ROOT
 from retour_intake.main import build_app
@@ -135,15 +140,9 @@ async def browsing(intake: Intake) -> AsyncIterator[Browsing]:
         )
         context = await browser.new_context(viewport={"width": 1200, "height": 1000})
         browsing = Browsing(context=context, origin=urlsplit(intake.url).netloc)
-
-        async def only_this_service(route: Route) -> None:
-            if urlsplit(route.request.url).netloc != browsing.origin:
-                await route.abort()
-            else:
-                await route.continue_()
-
+        # Every request is recorded (the service worker's too); other origins are refused.
         context.on("request", browsing.saw)
-        await context.route("**/*", only_this_service)
+        await refuse_other_origins(context, browsing.origin)
         yield browsing
         await context.close()
         await browser.close()

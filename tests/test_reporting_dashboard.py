@@ -10,19 +10,23 @@ Chromium comes from `deploy/local/chromium.sh` (apt); Playwright never downloads
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
+from retour_test_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    refuse_other_origins,
+)
 from test_reporting_case_lifecycle import case_of
 from test_reporting_expected_arrivals import waves
 from test_reporting_history import seeded_history
@@ -34,18 +38,6 @@ from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path(os.environ.get("RETOUR_CHROMIUM", "/usr/bin/chromium"))  # chromium.sh's too
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHARTS = ("chart-monthly", "chart-72h", "chart-aid", "chart-activities")
 CASE_CHARTS = (
     "chart-expected",
@@ -68,16 +60,7 @@ class Dashboard:
 
     async def page(self) -> Page:
         page = await self.browser.new_page(viewport={"width": 1400, "height": 1000})
-        origin = urlsplit(self.url).netloc
-
-        async def only_this_service(route: Route) -> None:
-            if urlsplit(route.request.url).netloc != origin:
-                self.foreign_requests.append(route.request.url)
-                await route.abort()
-            else:
-                await route.continue_()
-
-        await page.route("**/*", only_this_service)
+        await refuse_other_origins(page, urlsplit(self.url).netloc, self.foreign_requests)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on(
             "console",
@@ -86,15 +69,9 @@ class Dashboard:
         return page
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def dashboard(infra: Infra) -> AsyncIterator[Dashboard]:
-    if not CHROMIUM.exists():  # noqa: ASYNC240 - one stat, before anything runs
+    if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run deploy/local/chromium.sh (as root)", pytrace=False)
     async with reporting_sandbox(infra) as sandbox:
         history = seeded_history(500, seed=11)

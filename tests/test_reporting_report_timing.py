@@ -314,7 +314,7 @@ async def test_a_report_past_its_time_limit_is_cancelled_with_a_503(
         left_running = await active_statements(slow_reports.infra, f"{service_name}-reports")
 
     assert response.status_code == 503
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"] == "time_limit_reached"
     assert elapsed < 30, "answered at the report's time limit, not after the query's minute"

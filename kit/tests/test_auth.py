@@ -66,7 +66,13 @@ class TestLocalHs256Tokens:
 
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
-        assert response.json() == {"error": "unauthorized", "detail": "missing bearer token"}
+        assert response.json() == {
+            "type": "/problems/unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "missing bearer token",
+            "error": "unauthorized",
+        }
 
     async def test_expired_token_is_401(self) -> None:
         token = issue_dev_token(SECRET, Role.REGISTRAR, ttl=timedelta(seconds=-60))
@@ -91,8 +97,11 @@ class TestLocalHs256Tokens:
 
         assert response.status_code == 403
         assert response.json() == {
-            "error": "forbidden",
+            "type": "/problems/forbidden",
+            "title": "Forbidden",
+            "status": 403,
             "detail": "role registrar or supervisor required",
+            "error": "forbidden",
         }
 
     async def test_audience_is_checked_when_configured(self) -> None:
@@ -143,6 +152,28 @@ class TestIdentityProviderRs256Tokens:
         response = await post(app_with_protected_route(auth_jwks_url=JWKS_URL), bearer(token))
 
         assert response.status_code == 401
+
+    async def test_rejects_an_rs256_token_when_only_a_secret_is_configured(
+        self, signing_key: rsa.RSAPrivateKey
+    ) -> None:
+        token = self.keycloak_token(signing_key, ["supervisor"])
+
+        response = await post(app_with_protected_route(auth_jwt_secret=SECRET), bearer(token))
+
+        assert response.status_code == 401
+
+    async def test_with_both_sources_each_token_is_checked_with_its_own_key(
+        self, signing_key: rsa.RSAPrivateKey
+    ) -> None:
+        # The local stack: Keycloak's tokens and `make token`'s side by side.
+        app = app_with_protected_route(auth_jwt_secret=SECRET, auth_jwks_url=JWKS_URL)
+        from_keycloak = self.keycloak_token(signing_key, ["supervisor"])
+        from_make_token = issue_dev_token(SECRET, Role.SUPERVISOR)
+        forged = issue_dev_token("another-secret-of-32-characters!!", Role.SUPERVISOR)
+
+        assert (await post(app, bearer(from_keycloak))).status_code == 200
+        assert (await post(app, bearer(from_make_token))).status_code == 200
+        assert (await post(app, bearer(forged))).status_code == 401
 
 
 def test_roles_come_from_both_claims_and_unknown_ones_are_ignored() -> None:

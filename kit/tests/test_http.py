@@ -73,11 +73,17 @@ class TestErrorBodies:
         response = await client.post(PATH, json={"first_name": "Awa"})
 
         assert response.status_code == 422
-        body = response.json()
-        assert body["error"] == "validation_error"
-        assert body["errors"] == [
-            {"field": "body.host_country", "message": "Field required", "type": "missing"}
-        ]
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json() == {
+            "type": "/problems/validation_error",
+            "title": "Validation error",
+            "status": 422,
+            "detail": "1 field is invalid: body.host_country",
+            "error": "validation_error",
+            "errors": [
+                {"field": "body.host_country", "message": "Field required", "type": "missing"}
+            ],
+        }
 
     async def test_validation_errors_never_echo_input(self, client: httpx.AsyncClient) -> None:
         response = await client.post(PATH, json={"first_name": ["Awa Traoré"], "host_country": 1})
@@ -97,7 +103,9 @@ class TestErrorBodies:
         response = await client.post(PATH, data={"first_name": "Awa", "host_country": "LY"})
 
         assert response.status_code == 415
+        assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["error"] == "unsupported_media_type"
+        assert response.json()["type"] == "/problems/unsupported_media_type"
 
     async def test_declared_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
         response = await client.post(PATH, json={"first_name": "A" * 2000, "host_country": "LY"})
@@ -146,7 +154,14 @@ class TestErrorBodies:
         response = await client.get("/nowhere")
 
         assert response.status_code == 404
-        assert response.json() == {"error": "not_found", "detail": "Not Found"}
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json() == {
+            "type": "/problems/not_found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "Not Found",
+            "error": "not_found",
+        }
 
     async def test_unhandled_exception_is_500_without_internals(
         self, client: httpx.AsyncClient
@@ -154,9 +169,13 @@ class TestErrorBodies:
         response = await client.get("/boom")
 
         assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
         assert response.json() == {
-            "error": "internal_error",
+            "type": "/problems/internal_error",
+            "title": "Internal error",
+            "status": 500,
             "detail": "an unexpected error occurred",
+            "error": "internal_error",
         }
 
 

@@ -44,9 +44,13 @@ async def test_a_time_limit_answers_503_with_a_retry_after(
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "error": "time_limit_reached",
+        "type": "/problems/time_limit_reached",
+        "title": "Time limit reached",
+        "status": 503,
         "detail": "the request took longer than its time limit and was stopped; try again later",
+        "error": "time_limit_reached",
     }
 
 

@@ -74,6 +74,8 @@ def test_production_is_told_by_the_setting_or_else_by_the_identity_provider() ->
     assert enforced(_settings(**local, kafka_topic_check="enforce"))
     assert enforced(_settings(**with_idp))
     assert not enforced(_settings(**with_idp, kafka_topic_check="warn"))
+    local_with_idp = {"auth_jwt_secret": "x" * 32, "auth_jwks_url": "https://idp.example/jwks"}
+    assert not enforced(_settings(**local_with_idp))
 
 
 def test_topics_get_min_insync_replicas_two_only_with_three_copies() -> None:

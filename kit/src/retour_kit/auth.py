@@ -2,7 +2,9 @@
 
 Locally, tokens are HS256-signed with AUTH_JWT_SECRET (see `issue_dev_token` and
 `python -m retour_kit.token`). In production an identity provider such as
-Keycloak signs RS256 tokens whose public keys are fetched from AUTH_JWKS_URL.
+Keycloak signs RS256 tokens whose public keys are fetched from AUTH_JWKS_URL. The local
+stack sets both, so that Keycloak's tokens and `make token`'s are accepted side by side;
+production sets AUTH_JWKS_URL alone (anyone holding the secret could make any token).
 
 Need-to-know: a token's `centres` claim names the reception centres its holder works at
 (docs/data-protection.md shows the Keycloak mapper). Registrars and case workers act only
@@ -100,8 +102,8 @@ class TokenVerifier:
         audience: str | None = None,
         issuer: str | None = None,
     ) -> None:
-        if (secret is None) == (jwks_url is None):
-            raise ValueError("TokenVerifier needs exactly one of secret or jwks_url")
+        if secret is None and jwks_url is None:
+            raise ValueError("TokenVerifier needs a secret, a jwks_url, or both")
         self._secret = secret
         # PyJWKClient caches the key set (5 min) and rate-limits refetches on unknown kids.
         self._jwks = jwt.PyJWKClient(jwks_url, timeout=5) if jwks_url else None
@@ -143,9 +145,17 @@ class TokenVerifier:
         return principal
 
     async def _signing_key(self, token: str) -> tuple[Any, str]:
-        if self._jwks is None:
-            assert self._secret is not None
+        # The token's header names its algorithm, and each algorithm has one key source: an
+        # HS256 token is checked with the secret only, an RS256 one with the identity
+        # provider's keys only, never one with the other's key (algorithm confusion).
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as error:
+            raise InvalidTokenError(str(error)) from error
+        if algorithm == "HS256" and self._secret is not None:
             return self._secret.get_secret_value(), "HS256"
+        if algorithm != "RS256" or self._jwks is None:
+            raise InvalidTokenError(f"tokens signed with {algorithm} are not accepted here")
         try:
             # The JWKS fetch is blocking urllib I/O: keep it off the event loop.
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)

@@ -7,10 +7,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from retour_kit.api_docs import serve_api_docs
 from retour_kit.auth import TokenVerifier
 from retour_kit.http_errors import UnhandledErrorMiddleware, install_error_handlers
 from retour_kit.http_limits import BodyRules, BodySizeLimitMiddleware, JsonContentTypeMiddleware
 from retour_kit.metrics import HttpMetrics, RequestMetricsMiddleware
+from retour_kit.openapi_documents import complete_document
 from retour_kit.readiness import OK, ReadinessCheck, run_readiness_checks
 from retour_kit.settings import ServiceSettings
 
@@ -22,6 +24,7 @@ def create_http_app(
     title: str,
     version: str,
     settings: ServiceSettings,
+    description: str = "",
     lifespan: Lifespan | None,
     readiness: Sequence[ReadinessCheck],
     registry: CollectorRegistry,
@@ -31,10 +34,21 @@ def create_http_app(
     and bearer-token verification (used by `retour_kit.auth.require_roles`).
 
     ``body_rules``: the routes whose body is not JSON of at most HTTP_MAX_BODY_BYTES."""
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: replaced by pages whose
+    # files the service serves itself (retour_kit.api_docs).
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)
+    complete_document(app)
     app.include_router(_operations_router(readiness, registry))
+    serve_api_docs(app)
     # Each add_middleware wraps the previous ones: the last added sees a request first.
     app.add_middleware(JsonContentTypeMiddleware, rules=body_rules)
     app.add_middleware(

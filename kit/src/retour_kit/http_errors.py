@@ -1,12 +1,10 @@
-"""JSON bodies for every error the HTTP layer produces.
-
-Errors read `{"error": <machine code>, "detail": <text for humans>}`; validation
-failures read `{"error": "validation_error", "errors": [{"field", "message", "type"}]}`.
+"""The answers to every error the HTTP layer produces: RFC 9457 problem details
+(`retour_kit.problems`), whose `error` member is the machine code clients branch on; validation
+failures list the fields at fault in `errors: [{"field", "message", "type"}]`.
 Request input is never echoed back: it may carry personal data.
 """
 
 from collections.abc import Awaitable, Callable, Mapping
-from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -18,26 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retour_kit.pagination import InvalidCursor
+from retour_kit.problems import fields_detail, problem_response
 from retour_kit.safe_errors import describe_error
 
 _log = structlog.stdlib.get_logger(__name__)
 
 ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
-
-_ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    499: "client_closed_request",  # nginx's code: nobody reads it, the logs and metrics do
-    500: "internal_error",
-    503: "service_unavailable",
-}
 
 
 class ApiError(HTTPException):
@@ -82,12 +66,6 @@ def invalid_fields(*problems: tuple[str, str]) -> ApiError:
     )
 
 
-def error_code(status_code: int) -> str:
-    if status_code in _ERROR_CODES:
-        return _ERROR_CODES[status_code]
-    return HTTPStatus(status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-
-
 def error_response(
     status_code: int,
     detail: str,
@@ -96,9 +74,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": error or error_code(status_code), "detail": detail}
-    body.update(extra or {})
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    return problem_response(status_code, detail, code=error, headers=headers, extra=extra)
 
 
 class ClientLeftError(Exception):
@@ -192,7 +168,8 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
         }
         for problem in problems
     ]
-    return JSONResponse({"error": "validation_error", "errors": fields}, status_code=422)
+    detail = fields_detail([field["field"] for field in fields])
+    return error_response(422, detail, error="validation_error", extra={"errors": fields})
 
 
 class UnhandledErrorMiddleware:

@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse
 
 from retour_kit.db import Connection
 from retour_kit.http_errors import ApiError
+from retour_kit.problems import stored_answer
 
 MAX_KEY_LENGTH = 200
 HEADER = "Idempotency-Key"
@@ -127,11 +128,7 @@ def key_reused() -> ApiError:
 
 
 def replayed(earlier: StoredResponse, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        earlier.body,
-        status_code=earlier.status,
-        headers={**(headers or {}), REPLAYED_HEADER: "true"},
-    )
+    return stored_answer(earlier.status, earlier.body, {**(headers or {}), REPLAYED_HEADER: "true"})
 
 
 class IdempotencyKeys(Protocol):

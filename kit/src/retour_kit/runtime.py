@@ -136,6 +136,8 @@ class ServiceDefinition(Generic[S]):
     """The schema, when a setting can move it (reporting's tests); default: ``name``."""
     version: str = ""
     """Shown in the OpenAPI document; default: the ``retour-<name>`` distribution's."""
+    description: str = ""
+    """What the service does, for the clients of its API: the OpenAPI document's (Markdown)."""
     commands: Mapping[str, OperatorCommand[S]] = field(default_factory=dict)
     """Operators' one-shot commands beside ``serve`` and ``migrate`` (``rewrap-keys``)."""
 
@@ -205,6 +207,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
     app = create_http_app(
         title=f"retour {definition.name}",
         version=definition.version or version(f"retour-{definition.name}"),
+        description=definition.description,
         settings=settings,
         lifespan=lifespan,
         readiness=readiness,

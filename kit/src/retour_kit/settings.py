@@ -159,11 +159,11 @@ class ServiceSettings(KafkaSecuritySettings):
         return secret
 
     @model_validator(mode="after")
-    def _exactly_one_token_key_source(self) -> Self:
-        if (self.auth_jwt_secret is None) == (self.auth_jwks_url is None):
+    def _a_token_key_source(self) -> Self:
+        if self.auth_jwt_secret is None and self.auth_jwks_url is None:
             raise ValueError(
-                "set exactly one of AUTH_JWT_SECRET (local HS256) "
-                "or AUTH_JWKS_URL (identity provider, RS256)"
+                "set AUTH_JWKS_URL (identity provider, RS256), or AUTH_JWT_SECRET (local"
+                " HS256); both only for development (retour_kit.auth)"
             )
         return self
 

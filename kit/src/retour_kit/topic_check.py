@@ -101,7 +101,9 @@ def consumed_topics(settings: ServiceSettings, consumes: Sequence[EventSpec[Any]
 def enforced(settings: ServiceSettings) -> bool:
     if settings.kafka_topic_check is not None:
         return settings.kafka_topic_check == "enforce"
-    return settings.auth_jwks_url is not None
+    # Production: tokens from an identity provider alone. The local stack with Keycloak also
+    # takes `make token`'s, and runs a single broker.
+    return settings.auth_jwks_url is not None and settings.auth_jwt_secret is None
 
 
 async def describe_topics(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[TopicState]:

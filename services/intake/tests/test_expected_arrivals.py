@@ -509,7 +509,7 @@ async def test_a_supervisor_withdraws_an_expected_person(
     again = await client.post(path, json=reason)
     assert by_registrar.status_code == 403 and elsewhere.status_code == 404
     assert withdrawn.status_code == 200 and withdrawn.json()["reason"] == "withdrawn"
-    assert again.status_code == 409 and again.json()["status"] == "closed"
+    assert again.status_code == 409 and again.json()["current_status"] == "closed"
     [record] = keyed(records, {expected_id})
     [event] = closed_events([record])
     assert event.reason.value == "withdrawn" and event.closed_by == "supervisor.expected.test"

@@ -464,6 +464,8 @@ async def test_an_erased_returnee_leaves_a_tombstone_and_an_event_and_nothing_pe
     # The stored answer to the registration lost the person's data, not its meaning: a retry
     # with the same key neither replays the data nor registers the erased person afresh.
     assert replay.status_code == 410 and replay.json()["error"] == "erased"
+    assert replay.headers["content-type"] == "application/problem+json"
+    assert replay.json()["type"] == "/problems/erased"
     assert person["personal"]["given_name"] not in replay.text
     conn = await asyncpg.connect(infra.dsn("intake"))
     try:

@@ -148,6 +148,15 @@ async def seal_registration_history(settings: Settings) -> str:
 
 SERVICE = ServiceDefinition(
     name=SCHEMA,
+    description=(
+        "Registers returnees at the reception centres (Bamako, Kayes, Gao), from the API, the"
+        " offline web form and ODK Collect: duplicates are detected before a person is"
+        " registered twice, corrections and merges keep one record per person, and expected"
+        " arrivals (manifests) are matched on arrival. The person's own decisions (consents,"
+        " erasure) are taken here, and personal data leaves only sealed under the person's data"
+        " key, which this service releases to the services entitled to it. Every registration"
+        " is published as `returnee.registered`."
+    ),
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,

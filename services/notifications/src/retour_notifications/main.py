@@ -87,6 +87,12 @@ def wire(parts: Parts[Settings]) -> Wiring:
 
 SERVICE = ServiceDefinition(
     name=SCHEMA,
+    description=(
+        "Tells returnees and staff what concerns them, by SMS (through Kannel) and email"
+        " (SMTP), from the events of the other services: welcome and aid messages, alerts to a"
+        " centre's team, follow-up reminders. Each message is recorded in a ledger, sent once,"
+        " and its delivery reports are kept; an erasure or a withdrawn consent stops them."
+    ),
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,

@@ -63,6 +63,13 @@ def install_service_parts(app: FastAPI, work: UnitOfWork[CaseWork]) -> None:
 
 SERVICE = ServiceDefinition(
     name=SCHEMA,
+    description=(
+        "The reintegration case of each returnee, opened when the registration arrives: its"
+        " assignment to a case worker, assessments and sustainability scores, the"
+        " reintegration plan and its agreement, referrals to partners, aid granted within the"
+        " budget, income-generating activities, follow-up visits, closure and reopening. Aid"
+        " and activities are published as `aid.granted` and `activity.launched`."
+    ),
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,

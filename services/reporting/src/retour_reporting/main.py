@@ -81,6 +81,13 @@ def wire(parts: Parts[Settings]) -> Wiring:
 
 SERVICE = ServiceDefinition(
     name="reporting",
+    description=(
+        "Reports for analysts, from a projection of the events that holds no personal data:"
+        " registrations, aid, activities, the outcomes of the 72-hour care and of"
+        " reintegration, plans, referrals, follow-ups, sustainability scores, closures and the"
+        " expected arrivals of each wave; as JSON with exact counts, as CSV with small cells"
+        " suppressed, and on a dashboard at `/`."
+    ),
     settings=Settings,
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,

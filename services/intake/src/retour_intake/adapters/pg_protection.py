@@ -20,6 +20,7 @@ from retour_kit import outbox
 from retour_kit.access_log import Access, PgAccessLog
 from retour_kit.db import Connection, rows_affected
 from retour_kit.idempotency import PgIdempotencyKeys
+from retour_kit.problems import problem
 
 # The tombstone: the record without its personal block, and no key a person could be found by.
 _ERASE = """
@@ -35,13 +36,12 @@ WHERE returnee_id = $1
 # tombstone no longer matches as a duplicate).
 _FORGET_RESPONSES = """
 UPDATE idempotency_keys
-SET status = 410,
-    body = jsonb_build_object(
-        'error', 'erased',
-        'detail', 'the personal data of this returnee was erased',
-        'returnee_id', body -> 'returnee_id')
+SET status = 410, body = $2::jsonb || jsonb_build_object('returnee_id', body -> 'returnee_id')
 WHERE body ->> 'returnee_id' = $1 AND body ? 'personal'
 """
+# What a retry of a registration (or a correction) of an erased person is answered, stored
+# in place of the answer that held the person's data.
+_ERASED = problem(410, "the personal data of this returnee was erased", "erased")
 
 
 # A merge points a registration at the person's (and re-points whoever was merged into it), so
@@ -87,7 +87,7 @@ class PgProtection:
         await erase_linked(self._conn, returnee_id, at=at)
 
     async def forget_responses(self, returnee_id: UUID) -> int:
-        return rows_affected(await self._conn.execute(_FORGET_RESPONSES, str(returnee_id)))
+        return rows_affected(await self._conn.execute(_FORGET_RESPONSES, str(returnee_id), _ERASED))
 
     async def change_consents(self, returnee_id: UUID, changes: dict[str, bool]) -> None:
         await self._conn.execute(

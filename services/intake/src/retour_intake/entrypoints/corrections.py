@@ -26,7 +26,14 @@ from retour_intake.domain.corrections import CorrectRegistration
 from retour_intake.domain.protection import ReturneeErasedAlready, ReturneeNotFound
 from retour_intake.domain.registration import DuplicateSuspected
 from retour_intake.entrypoints.data_requests import staff_of
-from retour_intake.entrypoints.http import erased, etag, possible_duplicate, with_version
+from retour_intake.entrypoints.http import (
+    DuplicateProblem,
+    erased,
+    etag,
+    possible_duplicate,
+    with_version,
+)
+from retour_intake.entrypoints.response_models.registrations import VersionedRegistration
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError, invalid_fields
 from retour_kit.idempotency import RequiredIdempotencyKey, StoredResponse, respond_once
@@ -44,16 +51,20 @@ Corrector = Annotated[
 _VERSION_TAG = re.compile(r'^\s*"?([1-9][0-9]{0,8})"?\s*$')
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The registration as it is now (unchanged if nothing changed)"},
+    200: {
+        "model": VersionedRegistration,
+        "description": "The registration as it is now (unchanged if nothing changed)",
+    },
     404: {"description": "No such returnee within your centres"},
     409: {
-        "description": "The correction makes the person a strong duplicate of another, or the"
-        " registration was merged into another"
+        "model": DuplicateProblem,
+        "description": "The correction makes the person a strong duplicate of others, which"
+        " `matches` lists (`possible_duplicate`), or the registration was merged into another"
+        " (`merged`)",
     },
     410: {"description": "Erased"},
     412: {"description": "The registration changed since you read it (If-Match is stale)"},
-    422: {"description": "Invalid field(s), each named"},
-    428: {"description": "No If-Match, or no Idempotency-Key"},
+    428: {"description": "No If-Match header (`precondition_required`)."},
 }
 
 

@@ -13,6 +13,7 @@ from retour_contracts.sealing import ALGORITHM, encode_key
 from retour_intake.adapters.pg_key_release import PgKeyRelease
 from retour_intake.domain.key_release import LookUpDataKeys
 from retour_intake.entrypoints.data_requests import staff_of
+from retour_intake.entrypoints.response_models.data_protection import DataKeys
 from retour_intake.key_release import release_data_keys
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.idempotency import required_idempotency_key
@@ -27,9 +28,11 @@ KeyHolderAccount = Annotated[
 ]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The keys released, and why each other returnee's was not"},
+    200: {
+        "model": DataKeys,
+        "description": "The keys released, and why each other returnee's was not",
+    },
     403: {"description": "The caller is not entitled to any data key"},
-    422: {"description": "Invalid field(s), each named"},
 }
 
 

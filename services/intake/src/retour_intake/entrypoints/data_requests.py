@@ -19,6 +19,10 @@ from retour_intake.domain.protection import (
     ReturneeNotFound,
 )
 from retour_intake.entrypoints.http import erased
+from retour_intake.entrypoints.response_models.data_protection import (
+    ConsentsNow,
+    ErasureRecorded,
+)
 from retour_intake.protection import Staff, change_consents, erase_returnee
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError
@@ -48,7 +52,10 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
 
     @router.post(
         "/returnees/{returnee_id}/erasure",
-        responses={404: {"description": "No such returnee within your centres"}},
+        responses={
+            200: {"model": ErasureRecorded, "description": "Erased (or erased before)"},
+            404: {"description": "No such returnee within your centres"},
+        },
     )
     async def erase(
         returnee_id: UUID,
@@ -91,7 +98,11 @@ def data_request_routes(protection: UnitOfWork[PgProtection]) -> APIRouter:
 
     @router.post(
         "/returnees/{returnee_id}/consents",
-        responses={404: {"description": "No such returnee"}, 410: {"description": "Erased"}},
+        responses={
+            200: {"model": ConsentsNow, "description": "The consents as they are now"},
+            404: {"description": "No such returnee"},
+            410: {"description": "Erased"},
+        },
     )
     async def consents(
         returnee_id: UUID,

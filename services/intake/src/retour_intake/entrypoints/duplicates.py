@@ -20,6 +20,7 @@ from retour_intake.domain.reviews import (
     ReviewStatus,
 )
 from retour_intake.entrypoints.data_requests import staff_of
+from retour_intake.entrypoints.response_models.duplicates import DuplicateReview, ReviewPage
 from retour_intake.reviews import decide_duplicate
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_errors import ApiError, invalid_fields
@@ -31,18 +32,21 @@ log = structlog.stdlib.get_logger(__name__)
 Supervisor = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))]
 
 _DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The review as decided"},
+    200: {"model": DuplicateReview, "description": "The review as decided"},
     404: {"description": "No such review within your centres"},
     409: {"description": "Decided otherwise before, or the pair cannot be merged"},
-    422: {"description": "Invalid field(s), each named"},
-    428: {"description": "No Idempotency-Key"},
 }
 
 
 def duplicate_routes(reviews: UnitOfWork[PgReviews]) -> APIRouter:
     router = APIRouter(tags=["duplicates"])
 
-    @router.get("/duplicates")
+    @router.get(
+        "/duplicates",
+        # The dict is answered as built: ReviewPage only documents it.
+        response_model=None,
+        responses={200: {"model": ReviewPage, "description": "One page of pairs to review"}},
+    )
     async def list_reviews(
         supervisor: Supervisor,
         status: ReviewStatus = ReviewStatus.OPEN,

@@ -24,6 +24,13 @@ from retour_intake.domain.expected import (
     person_problems,
 )
 from retour_intake.domain.manifest_csv import CsvProblem, parse_people
+from retour_intake.entrypoints.response_models.expected import (
+    ExpectedArrivalPage,
+    ExpectedMatches,
+    ExpectedWithdrawn,
+    ManifestReceived,
+    WaveList,
+)
 from retour_intake.expected_arrivals import (
     ExpectedNotFound,
     ExpectedNotOpen,
@@ -108,7 +115,10 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
         status_code=201,
         openapi_extra=_MANIFEST_BODY,
         responses={
-            201: {"description": "Received: the wave's id and each person's expected_id"},
+            201: {
+                "model": ManifestReceived,
+                "description": "Received: the wave's id and each person's expected_id",
+            },
             413: {"description": "Larger than EXPECTED_ARRIVALS_MAX_BODY_BYTES"},
             415: {"description": "Neither application/json nor text/csv"},
             422: {
@@ -161,7 +171,12 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
             log.info("manifest received", centre=centre, people=len(manifest.people))
         return response
 
-    @router.get(MANIFEST_PATH)
+    @router.get(
+        MANIFEST_PATH,
+        # The dicts of these three routes are answered as built: the models only document them.
+        response_model=None,
+        responses={200: {"model": ExpectedArrivalPage, "description": "One page of people"}},
+    )
     async def list_expected(
         reader: Registrars,
         centre: ReceptionCentre | None = None,
@@ -185,7 +200,11 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
             await uow.record_shown(reader.subject, sorted(reader.roles), LIST_ROUTE, shown)
         return {"items": items, "next_cursor": next_cursor}
 
-    @router.get(f"{MANIFEST_PATH}/waves")
+    @router.get(
+        f"{MANIFEST_PATH}/waves",
+        response_model=None,
+        responses={200: {"model": WaveList, "description": "The waves and their counts"}},
+    )
     async def list_waves(
         reader: Counting,
         centre: ReceptionCentre | None = None,
@@ -196,7 +215,11 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
         async with work.reading() as uow:
             return {"items": await uow.waves(centres=reader.listing(centre), limit=limit)}
 
-    @router.post(f"{MANIFEST_PATH}/matches")
+    @router.post(
+        f"{MANIFEST_PATH}/matches",
+        response_model=None,
+        responses={200: {"model": ExpectedMatches, "description": "The possible matches"}},
+    )
     async def matches(
         query: MatchQuery,
         reader: Registrars,
@@ -215,8 +238,12 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
     @router.post(
         f"{MANIFEST_PATH}/{{expected_id}}/withdrawal",
         responses={
+            200: {"model": ExpectedWithdrawn, "description": "Withdrawn (or withdrawn before)"},
             404: {"description": "No such expected person within your centres"},
-            409: {"description": "Already arrived or closed"},
+            409: {
+                "description": "Already arrived or closed (`not_open`, naming the person's"
+                " `current_status`)"
+            },
         },
     )
     async def withdrawal(
@@ -244,7 +271,8 @@ def expected_arrival_routes(*, work: UnitOfWork[PgExpected], metrics: IntakeMetr
                     409,
                     "not_open",
                     f"the expected person is {not_open.status}: only an open one is withdrawn",
-                    extra={"status": not_open.status},
+                    # `status` is the HTTP status in problem details: the person's is current.
+                    extra={"current_status": not_open.status},
                 ) from None
             metrics.expected_closed.labels(event.reception_centre.value).inc()
             return 200, {

@@ -9,6 +9,7 @@ from uuid import UUID
 import structlog
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from retour_contracts import (
     ReceptionCentre,
@@ -20,6 +21,12 @@ from retour_intake.adapters.unit_of_work import PERSONAL_FIELDS, PgReads
 from retour_intake.domain.commands import InvalidField, RegisterReturnee
 from retour_intake.domain.registration import DuplicateSuspected, OverrideRefused
 from retour_intake.domain.search import MAX_QUERY, MIN_QUERY, SearchQuery
+from retour_intake.entrypoints.response_models.registrations import (
+    REGISTRATION,
+    RegistrationPage,
+    SearchResults,
+    ShownRegistration,
+)
 from retour_intake.registering import OutsideYourCentres, RegistrationDesk
 from retour_intake.use_cases import RegistrationUnitOfWork
 from retour_kit.access_log import Access
@@ -31,6 +38,7 @@ from retour_kit.idempotency import (
     RequiredIdempotencyKey,
     key_reused,
 )
+from retour_kit.problems import Problem, stored_answer
 from retour_kit.tracing import TraceParentHeader
 from retour_kit.unit_of_work import UnitOfWork
 
@@ -43,12 +51,26 @@ Reader = Annotated[
     Depends(require_roles(Role.REGISTRAR, Role.CASE_WORKER, Role.SUPERVISOR, Role.ADMIN)),
 ]
 
+
+class DuplicateProblem(Problem):
+    matches: list[UUID] = Field(
+        default_factory=list,
+        description="For a `possible_duplicate`: the registrations the person may already have"
+        " (their ids only: a registration of another centre is not shown)",
+    )
+
+
 _REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"model": ReturneeRegistered, "description": "Registered (or replayed)"},
-    409: {"description": "Strong duplicate, or Idempotency-Key reused with another body"},
+    201: {
+        "model": ReturneeRegistered,
+        "description": "Registered (or replayed)",
+        "content": {"application/json": {"example": REGISTRATION}},
+    },
+    409: {
+        "model": DuplicateProblem,
+        "description": "A strong duplicate: `matches` lists the registrations it may repeat",
+    },
     410: {"description": "A retry of a registration whose person was erased since"},
-    428: {"description": "No Idempotency-Key"},
-    422: {"description": "Invalid field(s), each named"},
 }
 
 
@@ -99,10 +121,16 @@ def returnee_routes(
         headers = {"Location": f"/returnees/{returnee_id}"} if result.status == 201 else {}
         if result.replayed:
             headers[REPLAYED_HEADER] = "true"
-        return JSONResponse(result.body, status_code=result.status, headers=headers)
+        # A replay may be the 410 stored in place of an erased person's answer.
+        return stored_answer(result.status, result.body, headers)
 
     # Declared before /returnees/{returnee_id}, which would otherwise take "search" for an id.
-    @router.get("/returnees/search")
+    @router.get(
+        "/returnees/search",
+        # The dict is answered as built: SearchResults only documents it.
+        response_model=None,
+        responses={200: {"model": SearchResults, "description": "The people found, and why"}},
+    )
     async def search_returnees(
         reader: Reader,
         q: Annotated[
@@ -135,15 +163,21 @@ def returnee_routes(
         "/returnees/{returnee_id}",
         responses={
             200: {
-                "model": ReturneeRegistered,
+                "model": ShownRegistration,
                 "description": "The registration, its version, and the version as ETag",
             },
+            404: {"description": "No such returnee within your centres (`not_found`)"},
             410: {"description": "Erased"},
         },
     )
     async def get_returnee(returnee_id: UUID, reader: Reader) -> JSONResponse:
-        # Another centre's returnee is not found, rather than forbidden: the answer must not
-        # even say that the person is registered somewhere.
+        """One registration, with its version (also its `ETag`, for a correction's `If-Match`).
+
+        Registrars, case workers, supervisors and admins. A returnee of a centre outside yours
+        is `404 not_found`, not forbidden: the answer does not even say that the person is
+        registered somewhere. A person whose personal data was erased is `410 erased`. A
+        registration merged into another still answers, with `merged_into` naming the one kept.
+        Each read is recorded in the access log."""
         async with reads.transaction() as work:
             found = await work.returnees.get(returnee_id, centres=reader.centre_filter)
             if found is not None and not found.erased:
@@ -158,7 +192,11 @@ def returnee_routes(
             body["merged_into"] = str(found.merged_into)
         return JSONResponse(body, headers={"ETag": etag(found.version)})
 
-    @router.get("/returnees")
+    @router.get(
+        "/returnees",
+        response_model=None,
+        responses={200: {"model": RegistrationPage, "description": "One page of registrations"}},
+    )
     async def list_returnees(
         reader: Reader,
         centre: ReceptionCentre | None = None,

@@ -39,6 +39,12 @@ from retour_intake.domain.xform import (
     form_problems,
     read_submission,
 )
+from retour_intake.entrypoints.response_models.devices import (
+    REVOKED_DEVICE,
+    OpenRosaDevice,
+    OpenRosaDeviceCredentials,
+    OpenRosaDevices,
+)
 from retour_intake.forms import registration_xform
 from retour_intake.openrosa import (
     IssueDevice,
@@ -346,10 +352,12 @@ def _device_routes(devices: UnitOfWork[PgDevices]) -> APIRouter:
         DEVICES_PATH,
         status_code=201,
         responses={
-            201: {"description": "The device's credentials; the password is shown only here"},
+            201: {
+                "model": OpenRosaDeviceCredentials,
+                "description": "The device's credentials; the password is shown only here",
+            },
             403: {"description": "A centre outside yours"},
             409: {"description": "A retry of an issue whose device was revoked since"},
-            428: {"description": "No Idempotency-Key"},
         },
     )
     async def issue(
@@ -391,7 +399,12 @@ def _device_routes(devices: UnitOfWork[PgDevices]) -> APIRouter:
             issued.as_json(), status_code=201, headers={"Cache-Control": "no-store", **replayed}
         )
 
-    @router.get(DEVICES_PATH)
+    @router.get(
+        DEVICES_PATH,
+        # The dict is answered as built: OpenRosaDevices only documents it.
+        response_model=None,
+        responses={200: {"model": OpenRosaDevices, "description": "The devices"}},
+    )
     async def list_devices(supervisor: Supervisor) -> dict[str, Any]:
         """Devices with one of your centres, newest first, revoked ones too; no secrets."""
         async with devices.reading() as work:
@@ -401,9 +414,12 @@ def _device_routes(devices: UnitOfWork[PgDevices]) -> APIRouter:
     @router.post(
         f"{DEVICES_PATH}/{{username}}/revocation",
         responses={
-            200: {"description": "The device, revoked (from now on every request is a 401)"},
+            200: {
+                "model": OpenRosaDevice,
+                "description": "The device, revoked (from now on every request is a 401)",
+                "content": {"application/json": {"example": REVOKED_DEVICE}},
+            },
             404: {"description": "No such device with one of your centres"},
-            428: {"description": "No Idempotency-Key"},
         },
     )
     async def revoke(

@@ -35,7 +35,15 @@ def delivery_reports_router(
 ) -> APIRouter:
     router = APIRouter(tags=["delivery reports"])
 
-    @router.get(DELIVERY_REPORTS_PATH, status_code=204, response_class=Response)
+    @router.get(
+        DELIVERY_REPORTS_PATH,
+        status_code=204,
+        response_class=Response,
+        responses={
+            400: {"description": "A DLR type Kannel does not send (`bad_request`)"},
+            403: {"description": "The signature is not this notification's (`forbidden`)"},
+        },
+    )
     async def receive_report(
         n: Annotated[UUID, Query(description="the notification id")],
         s: Annotated[str, Query(max_length=64, description="its signature")],

@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import ClassVar
 from uuid import UUID
+
+from pydantic import ConfigDict, JsonValue
 
 from retour_contracts import (
     AidCategory,
@@ -28,6 +31,7 @@ from retour_contracts import (
     PlanItemSummary,
     Provider,
 )
+from retour_contracts.examples import PARTNER_ID, PLAN_ITEM_ID, RETURNEE_ID
 from retour_reintegration.domain.case import Case
 from retour_reintegration.domain.errors import Conflict, NotFound, RuleViolation
 from retour_reintegration.domain.partner import DIMENSIONS_OF_SERVICE, Partner
@@ -38,8 +42,43 @@ PLAN_TARGET_DAYS = 30
 a migrant's return" (section 2.3, cited above)."""
 
 
+PLAN_ITEM_EXAMPLE: dict[str, JsonValue] = {
+    "item_id": str(PLAN_ITEM_ID),
+    "dimension": "economic",
+    "category": "vocational_training",
+    "provider": "partner",
+    "partner_id": str(PARTNER_ID),
+    "target_date": "2024-09-30",
+    "status": "planned",
+}
+"""The plan's training item, provided by a partner (the example of the plan's requests)."""
+SECOND_PLAN_ITEM_EXAMPLE: dict[str, JsonValue] = {
+    "item_id": "7c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+    "dimension": "psychosocial",
+    "category": "psychosocial",
+    "provider": "retour",
+    "partner_id": None,
+    "target_date": "2024-08-15",
+    "status": "planned",
+}
+STATUS_CHANGE_EXAMPLE: dict[str, JsonValue] = {
+    "returnee_id": str(RETURNEE_ID),
+    "item_id": str(PLAN_ITEM_ID),
+    "revision": 1,
+    "from_status": "planned",
+    "to_status": "in_progress",
+    "changed_at": "2024-07-12T09:00:00Z",
+    "changed_by": "agent.bamako.014",
+}
+"""The training began: its item went from planned to in progress."""
+
+
 @dataclass(frozen=True)
 class PlanItem:
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(
+        json_schema_extra={"examples": [{**PLAN_ITEM_EXAMPLE, "status": "in_progress"}]}
+    )
+
     item_id: UUID
     dimension: Dimension
     category: AidCategory
@@ -103,6 +142,10 @@ class PlanRevision:
 class StatusChange:
     """An item's status changed: set on its own (``revision``: the newest live revision
     holding the item), or by a new revision carrying it over with another (that revision)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(
+        json_schema_extra={"examples": [STATUS_CHANGE_EXAMPLE]}
+    )
 
     returnee_id: UUID
     item_id: UUID

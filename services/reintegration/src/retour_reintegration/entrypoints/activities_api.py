@@ -25,6 +25,15 @@ def activities_router(context: ApiContext) -> APIRouter:
 
     @router.post("", status_code=201, response_model=ActivityView, responses=REFUSALS)
     async def post_activity(command: LaunchActivity, write: CaseWrite) -> JSONResponse:
+        """Launches an income-generating activity, published as `activity.launched`.
+
+        An individual activity has one participant, a collective one at least two; a funded
+        collective activity records each participant's share, adding up to the funding. Every
+        participant's case must be open (`409 case_closed`, `case_merged`) and at your centres
+        (else `404 case_not_found`); linked `aid_ids` must have been granted to a participant.
+        `launched_at` is neither ahead of now nor before a participant's arrival. A retry with
+        the same `Idempotency-Key` gets the first answer."""
+
         async def launch(adapters: CaseWork) -> tuple[int, Any]:
             activity = await launch_activity(
                 adapters.cases,

@@ -19,7 +19,11 @@ from retour_reintegration.entrypoints.context import ApiContext
 from retour_reintegration.entrypoints.rule_violations import REFUSALS
 from retour_reintegration.entrypoints.writes import CaseWrite
 from retour_reintegration.usecases import record_assessment
-from retour_reintegration.views.models import AssessmentList, AssessmentView
+from retour_reintegration.views.models import (
+    AssessmentList,
+    AssessmentView,
+    SustainabilitySurvey,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -68,13 +72,22 @@ def assessment_router(context: ApiContext) -> APIRouter:
         responses={404: REFUSALS[404]},
     )
     async def get_assessments(returnee_id: UUID, reader: Reader) -> AssessmentList:
+        """The case's assessments, oldest first, with their documents (and baseline scores).
+
+        Case workers, supervisors and admins; a case at a centre outside yours is
+        `404 case_not_found`. Readable after the case is closed."""
         async with work.reading() as adapters:
             found = await adapters.views.assessments(returnee_id, centres=reader.centre_filter)
         if found is None:
             raise CaseNotFound([returnee_id])
         return AssessmentList(items=found)
 
-    @router.get("/sustainability-survey")
+    @router.get(
+        "/sustainability-survey",
+        # The body is the questionnaire as it is built; the model documents it.
+        response_model=None,
+        responses={200: {"model": SustainabilitySurvey}},
+    )
     async def get_sustainability_survey(reader: Reader) -> dict[str, Any]:
         """The Reintegration Sustainability Survey: its questions (codes), the answer codes of
         each with their values, and the weights of the scoring method (``method``)."""

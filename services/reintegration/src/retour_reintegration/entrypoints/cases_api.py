@@ -38,6 +38,13 @@ def cases_router(context: ApiContext) -> APIRouter:
 
     @router.get("/{returnee_id}", response_model=CaseDetails, responses={404: REFUSALS[404]})
     async def get_case(returnee_id: UUID, reader: Reader) -> CaseDetails:
+        """A returnee's case, open or closed, with everything recorded on it.
+
+        Its budget, aid, activities, transfers, vulnerabilities, assignments, assessments,
+        follow-up visits and reopenings. For case workers, supervisors and admins. A case at a
+        centre outside yours is `404 case_not_found`, not forbidden: the answer does not say the
+        person has a case. A duplicate registration's case names the person's case in
+        `merged_into`, which holds its aid (with `merged_from`) and activities."""
         async with work.reading() as adapters:
             details = await adapters.views.details(
                 returnee_id, context.budget, centres=reader.centre_filter
@@ -56,6 +63,12 @@ def cases_router(context: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> CasePage:
+        """Cases within your centres, oldest registration first, a page at a time.
+
+        Pass `next_cursor` as `cursor` for the next page (null: the last page). Filter by
+        `status`, `centre` (one outside yours gives an empty page), `assigned_to` or `unassigned`
+        (not both: `422`). A case worker filters on their own cases only (`assigned_to=me`;
+        another's is `403 assignee_filter_not_allowed`); supervisors and admins on anyone's."""
         after = decode_cursor(cursor, datetime.fromisoformat, UUID) if cursor else None
         assignee = assignee_filter(reader, assigned_to)
         if assignee is not None and unassigned:
@@ -73,6 +86,15 @@ def cases_router(context: ApiContext) -> APIRouter:
 
     @router.post("/{returnee_id}/aid", status_code=201, response_model=AidView, responses=REFUSALS)
     async def post_aid(returnee_id: UUID, command: GrantAid, write: CaseWrite) -> JSONResponse:
+        """Grants aid to the returnee of an open case, published as `aid.granted`.
+
+        Cash and business start-up grants need an `amount` and draw on the returnee's budget
+        (XOF): beyond what remains is `422 budget_exceeded` (with `remaining_budget`), except for
+        a supervisor or an admin (then `exceeded_budget` is true). Immediate aid given over 72
+        hours after arrival is recorded, flagged `late`. A closed case is `409 case_closed`
+        (`case_merged`: use the case in `merged_into`). Case workers, supervisors and admins,
+        within their centres; a retry with the same `Idempotency-Key` gets the first answer."""
+
         async def grant(adapters: CaseWork) -> tuple[int, Any]:
             granted = await grant_aid(
                 adapters.cases,
@@ -98,6 +120,13 @@ def cases_router(context: ApiContext) -> APIRouter:
 
     @router.post("/{returnee_id}/close", response_model=CaseSummary, responses=REFUSALS)
     async def post_close(returnee_id: UUID, command: CloseCase, write: CaseWrite) -> JSONResponse:
+        """Closes an open case with a `reason`, published as `case.closed`; answers the case.
+
+        Case workers, supervisors and admins, within their centres (another centre's case is
+        `404 case_not_found`). A closed case is `409 case_closed` (`case_merged` for a duplicate
+        registration); `POST /cases/{returnee_id}/reopening` opens it again. A retry with the
+        same `Idempotency-Key` gets the first answer."""
+
         async def close(adapters: CaseWork) -> tuple[int, Any]:
             await close_case(
                 adapters.cases,

@@ -22,23 +22,17 @@ from retour_reintegration.usecases.partners import (
     partner_not_found,
     register_partner,
 )
-from retour_reintegration.views.models import ErrorBody
 from retour_reintegration.views.partner_models import PartnerList, PartnerView
 
 log = structlog.stdlib.get_logger(__name__)
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {
-        "model": ErrorBody,
         "description": "Not a supervisor or an admin, or the partner serves (or would serve)"
         " a reception centre the caller's token does not name (outside_your_centres).",
     },
-    404: {"model": ErrorBody, "description": "No such partner (partner_not_found)."},
-    409: {
-        "model": ErrorBody,
-        "description": "The Idempotency-Key was used for another request (idempotency_key_reused).",
-    },
-    422: {"model": ErrorBody, "description": "A field is invalid, or the partner serves nobody."},
+    404: {"description": "No such partner (partner_not_found)."},
+    422: {"description": "A field is invalid, or the partner serves nobody."},
 }
 
 
@@ -53,6 +47,14 @@ def partners_router(context: ApiContext) -> APIRouter:
 
     @router.post("", status_code=201, response_model=PartnerView, responses=REFUSALS)
     async def post_partner(command: RegisterPartner, write: PartnerWrite) -> JSONResponse:
+        """Registers a partner organisation that plan items and referrals can name.
+
+        It serves at least one reception centre or region (a region serves the centre standing
+        in it), offers one or more services (aid categories), and may have a contact for staff.
+        Supervisors and admins only; one whose token names centres registers only partners that
+        serve none but those (`403 outside_your_centres`). A retry with the same
+        `Idempotency-Key` gets the first answer."""
+
         async def register(adapters: CaseWork) -> tuple[int, Any]:
             partner = await register_partner(
                 adapters.partners, command=command, actor=write.actor, now=write.now
@@ -66,6 +68,14 @@ def partners_router(context: ApiContext) -> APIRouter:
     async def patch_partner(
         partner_id: UUID, command: ChangePartner, write: PartnerWrite
     ) -> JSONResponse:
+        """Changes a partner: the fields given replace its own (a merge patch).
+
+        `contact: null` removes the contact; `active: false` deactivates the partner (never
+        deleted: referrals and plan items keep pointing at it; new ones cannot name it) and
+        `true` activates it again. Supervisors and admins only, for a partner serving none but
+        their centres before and after the change (else `403 outside_your_centres`). Unknown:
+        `404 partner_not_found`. A retry with the same `Idempotency-Key` gets the first answer."""
+
         async def change(adapters: CaseWork) -> tuple[int, Any]:
             partner = await change_partner(
                 adapters.partners,
@@ -99,6 +109,10 @@ def partners_router(context: ApiContext) -> APIRouter:
 
     @router.get("/{partner_id}", response_model=PartnerView, responses={404: REFUSALS[404]})
     async def get_partner(partner_id: UUID, reader: Reader) -> PartnerView:
+        """One partner: what it offers, the centres it serves, its contact, whether active.
+
+        Case workers, supervisors and admins, whatever the partner's centres: partners are
+        organisations, not people. Unknown: `404 partner_not_found`."""
         async with work.reading() as adapters:
             view = await adapters.partners.view(partner_id)
         if view is None:

@@ -21,7 +21,6 @@ from retour_reintegration.entrypoints.context import ApiContext
 from retour_reintegration.entrypoints.rule_violations import REFUSALS
 from retour_reintegration.entrypoints.writes import CaseWrite
 from retour_reintegration.usecases.plans import agree_plan, draft_revision, set_item_status
-from retour_reintegration.views.models import ErrorBody
 from retour_reintegration.views.plan_models import PlanRevisionView, PlanView
 
 log = structlog.stdlib.get_logger(__name__)
@@ -29,15 +28,13 @@ log = structlog.stdlib.get_logger(__name__)
 PLAN_REFUSALS: dict[int | str, dict[str, Any]] = {
     **REFUSALS,
     404: {
-        "model": ErrorBody,
         "description": "No case for a returnee (case_not_found), or no such item in the plan"
         " in force or its draft (plan_item_not_found).",
     },
     409: {
-        "model": ErrorBody,
         "description": "The case is closed (case_closed, case_merged); the revision to agree"
         " was replaced by a later one (plan_revision_outdated) or is agreed already"
-        " (plan_revision_agreed); or the Idempotency-Key was used for another request.",
+        " (plan_revision_agreed).",
     },
 }
 
@@ -48,6 +45,13 @@ def plans_router(context: ApiContext) -> APIRouter:
 
     @router.get("", response_model=PlanView, responses={404: REFUSALS[404]})
     async def get_plan(returnee_id: UUID, reader: Reader) -> PlanView:
+        """The case's reintegration plan, with its history and its one-month KPI.
+
+        `current` is the latest revision (draft or agreed), `agreed` the plan in force (the
+        latest agreed); `revisions` and `status_changes` list them all, oldest first. The KPI:
+        days from arrival to the first agreement, and whether within `target_days` (a measure,
+        never a deadline). Case workers, supervisors and admins; a case at a centre outside
+        yours is `404 case_not_found`."""
         async with work.transaction() as adapters:  # one snapshot of the case and its plan
             case = await adapters.views.summary(returnee_id, centres=reader.centre_filter)
             if case is None:
@@ -62,6 +66,15 @@ def plans_router(context: ApiContext) -> APIRouter:
     async def post_revision(
         returnee_id: UUID, command: DraftRevision, write: CaseWrite
     ) -> JSONResponse:
+        """Drafts the next revision of an open case's plan: a draft until agreed with the returnee.
+
+        An item carried over from the previous revision names its `item_id` (a new item leaves
+        it out); a changed status is kept in the history. Each item's category belongs to its
+        dimension, its target date is not before arrival, and a partner's item names an active
+        partner serving the case's centre and offering the service (else `422`, e.g.
+        `partner_inactive`). A closed case is `409 case_closed` (`case_merged`). A retry with
+        the same `Idempotency-Key` gets the first answer."""
+
         async def drafted(adapters: CaseWork) -> tuple[int, Any]:
             revision = await draft_revision(
                 adapters.cases,
@@ -86,6 +99,14 @@ def plans_router(context: ApiContext) -> APIRouter:
     async def post_agreement(
         returnee_id: UUID, command: AgreePlan, write: CaseWrite
     ) -> JSONResponse:
+        """Records that the returnee agreed to the latest revision on `agreed_on`.
+
+        It becomes the plan in force, published as `reintegration.plan_agreed`. An earlier
+        revision is `409 plan_revision_outdated`, one agreed already `409 plan_revision_agreed`
+        (both with `current_revision`). `agreed_on` is neither in the future nor before arrival
+        or the previous agreement. A closed case is `409 case_closed` (`case_merged`). A retry
+        with the same `Idempotency-Key` gets the first answer."""
+
         async def agreed(adapters: CaseWork) -> tuple[int, Any]:
             revision = await agree_plan(
                 adapters.cases,
@@ -110,6 +131,13 @@ def plans_router(context: ApiContext) -> APIRouter:
     async def patch_item(
         returnee_id: UUID, item_id: UUID, command: ChangeItemStatus, write: CaseWrite
     ) -> JSONResponse:
+        """Sets the status of a plan item, kept in the plan's history; answers the item.
+
+        The item is one of the plan in force or of its draft (both copies change), else
+        `404 plan_item_not_found`; setting the status it has already changes nothing. A closed
+        case is `409 case_closed` (`case_merged`). A retry with the same `Idempotency-Key` gets
+        the first answer."""
+
         async def changed(adapters: CaseWork) -> tuple[int, Any]:
             item = await set_item_status(
                 adapters.cases,

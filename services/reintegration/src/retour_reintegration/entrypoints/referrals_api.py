@@ -27,7 +27,6 @@ from retour_reintegration.usecases.referrals import (
     referral_not_found,
     send_referral,
 )
-from retour_reintegration.views.models import ErrorBody
 from retour_reintegration.views.referral_models import ReferralList, ReferralPage, ReferralView
 
 log = structlog.stdlib.get_logger(__name__)
@@ -35,16 +34,13 @@ log = structlog.stdlib.get_logger(__name__)
 REFERRAL_REFUSALS: dict[int | str, dict[str, Any]] = {
     **REFUSALS,
     404: {
-        "model": ErrorBody,
         "description": "No case for a returnee (case_not_found) or no such referral"
         " (referral_not_found), or one of a case at another centre.",
     },
     409: {
-        "model": ErrorBody,
         "description": "The case is closed (case_closed, case_merged); the item has an open"
         " referral already (referral_open); the referral's status does not lead to the one"
-        " asked for (referral_transition, naming current_status); or the Idempotency-Key was"
-        " used for another request.",
+        " asked for (referral_transition, naming current_status).",
     },
 }
 
@@ -77,6 +73,15 @@ def referrals_router(context: ApiContext) -> APIRouter:
     async def post_referral(
         returnee_id: UUID, command: SendReferral, write: CaseWrite
     ) -> JSONResponse:
+        """Refers an item of the agreed plan to the partner it names (status `sent`).
+
+        Published as `referral.updated`. Only an item of the plan in force that a partner
+        provides (else `422`, e.g. `plan_not_agreed`); the partner must still be active, serve
+        the case's centre and offer the service. An item has one open referral at a time
+        (`409 referral_open`); after a decline it can be referred again. A closed case is
+        `409 case_closed` (`case_merged`). A retry with the same `Idempotency-Key` gets the
+        first answer."""
+
         async def sent(adapters: CaseWork) -> tuple[int, Any]:
             referral = await send_referral(
                 adapters.cases,
@@ -99,6 +104,14 @@ def referrals_router(context: ApiContext) -> APIRouter:
     async def post_status(
         referral_id: UUID, command: ChangeReferralStatus, write: CaseWrite
     ) -> JSONResponse:
+        """Records the partner's answer to a referral, then its delivery.
+
+        `sent` becomes `accepted` or `declined`, `accepted` becomes `completed`; any other move
+        is `409 referral_transition` (with `current_status`). Published as `referral.updated`.
+        Recorded even if the case was closed since. A referral of a case at a centre outside
+        yours is `404 referral_not_found`. A retry with the same `Idempotency-Key` gets the
+        first answer."""
+
         async def changed(adapters: CaseWork) -> tuple[int, Any]:
             referral = await change_referral_status(
                 adapters.cases,
@@ -119,6 +132,10 @@ def referrals_router(context: ApiContext) -> APIRouter:
         responses={404: REFUSALS[404]},
     )
     async def get_case_referrals(returnee_id: UUID, reader: Reader) -> ReferralList:
+        """The case's referrals, oldest sent first, each with its status history.
+
+        Case workers, supervisors and admins; a case at a centre outside yours is
+        `404 case_not_found`."""
         async with work.transaction() as adapters:  # one snapshot of the case and its referrals
             case = await adapters.views.summary(returnee_id, centres=reader.centre_filter)
             if case is None:
@@ -154,6 +171,10 @@ def referrals_router(context: ApiContext) -> APIRouter:
         responses={404: REFERRAL_REFUSALS[404]},
     )
     async def get_referral(referral_id: UUID, reader: Reader) -> ReferralView:
+        """One referral, with its status history.
+
+        Case workers, supervisors and admins; a referral of a case at a centre outside yours is
+        `404 referral_not_found`, like one that does not exist."""
         async with work.reading() as adapters:
             view = await adapters.referrals.view(referral_id, centres=reader.centre_filter)
         if view is None:

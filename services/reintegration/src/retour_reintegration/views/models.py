@@ -9,12 +9,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic.json_schema import SkipJsonSchema
 
 from retour_contracts import (
     ActivityLaunched,
     AidGranted,
     ChangeReason,
     ClosureReason,
+    Dimension,
     MaliRegion,
     ReceptionCentre,
     ReopeningReason,
@@ -24,6 +26,8 @@ from retour_contracts import (
 )
 from retour_reintegration.domain.assessments import AssessmentType
 from retour_reintegration.domain.case import CaseStatus
+from retour_reintegration.views import examples as ex
+from retour_reintegration.views.examples import examples
 
 # A string, like Money.amount, so no client reads money as a binary float.
 PlainAmount = Annotated[
@@ -32,6 +36,8 @@ PlainAmount = Annotated[
 
 
 class AidView(AidGranted):
+    model_config = ConfigDict(json_schema_extra=examples(ex.aid, ex.lodging_aid))
+
     exceeded_budget: bool
     merged_from: UUID | None = None
     """On the person's case, aid granted under a duplicate registration later merged into it:
@@ -40,11 +46,15 @@ class AidView(AidGranted):
 
 
 class ActivityView(ActivityLaunched):
+    model_config = ConfigDict(json_schema_extra=examples(ex.activity))
+
     launched_by: str
 
 
 class Budget(BaseModel):
     """The returnee's reintegration budget (cash and business start-up grants)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.budget))
 
     currency: str
     limit: PlainAmount
@@ -53,6 +63,8 @@ class Budget(BaseModel):
 
 
 class CaseSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.case_summary, ex.closed_case_summary))
+
     returnee_id: UUID
     reception_centre: ReceptionCentre
     region_of_origin: MaliRegion
@@ -75,6 +87,8 @@ class TransferView(BaseModel):
     """The case moved with the person from one reception centre to another (returnee.updated
     of that registration ``version``)."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.transfer))
+
     version: int
     transferred_at: datetime
     transferred_by: str
@@ -84,6 +98,8 @@ class TransferView(BaseModel):
 
 
 class AssignmentView(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.assignment))
+
     assigned_to: str
     previous: str | None
     assigned_by: str
@@ -94,6 +110,8 @@ class AssignmentView(BaseModel):
 
 class ReopeningView(BaseModel):
     """The case was reopened, undoing the closure described here."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.reopening))
 
     reason: ReopeningReason
     reopened_at: datetime
@@ -106,6 +124,8 @@ class ReopeningView(BaseModel):
 class FoundVulnerability(BaseModel):
     """A vulnerability found after registration, by the assessment that found it first."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.found_vulnerability))
+
     vulnerability: Vulnerability
     found_on: date
     found_by: str
@@ -113,6 +133,8 @@ class FoundVulnerability(BaseModel):
 
 
 class AssessmentSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.assessment_summary))
+
     assessment_id: UUID
     kind: AssessmentType
     assessed_on: date
@@ -124,17 +146,25 @@ class AssessmentSummary(BaseModel):
 
 
 class AssessmentView(AssessmentSummary):
+    model_config = ConfigDict(
+        json_schema_extra=examples(ex.vulnerability_assessment, ex.baseline_assessment)
+    )
+
     document: dict[str, Any]
     """The document as recorded, without ``kind`` and ``assessed_on``: codes and numbers, or
     the baseline's ``answers`` (question code -> answer code)."""
 
 
 class AssessmentList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.assessment_list))
+
     items: list[AssessmentView]
     """Oldest first."""
 
 
 class VisitSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.visit_summary))
+
     assessment_id: UUID
     outcome: VisitOutcome
     visited_on: date
@@ -145,6 +175,8 @@ class VisitSummary(BaseModel):
 
 
 class VisitView(VisitSummary):
+    model_config = ConfigDict(json_schema_extra=examples(ex.visit, ex.unreachable_visit))
+
     follow_up_id: UUID
     period_months: int
     answers: dict[str, str] | None
@@ -152,6 +184,8 @@ class VisitView(VisitSummary):
 
 
 class FollowUpView(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.follow_up, ex.six_month_follow_up))
+
     follow_up_id: UUID
     period_months: int
     due_on: date
@@ -161,6 +195,8 @@ class FollowUpView(BaseModel):
 
 
 class CaseDetails(CaseSummary):
+    model_config = ConfigDict(json_schema_extra=examples(ex.case_details))
+
     budget: Budget
     aid: list[AidView]
     activities: list[ActivityView]
@@ -180,11 +216,15 @@ class CaseDetails(CaseSummary):
 
 
 class CasePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.case_page))
+
     items: list[CaseSummary]
     next_cursor: str | None
 
 
 class DueFollowUp(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.due_follow_up))
+
     follow_up_id: UUID
     returnee_id: UUID
     reception_centre: ReceptionCentre
@@ -196,11 +236,15 @@ class DueFollowUp(BaseModel):
 
 
 class FollowUpPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.follow_up_page))
+
     items: list[DueFollowUp]
     next_cursor: str | None
 
 
 class CaseWorkerLoad(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.case_worker_load))
+
     subject: str
     centres: list[ReceptionCentre]
     """Where they work, as their latest token said; empty when not on the roster (cases
@@ -214,25 +258,56 @@ class CaseWorkerLoad(BaseModel):
 
 
 class CaseWorkerList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.case_worker_list))
+
     items: list[CaseWorkerLoad]
     unassigned_open_cases: int
     due_until: date
     """The end of the window ``follow_ups_due`` counts (excluded)."""
 
 
-class FieldError(BaseModel):
-    field: str
-    message: str
-    type: str
+class AskedWhen(BaseModel):
+    """The question is asked only after one of ``answers`` to ``question``."""
+
+    question: str
+    answers: list[str]
 
 
-class ErrorBody(BaseModel):
-    """Every 4xx: ``error`` names the rule or the problem; ``detail`` explains it, or, for a
-    ``validation_error``, ``errors`` lists the fields at fault. Rules add the ids or amounts
-    involved (``returnee_ids``, ``aid_ids``, ``remaining_budget``)."""
+class SurveyQuestion(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.survey_question))
 
-    model_config = ConfigDict(extra="allow")
+    code: str
+    dimension: Dimension
+    text: str
+    choices: dict[str, float]
+    """Each answer code and its value, 0 (worst) to 1 (best)."""
+    dimension_weight: float
+    composite_weight: float
+    asked_when: AskedWhen | SkipJsonSchema[None] = None
+    """Left out when the question is always asked."""
+    note: str | SkipJsonSchema[None] = None
+    """Where retour departs from its source, or how the question counts; left out when none."""
 
-    error: str
-    detail: str | None = None
-    errors: list[FieldError] | None = None
+
+class SurveyConstruct(BaseModel):
+    """An item computed from questions (``of``) rather than asked."""
+
+    code: str
+    dimension: Dimension
+    text: str
+    of: list[str]
+    dimension_weight: float
+    composite_weight: float
+    note: str | SkipJsonSchema[None] = None
+    """Left out when none."""
+
+
+class SustainabilitySurvey(BaseModel):
+    """The Reintegration Sustainability Survey: its questions (codes), the answer codes of
+    each with their values, and the weights of the scoring method (``method``)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.sustainability_survey))
+
+    method: str
+    questions: list[SurveyQuestion]
+    constructs: list[SurveyConstruct]

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from retour_contracts import AidCategory, Dimension, MaliRegion, ReceptionCentre
+from retour_reintegration.views import examples as ex
+from retour_reintegration.views.examples import examples
 
 
 class ContactView(BaseModel):
     """Whom staff contact at the partner (an organisation's contact, for staff only)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.contact))
 
     name: str
     phone: str | None
@@ -19,6 +23,8 @@ class ContactView(BaseModel):
 
 
 class PartnerView(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.partner, ex.deactivated_partner))
+
     partner_id: UUID
     name: str
     centres: list[ReceptionCentre]
@@ -37,4 +43,6 @@ class PartnerView(BaseModel):
 
 
 class PartnerList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.partner_list))
+
     items: list[PartnerView]

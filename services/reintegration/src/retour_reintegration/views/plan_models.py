@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from retour_reintegration.domain.plan import (
     PLAN_TARGET_DAYS,
@@ -16,9 +16,13 @@ from retour_reintegration.domain.plan import (
     agreed_within_target,
     days_to_agreement,
 )
+from retour_reintegration.views import examples as ex
+from retour_reintegration.views.examples import examples
 
 
 class PlanRevisionView(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.agreed_revision, ex.draft_revision))
+
     revision: int
     drafted_at: datetime
     drafted_by: str
@@ -44,6 +48,8 @@ class PlanRevisionView(BaseModel):
 
 
 class PlanView(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.plan))
+
     returnee_id: UUID
     current: PlanRevisionView | None
     """The latest revision, draft or agreed; None before a first draft."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from retour_kit.auth import Principal, Role, require_roles
 from retour_kit.http_limits import unless_client_leaves
@@ -19,6 +20,7 @@ from retour_reporting.entrypoints import (
     expected_report_csv,
     expected_report_json,
     report_csv,
+    report_examples,
     report_json,
 )
 from retour_reporting.entrypoints.report_admission import ReportAdmission
@@ -44,6 +46,10 @@ class ReportDefinition:
     fetch: Callable[[ReportSource, ReportQuery], Awaitable[Any]]
     as_json: Callable[[Any], report_json.JsonObject]
     as_table: Callable[[Any], report_csv.Table]
+    json_model: type[BaseModel]
+    """The JSON body's shape, for the OpenAPI document only (``as_json`` builds the body)."""
+    example: Any
+    """A result of ``fetch``, rendered by ``as_json`` and ``as_table`` as the examples."""
 
 
 REPORTS = (
@@ -54,6 +60,8 @@ REPORTS = (
         lambda source, query: source.registrations(query),
         report_json.registrations,
         report_csv.registrations,
+        report_json.RegistrationsJson,
+        report_examples.REGISTRATIONS,
     ),
     ReportDefinition(
         "registrations-monthly",
@@ -62,6 +70,8 @@ REPORTS = (
         lambda source, query: source.monthly_registrations(query),
         report_json.monthly,
         report_csv.monthly,
+        report_json.MonthlyRegistrationsJson,
+        report_examples.MONTHLY_REGISTRATIONS,
     ),
     ReportDefinition(
         "aid",
@@ -70,6 +80,8 @@ REPORTS = (
         lambda source, query: source.aid(query),
         report_json.aid,
         report_csv.aid,
+        report_json.AidJson,
+        report_examples.AID,
     ),
     ReportDefinition(
         "activities",
@@ -78,6 +90,8 @@ REPORTS = (
         lambda source, query: source.activities(query),
         report_json.activities,
         report_csv.activities,
+        report_json.ActivitiesJson,
+        report_examples.ACTIVITIES,
     ),
     ReportDefinition(
         "kpis",
@@ -86,6 +100,8 @@ REPORTS = (
         lambda source, query: source.kpis(query),
         report_json.kpis,
         report_csv.kpis,
+        report_json.KpisJson,
+        report_examples.KPIS,
     ),
     ReportDefinition(
         "plans",
@@ -94,6 +110,8 @@ REPORTS = (
         lambda source, query: source.plans(query),
         case_report_json.plans,
         case_report_csv.plans,
+        case_report_json.PlansJson,
+        report_examples.PLANS,
     ),
     ReportDefinition(
         "referrals",
@@ -102,6 +120,8 @@ REPORTS = (
         lambda source, query: source.referrals(query),
         case_report_json.referrals,
         case_report_csv.referrals,
+        case_report_json.ReferralsJson,
+        report_examples.REFERRALS,
     ),
     ReportDefinition(
         "follow-ups",
@@ -110,6 +130,8 @@ REPORTS = (
         lambda source, query: source.follow_ups(query),
         case_report_json.follow_ups,
         case_report_csv.follow_ups,
+        case_report_json.FollowUpsJson,
+        report_examples.FOLLOW_UPS,
     ),
     ReportDefinition(
         "sustainability",
@@ -118,6 +140,8 @@ REPORTS = (
         lambda source, query: source.sustainability(query),
         case_report_json.sustainability,
         case_report_csv.sustainability,
+        case_report_json.SustainabilityJson,
+        report_examples.SUSTAINABILITY,
     ),
     ReportDefinition(
         "closures",
@@ -126,6 +150,8 @@ REPORTS = (
         lambda source, query: source.closures(query),
         case_report_json.closures,
         case_report_csv.closures,
+        case_report_json.ClosuresJson,
+        report_examples.CLOSURES,
     ),
     ReportDefinition(
         "expected-arrivals",
@@ -135,6 +161,8 @@ REPORTS = (
         lambda source, query: source.expected_arrivals(query),
         expected_report_json.expected_arrivals,
         expected_report_csv.expected_arrivals,
+        expected_report_json.ExpectedArrivalsJson,
+        report_examples.EXPECTED_ARRIVALS,
     ),
 )
 
@@ -187,14 +215,54 @@ def _add_report(
             headers={**PRIVATE, "Content-Disposition": _attachment(report.name, query)},
         )
 
-    router.add_api_route(f"/{report.name}", as_json, methods=["GET"], summary=report.summary)
+    router.add_api_route(
+        f"/{report.name}",
+        as_json,
+        methods=["GET"],
+        summary=report.summary,
+        description=f"{report.summary}.\n\n{_FOR_ANALYSTS}",
+        responses={200: _json_answer(report), 503: _BUSY},
+    )
     router.add_api_route(
         f"/{report.name}.csv",
         as_csv,
         methods=["GET"],
         summary=f"{report.summary} (CSV, small cells suppressed)",
+        description=f"{report.summary}, as a CSV file whose small cells are suppressed, to"
+        f" share beyond the analysts.\n\n{_FOR_ANALYSTS}",
         response_class=Response,
+        responses={200: _csv_answer(report), 503: _BUSY},
     )
+
+
+_FOR_ANALYSTS = (
+    "For analysts (role `analyst`). Aggregates of the reporting projection, which holds no"
+    " personal data; answered with `Cache-Control: no-store`. Identical requests made at the"
+    " same time share one query, and the JSON and CSV forms of a report share it too."
+)
+_BUSY = {
+    "description": "Every place to run or wait for a report is taken (`reports_busy`): try"
+    " again after Retry-After seconds."
+}
+
+
+def _json_answer(report: ReportDefinition) -> dict[str, Any]:
+    body = report.as_json(report.example)
+    example = report_json.envelope(report.name, report_examples.QUERY, body)
+    return {
+        "model": report.json_model,
+        "description": "The report, with exact counts: small cells are flagged, not hidden.",
+        "content": {"application/json": {"example": jsonable_encoder(example)}},
+    }
+
+
+def _csv_answer(report: ReportDefinition) -> dict[str, Any]:
+    example = report_csv.render(report.as_table(report.example))
+    return {
+        "description": "The report as a CSV file (UTF-8), one row per cell: a small cell keeps"
+        " its row, with its measures left empty and `suppressed` true.",
+        "content": {"text/csv": {"schema": {"type": "string"}, "example": example}},
+    }
 
 
 def _attachment(name: str, query: ReportQuery) -> str:
