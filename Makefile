@@ -70,6 +70,7 @@ contracts-check: setup
 # exporting them here would leak into the settings that unit tests build explicitly.
 test: up lint contracts-check
 	@bash deploy/local/chromium.sh
+	@bash deploy/local/kcat.sh
 	$(UV) run --no-sync pytest
 
 token: setup

@@ -210,7 +210,7 @@ async def test_the_operator_client_configuration_is_librdkafkas_and_its_credenti
 def test_kcat_reads_the_operator_configuration() -> None:
     kcat = shutil.which("kcat") or shutil.which("kafkacat")
     if kcat is None:
-        pytest.skip("kcat is not installed (Debian: apt-get install kcat)")
+        pytest.fail("kcat is not installed: `make test` installs it (deploy/local/kcat.sh)")
     listing = subprocess.run(
         [kcat, "-F", str(OPERATOR_CONF), "-L", "-m", "5"],
         capture_output=True,
