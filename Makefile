@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 # Run inside the stack's environment (DSNs, broker, dev JWT secret) without leaking it to make.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help setup up down status clean test lint contracts contracts-check forms token demo migrate bench drills
+.PHONY: help setup up down status clean test lint contracts contracts-check forms token demo migrate bench drills dist
 
 help:
 	@echo "make demo       bring the stack up and play the demo scenario (DEMO_ARGS=--help for options)"
@@ -26,6 +26,7 @@ help:
 	@echo "make forms      regenerate the registration XForm from its XLSForm (services/intake/forms)"
 	@echo "make token ROLE=registrar [CENTRE=gao,kayes]   print a development JWT (no CENTRE: all)"
 	@echo "make migrate    apply every service's migrations"
+	@echo "make dist       the contracts wheel for partners and the SBOM, into dist/"
 	@echo "make drills     fault drills against the running stack, then their table (DRILLS=steady,kafka-down)"
 
 $(UV):
@@ -62,6 +63,9 @@ contracts: setup
 # The registration form: services/intake/forms/registration.md (XLSForm) -> its XForm, by pyxform.
 forms: setup
 	$(UV) run --no-sync python -m retour_intake.forms.build write
+
+dist: setup
+	@bash tools/dist.sh
 
 contracts-check: setup
 	$(UV) run --no-sync python -m retour_contracts.artefacts check

@@ -70,6 +70,8 @@ class Infra:
     """None: the broker takes unauthenticated clients (testcontainers)."""
     kafka_principals: dict[str, KafkaPrincipal] = field(default_factory=dict, repr=False)
     """``operator`` and each service's, by name, when the broker requires SASL."""
+    jaeger_query_url: str | None = None
+    """Jaeger's UI and HTTP API, where the running services' spans are (None: tracing off)."""
 
     def dsn(self, service: str) -> str:
         return self.service_dsns[service]
@@ -146,6 +148,7 @@ def _native_infra() -> Infra:
         kafka_power=_native_kafka_power,
         kafka_sasl_mechanism=mechanism,
         kafka_principals=principals,
+        jaeger_query_url=have("JAEGER_QUERY_URL"),
     )
     if mechanism:
         _operator_by_default(infra)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL, Apache Kafka, their roles, schemas and topics, and the services.
+# The local stack: PostgreSQL, Apache Kafka, their roles, schemas and topics, the gateways
+# (Kannel, an SMTP sink), Jaeger (unless RETOUR_TRACING=off), and the services.
 # Usage: stack.sh up|down|status|clean|env
 # `up` is idempotent and waits until everything is healthy; `down` stops what `up` started.
 source "$(dirname "$0")/lib.sh"
@@ -46,12 +47,20 @@ write_env_file() {
   # Derived lines are rewritten on every `up` so a changed port or admin DSN takes effect.
   sed -i -e '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' \
     -e '/^KAFKA_SECURITY_PROTOCOL=/d;/^KAFKA_SASL_MECHANISM=/d;/_KAFKA_SASL_USERNAME=/d' \
-    -e '/^KANNEL_SENDSMS_URL=/d;/^SMTP_PORT=/d;/^SMS_DELIVERY_REPORT_URL=/d' "$ENV_FILE"
+    -e '/^KANNEL_SENDSMS_URL=/d;/^SMTP_PORT=/d;/^SMS_DELIVERY_REPORT_URL=/d' \
+    -e '/^OTEL_EXPORTER_OTLP_ENDPOINT=/d;/^JAEGER_QUERY_URL=/d' "$ENV_FILE"
   {
     # This checkout's gateways (a second checkout's stack moves their ports).
     echo "KANNEL_SENDSMS_URL=http://127.0.0.1:${RETOUR_KANNEL_SENDSMS_PORT:-13013}/cgi-bin/sendsms"
     echo "SMTP_PORT=${RETOUR_SMTP_PORT:-8025}"
     echo "SMS_DELIVERY_REPORT_URL=http://127.0.0.1:$((8003 + ${RETOUR_PORT_OFFSET:-0}))/sms/delivery-reports"
+    # Where the services send their spans and where they are read back (RETOUR_TRACING=off:
+    # neither, and the services record none).
+    local otlp; otlp="$("$HERE/jaeger.sh" otlp-url)"
+    if [ -n "$otlp" ]; then
+      echo "OTEL_EXPORTER_OTLP_ENDPOINT=$otlp"
+      echo "JAEGER_QUERY_URL=$("$HERE/jaeger.sh" query-url)"
+    fi
     echo "RETOUR_PG_ADMIN_DSN=${admin_dsn%/*}/retour"
     echo "KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BROKERS="$KAFKA_BROKERS" "$HERE/kafka.sh" bootstrap)"
     # How every client authenticates; who it is comes from <NAME>_KAFKA_SASL_USERNAME and
@@ -92,6 +101,7 @@ up() {
   as_operator py -m retour_kit.topics
   as_operator py -m retour_kit.kafka_acls
   "$HERE/kannel.sh" start; "$HERE/smtp.sh" start
+  "$HERE/jaeger.sh" start
   "$HERE/services.sh" start
   status
   printf '\nEnvironment (secrets masked; the full values are in %s):\n' "$ENV_FILE"
@@ -106,6 +116,8 @@ up() {
 down() {
   "$HERE/toxiproxy.sh" stop
   "$HERE/services.sh" stop
+  # After the services: they send their last spans as they stop.
+  "$HERE/jaeger.sh" stop
   "$HERE/smtp.sh" stop; "$HERE/kannel.sh" stop
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
@@ -115,6 +127,7 @@ status() {
   "$HERE/postgres.sh" status
   "$HERE/kafka.sh" status
   "$HERE/kannel.sh" status; "$HERE/smtp.sh" status
+  "$HERE/jaeger.sh" status
   "$HERE/toxiproxy.sh" status
   "$HERE/services.sh" status
 }

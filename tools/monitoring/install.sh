@@ -7,8 +7,8 @@
 #   bin/promql-check   built from main.go beside this file with Prometheus's own rulefmt and
 #           PromQL parser (the version go.mod pins, go.sum its checksums): what
 #           `promtool check rules` checks, plus the metric names each expression reads.
-# Everything comes from the Go module proxy through `go` (module cache and build cache under
-# .local/monitoring/go, so `make clean` removes them and nothing lands in $HOME). A fresh
+# Everything comes from the Go module proxy through `go` (module and build caches under
+# .local/go, shared with the other Go-built tools: tools/go-env.sh). A fresh
 # install takes about a minute and a half on the project's 2-core machine, then nothing.
 set -euo pipefail
 
@@ -25,19 +25,16 @@ OPERATOR_SUM="h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
 log() { printf '[retour] %s\n' "$*" >&2; }
 die() { printf '[retour] error: %s\n' "$*" >&2; exit 1; }
 
+source "${here}/../go-env.sh"
+
 # Without a recent enough Go, nothing else of `make setup` needs it: say so and stop here. The
 # monitoring tests then fail, naming this script, rather than pass without their tools.
 need_go() {
-  local wanted have
-  wanted="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "${here}/go.mod")"
-  have="$(go env GOVERSION 2>/dev/null | sed 's/^go//')" || have=""
-  if [[ -z "${have}" || "$(printf '%s\n%s\n' "${wanted}" "${have}" | sort -V | head -n1)" != "${wanted}" ]]; then
-    log "warning: Go ${wanted} or newer is needed for the monitoring checks (found: ${have:-none});"
+  if ! go_ready "${here}/go.mod"; then
+    log "warning: Go ${GO_WANTED} or newer is needed for the monitoring checks (found: ${GO_FOUND});"
     log "warning: install it (go.dev) and run make setup again, or tests/test_k8s_monitoring.py fails"
     exit 0
   fi
-  export GOTOOLCHAIN=local GOFLAGS="-modcacherw -mod=readonly -buildvcs=false" \
-    GOMODCACHE="${out}/go/mod" GOPATH="${out}/go" GOCACHE="${out}/go/cache"
 }
 
 crds="${out}/crds"

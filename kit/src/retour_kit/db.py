@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
+from retour_kit.telemetry import connection_class
+
 if TYPE_CHECKING:
     from retour_kit.settings import ServiceSettings
 
@@ -158,7 +160,7 @@ async def create_pool(
         command_timeout=limits.command_timeout_seconds,
         init=register_json_codecs,
         server_settings=server_settings,
-        connection_class=asyncpg.Connection,
+        connection_class=connection_class(),
         record_class=asyncpg.Record,
         connect=None,
         setup=None,
@@ -182,6 +184,7 @@ async def connect(
     limits = limits or DatabaseLimits()
     connection = await asyncpg.connect(
         dsn,
+        connection_class=connection_class(),
         timeout=limits.connect_timeout_seconds,
         command_timeout=limits.command_timeout_seconds,
         server_settings=_session_settings(limits, search_path, application_name, server_settings),

@@ -15,6 +15,7 @@ from retour_kit.metrics import HttpMetrics, RequestMetricsMiddleware
 from retour_kit.openapi_documents import complete_document
 from retour_kit.readiness import OK, ReadinessCheck, run_readiness_checks
 from retour_kit.settings import ServiceSettings
+from retour_kit.telemetry import TracingMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -56,6 +57,8 @@ def create_http_app(
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=HttpMetrics.register(registry))
+    # Outermost: the request's span covers every guard, and is current in all of them.
+    app.add_middleware(TracingMiddleware)
     return app
 
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from retour_contracts.envelope import H_TRACEPARENT
 from retour_kit.kafka_security import kafka_options
 from retour_kit.outbox import OutboxRecord
+from retour_kit.telemetry import OutgoingRecord, publishing_spans
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -131,9 +134,10 @@ class KafkaRecordPublisher:
     async def publish_all(self, records: Sequence[OutboxRecord]) -> None:
         producer = await self._producer.started()
         try:
-            await producer.begin_transaction()
-            await self._send_all(producer, records)
-            await producer.commit_transaction()
+            with publishing_spans(records, _outgoing) as traceparents:
+                await producer.begin_transaction()
+                await self._send_all(producer, _traced(records, traceparents))
+                await producer.commit_transaction()
         except BaseException:
             # Whatever state the transaction is in (open, fenced, cut off by the relay's time
             # limit), this producer is done: the next batch starts a fresh one, whose
@@ -151,3 +155,34 @@ class KafkaRecordPublisher:
 
     async def close(self) -> None:
         await self._producer.close()
+
+
+def _outgoing(record: OutboxRecord) -> OutgoingRecord:
+    headers = dict(record.headers)
+    traceparent = headers.get(H_TRACEPARENT)
+    return OutgoingRecord(
+        topic=record.topic,
+        event_id=record.event_id,
+        traceparent=traceparent.decode("latin-1") if traceparent is not None else None,
+    )
+
+
+def _traced(
+    records: Sequence[OutboxRecord], traceparents: Sequence[str | None]
+) -> list[OutboxRecord]:
+    """The records sent with their producer span's traceparent (same trace, the relay's span
+    as parent), so that consumers' spans hang under the relay's; ``None`` keeps the header."""
+    return [
+        record
+        if traceparent is None
+        else replace(record, headers=_with_traceparent(record.headers, traceparent))
+        for record, traceparent in zip(records, traceparents, strict=True)
+    ]
+
+
+def _with_traceparent(
+    headers: Sequence[tuple[str, bytes]], traceparent: str
+) -> list[tuple[str, bytes]]:
+    return [
+        (name, traceparent.encode() if name == H_TRACEPARENT else value) for name, value in headers
+    ]

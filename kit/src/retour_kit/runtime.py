@@ -59,6 +59,7 @@ from retour_kit.readiness import ReadinessCheck, consumer_ready, kafka_ready, po
 from retour_kit.retention import RetentionMetrics, RetentionWorker, expiries
 from retour_kit.safe_errors import describe_error
 from retour_kit.settings import ConsumingSettings, ServiceSettings
+from retour_kit.telemetry import configure_tracing, shutdown_tracing
 from retour_kit.topic_check import check_service_topics, enforced
 from retour_kit.unit_of_work import UnitOfWork
 
@@ -177,9 +178,13 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
     def workers() -> list[Worker]:
         return [*wiring.workers(), *_kit_workers(definition, parts, retention_metrics)]
 
+    service_version = definition.version or version(f"retour-{definition.name}")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with (
+            # First: the pool's connections are traced only if tracing is on when it opens.
+            _tracing(settings, service_version),
             _topics_checked(definition, settings),
             database_ready(
                 database,
@@ -206,7 +211,7 @@ def build_service_app(definition: ServiceDefinition[S], settings: S) -> FastAPI:
         readiness.append(consumer_ready(lambda: consumer.paused_reason))
     app = create_http_app(
         title=f"retour {definition.name}",
-        version=definition.version or version(f"retour-{definition.name}"),
+        version=service_version,
         description=definition.description,
         settings=settings,
         lifespan=lifespan,
@@ -360,6 +365,20 @@ def outbox_transactional_id(service_name: str, schema: str, default_schema: str)
     that prefix allows it; an outbox in another schema (tests, a sandbox) gets its own."""
     base = f"{service_name}-outbox"
     return base if schema == default_schema else f"{base}.{schema}"
+
+
+@asynccontextmanager
+async def _tracing(settings: ServiceSettings, service_version: str) -> AsyncIterator[None]:
+    endpoint = settings.otel_exporter_otlp_endpoint
+    configure_tracing(
+        settings.service_name,
+        endpoint=str(endpoint) if endpoint is not None else None,
+        version=service_version,
+    )
+    try:
+        yield
+    finally:
+        shutdown_tracing()  # exports the last spans: the stop's own, the last batch's
 
 
 @asynccontextmanager

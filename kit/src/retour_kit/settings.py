@@ -89,6 +89,11 @@ class ServiceSettings(KafkaSecuritySettings):
     auth_audience: str | None = None
     auth_issuer: str | None = None
     migrate_on_start: bool = True
+    otel_exporter_otlp_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="Where the service sends its traces, over OTLP/HTTP (Jaeger's collector,"
+        " http://127.0.0.1:4318 locally); unset, no spans are recorded (retour_kit.telemetry).",
+    )
     database_statement_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

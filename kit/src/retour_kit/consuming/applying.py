@@ -17,6 +17,7 @@ import asyncpg
 from retour_kit.consuming.deliveries import Delivery, first_of_each
 from retour_kit.consuming.handlers import HandleBatch
 from retour_kit.consuming.inbox import claim_new_events
+from retour_kit.telemetry import IncomingRecord, consuming_spans
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,24 @@ async def apply_events(
 ) -> Applied:
     """Applies the deliveries not yet in the inbox, in one transaction; raises what the
     handler raised, having rolled everything back."""
+    with consuming_spans(deliveries, _incoming):
+        return await _apply_events(pool, inbox_name, handler, deliveries)
+
+
+def _incoming(delivery: Delivery) -> IncomingRecord:
+    record = delivery.record
+    return IncomingRecord(
+        topic=record.topic,
+        event_id=str(delivery.event_id),
+        traceparent=delivery.parsed.traceparent,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+async def _apply_events(
+    pool: asyncpg.Pool, inbox_name: str, handler: HandleBatch, deliveries: Sequence[Delivery]
+) -> Applied:
     async with pool.acquire() as conn, conn.transaction():
         new_ids = await claim_new_events(conn, inbox_name, [d.event_id for d in deliveries])
         fresh = first_of_each(list(deliveries), new_ids)
