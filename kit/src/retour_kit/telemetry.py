@@ -158,7 +158,9 @@ def _span(
     """A span made current while the block runs; a failure is recorded by its type only."""
     span = _tracer().start_span(name, context=parent, kind=kind, links=links, attributes=attributes)
     try:
-        with trace.use_span(span, end_on_exit=False, record_exception=False):
+        with trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
             yield span
     except BaseException as error:
         span.set_status(Status(StatusCode.ERROR, type(error).__name__))
