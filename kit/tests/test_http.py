@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from retour_test_apps import bare_service_app
 
 from retour_kit.http_limits import BodyRule
+from retour_kit.problems import fields_detail
 from retour_kit.readiness import ReadinessCheck
 
 
@@ -84,6 +85,11 @@ class TestErrorBodies:
                 {"field": "body.host_country", "message": "Field required", "type": "missing"}
             ],
         }
+
+    def test_a_field_wrong_in_two_ways_is_one_invalid_field(self) -> None:
+        detail = fields_detail(["body.phone", "body.phone", "body.arrival_date"])
+        assert detail == "2 fields are invalid: body.phone, body.arrival_date"
+        assert fields_detail(["body.phone", "body.phone"]) == "1 field is invalid: body.phone"
 
     async def test_validation_errors_never_echo_input(self, client: httpx.AsyncClient) -> None:
         response = await client.post(PATH, json={"first_name": ["Awa Traoré"], "host_country": 1})

@@ -178,6 +178,7 @@ class ValidationProblem(Problem):
 
 def fields_detail(fields: list[str]) -> str:
     """The ``detail`` of a validation problem: which fields, never their values."""
-    count = len(fields)
-    named = ", ".join(dict.fromkeys(fields))
-    return f"{count} field{'s are' if count != 1 else ' is'} invalid: {named}"
+    # A field wrong in two ways (too long and badly formed) is one invalid field, named once.
+    named = list(dict.fromkeys(fields))
+    count = len(named)
+    return f"{count} field{'s are' if count != 1 else ' is'} invalid: {', '.join(named)}"
