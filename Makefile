@@ -54,7 +54,7 @@ clean:
 lint: setup
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench drills tests conftest.py
+	$(UV) run --no-sync mypy contracts/src contracts/tests kit/src kit/tests services demo bench drills tests conftest.py examples/partner-consumer
 	$(UV) run --no-sync lint-imports
 
 contracts: setup

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from retour_kit.consuming import EventConsumer
 
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
+PARTNERS = ("partner-example",)
+"""The partners' principals `make up` creates (retour_contracts.catalog.PARTNERS)."""
 
 
 async def _fresh_idempotency_key(request: httpx.Request) -> None:
@@ -69,7 +71,8 @@ class Infra:
     kafka_sasl_mechanism: str | None = None
     """None: the broker takes unauthenticated clients (testcontainers)."""
     kafka_principals: dict[str, KafkaPrincipal] = field(default_factory=dict, repr=False)
-    """``operator`` and each service's, by name, when the broker requires SASL."""
+    """``operator``, each service's and each partner's, by name, when the broker requires
+    SASL."""
     jaeger_query_url: str | None = None
     """Jaeger's UI and HTTP API, where the running services' spans are (None: tracing off)."""
 
@@ -112,6 +115,10 @@ def _env_file_values() -> dict[str, str]:
     return values
 
 
+def _env_name(principal: str) -> str:
+    return principal.upper().replace("-", "_")
+
+
 def _native_infra() -> Infra:
     file_values = _env_file_values()
 
@@ -131,10 +138,10 @@ def _native_infra() -> Infra:
     principals = (
         {
             name: KafkaPrincipal(
-                need(f"{name.upper()}_KAFKA_SASL_USERNAME"),
-                need(f"{name.upper()}_KAFKA_SASL_PASSWORD"),
+                need(f"{_env_name(name)}_KAFKA_SASL_USERNAME"),
+                need(f"{_env_name(name)}_KAFKA_SASL_PASSWORD"),
             )
-            for name in ("operator", *SERVICES)
+            for name in ("operator", *SERVICES, *PARTNERS)
         }
         if mechanism
         else {}

@@ -111,6 +111,22 @@ async def test_each_consumer_writes_the_dead_letters_of_what_it_reads(
     assert any(r.value == marker for r in records)
 
 
+async def test_a_partner_reads_its_subscription_in_its_own_groups_and_writes_nothing(
+    infra: Infra,
+) -> None:
+    """The example partner (retour_contracts.catalog.PARTNERS) reads returnee.registered in
+    groups named after it, and nothing else: no other topic, no other group, no write."""
+    options = infra.kafka_client_options("partner-example")
+    await _read_in_group(options, "returnee.registered", "partner-example-acl-test")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _read_in_group(options, "aid.granted", "partner-example-acl-test")
+    with pytest.raises(GroupAuthorizationFailedError):
+        await _read_in_group(options, "returnee.registered", "reporting-acl-test")
+    for topic in ("returnee.registered", "returnee.registered.dlq"):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _produce(options, topic, b"forged")
+
+
 async def test_no_service_writes_another_services_events(infra: Infra) -> None:
     with pytest.raises(TopicAuthorizationFailedError):
         await _produce(infra.kafka_client_options("intake"), "aid.granted", b"forged")

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from retour_contracts import CATALOG, EventSpec
+from retour_contracts.catalog import PARTNERS
 from retour_contracts.examples import example_for
 from retour_contracts.jsonref import resolve_ref
 
@@ -102,14 +104,33 @@ def test_asyncapi_channels_and_operations(asyncapi: dict[str, Any]) -> None:
         "host": "127.0.0.1:9092",
         "protocol": "kafka",
         "description": "Local Kafka broker of the development stack (make up).",
+        "security": [{"$ref": "#/components/securitySchemes/saslScram"}],
     }
+    assert asyncapi["components"]["securitySchemes"]["saslScram"]["type"] == "scramSha512"
     expected = set()
     for spec in CATALOG:
         expected.add(f"{spec.producer}.send.{spec.topic}")
         for consumer in spec.consumers:
             expected |= {f"{consumer}.receive.{spec.topic}", f"{consumer}.send.{spec.dlq_topic}"}
-    assert set(asyncapi["operations"]) == expected
+    partners = {f"{p.name}.receive.{topic}" for p in PARTNERS for topic in p.reads}
+    assert set(asyncapi["operations"]) == expected | partners
     assert "reporting.receive.aid.granted" in expected
+    assert "partner-example.receive.returnee.registered" in partners
+
+
+def test_asyncapi_receive_operations_name_the_consumer_groups_the_acls_allow(
+    asyncapi: dict[str, Any],
+) -> None:
+    """Each receiver's consumer groups are those named after its principal (kafka_acls)."""
+    for name, operation in asyncapi["operations"].items():
+        if operation["action"] != "receive":
+            continue
+        receiver = name.split(".receive.")[0]
+        group = operation["bindings"]["kafka"]["groupId"]
+        assert group["pattern"] == f"^{receiver}", name
+    reporting = asyncapi["operations"]["reporting.receive.aid.granted"]["bindings"]["kafka"]
+    assert re.match(reporting["groupId"]["pattern"], "reporting-rebuild")
+    assert not re.match(reporting["groupId"]["pattern"], "notifications")
 
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda spec: spec.name)

@@ -18,9 +18,14 @@ CLASSPATH_FILE="$KDIR/classpath.txt"
 # The size of the last cluster started: what `kafka.sh start` restarts when KAFKA_BROKERS is
 # unset (the tests stop and start the broker without knowing the cluster's size).
 SIZE_FILE="$KDIR/brokers"
-# The principals whose SCRAM credentials are created with the cluster; their passwords are
-# generated once into .local/env by stack.sh (<NAME>_KAFKA_SASL_PASSWORD).
-PRINCIPALS=(operator intake reintegration notifications reporting)
+# The principals whose SCRAM credentials are created with the cluster (retour-<name>); their
+# passwords are generated once into .local/env by stack.sh (<NAME>_KAFKA_SASL_PASSWORD, the name
+# upper-cased with - as _). The partners' are those of retour_contracts.catalog.PARTNERS.
+PRINCIPALS=(operator intake reintegration notifications reporting partner-example)
+# What a cluster whose marker file lists nothing was given: the principals before partners.
+FIRST_PRINCIPALS=(operator intake reintegration notifications reporting)
+
+password_var() { local upper=${1^^}; echo "${upper//-/_}_KAFKA_SASL_PASSWORD"; }
 
 install() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
@@ -86,9 +91,9 @@ configure_node() {
 }
 
 # A new cluster gets its SCRAM credentials in its first metadata (format --add-scram), with no
-# broker to ask; a cluster formatted before SASL gets them once it runs (add_principals).
+# broker to ask; an older cluster gets those it lacks once it runs (add_principals).
 format_node() {
-  local n=$1 i=$2 dir cluster_id principal upper
+  local n=$1 i=$2 dir cluster_id principal
   dir=$(node_dir "$n" "$i")
   [ -f "$dir/data/meta.properties" ] && return 0
   local cid_file
@@ -98,22 +103,31 @@ format_node() {
   cluster_id=$(cat "$cid_file")
   local scram=()
   for principal in "${PRINCIPALS[@]}"; do
-    upper=${principal^^}
-    scram+=(--add-scram "SCRAM-SHA-512=[name=retour-$principal,password=$(password_of "${upper}_KAFKA_SASL_PASSWORD")]")
+    scram+=(--add-scram "SCRAM-SHA-512=[name=retour-$principal,password=$(password_of "$(password_var "$principal")")]")
   done
   java -cp "$(cat "$CLASSPATH_FILE")" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; die "formatting Kafka storage failed"; }
-  touch "$dir/data/.retour-sasl"
+  printf '%s\n' "${PRINCIPALS[@]}" >"$dir/data/.retour-sasl"
 }
 
-# The principals of a cluster whose data predates SASL, created through the running brokers
-# as their own principal (PLAIN); once per cluster, then marked like a freshly formatted one.
+# The principals a running cluster lacks, created through its brokers as their own principal
+# (PLAIN): all of them for a cluster whose data predates SASL (no marker file), the ones added
+# since for an older cluster (its marker lists those it has; an empty one, the first five).
 add_principals() {
-  local n=$1 dir principal upper
+  local n=$1 dir principal marker
   dir=$(node_dir "$n" 1)
-  [ -f "$dir/data/.retour-sasl" ] && return 0
-  log "creating the Kafka principals of a cluster formatted before SASL"
+  marker="$dir/data/.retour-sasl"
+  local have=() missing=()
+  if [ -f "$marker" ]; then
+    mapfile -t have <"$marker"
+    ((${#have[@]})) || have=("${FIRST_PRINCIPALS[@]}")
+  fi
+  for principal in "${PRINCIPALS[@]}"; do
+    [[ " ${have[*]} " == *" $principal "* ]] || missing+=("$principal")
+  done
+  ((${#missing[@]})) || return 0
+  log "creating the Kafka principals this cluster lacks: ${missing[*]}"
   local admin="$dir/admin.properties"
   (
     umask 077
@@ -121,16 +135,15 @@ add_principals() {
       "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"retour-broker\" password=\"$(password_of KAFKA_BROKER_SASL_PASSWORD)\";" \
       >"$admin"
   )
-  for principal in "${PRINCIPALS[@]}"; do
-    upper=${principal^^}
+  for principal in "${missing[@]}"; do
     java -cp "$(cat "$CLASSPATH_FILE")" kafka.admin.ConfigCommand --bootstrap-server "$(bootstrap)" \
       --command-config "$admin" --alter --entity-type users --entity-name "retour-$principal" \
-      --add-config "SCRAM-SHA-512=[password=$(password_of "${upper}_KAFKA_SASL_PASSWORD")]" \
+      --add-config "SCRAM-SHA-512=[password=$(password_of "$(password_var "$principal")")]" \
       >"$dir/principals.log" 2>&1 || { cat "$dir/principals.log" >&2; die "creating retour-$principal failed"; }
   done
   rm -f "$admin"
   local i
-  for ((i = 1; i <= n; i++)); do touch "$(node_dir "$n" "$i")/data/.retour-sasl"; done
+  for ((i = 1; i <= n; i++)); do printf '%s\n' "${PRINCIPALS[@]}" >"$(node_dir "$n" "$i")/data/.retour-sasl"; done
 }
 
 start_node() {

@@ -25,7 +25,7 @@ start_one() {
     # Its own Kafka principal too: the ACLs let it produce and consume only its own topics.
     export KAFKA_SASL_USERNAME="${!kafka_user}" KAFKA_SASL_PASSWORD="${!kafka_password}"
     # No service holds another's credentials, nor the operator's.
-    unset OPERATOR_KAFKA_SASL_PASSWORD KAFKA_BROKER_SASL_PASSWORD
+    unset OPERATOR_KAFKA_SASL_PASSWORD KAFKA_BROKER_SASL_PASSWORD PARTNER_EXAMPLE_KAFKA_SASL_PASSWORD
     for other in "${ORDER[@]}"; do unset "${other^^}_KAFKA_SASL_PASSWORD"; done
     # Need-to-know among processes too: only intake holds the master keys.
     [ "$svc" = intake ] || unset MASTER_KEY PREVIOUS_MASTER_KEYS

@@ -38,7 +38,8 @@ write_env_file() {
   # Kafka's SCRAM passwords: the brokers', the operator's and one per service, generated once
   # (the cluster's metadata keeps them from its formatting on) and added to older env files.
   local name
-  for name in KAFKA_BROKER OPERATOR_KAFKA "${SERVICES[@]^^}"; do
+  # PARTNER_EXAMPLE: the example partner's own principal (examples/partner-consumer).
+  for name in KAFKA_BROKER OPERATOR_KAFKA "${SERVICES[@]^^}" PARTNER_EXAMPLE; do
     [[ "$name" == *KAFKA* ]] || name="${name}_KAFKA"
     grep -q "^${name}_SASL_PASSWORD=" "$ENV_FILE" || echo "${name}_SASL_PASSWORD=$(random_secret)" >>"$ENV_FILE"
   done
@@ -68,6 +69,7 @@ write_env_file() {
     echo "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
     echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
     echo "OPERATOR_KAFKA_SASL_USERNAME=retour-operator"
+    echo "PARTNER_EXAMPLE_KAFKA_SASL_USERNAME=retour-partner-example"
     for svc in "${SERVICES[@]}"; do
       echo "${svc^^}_DATABASE_URL=postgresql://$svc:$(env_get "${svc^^}_DB_PASSWORD")@$host_part/retour"
       echo "${svc^^}_KAFKA_SASL_USERNAME=retour-$svc"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from retour_contracts.catalog import PARTNER_EXAMPLE
 from retour_kit.kafka_acls import (
     AclRule,
     Operation,
     PatternType,
     ResourceType,
+    partner_rules,
     plan_acls,
     service_rules,
 )
@@ -61,11 +63,23 @@ def test_every_service_may_write_idempotently() -> None:
         ) in service_rules(service)
 
 
-def test_only_allow_rules_for_the_four_service_principals() -> None:
+def test_only_allow_rules_for_the_four_service_principals_and_the_partners() -> None:
     principals = {rule.principal for rule in plan_acls()}
     assert principals == {
         "User:retour-intake",
         "User:retour-reintegration",
         "User:retour-notifications",
         "User:retour-reporting",
+        "User:retour-partner-example",
     }
+
+
+def test_a_partner_reads_what_it_subscribes_to_in_its_own_groups_and_writes_nothing() -> None:
+    rules = partner_rules(PARTNER_EXAMPLE)
+    user = "User:retour-partner-example"
+    topic, group = ResourceType.TOPIC, ResourceType.GROUP
+    assert AclRule(user, topic, "returnee.registered", PatternType.LITERAL, Operation.READ) in rules
+    assert AclRule(user, group, "partner-example", PatternType.PREFIXED, Operation.READ) in rules
+    assert {r.resource_name for r in rules if r.resource_type == topic} == {"returnee.registered"}
+    assert {r.operation for r in rules} == {Operation.READ, Operation.DESCRIBE}
+    assert all(r.principal == user for r in rules)

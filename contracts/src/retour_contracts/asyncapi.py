@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from retour_contracts.catalog import CATALOG, EventSpec
+from retour_contracts.catalog import CATALOG, PARTNERS, EventSpec
 from retour_contracts.dlq import DLQ_HEADER_DESCRIPTIONS
 from retour_contracts.envelope import (
     CONTENT_TYPE,
@@ -37,6 +37,7 @@ ASYNCAPI_VERSION = "3.0.0"
 API_VERSION = "1.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 DEAD_LETTER = "deadLetter"
+SECURITY_SCHEME = "saslScram"
 _SCHEMA_REF = "#/components/schemas/{model}"
 
 # Fixed envelope values for the examples, so the document is reproducible.
@@ -77,11 +78,16 @@ def asyncapi_document() -> dict[str, Any]:
                 "host": "127.0.0.1:9092",
                 "protocol": "kafka",
                 "description": "Local Kafka broker of the development stack (make up).",
+                "security": [{"$ref": f"#/components/securitySchemes/{SECURITY_SCHEME}"}],
             }
         },
         "channels": _channels(),
         "operations": _operations(),
-        "components": {"schemas": schemas, "messages": messages},
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+            "securitySchemes": {SECURITY_SCHEME: _security_scheme()},
+        },
     }
 
 
@@ -133,7 +139,8 @@ def _channels() -> dict[str, Any]:
             "address": topic,
             "title": topic,
             "summary": _summary(first),
-            "description": f"Produced by {first.producer}; consumed by {consumers}.",
+            "description": f"Produced by {first.producer}; consumed by {consumers}."
+            + _partners_reading(topic),
             "messages": {
                 _message_id(spec): {"$ref": f"#/components/messages/{_message_id(spec)}"}
                 for spec in specs
@@ -162,6 +169,11 @@ def _channels() -> dict[str, Any]:
     return channels
 
 
+def _partners_reading(topic: str) -> str:
+    partners = ", ".join(p.name for p in PARTNERS if topic in p.reads)
+    return f" Partners reading it: {partners}." if partners else ""
+
+
 def _operations() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for topic, specs in _by_topic().items():
@@ -183,6 +195,7 @@ def _operations() -> dict[str, Any]:
                 "channel": channel,
                 "summary": f"{consumer} consumes {topic}.",
                 "messages": message_refs,
+                "bindings": _group_binding(consumer),
             }
             operations[f"{consumer}.send.{dlq}"] = {
                 "action": "send",
@@ -190,7 +203,49 @@ def _operations() -> dict[str, Any]:
                 "summary": f"{consumer} dead-letters {topic} records it cannot process.",
                 "messages": [{"$ref": f"#/channels/{dlq}/messages/{DEAD_LETTER}"}],
             }
+    for partner in PARTNERS:
+        for topic in partner.reads:
+            operations[f"{partner.name}.receive.{topic}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{topic}"},
+                "summary": f"The partner {partner.name} reads {topic}.",
+                "description": partner.description,
+                "messages": [
+                    {"$ref": f"#/channels/{topic}/messages/{_message_id(spec)}"}
+                    for spec in CATALOG
+                    if spec.topic == topic
+                ],
+                "bindings": _group_binding(partner.name),
+            }
     return operations
+
+
+def _group_binding(principal: str) -> dict[str, Any]:
+    """The consumer groups a principal may use: the ACLs allow those named after it."""
+    return {
+        "kafka": {
+            "groupId": {
+                "type": "string",
+                "pattern": f"^{principal}",
+                "description": f"A consumer group whose name starts with `{principal}`.",
+            },
+            "clientId": {"type": "string", "examples": [f"retour-{principal}"]},
+            "bindingVersion": KAFKA_BINDING_VERSION,
+        }
+    }
+
+
+def _security_scheme() -> dict[str, Any]:
+    return {
+        "type": "scramSha512",
+        "description": (
+            "SASL/SCRAM-SHA-512. Each service and each partner authenticates as its own"
+            " principal, `retour-<name>`; ACLs let it write only the topics this document says"
+            " it sends (and the dead-letter topics of what it consumes), read only those it"
+            " receives, in consumer groups whose names start with its name (docs/operations.md,"
+            " docs/partners.md). Personal data travels sealed: see `sealed_personal`."
+        ),
+    }
 
 
 def _key_schema(spec: EventSpec[Any]) -> dict[str, Any]:

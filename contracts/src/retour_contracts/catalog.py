@@ -273,6 +273,28 @@ CATALOG: tuple[EventSpec[Any], ...] = (
 breaking change is introduced; ``spec_for_topic`` returns the highest one."""
 
 
+@dataclass(frozen=True)
+class Partner:
+    """An organisation outside retour that subscribes to some topics with a Kafka principal of
+    its own (``retour-<name>``), in consumer groups named ``<name>...``, and may write nothing
+    (docs/partners.md). Personal data reaches it only through intake's key store, for the
+    returnees who consented to partner sharing."""
+
+    name: str
+    reads: tuple[str, ...]
+    description: str
+
+
+PARTNER_EXAMPLE = Partner(
+    name="partner-example",
+    reads=(RETURNEE_REGISTERED_V2.topic,),
+    description="The example partner of examples/partner-consumer: an organisation that follows"
+    " up returnees who agreed to it, and must see nobody else's personal data.",
+)
+PARTNERS: tuple[Partner, ...] = (PARTNER_EXAMPLE,)
+"""Every partner principal the brokers know; each is granted exactly what it reads."""
+
+
 def spec_for_topic(topic: str) -> EventSpec[Any]:
     """Current (highest) version of the event published on ``topic``; ``KeyError`` if unknown."""
     specs = [spec for spec in CATALOG if spec.topic == topic]

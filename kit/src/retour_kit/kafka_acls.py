@@ -16,6 +16,10 @@ gets its rights from the same line that declares it. Per service principal
 - WRITE and DESCRIBE on the transactional ids starting with ``retour-<service>`` (the outbox
   relay's transactional producer, ``retour-<schema>-outbox``).
 
+A partner (``PARTNERS`` in the catalogue, ``User:retour-<partner>``) gets READ and DESCRIBE on
+the topics it subscribes to and READ on the consumer groups whose names start with its name;
+nothing else.
+
 DESCRIBE_CONFIGS lets a service check at start-up that its topics are replicated safely
 (retour_kit.topic_check). The brokers and the operator (``retour-operator``) are super users
 in the brokers' configuration and need no ACL.
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest
 
-from retour_contracts.catalog import CATALOG, SERVICES
+from retour_contracts.catalog import CATALOG, PARTNERS, SERVICES, Partner
 from retour_kit.kafka_security import kafka_options
 from retour_kit.topics import connected_admin
 
@@ -131,8 +135,27 @@ def service_rules(service: str) -> list[AclRule]:
     return sorted(set(rules))
 
 
-def plan_acls(services: Iterable[str] = SERVICES) -> list[AclRule]:
-    return [rule for service in services for rule in service_rules(service)]
+def partner_rules(partner: Partner) -> list[AclRule]:
+    """A partner's ACLs: read (and describe) the topics it subscribes to, in consumer groups
+    named after it; no write anywhere, not even to a dead-letter topic, which holds records of
+    every returnee."""
+    user = f"User:{principal_of(partner.name)}"
+    reads = [
+        AclRule(user, ResourceType.TOPIC, topic, PatternType.LITERAL, op)
+        for topic in partner.reads
+        for op in (Operation.READ, Operation.DESCRIBE)
+    ]
+    group = AclRule(user, ResourceType.GROUP, partner.name, PatternType.PREFIXED, Operation.READ)
+    return sorted({*reads, group})
+
+
+def plan_acls(
+    services: Iterable[str] = SERVICES, partners: Iterable[Partner] = PARTNERS
+) -> list[AclRule]:
+    return [
+        *(rule for service in services for rule in service_rules(service)),
+        *(rule for partner in partners for rule in partner_rules(partner)),
+    ]
 
 
 class AclRefused(RuntimeError):
@@ -175,7 +198,10 @@ def main() -> int:
         sys.stderr.write("kafka_acls: the cluster has no principals without SASL; nothing to do\n")
         return 0
     created = asyncio.run(apply_acls(bootstrap, plan_acls()))
-    sys.stdout.write(f"kafka ACLs in place: {created} bindings for {len(SERVICES)} services\n")
+    sys.stdout.write(
+        f"kafka ACLs in place: {created} bindings for {len(SERVICES)} services"
+        f" and {len(PARTNERS)} partner(s)\n"
+    )
     return 0
 
 
