@@ -36,7 +36,8 @@ $(UV):
 setup: $(UV)
 	@$(UV) sync --all-packages --locked --quiet
 	@bash web/build.sh
-	@bash tools/api-lint/install.sh
+	@bash tools/npm-ci.sh tools/api-lint
+	@bash tools/npm-ci.sh tools/a11y
 	@bash tools/monitoring/install.sh
 
 up: setup

@@ -2,7 +2,7 @@
 repository's ruleset (.spectral.yaml: Spectral's own OpenAPI rules, and retour's: errors are
 problem details only, writes declare their 428, CSV exports are CSV), without a warning.
 
-Spectral is installed by `make setup` (tools/api-lint/install.sh, from the npm registry,
+Spectral is installed by `make setup` (tools/npm-ci.sh tools/api-lint, from the npm registry,
 pinned by its lock). The apps are built pointing at nothing, as in test_service_apps.
 """
 

@@ -2,7 +2,9 @@
 an analyst token, draws its charts from the service's own reports (registrations, aid and
 activities, the case reports: plans, visits, referrals, scores, closures, and the expected
 arrivals of each wave), hides small cells,
-and fetches nothing from anywhere else. A screenshot is kept under test-artifacts/.
+and fetches nothing from anywhere else. It speaks French unless asked for English, shows labels
+rather than codes, downloads each panel's CSV (from the keyboard too), and passes axe-core's
+WCAG 2.1 A and AA rules. Screenshots are kept under test-artifacts/.
 
 Chromium comes from `deploy/local/chromium.sh` (apt); Playwright never downloads a browser.
 """
@@ -14,6 +16,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,6 +41,21 @@ from retour_test_infra import Infra, eventually
 
 pytestmark = pytest.mark.integration
 
+AXE = Path(__file__).resolve().parent.parent / "tools" / "a11y" / "node_modules" / "axe-core"
+FRENCH_CATEGORIES = {
+    "Hébergement",
+    "Alimentation",
+    "Soins médicaux",
+    "Espèces",
+    "Transport",
+    "Soutien psychosocial",
+    "Formation professionnelle",
+    "Subvention de création d'entreprise",
+    "Kit en nature",
+    "Éducation",
+    "Logement",
+}
+
 CHARTS = ("chart-monthly", "chart-72h", "chart-aid", "chart-activities")
 CASE_CHARTS = (
     "chart-expected",
@@ -58,8 +76,14 @@ class Dashboard:
     foreign_requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    async def page(self) -> Page:
-        page = await self.browser.new_page(viewport={"width": 1400, "height": 1000})
+    async def page(self, *, locale: str = "en-US", bypass_csp: bool = False) -> Page:
+        """A page whose browser prefers ``locale``; ``bypass_csp`` lets a test inject axe."""
+        page = await self.browser.new_page(
+            viewport={"width": 1400, "height": 1000},
+            locale=locale,
+            bypass_csp=bypass_csp,
+            accept_downloads=True,
+        )
         await refuse_other_origins(page, urlsplit(self.url).netloc, self.foreign_requests)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on(
@@ -208,3 +232,112 @@ async def test_the_page_forbids_scripts_from_anywhere_else(dashboard: Dashboard)
     assert "script-src 'self'" in policy
     assert "default-src 'none'" in policy
     assert '<script src="/dashboard.js"' in response.text
+
+
+async def ready(page: Page) -> None:
+    await page.wait_for_selector("body[data-ready='true']", timeout=15_000)
+
+
+async def caption_of(page: Page, chart: str) -> str:
+    return await page.locator(f"figure:has(#{chart}) figcaption").inner_text()
+
+
+async def test_the_dashboard_speaks_french_with_labels_not_codes(dashboard: Dashboard) -> None:
+    page = await dashboard.page(locale="fr-FR")
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await ready(page)
+    language = await page.evaluate("document.documentElement.lang")
+    caption = await caption_of(page, "chart-aid")
+    texts: list[str] = await page.evaluate(
+        "[...document.querySelectorAll('.chart text, .chart title, .tile .label')]"
+        ".map((node) => node.textContent)"
+    )
+    status = await page.locator("#status").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "reporting-dashboard-fr.png"), full_page=True)
+    await page.close()
+
+    assert language == "fr"
+    assert caption == "Aides accordées, par catégorie"
+    assert status.startswith("Mis à jour le")
+    assert [text for text in texts if "_" in text] == []  # no code such as in_kind_kit
+    assert FRENCH_CATEGORIES & set(texts)
+    assert {"Bamako", "Kayes"} <= set(texts)  # the centres' legend, as names
+    assert "Personnes arrivées" in texts
+    assert dashboard.errors == []
+
+
+async def test_english_on_request_and_the_choice_is_kept(dashboard: Dashboard) -> None:
+    page = await dashboard.page(locale="en-US")
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await ready(page)
+    english = await caption_of(page, "chart-aid")
+    await page.evaluate("document.body.dataset.ready = 'false'")
+    await page.select_option("#language", "fr")
+    await ready(page)
+    switched = await caption_of(page, "chart-aid")
+    await page.reload()
+    await ready(page)
+    kept = await caption_of(page, "chart-aid")
+    await page.close()
+
+    assert english == "Aid granted, by category"
+    assert switched == kept == "Aides accordées, par catégorie"
+
+
+async def test_each_panel_downloads_its_report_as_csv(dashboard: Dashboard) -> None:
+    page = await dashboard.page(locale="fr-FR")
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await ready(page)
+    buttons = await page.locator("figure button.csv").count()
+    async with page.expect_download() as started:
+        # From the keyboard: focus the aid panel's button, press Enter.
+        await page.locator("figure:has(#chart-aid) button.csv").focus()
+        await page.keyboard.press("Enter")
+    download = await started.value
+    saved = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    status = await page.locator("#status").inner_text()
+    name = await page.locator("figure:has(#chart-aid) button.csv").get_attribute("aria-label")
+    await page.close()
+    async with httpx.AsyncClient() as http:
+        direct = await http.get(
+            f"{dashboard.url}reports/aid.csv",
+            headers={"Authorization": f"Bearer {dashboard.analyst}"},
+        )
+
+    assert buttons == 10  # one per panel
+    assert download.suggested_filename.startswith("aid_")
+    assert download.suggested_filename.endswith(".csv")
+    assert saved == direct.content
+    assert b"suppressed" in direct.content.splitlines()[0]  # the API's CSV, header first
+    assert download.suggested_filename in status
+    assert name == "Télécharger (CSV) : Aides accordées, par catégorie"  # the visible text first
+
+
+async def violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A and AA rules over the page as it is now."""
+    await page.add_script_tag(path=str(AXE / "axe.min.js"))
+    found: list[str] = await page.evaluate(
+        """async () => {
+             const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+             const result = await axe.run(document, { runOnly: { type: "tag", values: tags } });
+             return result.violations.map(
+               (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+           }"""
+    )
+    return found
+
+
+async def test_the_dashboard_and_its_sign_in_pass_axe(dashboard: Dashboard) -> None:
+    if not (AXE / "axe.min.js").exists():
+        pytest.fail("axe-core is missing: run make setup (tools/npm-ci.sh tools/a11y)")
+    page = await dashboard.page(locale="fr-FR", bypass_csp=True)
+    await page.goto(dashboard.url)
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    at_sign_in = await violations(page)
+    await page.goto(f"{dashboard.url}#token={dashboard.analyst}")
+    await ready(page)
+    on_the_board = await violations(page)
+    await page.close()
+
+    assert at_sign_in == []
+    assert on_the_board == []

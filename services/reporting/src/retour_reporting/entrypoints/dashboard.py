@@ -31,6 +31,7 @@ _SECURITY_HEADERS = {
 _ASSETS = {
     "/": ("dashboard.html", "text/html; charset=utf-8"),
     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/dashboard-texts.js": ("dashboard-texts.js", "text/javascript; charset=utf-8"),
     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 

@@ -1,8 +1,10 @@
 // The reporting dashboard: fetches the JSON reports with the analyst's token and draws them
-// as inline SVG. No library and no network access beyond this service.
+// as inline SVG, in French or English (dashboard-texts.js). No library and no network access
+// beyond this service.
 "use strict";
 
 const TOKEN_KEY = "retour.reporting.token";
+const LANGUAGE_KEY = "retour.reporting.language";
 const SMALL = 5; // cells under this many people are drawn at this size, hatched, labelled "<5"
 const SVG = "http://www.w3.org/2000/svg";
 const CENTRE_COLOURS = {
@@ -10,6 +12,51 @@ const CENTRE_COLOURS = {
 };
 
 class SignInNeeded extends Error {}
+
+// ---- language: French unless the reader asked for English (the switch, or a browser whose
+// first language is English); the choice is remembered in this browser ----
+
+function chosenLanguage() {
+  const stored = localStorage.getItem(LANGUAGE_KEY);
+  if (stored === "fr" || stored === "en") return stored;
+  const first = (navigator.languages && navigator.languages[0]) || navigator.language || "fr";
+  return first.toLowerCase().startsWith("en") ? "en" : "fr";
+}
+
+let language = "fr";
+
+function t(key, values = {}) {
+  const text = window.RETOUR_TEXTS[language][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+// A code's label; a code the texts do not know keeps its words, underscores as spaces.
+function label(kind, code) {
+  return window.RETOUR_LABELS[language][kind]?.[code] ?? String(code).replaceAll("_", " ");
+}
+
+const locale = () => (language === "fr" ? "fr-FR" : "en-GB");
+const count = (n) => Number(n).toLocaleString(locale());
+const decimal = (n, digits) =>
+  Number(n).toLocaleString(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const percent = (share) => `${decimal(share * 100, 1)} %`;
+
+function applyTexts() {
+  document.documentElement.lang = language;
+  document.title = t("page_title");
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  }
+  for (const node of document.querySelectorAll("option[data-label]")) {
+    node.textContent = label(node.dataset.label, node.value);
+  }
+  for (const button of document.querySelectorAll("button.csv")) {
+    const caption = button.closest("figure").querySelector("figcaption").textContent;
+    button.setAttribute("aria-label", t("download_csv_of", { name: caption }));
+  }
+  document.getElementById("language").value = language;
+}
 
 // ---- the token: from the address fragment once, then from this tab's sessionStorage ----
 
@@ -25,17 +72,46 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-async function report(name, params) {
-  const response = await fetch(`/reports/${name}?${params}`, {
-    headers: { Authorization: `Bearer ${token()}` },
-  });
+async function authorised(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
   if (response.status === 401 || response.status === 403) {
     throw new SignInNeeded((await response.json()).detail);
   }
   if (!response.ok) {
-    throw new Error(`${name}: HTTP ${response.status}`);
+    throw new Error(`${path.split("?")[0]}: HTTP ${response.status}`);
   }
-  return response.json();
+  return response;
+}
+
+async function report(name, params) {
+  return (await authorised(`/reports/${name}?${params}`)).json();
+}
+
+function filters() {
+  const form = new FormData(document.getElementById("filters"));
+  return new URLSearchParams([...form.entries()].filter(([, v]) => v !== ""));
+}
+
+// A panel's report as the API's CSV (small cells suppressed), saved under the name the API
+// gives it. Fetched with the token, so it cannot be a plain link.
+async function downloadCsv(button) {
+  try {
+    const response = await authorised(`/reports/${button.dataset.report}.csv?${filters()}`);
+    const disposition = response.headers.get("content-disposition") || "";
+    const file = disposition.match(/filename="([^"]+)"/)?.[1] || `${button.dataset.report}.csv`;
+    const address = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = address;
+    link.download = file;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(address), 10_000);
+    setStatus(t("downloaded", { file }));
+  } catch (error) {
+    if (error instanceof SignInNeeded) return showSignIn(t("sign_in_needed", { detail: error.message }));
+    setStatus(String(error.message || error), true);
+  }
 }
 
 // ---- SVG helpers ----
@@ -84,24 +160,24 @@ function empty(container, message) {
 
 // Sorted by what is drawn, so the order of small cells reveals nothing of their true size.
 const byDrawnSize = (a, b) => b.value - a.value || a.label.localeCompare(b.label);
-const shown = (n, small) => (small ? "<5" : n.toLocaleString("en"));
+const shown = (n, small) => (small ? "<5" : count(n));
 const drawn = (n, small) => (small ? SMALL : n);
 
 // ---- charts ----
 
 function monthlyChart(container, rows) {
-  if (!rows.length) return empty(container, "No registrations in this period.");
+  if (!rows.length) return empty(container, t("no_registrations"));
   const months = [...new Set(rows.map((r) => r.month))].sort();
   const centres = [...new Set(rows.map((r) => r.reception_centre))].sort();
   const totals = months.map((m) => rows.filter((r) => r.month === m)
     .reduce((sum, r) => sum + drawn(r.people, r.small_cell), 0));
   const max = Math.max(...totals, 1);
   const [width, height, left, bottom, top] = [640, 300, 40, 40, 24];
-  const svg = canvas(container, width, height, "Registrations per month by reception centre");
+  const svg = canvas(container, width, height, t("chart_label_monthly"));
   const step = (width - left - 10) / months.length;
   const scale = (height - bottom - top) / max;
   svg.append(el("line", { class: "axis", x1: left, y1: height - bottom, x2: width - 10, y2: height - bottom }));
-  svg.append(el("text", { x: 4, y: top - 8, class: "muted" }, `max ${max.toLocaleString("en")}`));
+  svg.append(el("text", { x: 4, y: top - 8, class: "muted" }, t("max", { n: count(max) })));
   let bars = 0;
   months.forEach((month, i) => {
     let y = height - bottom;
@@ -112,7 +188,7 @@ function monthlyChart(container, rows) {
       y -= h;
       bar(svg, container, { x: left + i * step + 2, y, width: step - 4, height: h },
         CENTRE_COLOURS[centre] || "#777", row.small_cell,
-        `${month} · ${centre}: ${shown(row.people, row.small_cell)}`);
+        `${month} · ${label("centre", centre)}: ${shown(row.people, row.small_cell)}`);
       bars += 1;
     }
     svg.append(el("text", { x: left + i * step + step / 2, y: height - bottom + 14, "text-anchor": "middle" },
@@ -121,14 +197,14 @@ function monthlyChart(container, rows) {
   centres.forEach((centre, i) => {
     const x = left + i * 110;
     svg.append(el("rect", { x, y: height - 16, width: 10, height: 10, fill: CENTRE_COLOURS[centre] || "#777" }));
-    svg.append(el("text", { x: x + 14, y: height - 7 }, centre));
+    svg.append(el("text", { x: x + 14, y: height - 7 }, label("centre", centre)));
   });
   container.dataset.bars = String(bars);
 }
 
 // items: [{label, value, small, text}] drawn as horizontal bars against `max`.
 function horizontalBars(container, items, { max, label, colour, target = null }) {
-  if (!items.length) return empty(container, "Nothing in this period.");
+  if (!items.length) return empty(container, t("nothing"));
   const [width, rowHeight, left, right] = [640, 26, 150, 170];
   const height = items.length * rowHeight + 10;
   const svg = canvas(container, width, height, label);
@@ -148,41 +224,42 @@ function horizontalBars(container, items, { max, label, colour, target = null })
 }
 
 function complianceChart(container, kpis) {
-  const groups = [{ value: "all centres", ...kpis }, ...kpis.by_centre];
+  const groups = [{ value: null, ...kpis }, ...kpis.by_centre];
   const items = groups
     .filter((g) => g.cohort.people > 0)
     .map((g) => {
       const s = g.immediate_assistance_within_72h;
-      const percent = s.share === null ? 0 : s.share * 100;
+      const share = s.share === null ? 0 : s.share;
       return {
-        label: g.value, value: s.small_cell ? 100 : percent, small: s.small_cell,
-        text: s.small_cell ? "<5 people" : `${percent.toFixed(1)} % of ${s.of.toLocaleString("en")}`,
+        label: g.value === null ? t("all") : label("centre", g.value),
+        value: s.small_cell ? 100 : share * 100, small: s.small_cell,
+        text: s.small_cell ? t("people_small") : t("percent_of", { percent: percent(share), n: count(s.of) }),
       };
     });
   horizontalBars(container, items, {
-    max: 100, label: "Share of returnees aided within 72 hours", colour: "#1f6f8b", target: 100,
+    max: 100, label: t("chart_label_72h"), colour: "#1f6f8b", target: 100,
   });
 }
 
 function aidChart(container, aid) {
   const items = (aid.breakdowns.category || []).map((c) => ({
-    label: c.value.replaceAll("_", " "), value: drawn(c.aids, c.small_cell), small: c.small_cell,
-    text: c.small_cell ? "<5 people"
-      : `${c.aids.toLocaleString("en")} aids · ${c.people.toLocaleString("en")} people`
-        + (Number(c.total_xof) > 0 ? ` · ${Number(c.total_xof).toLocaleString("en")} XOF` : ""),
+    label: label("category", c.value), value: drawn(c.aids, c.small_cell), small: c.small_cell,
+    text: c.small_cell ? t("people_small")
+      : t("aids_people", { aids: count(c.aids), people: count(c.people) })
+        + (Number(c.total_xof) > 0 ? ` · ${count(c.total_xof)} XOF` : ""),
   })).sort(byDrawnSize);
   const max = Math.max(...items.map((i) => i.value), 1);
-  horizontalBars(container, items, { max, label: "Aid granted by category", colour: "#e08a2c" });
+  horizontalBars(container, items, { max, label: t("chart_label_aid"), colour: "#e08a2c" });
 }
 
 function activityChart(container, activities) {
   const items = (activities.breakdowns.sector || []).map((c) => ({
-    label: c.value, value: drawn(c.activities, c.small_cell), small: c.small_cell,
-    text: c.small_cell ? "<5 people"
-      : `${c.activities.toLocaleString("en")} activities · ${c.participants.toLocaleString("en")} people`,
+    label: label("sector", c.value), value: drawn(c.activities, c.small_cell), small: c.small_cell,
+    text: c.small_cell ? t("people_small")
+      : t("activities_people", { activities: count(c.activities), people: count(c.participants) }),
   })).sort(byDrawnSize);
   const max = Math.max(...items.map((i) => i.value), 1);
-  horizontalBars(container, items, { max, label: "Activities launched by sector", colour: "#5a9e4b" });
+  horizontalBars(container, items, { max, label: t("chart_label_activities"), colour: "#5a9e4b" });
 }
 
 // ---- the case reports ----
@@ -191,7 +268,7 @@ const STATUS_COLOURS = { sent: "#8a94a0", accepted: "#1f6f8b", completed: "#5a9e
 const DIMENSION_COLOURS = {
   economic: "#e08a2c", social: "#1f6f8b", psychosocial: "#8a5bb0", composite: "#1d2733",
 };
-const percentOf = (s) => `${((s.share || 0) * 100).toFixed(1)} %`;
+const percentOf = (s) => percent(s.share || 0);
 
 // A share per group as a horizontal bar out of 100 %, small shares hatched at full width.
 function shareBars(container, groups, { label, colour, text }) {
@@ -203,35 +280,38 @@ function shareBars(container, groups, { label, colour, text }) {
 }
 
 function plansChart(container, plans) {
-  const groups = [{ value: "all centres", ...plans }, ...plans.by_centre]
+  const groups = [{ value: null, ...plans }, ...plans.by_centre]
     .filter((g) => g.with_plan.people > 0)
-    .map((g) => ({ label: g.value, share: g.agreed_within_aim, median: g.median_days_to_plan }));
+    .map((g) => ({
+      label: g.value === null ? t("all") : label("centre", g.value),
+      share: g.agreed_within_aim, median: g.median_days_to_plan,
+    }));
   shareBars(container, groups, {
-    label: `Share of first plans agreed within ${plans.aim_days} days of arrival`, colour: "#1f6f8b",
-    text: (g) => `${percentOf(g.share)} of ${g.share.of.toLocaleString("en")}`
-      + (g.median.small_cell || g.median.days === null ? "" : ` · median ${g.median.days} d`),
+    label: t("chart_label_plans", { days: plans.aim_days }), colour: "#1f6f8b",
+    text: (g) => t("percent_of", { percent: percentOf(g.share), n: count(g.share.of) })
+      + (g.median.small_cell || g.median.days === null ? "" : ` · ${t("median_days", { days: g.median.days })}`),
   });
 }
 
 function followUpChart(container, followUps) {
   const groups = followUps.periods
     .filter((p) => p.completion.of > 0)
-    .map((p) => ({ label: `${p.period_months} months`, share: p.completion, overdue: p.overdue }));
+    .map((p) => ({ label: t("months", { n: p.period_months }), share: p.completion, overdue: p.overdue }));
   shareBars(container, groups, {
-    label: "Share of due monitoring visits completed", colour: "#5a9e4b",
-    text: (g) => `${percentOf(g.share)} of ${g.share.of.toLocaleString("en")} due`
-      + ` · ${shown(g.overdue.visits, g.overdue.small_cell)} overdue`,
+    label: t("chart_label_follow_ups"), colour: "#5a9e4b",
+    text: (g) => t("due", { percent: percentOf(g.share), n: count(g.share.of) })
+      + ` · ${t("overdue", { n: shown(g.overdue.visits, g.overdue.small_cell) })}`,
   });
 }
 
 // One bar per row, made of segments (small ones hatched at the size of 5).
-function stackedBars(container, rows, { label, colours, right = 90 }) {
-  if (!rows.length) return empty(container, "Nothing in this period.");
+function stackedBars(container, rows, { label: title, colours, kind, right = 90 }) {
+  if (!rows.length) return empty(container, t("nothing"));
   const [width, rowHeight, left] = [640, 26, 190];
   const height = rows.length * rowHeight + 30;
   const totals = rows.map((r) => r.segments.reduce((sum, s) => sum + drawn(s.value, s.small), 0));
   const scale = (width - left - right) / Math.max(...totals, 1);
-  const svg = canvas(container, width, height, label);
+  const svg = canvas(container, width, height, title);
   let bars = 0;
   rows.forEach((row, i) => {
     const y = 5 + i * rowHeight;
@@ -240,7 +320,7 @@ function stackedBars(container, rows, { label, colours, right = 90 }) {
     for (const s of row.segments.filter((s) => s.value > 0)) {
       const w = drawn(s.value, s.small) * scale;
       bar(svg, container, { x, y: y + 3, width: w, height: rowHeight - 8 }, colours[s.name],
-        s.small, `${row.label} · ${s.name}: ${shown(s.value, s.small)}`);
+        s.small, `${row.label} · ${label(kind, s.name)}: ${shown(s.value, s.small)}`);
       x += w;
       bars += 1;
     }
@@ -248,7 +328,7 @@ function stackedBars(container, rows, { label, colours, right = 90 }) {
   });
   Object.entries(colours).forEach(([name, colour], i) => {
     svg.append(el("rect", { x: left + i * 110, y: height - 16, width: 10, height: 10, fill: colour }));
-    svg.append(el("text", { x: left + i * 110 + 14, y: height - 7 }, name));
+    svg.append(el("text", { x: left + i * 110 + 14, y: height - 7 }, label(kind, name)));
   });
   container.dataset.bars = String(bars);
 }
@@ -260,47 +340,50 @@ function referralChart(container, referrals) {
       .map(([name, c]) => ({ name, value: c.referrals, small: c.small_cell })),
     text: shown(p.referrals, p.small_cell),
   }));
-  stackedBars(container, rows, { label: "Referrals by partner and status", colours: STATUS_COLOURS });
+  stackedBars(container, rows, {
+    label: t("chart_label_referrals"), colours: STATUS_COLOURS, kind: "status",
+  });
 }
 
 // Mean scores (0 to 1) of each series, one bar per dimension; a small cell has no mean and is
 // drawn hatched across the whole scale.
 function scoresChart(container, sustainability) {
   const items = sustainability.series.flatMap((s) => {
-    const name = s.kind === "baseline" ? "baseline" : `${s.period_months} months`;
+    const name = s.kind === "baseline" ? t("baseline") : t("months", { n: s.period_months });
     const means = s.total.means;
     return Object.keys(DIMENSION_COLOURS).map((dimension) => ({
-      label: `${name} · ${dimension}`, series: `${s.method}, ${s.total.people} people`,
+      label: `${name} · ${label("dimension", dimension)}`,
+      series: t("series", { method: s.method, n: count(s.total.people) }),
       value: means === null ? 1 : means[dimension], small: means === null, dimension,
     }));
   });
-  if (!items.length) return empty(container, "No survey in this period.");
+  if (!items.length) return empty(container, t("no_survey"));
   const [width, rowHeight, left, right] = [640, 20, 190, 150];
   const height = items.length * rowHeight + 10;
   const scale = width - left - right;
-  const svg = canvas(container, width, height, "Mean sustainability scores by dimension");
+  const svg = canvas(container, width, height, t("chart_label_scores"));
   items.forEach((item, i) => {
     const y = 5 + i * rowHeight;
     svg.append(el("text", { x: left - 6, y: y + 13, "text-anchor": "end" }, item.label));
     bar(svg, container, { x: left, y: y + 3, width: item.value * scale, height: rowHeight - 6 },
       DIMENSION_COLOURS[item.dimension], item.small,
-      `${item.label} (${item.series}): ${item.small ? "<5 people" : item.value.toFixed(2)}`);
+      `${item.label} (${item.series}): ${item.small ? t("people_small") : decimal(item.value, 2)}`);
     svg.append(el("text", { x: left + item.value * scale + 6, y: y + 13, class: "muted" },
-      item.small ? "<5 people" : `${item.value.toFixed(2)} · ${item.series}`));
+      item.small ? t("people_small") : `${decimal(item.value, 2)} · ${item.series}`));
   });
   container.dataset.bars = String(items.length);
 }
 
 function closuresChart(container, closures) {
   const items = [
-    ...closures.by_reason.map((c) => ({ ...c, label: c.value.replaceAll("_", " ") })),
-    { ...closures.reopenings, label: "reopened (in the period)" },
+    ...closures.by_reason.map((c) => ({ ...c, label: label("closure", c.value) })),
+    { ...closures.reopenings, label: t("reopened") },
   ].filter((c) => c.cases > 0).map((c) => ({
     label: c.label, value: drawn(c.cases, c.small_cell), small: c.small_cell,
     text: shown(c.cases, c.small_cell),
   }));
   const max = Math.max(...items.map((i) => i.value), 1);
-  horizontalBars(container, items, { max, label: "Cases closed by reason", colour: "#c4495a" });
+  horizontalBars(container, items, { max, label: t("chart_label_closures"), colour: "#c4495a" });
 }
 
 // ---- expected arrivals ----
@@ -317,34 +400,35 @@ function expectedChart(container, expected) {
     const care = w.immediate_care_within_72h;
     const median = w.median_hours_to_immediate_care;
     return {
-      label: `${name} · ${w.reception_centre}`,
+      label: `${name} · ${label("centre", w.reception_centre)}`,
       segments: [
         { name: "arrived", value: w.arrived.people, small: w.arrived.small_cell },
         { name: "awaited", value: w.awaited.people, small: w.awaited.small_cell },
         { name: "lapsed", value: w.closed_lapsed.people, small: w.closed_lapsed.small_cell },
         { name: "withdrawn", value: w.closed_withdrawn.people, small: w.closed_withdrawn.small_cell },
       ],
-      text: `${shown(w.expected.people, w.expected.small_cell)} expected`
-        + (care.small_cell || care.share === null ? "" : ` · ${percentOf(care)} in 72 h`)
-        + (median.small_cell || median.hours === null ? "" : ` · median ${median.hours.toFixed(1)} h`),
+      text: t("expected", { n: shown(w.expected.people, w.expected.small_cell) })
+        + (care.small_cell || care.share === null ? "" : ` · ${t("in_72h", { percent: percentOf(care) })}`)
+        + (median.small_cell || median.hours === null ? ""
+          : ` · ${t("median_hours", { hours: decimal(median.hours, 1) })}`),
     };
   });
   stackedBars(container, rows, {
-    label: "Expected arrivals by wave and centre", colours: ARRIVAL_COLOURS, right: 290,
+    label: t("chart_label_expected"), colours: ARRIVAL_COLOURS, kind: "arrival", right: 290,
   });
 }
 
 function tiles(container, kpis, plans) {
-  const percent = (s) => (s.small_cell || s.share === null ? "<5" : `${(s.share * 100).toFixed(1)} %`);
+  const share = (s) => (s.small_cell || s.share === null ? "<5" : percent(s.share));
   const median = kpis.median_hours_to_first_aid;
   const entries = [
-    ["Returnees arrived", shown(kpis.cohort.people, kpis.cohort.small_cell)],
-    ["Aided within 72 h", percent(kpis.immediate_assistance_within_72h)],
-    ["Median hours to first aid", median.small_cell || median.hours === null ? "–" : median.hours.toFixed(1)],
-    ["With reintegration aid", percent(kpis.reintegration_aid)],
-    ["With a launched activity", percent(kpis.launched_activity)],
-    ["Funnel", kpis.funnel.map((f) => shown(f.people, f.small_cell)).join(" → ")],
-    [`First plan within ${plans.aim_days} days`, percent(plans.agreed_within_aim)],
+    [t("tile_arrived"), shown(kpis.cohort.people, kpis.cohort.small_cell)],
+    [t("tile_72h"), share(kpis.immediate_assistance_within_72h)],
+    [t("tile_median"), median.small_cell || median.hours === null ? "–" : decimal(median.hours, 1)],
+    [t("tile_reintegration"), share(kpis.reintegration_aid)],
+    [t("tile_activity"), share(kpis.launched_activity)],
+    [t("tile_funnel"), kpis.funnel.map((f) => shown(f.people, f.small_cell)).join(" → ")],
+    [t("tile_plan", { days: plans.aim_days }), share(plans.agreed_within_aim)],
   ];
   container.replaceChildren(...entries.map(([label, value]) => {
     const tile = document.createElement("div");
@@ -375,10 +459,9 @@ function showSignIn(message) {
 }
 
 async function refresh() {
-  if (!token()) return showSignIn("Paste an analyst token to see the reports.");
-  const form = new FormData(document.getElementById("filters"));
-  const params = new URLSearchParams([...form.entries()].filter(([, v]) => v !== ""));
-  setStatus("Loading…");
+  if (!token()) return showSignIn(t("paste_token"));
+  const params = filters();
+  setStatus(t("loading"));
   try {
     const names = [
       "registrations-monthly", "kpis", "aid", "activities",
@@ -401,16 +484,27 @@ async function refresh() {
     scoresChart(document.getElementById("chart-scores"), sustainability);
     closuresChart(document.getElementById("chart-closures"), closures);
     expectedChart(document.getElementById("chart-expected"), expected);
-    setStatus(`Updated ${new Date().toLocaleString("en-GB")}`);
+    setStatus(t("updated", { when: new Date().toLocaleString(locale()) }));
     document.body.dataset.ready = "true";
   } catch (error) {
-    if (error instanceof SignInNeeded) return showSignIn(`Sign-in needed: ${error.message}`);
+    if (error instanceof SignInNeeded) return showSignIn(t("sign_in_needed", { detail: error.message }));
     setStatus(String(error.message || error), true);
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  language = chosenLanguage();
+  applyTexts();
   adoptTokenFromFragment();
+  document.getElementById("language").addEventListener("change", (event) => {
+    language = event.target.value === "en" ? "en" : "fr";
+    localStorage.setItem(LANGUAGE_KEY, language);
+    applyTexts();
+    if (!document.getElementById("board").hidden) refresh();
+  });
+  for (const button of document.querySelectorAll("button.csv")) {
+    button.addEventListener("click", () => downloadCsv(button));
+  }
   document.getElementById("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     refresh();
@@ -423,7 +517,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn("Token forgotten.");
+    showSignIn(t("token_forgotten"));
   });
   refresh();
 });
