@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
 PARTNERS = ("partner-example",)
+KEYCLOAK_SECRETS = (
+    "RETOUR_KEYCLOAK_DEMO_PASSWORD",
+    "RETOUR_KEYCLOAK_PARTNER_SECRET",
+    "RETOUR_KEYCLOAK_REPORTING_SECRET",
+)
 """The partners' principals `make up` creates (retour_contracts.catalog.PARTNERS)."""
 
 
@@ -75,6 +80,10 @@ class Infra:
     SASL."""
     jaeger_query_url: str | None = None
     """Jaeger's UI and HTTP API, where the running services' spans are (None: tracing off)."""
+    keycloak_realm_url: str | None = None
+    """The running Keycloak's realm `retour` (None: RETOUR_KEYCLOAK=off, or testcontainers)."""
+    keycloak_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    """RETOUR_KEYCLOAK_DEMO_PASSWORD and the confidential clients' secrets, by name."""
 
     def dsn(self, service: str) -> str:
         return self.service_dsns[service]
@@ -156,6 +165,10 @@ def _native_infra() -> Infra:
         kafka_sasl_mechanism=mechanism,
         kafka_principals=principals,
         jaeger_query_url=have("JAEGER_QUERY_URL"),
+        keycloak_realm_url=have("KEYCLOAK_REALM_URL"),
+        keycloak_secrets={
+            name: value for name in KEYCLOAK_SECRETS if (value := have(name)) is not None
+        },
     )
     if mechanism:
         _operator_by_default(infra)

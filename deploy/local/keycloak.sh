@@ -6,7 +6,10 @@
 # The realm `retour` comes from deploy/keycloak/retour-realm.json: roles, the centres claim,
 # the dashboard's client and the services' accounts, demo users. It is imported at the first
 # start, and again (the development database reset) whenever the file changes.
-# Usage: keycloak.sh install|start|stop|status|url
+# `make up` runs it unless RETOUR_KEYCLOAK=off (then the services accept `make token`'s tokens
+# only). The archive is kept in Maven's local repository, beside Kafka's jars: one download per
+# machine, not per checkout.
+# Usage: keycloak.sh install|start|stop|status|url|jwks-url
 source "$(dirname "$0")/lib.sh"
 
 VERSION=26.5.6
@@ -29,10 +32,14 @@ java_home() {
   die "Keycloak $VERSION needs Java 21 or newer, and none is in /usr/lib/jvm (set RETOUR_KEYCLOAK_JAVA_HOME)"
 }
 
+keycloak_on() { [ "${RETOUR_KEYCLOAK:-on}" != off ]; }
+
 install() {
   [ -x "$HOME_DIR/bin/kc.sh" ] && return 0
   mkdir -p "$KDIR"
-  local archive="$KDIR/keycloak-$VERSION.tar.gz"
+  local repository="${RETOUR_MAVEN_REPOSITORY:-$HOME/.m2/repository}"
+  local archive="$repository/org/keycloak/keycloak-quarkus-dist/$VERSION/keycloak-quarkus-dist-$VERSION.tar.gz"
+  mkdir -p "$(dirname "$archive")"
   if [ ! -f "$archive" ] || ! echo "$SHA256  $archive" | sha256sum --check --status; then
     log "downloading Keycloak $VERSION from Maven Central"
     curl -fsSL --retry 3 -o "$archive.part" "$URL" || die "could not download $URL"
@@ -56,6 +63,7 @@ realm_environment() {
 }
 
 start() {
+  if ! keycloak_on; then log "Keycloak off (RETOUR_KEYCLOAK=off): make token's tokens only"; return 0; fi
   if pid_alive "$KDIR/keycloak.pid"; then log "keycloak already running (pid $(cat "$KDIR/keycloak.pid"))"; return 0; fi
   port_busy 127.0.0.1 "$PORT" && die "port $PORT is taken by another process (see RETOUR_KEYCLOAK_PORT)"
   install
@@ -101,8 +109,10 @@ stop() { stop_pidfile "$KDIR/keycloak.pid" "keycloak"; }
 status() {
   if pid_alive "$KDIR/keycloak.pid"; then
     echo "keycloak: running (pid $(cat "$KDIR/keycloak.pid")) at $REALM_URL"
-  else
+  elif keycloak_on; then
     echo "keycloak: stopped"
+  else
+    echo "keycloak: off (RETOUR_KEYCLOAK=off)"
   fi
 }
 
@@ -111,6 +121,8 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  url) echo "$REALM_URL" ;;
-  *) die "usage: keycloak.sh install|start|stop|status|url" ;;
+  # Nothing when Keycloak is off.
+  url) if keycloak_on; then echo "$REALM_URL"; fi ;;
+  jwks-url) if keycloak_on; then echo "$REALM_URL/protocol/openid-connect/certs"; fi ;;
+  *) die "usage: keycloak.sh install|start|stop|status|url|jwks-url" ;;
 esac

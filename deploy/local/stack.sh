@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: PostgreSQL, Apache Kafka, their roles, schemas and topics, the gateways
-# (Kannel, an SMTP sink), Jaeger (unless RETOUR_TRACING=off), and the services.
+# (Kannel, an SMTP sink), Jaeger (unless RETOUR_TRACING=off), Keycloak (unless
+# RETOUR_KEYCLOAK=off), and the services.
 # Usage: stack.sh up|down|status|clean|env
 # `up` is idempotent and waits until everything is healthy; `down` stops what `up` started.
 source "$(dirname "$0")/lib.sh"
@@ -43,13 +44,20 @@ write_env_file() {
     [[ "$name" == *KAFKA* ]] || name="${name}_KAFKA"
     grep -q "^${name}_SASL_PASSWORD=" "$ENV_FILE" || echo "${name}_SASL_PASSWORD=$(random_secret)" >>"$ENV_FILE"
   done
+  # Keycloak's: its administrator, the demo users' shared password, the confidential clients'
+  # secrets (deploy/keycloak/retour-realm.json names them), generated once.
+  for name in KC_BOOTSTRAP_ADMIN_PASSWORD RETOUR_KEYCLOAK_DEMO_PASSWORD \
+    RETOUR_KEYCLOAK_NOTIFICATIONS_SECRET RETOUR_KEYCLOAK_REPORTING_SECRET RETOUR_KEYCLOAK_PARTNER_SECRET; do
+    grep -q "^${name}=" "$ENV_FILE" || echo "${name}=$(random_secret)" >>"$ENV_FILE"
+  done
   # Kannel's delivery reports reach notifications with a signature made with this secret.
   grep -q '^SMS_DELIVERY_REPORT_SECRET=' "$ENV_FILE" || echo "SMS_DELIVERY_REPORT_SECRET=$(random_secret)" >>"$ENV_FILE"
   # Derived lines are rewritten on every `up` so a changed port or admin DSN takes effect.
   sed -i -e '/^RETOUR_PG_ADMIN_DSN=/d;/^KAFKA_BOOTSTRAP_SERVERS=/d;/_DATABASE_URL=/d' \
     -e '/^KAFKA_SECURITY_PROTOCOL=/d;/^KAFKA_SASL_MECHANISM=/d;/_KAFKA_SASL_USERNAME=/d' \
     -e '/^KANNEL_SENDSMS_URL=/d;/^SMTP_PORT=/d;/^SMS_DELIVERY_REPORT_URL=/d' \
-    -e '/^OTEL_EXPORTER_OTLP_ENDPOINT=/d;/^JAEGER_QUERY_URL=/d' "$ENV_FILE"
+    -e '/^OTEL_EXPORTER_OTLP_ENDPOINT=/d;/^JAEGER_QUERY_URL=/d' \
+    -e '/^AUTH_JWKS_URL=/d;/^AUTH_AUDIENCE=/d;/^KEYCLOAK_REALM_URL=/d;/^DASHBOARD_OIDC_ISSUER=/d' "$ENV_FILE"
   {
     # This checkout's gateways (a second checkout's stack moves their ports).
     echo "KANNEL_SENDSMS_URL=http://127.0.0.1:${RETOUR_KANNEL_SENDSMS_PORT:-13013}/cgi-bin/sendsms"
@@ -62,6 +70,15 @@ write_env_file() {
       echo "OTEL_EXPORTER_OTLP_ENDPOINT=$otlp"
       echo "JAEGER_QUERY_URL=$("$HERE/jaeger.sh" query-url)"
     fi
+    # The identity provider: its keys verify RS256 tokens, beside make token's HS256 ones
+    # (AUTH_JWT_SECRET), both for retour's APIs only (RETOUR_KEYCLOAK=off: the secret alone).
+    local realm; realm="$("$HERE/keycloak.sh" url)"
+    if [ -n "$realm" ]; then
+      echo "KEYCLOAK_REALM_URL=$realm"
+      echo "AUTH_JWKS_URL=$("$HERE/keycloak.sh" jwks-url)"
+      echo "DASHBOARD_OIDC_ISSUER=$realm"
+    fi
+    echo "AUTH_AUDIENCE=retour-api"
     echo "RETOUR_PG_ADMIN_DSN=${admin_dsn%/*}/retour"
     echo "KAFKA_BOOTSTRAP_SERVERS=$(KAFKA_BROKERS="$KAFKA_BROKERS" "$HERE/kafka.sh" bootstrap)"
     # How every client authenticates; who it is comes from <NAME>_KAFKA_SASL_USERNAME and
@@ -104,6 +121,7 @@ up() {
   as_operator py -m retour_kit.kafka_acls
   "$HERE/kannel.sh" start; "$HERE/smtp.sh" start
   "$HERE/jaeger.sh" start
+  "$HERE/keycloak.sh" start
   "$HERE/services.sh" start
   status
   printf '\nEnvironment (secrets masked; the full values are in %s):\n' "$ENV_FILE"
@@ -112,6 +130,7 @@ up() {
     | sed -E -e 's#(://[^:/@]+:)[^@]+@#\1***@#' -e 's#^(AUTH_JWT_SECRET=).*#\1***#' \
           -e 's#^(.*_SASL_PASSWORD=).*#\1***#' -e 's#^(SMS_DELIVERY_REPORT_SECRET=).*#\1***#' \
           -e 's#^((PREVIOUS_)?MASTER_KEYS?=).*#\1***#' \
+          -e 's#^(KC_BOOTSTRAP_ADMIN_PASSWORD=|RETOUR_KEYCLOAK_[A-Z_]*=).*#\1***#' \
     | sed 's/^/  /'
 }
 
@@ -120,6 +139,7 @@ down() {
   "$HERE/services.sh" stop
   # After the services: they send their last spans as they stop.
   "$HERE/jaeger.sh" stop
+  "$HERE/keycloak.sh" stop
   "$HERE/smtp.sh" stop; "$HERE/kannel.sh" stop
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
@@ -130,6 +150,7 @@ status() {
   "$HERE/kafka.sh" status
   "$HERE/kannel.sh" status; "$HERE/smtp.sh" status
   "$HERE/jaeger.sh" status
+  "$HERE/keycloak.sh" status
   "$HERE/toxiproxy.sh" status
   "$HERE/services.sh" status
 }

@@ -37,6 +37,8 @@ def dev_token(
     claims = {
         "sub": subject or f"demo-{role}",
         "roles": [role],
+        # The audience of retour's APIs, which the local stack checks (AUTH_AUDIENCE).
+        "aud": "retour-api",
         "centres": sorted(centres or CENTRES),
         "iat": now,
         "exp": now + timedelta(hours=4),

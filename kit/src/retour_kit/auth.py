@@ -252,19 +252,25 @@ def parse_centres(text: str) -> frozenset[ReceptionCentre]:
     return frozenset(centres)
 
 
+API_AUDIENCE = "retour-api"
+"""The audience of retour's APIs: the identity provider's tokens name it (the realm's audience
+mapper), and the local stack checks it (AUTH_AUDIENCE), on its development tokens too."""
+
+
 def issue_dev_token(
     secret: str | SecretStr,
     role: Role | str,
     *,
     subject: str | None = None,
     ttl: timedelta = timedelta(hours=8),
-    audience: str | None = None,
+    audience: str | None = API_AUDIENCE,
     issuer: str | None = None,
     centres: Iterable[ReceptionCentre | str] | None = None,
 ) -> str:
     """An HS256 token for local work and tests; production tokens come from the IdP.
 
-    ``centres``: where the holder works; None names every centre (development)."""
+    ``centres``: where the holder works; None names every centre (development).
+    ``audience``: retour's APIs unless told otherwise; None leaves the claim out."""
     role = Role(role)
     now = datetime.now(UTC)
     chosen = list(ReceptionCentre) if centres is None else [ReceptionCentre(c) for c in centres]

@@ -1,8 +1,9 @@
 """Print a development token:
 `python -m retour_kit.token ROLE [--centres gao,kayes] [--subject S] [--ttl-hours N]`.
 
-Signs with AUTH_JWT_SECRET (and adds AUTH_AUDIENCE / AUTH_ISSUER when set), the
-same variables the services verify with. Backs `make token ROLE=registrar CENTRE=gao`.
+Signs with AUTH_JWT_SECRET, for the audience AUTH_AUDIENCE (default retour-api) and the
+issuer AUTH_ISSUER when set: the variables the services verify with. Backs
+`make token ROLE=registrar CENTRE=gao`.
 """
 
 import argparse
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from retour_kit.auth import Role, issue_dev_token, parse_centres
+from retour_kit.auth import API_AUDIENCE, Role, issue_dev_token, parse_centres
 from retour_kit.settings import MIN_JWT_SECRET_LENGTH
 
 
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.role,
         subject=args.subject,
         ttl=timedelta(hours=args.ttl_hours),
-        audience=os.environ.get("AUTH_AUDIENCE") or None,
+        audience=os.environ.get("AUTH_AUDIENCE") or API_AUDIENCE,
         issuer=os.environ.get("AUTH_ISSUER") or None,
         centres=centres,
     )

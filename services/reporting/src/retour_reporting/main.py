@@ -36,7 +36,7 @@ from retour_reporting.adapters.pg_projections import PgProjectionStore, forget_e
 from retour_reporting.adapters.pg_reports import PgReportSource
 from retour_reporting.adapters.projection_metrics import ProjectionMetrics
 from retour_reporting.entrypoints.cli import run_cli
-from retour_reporting.entrypoints.dashboard import dashboard_routes
+from retour_reporting.entrypoints.dashboard import DashboardSignIn, dashboard_routes
 from retour_reporting.entrypoints.projection_consumer import projecting
 from retour_reporting.entrypoints.rebuild_members import WithMemberProcesses
 from retour_reporting.entrypoints.report_admission import ReportAdmission
@@ -72,8 +72,9 @@ def wire(parts: Parts[Settings]) -> Wiring:
         registry=parts.registry,
     )
     source = PgReportSource(lambda: reports.pool)
+    sign_in = DashboardSignIn.from_settings(parts.settings)
     return Wiring(
-        routers=[report_routes(source, admission), dashboard_routes()],
+        routers=[report_routes(source, admission), dashboard_routes(sign_in)],
         handler=projection_handler(parts),
         resources=[reports_pool],
     )

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, HttpUrl
 
 from retour_kit.settings import ConsumingSettings
 
@@ -17,6 +17,16 @@ class Settings(ConsumingSettings):
         " rebuild there cannot wipe the projections the running service reads.",
     )
     consumer_group: str = Field(default="reporting", min_length=1)
+    dashboard_oidc_issuer: HttpUrl | None = Field(
+        default=None,
+        description="The OpenID Connect issuer (a Keycloak realm's URL) the dashboard signs"
+        " analysts in with, by authorization code and PKCE; unset, analysts paste a token.",
+    )
+    dashboard_oidc_client_id: str = Field(
+        default="retour-dashboard",
+        min_length=1,
+        description="The dashboard's public client at the issuer.",
+    )
     report_statement_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

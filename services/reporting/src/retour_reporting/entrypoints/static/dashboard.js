@@ -58,6 +58,61 @@ function applyTexts() {
   document.getElementById("language").value = language;
 }
 
+// ---- signing in at the identity provider: the authorization code flow with PKCE
+// (RFC 7636), as a public client; the token lands where a pasted one would ----
+
+const PKCE_KEY = "retour.reporting.pkce";
+let identityProvider = null; // { issuer, client_id } from /dashboard-config.json, or null
+
+async function loadSignInConfig() {
+  const response = await fetch("/dashboard-config.json");
+  identityProvider = response.ok ? (await response.json()).oidc : null;
+  document.getElementById("oidc-sign-in").hidden = !identityProvider;
+}
+
+const base64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+const randomText = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+const redirectUri = () => `${window.location.origin}/`;
+// Keycloak's endpoints under the realm's URL (the issuer).
+const endpoint = (name) => `${identityProvider.issuer}/protocol/openid-connect/${name}`;
+
+async function startSignIn() {
+  const verifier = randomText();
+  const state = randomText();
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const query = new URLSearchParams({
+    response_type: "code", client_id: identityProvider.client_id, redirect_uri: redirectUri(),
+    scope: "openid", state, code_challenge: base64url(digest), code_challenge_method: "S256",
+    ui_locales: language,
+  });
+  window.location.assign(`${endpoint("auth")}?${query}`);
+}
+
+// Back from the identity provider (?code=...&state=...): the code is exchanged once, with the
+// verifier only this tab holds, and leaves the address bar at once.
+async function finishSignIn() {
+  const answer = new URLSearchParams(window.location.search);
+  if (!answer.has("code") && !answer.has("error")) return;
+  history.replaceState(null, "", window.location.pathname);
+  const pending = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+  sessionStorage.removeItem(PKCE_KEY);
+  if (answer.has("error") || !identityProvider || !pending || pending.state !== answer.get("state")) {
+    throw new SignInNeeded(t("sign_in_failed"));
+  }
+  const response = await fetch(endpoint("token"), {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code", code: answer.get("code"), redirect_uri: redirectUri(),
+      client_id: identityProvider.client_id, code_verifier: pending.verifier,
+    }),
+  });
+  if (!response.ok) throw new SignInNeeded(t("sign_in_failed"));
+  sessionStorage.setItem(TOKEN_KEY, (await response.json()).access_token);
+}
+
 // ---- the token: from the address fragment once, then from this tab's sessionStorage ----
 
 function adoptTokenFromFragment() {
@@ -459,7 +514,7 @@ function showSignIn(message) {
 }
 
 async function refresh() {
-  if (!token()) return showSignIn(t("paste_token"));
+  if (!token()) return showSignIn(t(identityProvider ? "sign_in_or_paste" : "paste_token"));
   const params = filters();
   setStatus(t("loading"));
   try {
@@ -492,10 +547,11 @@ async function refresh() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   language = chosenLanguage();
   applyTexts();
   adoptTokenFromFragment();
+  document.getElementById("oidc-sign-in").addEventListener("click", () => startSignIn());
   document.getElementById("language").addEventListener("change", (event) => {
     language = event.target.value === "en" ? "en" : "fr";
     localStorage.setItem(LANGUAGE_KEY, language);
@@ -519,5 +575,11 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignIn(t("token_forgotten"));
   });
+  try {
+    await loadSignInConfig();
+    await finishSignIn();
+  } catch (error) {
+    return showSignIn(error instanceof SignInNeeded ? error.message : String(error.message || error));
+  }
   refresh();
 });

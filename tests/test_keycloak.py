@@ -1,0 +1,136 @@
+"""Issue 18: the local stack's Keycloak (deploy/local/keycloak.sh, realm
+deploy/keycloak/retour-realm.json) is the identity provider the running services trust.
+
+- A machine account's token (client credentials) reaches what its role allows: the example
+  partner's key lookups are answered, the reporting service's are refused (403).
+- Headless Chromium signs in to reporting's dashboard through Keycloak's login page as the
+  demo analyst (authorization code with PKCE), sees the French dashboard, and downloads a CSV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Route, async_playwright
+from retour_test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from test_end_to_end import running_services
+
+from retour_test_infra import Infra
+
+pytestmark = pytest.mark.integration
+
+
+def realm_of(infra: Infra) -> str:
+    if infra.keycloak_realm_url is None:
+        pytest.fail("KEYCLOAK_REALM_URL is not set: run `make up` without RETOUR_KEYCLOAK=off")
+    return infra.keycloak_realm_url
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The token's payload, unverified: what the test looks at, the services verify."""
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+async def machine_token(http: httpx.AsyncClient, realm: str, client: str, secret: str) -> str:
+    answer = await http.post(
+        f"{realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": client, "client_secret": secret},
+    )
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
+
+
+async def test_the_services_trust_keycloaks_tokens_for_what_their_roles_allow(
+    infra: Infra,
+) -> None:
+    realm = realm_of(infra)
+    secrets = infra.keycloak_secrets
+    async with httpx.AsyncClient(timeout=30) as http:
+        partner = await machine_token(
+            http, realm, "retour-partner-example", secrets["RETOUR_KEYCLOAK_PARTNER_SECRET"]
+        )
+        reporting = await machine_token(
+            http, realm, "retour-reporting", secrets["RETOUR_KEYCLOAK_REPORTING_SECRET"]
+        )
+        unknown = str(uuid.uuid4())
+
+        async def look_up(token: str) -> httpx.Response:
+            return await http.post(
+                f"{running_services().intake}/data-keys",
+                json={"returnee_ids": [unknown]},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+            )
+
+        as_partner, as_reporting = await look_up(partner), await look_up(reporting)
+
+    claims = claims_of(partner)
+    assert claims["iss"] == realm
+    assert "retour-api" in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
+    assert "partner" in claims["realm_access"]["roles"]
+    assert as_partner.status_code == 200, as_partner.text
+    assert as_partner.json()["refused"] == [{"returnee_id": unknown, "reason": "not_available"}]
+    assert as_reporting.status_code == 403  # a real token, a role without personal data
+
+
+async def test_an_analyst_signs_in_to_the_dashboard_through_keycloak(infra: Infra) -> None:
+    realm = realm_of(infra)
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run deploy/local/chromium.sh (as root)", pytrace=False)
+    dashboard = f"{running_services().reporting}/"
+    refused: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        context = await browser.new_context(locale="fr-FR", accept_downloads=True)
+        page = await context.new_page()
+        # The dashboard's origin and the identity provider's: nothing else, as at a centre
+        # whose network reaches these two servers only.
+        allowed = {urlsplit(dashboard).netloc, urlsplit(realm).netloc}
+
+        async def these_two_only(route: Route) -> None:
+            if urlsplit(route.request.url).netloc in allowed:
+                await route.continue_()
+            else:
+                refused.append(route.request.url)
+                await route.abort()
+
+        await context.route("**/*", these_two_only)
+        await page.goto(dashboard)
+        await page.click("#oidc-sign-in")
+        await page.wait_for_url(f"{realm}/protocol/openid-connect/auth*")
+        await page.fill("#username", "analyst")
+        await page.fill("#password", infra.keycloak_secrets["RETOUR_KEYCLOAK_DEMO_PASSWORD"])
+        await page.click("#kc-login")
+        await page.wait_for_selector("body[data-ready='true']", timeout=30_000)
+        address = page.url
+        caption = await page.locator("figure:has(#chart-aid) figcaption").inner_text()
+        token: str = await page.evaluate("sessionStorage.getItem('retour.reporting.token')")
+        async with page.expect_download() as started:
+            await page.click("figure:has(#chart-aid) button.csv")
+        download = await started.value
+        saved = await asyncio.to_thread(Path(await download.path()).read_bytes)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-keycloak.png"), full_page=True)
+        await browser.close()
+
+    assert address == dashboard  # the code and state left the address bar
+    assert caption == "Aides accordées, par catégorie"
+    claims = claims_of(token)
+    assert claims["iss"] == realm and claims["preferred_username"] == "analyst"
+    assert download.suggested_filename.startswith("aid_")
+    assert saved.splitlines()[0].startswith(b"breakdown,")
+    assert refused == []
