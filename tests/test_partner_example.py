@@ -47,7 +47,7 @@ def run_partner(infra: Infra, store: Path, group: str) -> subprocess.CompletedPr
         # The partner role, at the one centre where this test registers people.
         "PARTNER_TOKEN": issue_dev_token(infra.jwt_secret, "partner", centres=["kayes"]),
         "PARTNER_STORE": str(store),
-        "PARTNER_STOP_WHEN_IDLE_SECONDS": "5",
+        "PARTNER_STOP_WHEN_IDLE_SECONDS": "8",
     }
     return subprocess.run(
         [sys.executable, str(PROGRAM)],

@@ -27,6 +27,8 @@ start_one() {
     # No service holds another's credentials, nor the operator's.
     unset OPERATOR_KAFKA_SASL_PASSWORD KAFKA_BROKER_SASL_PASSWORD PARTNER_EXAMPLE_KAFKA_SASL_PASSWORD
     for other in "${ORDER[@]}"; do unset "${other^^}_KAFKA_SASL_PASSWORD"; done
+    # Nor the identity provider's administrator password or its clients' secrets.
+    unset KC_BOOTSTRAP_ADMIN_PASSWORD $(compgen -v RETOUR_KEYCLOAK_ || true)
     # Need-to-know among processes too: only intake holds the master keys.
     [ "$svc" = intake ] || unset MASTER_KEY PREVIOUS_MASTER_KEYS
     export INTAKE_URL="http://127.0.0.1:${PORTS[intake]}"

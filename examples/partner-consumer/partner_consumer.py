@@ -24,7 +24,8 @@ Configuration, from the environment:
   INTAKE_URL                    intake's API, where the key store answers POST /data-keys
   PARTNER_TOKEN                 a bearer token with the partner role, from the identity provider
   PARTNER_STORE                 the SQLite file (default partner.sqlite3)
-  PARTNER_STOP_WHEN_IDLE_SECONDS   stop after this long without a record (unset: run forever)
+  PARTNER_STOP_WHEN_IDLE_SECONDS   stop after this long without a record, once its group gave
+                                   it partitions (unset: run forever)
 """
 
 from __future__ import annotations
@@ -312,6 +313,9 @@ async def run(settings: Settings) -> Counts:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=500)
                 records = [r for batch in batches.values() for r in batch]
                 now = asyncio.get_running_loop().time()
+                if not consumer.assignment():
+                    idle_since = now  # still joining its group: not idle yet
+                    continue
                 if not records:
                     if (
                         settings.stop_when_idle is not None

@@ -77,14 +77,64 @@ const redirectUri = () => `${window.location.origin}/`;
 // Keycloak's endpoints under the realm's URL (the issuer).
 const endpoint = (name) => `${identityProvider.issuer}/protocol/openid-connect/${name}`;
 
+// SHA-256 (FIPS 180-4). Browsers give crypto.subtle only to secure contexts: a dashboard served
+// over plain HTTP on a centre's local network, not from 127.0.0.1, still signs in with S256.
+function sha256(message) {
+  const k = [];
+  const h = [];
+  let n = 2;
+  const fraction = (x) => ((x - Math.floor(x)) * 2 ** 32) >>> 0;
+  while (k.length < 64) {
+    let prime = true;
+    for (let d = 2; d * d <= n; d += 1) if (n % d === 0) prime = false;
+    if (prime) {
+      if (h.length < 8) h.push(fraction(n ** (1 / 2)));
+      k.push(fraction(n ** (1 / 3)));
+    }
+    n += 1;
+  }
+  const bits = message.length * 8;
+  const padded = new Uint8Array(((message.length + 9 + 63) >> 6) << 6);
+  padded.set(message);
+  padded[message.length] = 0x80;
+  new DataView(padded.buffer).setUint32(padded.length - 4, bits >>> 0);
+  new DataView(padded.buffer).setUint32(padded.length - 8, Math.floor(bits / 2 ** 32));
+  const rotate = (x, r) => (x >>> r) | (x << (32 - r));
+  const w = new Uint32Array(64);
+  for (let block = 0; block < padded.length; block += 64) {
+    const view = new DataView(padded.buffer, block, 64);
+    for (let i = 0; i < 16; i += 1) w[i] = view.getUint32(i * 4);
+    for (let i = 16; i < 64; i += 1) {
+      const s0 = rotate(w[i - 15], 7) ^ rotate(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotate(w[i - 2], 17) ^ rotate(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i += 1) {
+      const t1 = (hh + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i]) >>> 0;
+      const t2 = ((rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      [hh, g, f, e, d, c, b, a] = [g, f, e, (d + t1) >>> 0, c, b, a, (t1 + t2) >>> 0];
+    }
+    [a, b, c, d, e, f, g, hh].forEach((value, i) => { h[i] = (h[i] + value) >>> 0; });
+  }
+  const digest = new DataView(new ArrayBuffer(32));
+  h.forEach((value, i) => digest.setUint32(i * 4, value));
+  return digest.buffer;
+}
+
+async function challengeOf(verifier) {
+  const bytes = new TextEncoder().encode(verifier);
+  return base64url(crypto.subtle ? await crypto.subtle.digest("SHA-256", bytes) : sha256(bytes));
+}
+
 async function startSignIn() {
   const verifier = randomText();
   const state = randomText();
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  const challenge = await challengeOf(verifier);
   sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
   const query = new URLSearchParams({
     response_type: "code", client_id: identityProvider.client_id, redirect_uri: redirectUri(),
-    scope: "openid", state, code_challenge: base64url(digest), code_challenge_method: "S256",
+    scope: "openid", state, code_challenge: challenge, code_challenge_method: "S256",
     ui_locales: language,
   });
   window.location.assign(`${endpoint("auth")}?${query}`);
@@ -213,6 +263,9 @@ function empty(container, message) {
   container.dataset.bars = "0";
 }
 
+// A label cut to fit beside its bar; the bar's tooltip keeps it whole.
+const shortened = (text, length) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
+
 // Sorted by what is drawn, so the order of small cells reveals nothing of their true size.
 const byDrawnSize = (a, b) => b.value - a.value || a.label.localeCompare(b.label);
 const shown = (n, small) => (small ? "<5" : count(n));
@@ -260,13 +313,13 @@ function monthlyChart(container, rows) {
 // items: [{label, value, small, text}] drawn as horizontal bars against `max`.
 function horizontalBars(container, items, { max, label, colour, target = null }) {
   if (!items.length) return empty(container, t("nothing"));
-  const [width, rowHeight, left, right] = [640, 26, 150, 170];
+  const [width, rowHeight, left, right] = [640, 26, 190, 170];
   const height = items.length * rowHeight + 10;
   const svg = canvas(container, width, height, label);
   const scale = (width - left - right) / Math.max(max, 1);
   items.forEach((item, i) => {
     const y = 5 + i * rowHeight;
-    svg.append(el("text", { x: left - 6, y: y + 15, "text-anchor": "end" }, item.label));
+    svg.append(el("text", { x: left - 6, y: y + 15, "text-anchor": "end" }, shortened(item.label, 30)));
     bar(svg, container, { x: left, y: y + 3, width: item.value * scale, height: rowHeight - 8 },
       colour, item.small, `${item.label}: ${item.text}`);
     svg.append(el("text", { x: left + item.value * scale + 6, y: y + 15, class: "muted" }, item.text));
@@ -344,7 +397,7 @@ function plansChart(container, plans) {
   shareBars(container, groups, {
     label: t("chart_label_plans", { days: plans.aim_days }), colour: "#1f6f8b",
     text: (g) => t("percent_of", { percent: percentOf(g.share), n: count(g.share.of) })
-      + (g.median.small_cell || g.median.days === null ? "" : ` · ${t("median_days", { days: g.median.days })}`),
+      + (g.median.small_cell || g.median.days === null ? "" : ` · ${t("median_days", { days: count(g.median.days) })}`),
   });
 }
 
@@ -390,7 +443,7 @@ function stackedBars(container, rows, { label: title, colours, kind, right = 90 
 
 function referralChart(container, referrals) {
   const rows = referrals.partners.map((p) => ({
-    label: p.partner_name.length > 28 ? `${p.partner_name.slice(0, 27)}…` : p.partner_name,
+    label: shortened(p.partner_name, 28),
     segments: Object.entries(p.by_status)
       .map(([name, c]) => ({ name, value: c.referrals, small: c.small_cell })),
     text: shown(p.referrals, p.small_cell),
@@ -451,7 +504,7 @@ const ARRIVAL_COLOURS = {
 // those who arrived got immediate care (not shown for fewer than 5 people).
 function expectedChart(container, expected) {
   const rows = expected.waves.map((w) => {
-    const name = w.wave_name.length > 18 ? `${w.wave_name.slice(0, 17)}…` : w.wave_name;
+    const name = shortened(w.wave_name, 18);
     const care = w.immediate_care_within_72h;
     const median = w.median_hours_to_immediate_care;
     return {
