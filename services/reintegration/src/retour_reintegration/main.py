@@ -15,6 +15,7 @@ from retour_kit.runtime import (
 )
 from retour_kit.runtime import build_consumer as build_service_consumer
 from retour_kit.unit_of_work import UnitOfWork
+from retour_reintegration.adapters.immediate_care_metrics import ImmediateCareGauge
 from retour_reintegration.adapters.unit_of_work import CaseWork
 from retour_reintegration.domain.aid import ReintegrationBudget
 from retour_reintegration.entrypoints.activities_api import activities_router
@@ -23,6 +24,7 @@ from retour_reintegration.entrypoints.assignment_routes import assignment_router
 from retour_reintegration.entrypoints.cases_api import cases_router
 from retour_reintegration.entrypoints.context import ApiContext
 from retour_reintegration.entrypoints.follow_up_routes import follow_up_router
+from retour_reintegration.entrypoints.immediate_care_watch import ImmediateCareWatch
 from retour_reintegration.entrypoints.partners_api import partners_router
 from retour_reintegration.entrypoints.plans_api import plans_router
 from retour_reintegration.entrypoints.referrals_api import referrals_router
@@ -40,6 +42,7 @@ def wire(parts: Parts[Settings]) -> Wiring:
     budget = ReintegrationBudget(limit=parts.settings.reintegration_budget_xof, currency="XOF")
     work = parts.unit_of_work(CaseWork.binder(SCHEMA))
     context = ApiContext(work=work, budget=budget)
+    care_gauge = ImmediateCareGauge(parts.registry)
     return Wiring(
         routers=[
             cases_router(context),
@@ -52,6 +55,11 @@ def wire(parts: Parts[Settings]) -> Wiring:
             referrals_router(context),
         ],
         handler=work.handling(returnee_events_handler(parts.settings.follow_up_periods_months)),
+        workers=lambda: [
+            ImmediateCareWatch(
+                parts.pool(), care_gauge, every=parts.settings.immediate_care_check_seconds
+            )
+        ],
         install=lambda app: install_service_parts(app, work),
     )
 

@@ -18,6 +18,13 @@ class Settings(ConsumingSettings):
         description="Cash and business start-up grants one returnee may receive, in XOF; only"
         " a supervisor or an admin may grant beyond it.",
     )
+    immediate_care_check_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="How often the open cases at risk of missing immediate care are counted"
+        " (the reintegration_immediate_care_pending gauge and its alerts).",
+    )
     follow_up_periods_months: Annotated[tuple[int, ...], NoDecode] = Field(
         default=DEFAULT_PERIODS,
         description="When a new case's monitoring visits fall due, in calendar months after"
