@@ -4,7 +4,6 @@ gauge with every centre present."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -13,12 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from retour_contracts import ReceptionCentre
 from retour_kit.db import Connection, Database
-from retour_kit.migrations import migrate
 from retour_reintegration.adapters.immediate_care_metrics import ImmediateCareGauge
 from retour_reintegration.adapters.immediate_care_pg import care_at_risk
 from retour_reintegration.domain.immediate_care import CareAtRisk, CareDeadlines, every_centre
-from retour_reintegration.main import MIGRATIONS_PACKAGE, SCHEMA
-from retour_test_infra import Infra
+
+from .test_case_work_flows import database
+
+__all__ = ["database"]  # the reintegration schema, migrated, and a pool on it (a fixture)
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
 
@@ -55,15 +55,6 @@ def test_the_gauge_shows_every_centre_and_when_it_was_counted() -> None:
     assert registry.get_sample_value("reintegration_immediate_care_checked_time_seconds") == (
         1_700_000_000.0
     )
-
-
-@pytest.fixture(scope="module")
-async def database(infra: Infra) -> AsyncIterator[Database]:
-    await migrate(infra.dsn("reintegration"), schema=SCHEMA, package=MIGRATIONS_PACKAGE)
-    database = Database(infra.dsn("reintegration"), schema=SCHEMA)
-    await database.open(min_size=1, max_size=2)
-    yield database
-    await database.close()
 
 
 async def open_case(conn: Connection, arrived: date, *, status: str = "open") -> UUID:
