@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 SERVICES = ("intake", "reintegration", "notifications", "reporting")
 PARTNERS = ("partner-example",)
 KEYCLOAK_SECRETS = (
+    "KC_BOOTSTRAP_ADMIN_PASSWORD",
     "RETOUR_KEYCLOAK_DEMO_PASSWORD",
     "RETOUR_KEYCLOAK_PARTNER_SECRET",
     "RETOUR_KEYCLOAK_REPORTING_SECRET",
@@ -83,7 +84,8 @@ class Infra:
     keycloak_realm_url: str | None = None
     """The running Keycloak's realm `retour` (None: RETOUR_KEYCLOAK=off, or testcontainers)."""
     keycloak_secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    """RETOUR_KEYCLOAK_DEMO_PASSWORD and the confidential clients' secrets, by name."""
+    """Keycloak's administrator password, the demo users' and the confidential clients'
+    secrets, by their names in .local/env."""
 
     def dsn(self, service: str) -> str:
         return self.service_dsns[service]

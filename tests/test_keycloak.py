@@ -3,6 +3,9 @@ deploy/keycloak/retour-realm.json) is the identity provider the running services
 
 - A machine account's token (client credentials) reaches what its role allows: the example
   partner's key lookups are answered, the reporting service's are refused (403).
+- The realm's signing keys rotate (a new key provider, through Keycloak's admin API): tokens
+  signed with the new key are accepted at once, with no restart (the services fetch the JWKS
+  again for a key id they do not know).
 - Headless Chromium signs in to reporting's dashboard through Keycloak's login page as the
   demo analyst (authorization code with PKCE), sees the French dashboard, and downloads a CSV.
 """
@@ -65,24 +68,78 @@ async def test_the_services_trust_keycloaks_tokens_for_what_their_roles_allow(
         reporting = await machine_token(
             http, realm, "retour-reporting", secrets["RETOUR_KEYCLOAK_REPORTING_SECRET"]
         )
-        unknown = str(uuid.uuid4())
-
-        async def look_up(token: str) -> httpx.Response:
-            return await http.post(
-                f"{running_services().intake}/data-keys",
-                json={"returnee_ids": [unknown]},
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
-            )
-
-        as_partner, as_reporting = await look_up(partner), await look_up(reporting)
+        as_partner = await look_up_keys(http, partner)
+        as_reporting = await look_up_keys(http, reporting)
 
     claims = claims_of(partner)
     assert claims["iss"] == realm
     assert "retour-api" in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
     assert "partner" in claims["realm_access"]["roles"]
     assert as_partner.status_code == 200, as_partner.text
-    assert as_partner.json()["refused"] == [{"returnee_id": unknown, "reason": "not_available"}]
+    (refused,) = as_partner.json()["refused"]
+    assert refused["reason"] == "not_available"  # nobody with that id: said as for any other
     assert as_reporting.status_code == 403  # a real token, a role without personal data
+
+
+async def look_up_keys(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await http.post(
+        f"{running_services().intake}/data-keys",
+        json={"returnee_ids": [str(uuid.uuid4())]},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def key_id(token: str) -> str:
+    header = token.split(".")[0]
+    kid: str = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    return kid
+
+
+async def test_a_rotated_signing_key_is_trusted_without_a_restart(infra: Infra) -> None:
+    realm = realm_of(infra)
+    server = realm.rsplit("/realms/", 1)[0]
+    secrets = infra.keycloak_secrets
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin = await http.post(
+            f"{server}/realms/master/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": "admin",
+                "password": secrets["KC_BOOTSTRAP_ADMIN_PASSWORD"],
+            },
+        )
+        assert admin.status_code == 200, admin.text
+        as_admin = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+        realm_id = (await http.get(f"{server}/admin/realms/retour", headers=as_admin)).json()["id"]
+        partner_secret = secrets["RETOUR_KEYCLOAK_PARTNER_SECRET"]
+        before = await machine_token(http, realm, "retour-partner-example", partner_secret)
+        assert (await look_up_keys(http, before)).status_code == 200
+
+        # A new RSA key of a higher priority than the realm's: Keycloak signs with it from now.
+        created = await http.post(
+            f"{server}/admin/realms/retour/components",
+            headers=as_admin,
+            json={
+                "name": f"rotated-{uuid.uuid4().hex[:8]}",
+                "providerId": "rsa-generated",
+                "providerType": "org.keycloak.keys.KeyProvider",
+                "parentId": realm_id,
+                "config": {"priority": ["1000"], "keySize": ["2048"], "algorithm": ["RS256"]},
+            },
+        )
+        assert created.status_code == 201, created.text
+        component = created.headers["location"]
+        try:
+            after = await machine_token(http, realm, "retour-partner-example", partner_secret)
+            accepted = await look_up_keys(http, after)
+        finally:
+            # The realm as it was: the new key removed, the realm's own signs again.
+            removed = await http.delete(component, headers=as_admin)
+        assert removed.status_code == 204
+
+    assert key_id(after) != key_id(before)
+    assert accepted.status_code == 200, accepted.text
 
 
 async def test_an_analyst_signs_in_to_the_dashboard_through_keycloak(infra: Infra) -> None:
