@@ -1,3 +1,5 @@
+from typing import Any
+
 import jwt
 import pytest
 
@@ -16,8 +18,12 @@ def test_prints_a_token_for_the_role(
 
     status = main(["case_worker", "--subject", "moussa", "--ttl-hours", "1"])
 
-    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    # Without AUTH_AUDIENCE, the token is for retour's APIs, the audience the stack checks.
+    claims = jwt.decode(
+        capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"], audience="retour-api"
+    )
     assert status == 0
+    assert claims["aud"] == "retour-api"
     assert claims["sub"] == "moussa"
     assert claims["roles"] == ["case_worker"]
     assert claims["exp"] - claims["iat"] == 3600
@@ -46,10 +52,19 @@ def test_names_the_centres_given_and_every_centre_without(
 ) -> None:
     monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
 
+    monkeypatch.delenv("AUTH_AUDIENCE", raising=False)
+
+    def claims() -> dict[str, Any]:
+        token = capsys.readouterr().out.strip()
+        decoded: dict[str, Any] = jwt.decode(
+            token, SECRET, algorithms=["HS256"], audience="retour-api"
+        )
+        return decoded
+
     main(["registrar", "--centres", "gao, Kayes"])
-    scoped = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    scoped = claims()
     main(["registrar", "--centres", ""])
-    everywhere = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    everywhere = claims()
 
     assert scoped["centres"] == ["gao", "kayes"]
     assert everywhere["centres"] == sorted(centre.value for centre in ReceptionCentre)
