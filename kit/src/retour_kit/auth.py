@@ -91,6 +91,10 @@ class IdentityProviderUnavailableError(Exception):
     """The JWKS endpoint could not be reached, so no token can be checked."""
 
 
+JWKS_REFETCH_SECONDS = 5.0
+"""PyJWT's default, 30 s, would answer 401 for half a minute after a key rotation."""
+
+
 class TokenVerifier:
     """Checks a bearer token and turns its claims into a `Principal`."""
 
@@ -105,8 +109,14 @@ class TokenVerifier:
         if secret is None and jwks_url is None:
             raise ValueError("TokenVerifier needs a secret, a jwks_url, or both")
         self._secret = secret
-        # PyJWKClient caches the key set (5 min) and rate-limits refetches on unknown kids.
-        self._jwks = jwt.PyJWKClient(jwks_url, timeout=5) if jwks_url else None
+        # PyJWKClient caches the key set (5 min) and refetches it for a key id it does not know,
+        # at most every JWKS_REFETCH_SECONDS: a key the identity provider starts signing with is
+        # trusted within seconds, and tokens with made-up key ids cannot flood it with fetches.
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, timeout=5, cooldown_duration=JWKS_REFETCH_SECONDS)
+            if jwks_url
+            else None
+        )
         self._audience = audience
         self._issuer = issuer
         self._verified = _VerifiedTokens()
