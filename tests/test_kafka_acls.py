@@ -114,10 +114,12 @@ async def test_each_consumer_writes_the_dead_letters_of_what_it_reads(
 async def test_a_partner_reads_its_subscription_in_its_own_groups_and_writes_nothing(
     infra: Infra,
 ) -> None:
-    """The example partner (retour_contracts.catalog.PARTNERS) reads returnee.registered in
-    groups named after it, and nothing else: no other topic, no other group, no write."""
+    """The example partner (retour_contracts.catalog.PARTNERS) reads the registrations, the
+    consent changes and the erasures in groups named after it, and nothing else: no other
+    topic, no other group, no write."""
     options = infra.kafka_client_options("partner-example")
-    await _read_in_group(options, "returnee.registered", "partner-example-acl-test")
+    for topic in ("returnee.registered", "consent.changed", "returnee.erased"):
+        await _read_in_group(options, topic, "partner-example-acl-test")
     with pytest.raises(TopicAuthorizationFailedError):
         await _read_in_group(options, "aid.granted", "partner-example-acl-test")
     with pytest.raises(GroupAuthorizationFailedError):

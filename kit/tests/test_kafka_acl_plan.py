@@ -80,6 +80,10 @@ def test_a_partner_reads_what_it_subscribes_to_in_its_own_groups_and_writes_noth
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
     assert AclRule(user, topic, "returnee.registered", PatternType.LITERAL, Operation.READ) in rules
     assert AclRule(user, group, "partner-example", PatternType.PREFIXED, Operation.READ) in rules
-    assert {r.resource_name for r in rules if r.resource_type == topic} == {"returnee.registered"}
+    assert {r.resource_name for r in rules if r.resource_type == topic} == {
+        "returnee.registered",
+        "consent.changed",
+        "returnee.erased",
+    }
     assert {r.operation for r in rules} == {Operation.READ, Operation.DESCRIBE}
     assert all(r.principal == user for r in rules)

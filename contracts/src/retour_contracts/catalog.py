@@ -287,7 +287,9 @@ class Partner:
 
 PARTNER_EXAMPLE = Partner(
     name="partner-example",
-    reads=(RETURNEE_REGISTERED_V2.topic,),
+    # The registrations, and what a partner holding personal data must act on: a consent
+    # withdrawn, an erasure.
+    reads=(RETURNEE_REGISTERED_V2.topic, CONSENT_CHANGED_V1.topic, RETURNEE_ERASED_V1.topic),
     description="The example partner of examples/partner-consumer: an organisation that follows"
     " up returnees who agreed to it, and must see nobody else's personal data.",
 )
