@@ -25,6 +25,9 @@ class Stack:
     admin_dsn: str
     dsns: dict[str, str]
     jwt_secret: str
+    tracing: bool
+    """Whether the services export a span for every request, statement and event (make up
+    does unless RETOUR_TRACING=off): a cost the figures include (docs/performance.md)."""
 
 
 def load_stack(env_file: str = ".local/env") -> Stack:
@@ -45,6 +48,7 @@ def load_stack(env_file: str = ".local/env") -> Stack:
             for svc in ("intake", "reintegration", "notifications", "reporting")
         },
         jwt_secret=values["AUTH_JWT_SECRET"],
+        tracing=bool(values.get("OTEL_EXPORTER_OTLP_ENDPOINT")),
     )
 
 

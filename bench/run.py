@@ -28,6 +28,8 @@ from bench.common import (
     registration_records,
     scratch_schema,
 )
+from bench.memory import PeakMemory
+from retour_kit.cli import collect_garbage_less_often
 from retour_kit.logging import configure_logging
 
 Row = dict[str, Any]
@@ -117,11 +119,12 @@ async def downstream_stopped(stack: Stack) -> AsyncIterator[None]:
 
 async def caught_up(stack: Stack, groups: tuple[str, ...], topic: str) -> None:
     deadline = time.monotonic() + 300
-    for group in groups:
-        while not await consumers.committed_everything(stack.kafka, group, topic):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"consumer group {group} did not catch up with {topic}")
-            await asyncio.sleep(0.5)
+    async with consumers.OffsetsWatch(stack.kafka) as watch:
+        for group in groups:
+            while not await watch.committed_everything(group, topic):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"consumer group {group} did not catch up with {topic}")
+                await asyncio.sleep(0.5)
 
 
 async def _services(action: str, *names: str) -> None:
@@ -199,27 +202,48 @@ def print_table(rows: list[Row]) -> None:
         out.write(f"{r['figure']:<{width}}  {value}  {r['unit']:<9} {ratio:>6}  {r['target']}\n")
 
 
-async def search_rows(stack: Stack, registrations: int) -> list[Row]:
-    found = await search.latencies(stack, registrations)
+async def search_rows(stack: Stack, registries: list[int]) -> list[Row]:
+    """The growth curve of search: the same queries among registries of growing size. Each
+    size's p95 is compared with the by-id read on the same data (the baseline) and with the
+    smallest registry's p95 (how the cost grows: flat is 1.0)."""
+    rows: list[Row] = []
+    smallest: float | None = None
+    for registrations in sorted(registries):
+        found = await search.latencies(stack, registrations)
+        smallest = smallest or found["search_p95_ms"]
+        rows += [
+            row(
+                f"baseline: one registration by id, among {registrations:,}: p95",
+                found["by_id_p95_ms"],
+                "ms",
+                baseline=found["by_id_p95_ms"],
+            ),
+            row(
+                f"search (reference, phone, NINA, misspelled name) among {registrations:,}: p50",
+                found["search_p50_ms"],
+                "ms",
+            ),
+            row(
+                f"search among {registrations:,}: p95",
+                found["search_p95_ms"],
+                "ms",
+                baseline=found["by_id_p95_ms"],
+                target="<= 100 ms",
+            ),
+            row(
+                f"search among {registrations:,}: p95 / p95 among {min(registries):,}",
+                found["search_p95_ms"] / smallest,
+                "x",
+                target="flat (1.0) where an index makes it so",
+            ),
+        ]
+    return rows
+
+
+def memory_rows(peaks: dict[str, float]) -> list[Row]:
     return [
-        row(
-            f"baseline: one registration by id, among {registrations:,}: p95",
-            found["by_id_p95_ms"],
-            "ms",
-            baseline=found["by_id_p95_ms"],
-        ),
-        row(
-            f"search (reference, phone, NINA, misspelled name) among {registrations:,}: p50",
-            found["search_p50_ms"],
-            "ms",
-        ),
-        row(
-            f"search among {registrations:,}: p95",
-            found["search_p95_ms"],
-            "ms",
-            baseline=found["by_id_p95_ms"],
-            target="<= 100 ms",
-        ),
+        row(f"peak memory (RSS) of {service} during the run", mib, "MiB")
+        for service, mib in peaks.items()
     ]
 
 
@@ -234,12 +258,13 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         "end-to-end": lambda: end_to_end_rows(stack, args.seconds),
         "drain": lambda: drain_rows(stack, args.backlog),
         "replay": lambda: replay_rows(stack, args.replay, args.rebuild_workers),
-        "search": lambda: search_rows(stack, args.registry),
+        "search": lambda: search_rows(stack, args.registries),
     }
     rows: list[Row] = []
-    for name in args.only:
-        rows += await figures[name]()
-    return rows
+    async with PeakMemory() as memory:
+        for name in args.only:
+            rows += await figures[name]()
+    return rows + memory_rows(memory.peaks_mib())
 
 
 def main() -> None:
@@ -252,7 +277,10 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
     parser.add_argument("--replay", type=int, default=1_000_000, help="events to rebuild from")
     parser.add_argument(
-        "--registry", type=int, default=100_000, help="registrations searched through"
+        "--registries",
+        type=lambda sizes: [int(size) for size in sizes.split(",")],
+        default=[10_000, 100_000, 1_000_000],
+        help="comma-separated registry sizes searched through (the growth curve)",
     )
     parser.add_argument(
         "--rebuild-workers",
@@ -274,7 +302,12 @@ def main() -> None:
     # The consumers measured in this process log as the services do (JSON lines); warnings
     # only, so the table stays readable.
     configure_logging("retour-bench", "WARNING", stream=sys.stderr)
+    # The services' processes tune the collector so (retour_kit.cli): the consumers measured
+    # here, and their ceiling, run under the same setting.
+    collect_garbage_less_often()
+    tracing = load_stack().tracing
     rows = asyncio.run(main_async(args))
+    sys.stdout.write(f"services' tracing: {'on' if tracing else 'off (RETOUR_TRACING=off)'}\n")
     print_table(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
@@ -286,6 +319,7 @@ def main() -> None:
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
                 },
+                "tracing": tracing,
                 "parameters": {k: v for k, v in vars(args).items() if k != "output"},
                 "results": rows,
             },

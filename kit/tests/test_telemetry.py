@@ -63,6 +63,10 @@ def traced_app() -> FastAPI:
     async def read(returnee_id: str, name: str = "") -> dict[str, str]:
         return {"traceparent": continued_trace(None)}
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.get("/fails")
     async def fails() -> None:
         raise RuntimeError(f"duplicate key: Key (full_name)=({NAME}) already exists")
@@ -101,6 +105,14 @@ async def test_a_request_without_traceparent_starts_a_trace(
     await get("/returnees/r-1", {"traceparent": "not-a-traceparent"})
     (span,) = exported.get_finished_spans()
     assert span.parent is None
+
+
+async def test_probes_and_scrapes_are_not_traced(exported: InMemorySpanExporter) -> None:
+    answered = await get("/healthz", {"traceparent": new_traceparent()})
+    await get("/returnees/r-1")
+
+    assert answered.status_code == 200
+    assert [span.name for span in exported.get_finished_spans()] == ["GET /returnees/{returnee_id}"]
 
 
 async def test_request_spans_keep_no_path_value_query_or_error_message(

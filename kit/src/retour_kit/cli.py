@@ -124,7 +124,7 @@ def _operate(name: str, command: OperatorCommand[SettingsT], settings: SettingsT
 
 
 def _serve(app: FastAPI, host: str, port: int) -> None:
-    _collect_garbage_less_often()
+    collect_garbage_less_often()
     # uvicorn handles SIGTERM itself: it stops accepting connections, lets in-flight
     # requests finish, then runs the lifespan shutdown (closing the pool).
     uvicorn.run(
@@ -139,7 +139,7 @@ def _serve(app: FastAPI, host: str, port: int) -> None:
     )
 
 
-def _collect_garbage_less_often() -> None:
+def collect_garbage_less_often() -> None:
     # Every request allocates thousands of short-lived objects (validation, JSON, ASGI
     # scopes): with the default threshold (700) the collector ran several times per request,
     # and its older generations kept walking the whole app built at start-up. gc.freeze()

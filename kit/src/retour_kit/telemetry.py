@@ -51,6 +51,9 @@ T = TypeVar("T")
 _INSTRUMENTATION = "retour_kit"
 _UNMATCHED_ROUTE = "unmatched"
 _NO_PARENT = otel_context.Context()
+_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: every few seconds from Kubernetes and Prometheus, about no one's case;
+traced, they would fill the trace store and cost each service a span export per call."""
 """Starts a trace of its own, whatever span is current."""
 
 
@@ -176,7 +179,7 @@ class TracingMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not tracing_enabled():
+        if scope["type"] != "http" or not tracing_enabled() or scope["path"] in _UNTRACED_PATHS:
             await self.app(scope, receive, send)
             return
         method = scope["method"]

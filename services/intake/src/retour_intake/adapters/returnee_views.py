@@ -59,6 +59,9 @@ LIMIT $6
 # caller's centres ($1) and among living registrations. Names: trigram word similarity of the
 # searched words to the indexed names, both through search_key() (migrations/0005_search.sql).
 # A registration merged into another is that other person: found as them, not twice.
+NEAREST_NAMES = 200
+"""How many of the nearest names a search reads to pick its latest registered (see _SEARCH)."""
+
 _WITHIN = (
     "erased_at IS NULL AND merged_into IS NULL"
     " AND ($1::text[] IS NULL OR reception_centre = ANY($1))"
@@ -73,15 +76,22 @@ UNION ALL
 (SELECT returnee_id, record, registered_at, 'national_id', 1.0 FROM returnees
  WHERE national_id_key = $5 AND {_WITHIN} ORDER BY registered_at DESC LIMIT $7)
 UNION ALL
--- The best names by id and score alone, then their records: a common family name matches
--- thousands of rows, which must not all carry their record into the sort. The searched key
--- is computed once per query (the sub-selects), not once per candidate row.
-(SELECT r.returnee_id, r.record, r.registered_at, 'name', best.score
- FROM (SELECT returnee_id,
-              extensions.word_similarity((SELECT search_key($6)), search_names) AS score
-       FROM returnees
-       WHERE (SELECT search_key($6)) OPERATOR(extensions.<%) search_names AND {_WITHIN}
-       ORDER BY score DESC, registered_at DESC LIMIT $7) AS best
+-- The best names by id and distance alone, then their records: a common family name matches
+-- thousands of rows, which must not all carry their record into the sort. The GiST index
+-- returns rows nearest first by word-similarity distance (<<->, migrations/0011), so only the
+-- nearest $8 are read; among them, equal distances go to the latest registered. Beyond $8
+-- people named alike (a crowd of identical names, which no list of $7 could show anyway) the
+-- ones shown are $7 of the nearest $8, not the latest of the whole crowd: reading the whole
+-- crowd to sort it by date is what made a name search grow with the registry. The searched
+-- key is computed once per query (the sub-selects), not once per candidate row.
+(SELECT r.returnee_id, r.record, r.registered_at, 'name', (1 - best.distance)::real
+ FROM (SELECT returnee_id, distance
+       FROM (SELECT returnee_id, registered_at,
+                    (SELECT search_key($6)) OPERATOR(extensions.<<->) search_names AS distance
+             FROM returnees
+             WHERE (SELECT search_key($6)) OPERATOR(extensions.<%) search_names AND {_WITHIN}
+             ORDER BY distance LIMIT $8) AS nearest
+       ORDER BY distance, registered_at DESC LIMIT $7) AS best
  JOIN returnees r USING (returnee_id))
 """  # noqa: S608 (constant fragments only; every value is a parameter)
 
@@ -155,6 +165,7 @@ class PgReturneeViews:
             query.national_id,
             query.names,
             MAX_RESULTS,
+            NEAREST_NAMES,
         )
         first: dict[UUID, Record] = {}
         matched: dict[UUID, list[str]] = {}
