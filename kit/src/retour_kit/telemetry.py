@@ -51,10 +51,10 @@ T = TypeVar("T")
 _INSTRUMENTATION = "retour_kit"
 _UNMATCHED_ROUTE = "unmatched"
 _NO_PARENT = otel_context.Context()
+"""Starts a trace of its own, whatever span is current."""
 _UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: every few seconds from Kubernetes and Prometheus, about no one's case;
 traced, they would fill the trace store and cost each service a span export per call."""
-"""Starts a trace of its own, whatever span is current."""
 
 
 @dataclass

@@ -55,13 +55,13 @@ LIMIT $6
 """
 
 
+NEAREST_NAMES = 200
+"""How many of the nearest names a search reads to pick its latest registered (see _SEARCH)."""
+
 # Each reading of the query has its own branch, each on its own index, each within the
 # caller's centres ($1) and among living registrations. Names: trigram word similarity of the
 # searched words to the indexed names, both through search_key() (migrations/0005_search.sql).
 # A registration merged into another is that other person: found as them, not twice.
-NEAREST_NAMES = 200
-"""How many of the nearest names a search reads to pick its latest registered (see _SEARCH)."""
-
 _WITHIN = (
     "erased_at IS NULL AND merged_into IS NULL"
     " AND ($1::text[] IS NULL OR reception_centre = ANY($1))"
