@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from retour_relay_drill import (
     CommittedReader,
@@ -36,6 +37,36 @@ TAKEOVER_LIMIT_SECONDS = 30.0
 PATIENCE_SECONDS = 120.0
 # Nothing here refuses connections: a leader given it as its broker cannot reach Kafka.
 UNREACHABLE_KAFKA = "127.0.0.1:1"
+
+
+# Each session that holds or asks for an advisory lock (the relays' leader locks, the stack's
+# too), as Postgres sees it when a takeover failed: a frozen leader whose session was not
+# ended says here in what state and since when.
+_LOCK_SESSIONS = """
+SELECT a.pid, a.client_port, a.state, a.wait_event_type, a.wait_event,
+       a.backend_xid IS NOT NULL AS writing, date_trunc('second', now() - a.state_change) AS for,
+       left(a.query, 60) AS query,
+       EXISTS (SELECT 1 FROM pg_locks l
+               WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted) AS holds_lock
+FROM pg_stat_activity a
+WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+  AND (a.query ILIKE '%advisory%'
+       OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'))
+ORDER BY a.pid
+"""
+
+
+async def leader_lock_sessions(admin_dsn: str) -> str:
+    """For a failure's message: never raises (the failure is the news, not this)."""
+    try:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            rows = await conn.fetch(_LOCK_SESSIONS, timeout=5)
+        finally:
+            await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        return f"sessions: not read ({type(error).__name__})"
+    return "sessions:\n" + "\n".join(str(dict(row)) for row in rows)
 
 
 @dataclass
@@ -81,7 +112,8 @@ class Drill:
                 f"{log.stem}'s log ends: {log.read_text()[-2000:]!r}"
                 for log in sorted(self.work_dir.glob("*.log"))
             )
-            raise AssertionError(f"{failure}\n{self.describe()}\n{logs}") from None
+            sessions = await leader_lock_sessions(self.infra.admin_dsn)
+            raise AssertionError(f"{failure}\n{self.describe()}\n{logs}\n{sessions}") from None
 
     async def publishing_then_woken(
         self, new: RelayReplica, old: RelayReplica, *, since: float
