@@ -250,8 +250,7 @@ def memory_rows(peaks: dict[str, float]) -> list[Row]:
 FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay", "search")
 
 
-async def main_async(args: argparse.Namespace) -> list[Row]:
-    stack = load_stack()
+async def main_async(args: argparse.Namespace, stack: Stack) -> list[Row]:
     figures = {
         "consumers": lambda: consumer_rows(stack, args.events),
         "intake": lambda: intake_rows(stack, args.load_seconds),
@@ -305,8 +304,9 @@ def main() -> None:
     # The services' processes tune the collector so (retour_kit.cli): the consumers measured
     # here, and their ceiling, run under the same setting.
     collect_garbage_less_often()
-    tracing = load_stack().tracing
-    rows = asyncio.run(main_async(args))
+    stack = load_stack()
+    tracing = stack.tracing
+    rows = asyncio.run(main_async(args, stack))
     sys.stdout.write(f"services' tracing: {'on' if tracing else 'off (RETOUR_TRACING=off)'}\n")
     print_table(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
