@@ -15,7 +15,10 @@ Relay, and why it is shaped like this:
   kernel still answers TCP keepalives) or loses its network falls silent, and Postgres itself
   ends its session, rolling back its batch and releasing the lock. A leader frozen while the
   server writes to it (a claimed batch, notifications) leaves the server blocked in that
-  write, where no idle timer reaches it: `tcp_user_timeout`, also the lease, closes it.
+  write, where no idle timer reaches it: `tcp_user_timeout`, also the lease, closes it. A
+  leader frozen halfway through a statement's messages leaves its session "active" and
+  waiting for it, which nothing on the server ends: a standby ends that session after a lease
+  (`_END_STALLED_LEADER`).
   A leader that reaches Postgres but not Kafka steps down after `kafka_give_up_seconds` of
   failing, and sits out a lease before it competes again, so a replica that can reach Kafka
   takes over.
@@ -186,6 +189,24 @@ SELECT EXISTS (
 )
 """
 
+# A leader frozen halfway through a statement's messages (between a Parse and its Sync: asyncpg
+# prepares a statement, reads its description, then sends the rest) leaves its session
+# "active", waiting for the client: no idle timer reaches it, a statement timeout is not acted
+# on while the server reads from the client, and the frozen kernel still acknowledges, so
+# neither keepalives nor tcp_user_timeout end it. It would hold the lock for good (seen: once in
+# 36 drills). A live leader finishes each statement at once and speaks every poll_interval, so
+# a holder of our lock waiting in that state for a whole lease is not coming back: a standby
+# ends its session (same role: allowed), which rolls its batch back and frees the lock.
+_END_STALLED_LEADER = """
+SELECT count(pg_terminate_backend(a.pid))
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint
+  AND a.state = 'active' AND a.wait_event_type = 'Client' AND a.wait_event = 'ClientRead'
+  AND a.state_change < now() - make_interval(secs => $2)
+"""
+
 
 class LeadershipLostError(RuntimeError):
     """The relay's session no longer holds the leader lock: it must not publish."""
@@ -346,6 +367,7 @@ class OutboxRelay:
         while True:
             if await conn.fetchval(_TRY_LOCK, self._lock_key):
                 break
+            await conn.fetchval(_END_STALLED_LEADER, self._lock_key, self._settings.lease_seconds)
             await asyncio.sleep(self._settings.poll_interval)
         self._set_leading(True)
         log.info("outbox relay is the leader", schema=self._schema, term=self.terms)
