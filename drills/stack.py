@@ -86,10 +86,9 @@ class Stack:
         path = self.local / pid_file
         try:
             pid = int(path.read_text().strip())
-            os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if self.running(pid) else None
 
     def service_pid(self, service: str, replica: str = "") -> int | None:
         return self.pid(f"services/{service}{replica}.pid")

@@ -8,11 +8,13 @@ and removes it: the shared stack's cluster is never touched.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,18 +50,25 @@ class Checkout:
             shutil.copy2(REPO / "deploy" / "local" / name, scripts / name)
 
     def run(self, command: str) -> subprocess.CompletedProcess[str]:
-        environment = {
-            key: value for key, value in os.environ.items() if key != "RETOUR_PG_ADMIN_DSN"
-        }
-        environment |= {"RETOUR_LOCAL": str(self.local), "RETOUR_PG_PORT": str(self.port)}
         return subprocess.run(
-            ["bash", str(self.root / "deploy" / "local" / "postgres.sh"), command],
-            env=environment,
+            ["bash", str(self.script), command],
+            env=self.environment,
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
+
+    @property
+    def script(self) -> Path:
+        return self.root / "deploy" / "local" / "postgres.sh"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        environment = {
+            key: value for key, value in os.environ.items() if key != "RETOUR_PG_ADMIN_DSN"
+        }
+        return environment | {"RETOUR_LOCAL": str(self.local), "RETOUR_PG_PORT": str(self.port)}
 
     def admin_dsn(self) -> str:
         return self.run("admin-dsn").stdout.strip()
@@ -167,3 +176,67 @@ def test_a_checkout_postgres_can_enter_keeps_its_cluster_inside(
 
 def _postgres_uid() -> int:
     return pwd.getpwnam("postgres").pw_uid
+
+
+# Run in a process of its own, made the "subreaper" of what it starts: the postmaster that
+# pg_ctl leaves behind becomes its child, and stays a zombie after SIGKILL until it reaps it,
+# as with an init that reaps orphans late (this machine's: up to two seconds, longer under
+# load). Its own process, so that pytest never adopts anyone.
+_RESTART_AFTER_A_LATE_REAP = """
+import ctypes, json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+script, local = sys.argv[1], Path(sys.argv[2])
+PR_SET_CHILD_SUBREAPER = 36
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+subprocess.run(["bash", script, "start"], check=True, capture_output=True, timeout=120)
+pid_file = next(
+    path
+    for path in (local / "pg/data/postmaster.pid", local / "pg/cluster/data/postmaster.pid")
+    if path.exists()
+)
+pid = int(pid_file.read_text().splitlines()[0])
+os.kill(pid, signal.SIGKILL)
+deadline = time.monotonic() + 30
+while Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z":
+    if time.monotonic() > deadline:
+        sys.exit("the killed postmaster never became a zombie")
+    time.sleep(0.05)
+restart = subprocess.Popen(
+    ["bash", script, "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+)
+time.sleep(3)  # the late reaping
+still_waiting = restart.poll() is None
+os.waitpid(pid, 0)
+_, stderr = restart.communicate(timeout=120)
+print(json.dumps({"still_waiting": still_waiting, "code": restart.returncode, "stderr": stderr}))
+"""
+
+
+def test_start_after_a_kill_waits_for_the_dead_postmaster_to_be_reaped(
+    open_checkout: Checkout,
+) -> None:
+    """The postgres-kill drill restarts the server two seconds after SIGKILL. `kill -0` (and
+    `pg_ctl status`) takes the zombie for a live server: `start` said "already running",
+    started nothing, and every later test met a refused connection."""
+    helper = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RESTART_AFTER_A_LATE_REAP,
+            str(open_checkout.script),
+            str(open_checkout.local),
+        ],
+        env=open_checkout.environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert helper.returncode == 0, helper.stderr
+    restart = json.loads(helper.stdout)
+
+    assert restart["still_waiting"], restart["stderr"]
+    assert restart["code"] == 0, restart["stderr"]
+    assert _data_directory(open_checkout.admin_dsn()) == str(open_checkout.local / "pg" / "data")

@@ -42,7 +42,29 @@ debian_tool() {
   esac
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_running PID: whether PID is a live process. `kill -0` also succeeds on a zombie, a process
+# that has died but that its parent has not reaped yet. A SIGKILLed server is one for a while:
+# its parent is init, and init on some machines reaps orphans only every two seconds or so.
+# Taken for alive, it would make `start` report "already running" and start nothing.
+pid_running() {
+  local stat state
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0  # no /proc here: kill -0 has to do
+  state=${stat##*) }  # after the command name, which may hold spaces and parentheses
+  [ "${state%% *}" != Z ]
+}
+
+# wait_reaped PID SECONDS: waits until PID is gone from the process table, zombie included.
+# PostgreSQL refuses to start while the pid of its pid file still exists, even as a zombie.
+wait_reaped() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+pid_alive() { [ -f "$1" ] && pid_running "$(cat "$1")"; }
 
 # wait_port HOST PORT SECONDS: true once something accepts TCP connections there.
 wait_port() {

@@ -99,12 +99,21 @@ settle_cluster_home() {
   ln -sfn "$CLUSTER_HOME" "$CLUSTER_LINK"
 }
 
+# postmaster_pid: the first line of PostgreSQL's pid file, empty when there is none.
+postmaster_pid() { head -n 1 "$DATA/postmaster.pid" 2>/dev/null || true; }
+
+# postmaster_running: whether the pid file's postmaster is alive, a zombie counting as dead
+# (`pg_ctl status` counts it as running).
+postmaster_running() { pid_running "$(postmaster_pid)"; }
+
 start() {
   local bin
   bin=$(pg_bin)
-  if [ -f "$DATA/postmaster.pid" ] && run_as "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  if postmaster_running; then
     log "postgres already running on 127.0.0.1:$PG_PORT"; return 0
   fi
+  # A postmaster killed a moment ago (the drills do it) may still be a zombie.
+  wait_reaped "$(postmaster_pid)" 30 || die "the killed postmaster (pid $(postmaster_pid)) was not reaped within 30 s"
   port_busy 127.0.0.1 "$PG_PORT" && die "port $PG_PORT is taken by another process (set RETOUR_PG_PORT, or RETOUR_PG_ADMIN_DSN to use that server)"
   init_cluster "$bin"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
@@ -120,7 +129,7 @@ stop() {
 }
 
 status() {
-  if [ -f "$DATA/postmaster.pid" ] && run_as "$(pg_bin)/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  if postmaster_running; then
     echo "postgres: running on 127.0.0.1:$PG_PORT"
   else
     echo "postgres: stopped"
