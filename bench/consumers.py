@@ -54,7 +54,15 @@ class OffsetsWatch:
         partitions = self._partitions[topic]
         ends = await self._probe.end_offsets(partitions)
         committed = await self._admin.list_consumer_group_offsets(group)
-        return all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions)
+        if all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions):
+            return True
+        # A partition that holds no message (nothing ever written, or all of it deleted) gets
+        # no committed offset from the group: there is nothing for it to consume.
+        starts = await self._probe.beginning_offsets(partitions)
+        return all(
+            starts[tp] >= ends[tp] or (tp in committed and committed[tp].offset >= ends[tp])
+            for tp in partitions
+        )
 
 
 async def time_until_drained(

@@ -57,9 +57,16 @@ REGISTERED = RETURNEE_REGISTERED_V1.topic
 
 
 async def closed_loop(
-    stack: Stack, *, mode: str, seconds: float, connections: int = 32
+    stack: Stack,
+    *,
+    mode: str,
+    seconds: float,
+    connections: int = 32,
+    url: str = INTAKE,
+    options: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """wrk against intake: `mode` is "register" (POST /returnees) or "healthz" (the baseline)."""
+    """wrk against intake: `mode` is "register" (POST /returnees), "namesakes" (the same with
+    common names, `options` giving them: bench/wrk/intake.lua) or "healthz" (the baseline)."""
     wrk = os.environ.get("RETOUR_WRK") or shutil.which("wrk") or "/usr/bin/wrk"
     token = issue_dev_token(stack.jwt_secret, "registrar", subject="bench")
     process = await asyncio.create_subprocess_exec(
@@ -69,8 +76,13 @@ async def closed_loop(
         f"-d{seconds:.0f}s",
         "--timeout=30s",
         f"-s{WRK_SCRIPT}",
-        INTAKE,
-        env={**os.environ, "RETOUR_WRK_MODE": mode, "RETOUR_BENCH_TOKEN": token},
+        url,
+        env={
+            **os.environ,
+            **(options or {}),
+            "RETOUR_WRK_MODE": mode,
+            "RETOUR_BENCH_TOKEN": token,
+        },
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await process.communicate()

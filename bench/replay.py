@@ -25,10 +25,9 @@ from bench.common import (
 )
 
 
-async def rebuild_rate(
-    stack: Stack, events: int, workers: int | None = None
-) -> tuple[float, float]:
-    """(rebuild records/s, ceiling events/s) over the same `events` registrations."""
+async def rebuild(stack: Stack, events: int, workers: int | None = None) -> dict[str, float]:
+    """The rebuild over `events` registrations: its records per second and seconds (as the
+    command reports them), and the ceiling's events per second over the same records."""
     async with (
         private_topic(stack.kafka, "replay-registered") as registered,
         private_topic(stack.kafka, "replay-aid") as aid,
@@ -61,4 +60,8 @@ async def rebuild_rate(
             if process.returncode != 0:
                 raise RuntimeError(f"rebuild failed with exit code {process.returncode}")
             summary = json.loads(output.decode().strip().splitlines()[-1])
-    return summary["records"] / summary["seconds"], top
+    return {
+        "per_second": summary["records"] / summary["seconds"],
+        "seconds": summary["seconds"],
+        "ceiling_per_second": top,
+    }

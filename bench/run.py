@@ -1,7 +1,8 @@
 """`make bench`: every figure beside a baseline measured in the same run; one table, one JSON.
 
-Runs against the local stack (make up). Sizes are parameters; the defaults finish in a few
-minutes on the project's 2-core machine. Targets are printed, never asserted.
+Runs against the local stack (make up). Sizes are parameters; the defaults (the growth curves
+to a million registrations and five million events) take about 16 minutes on the project's
+2-core machine. Targets (issue 19's) are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, consumers, intake_load, outbox_drain, replay, search
+from bench import (
+    ceiling,
+    consumers,
+    intake_load,
+    outbox_drain,
+    registry,
+    replay,
+    sandbox,
+    search,
+)
 from bench.common import (
     Stack,
     Timer,
@@ -29,6 +39,7 @@ from bench.common import (
     scratch_schema,
 )
 from bench.memory import PeakMemory
+from retour_intake.domain.duplicates import BIRTH_YEAR_TOLERANCE
 from retour_kit.cli import collect_garbage_less_often
 from retour_kit.logging import configure_logging
 
@@ -57,21 +68,21 @@ async def consumer_rows(stack: Stack, events: int) -> list[Row]:
             reintegration,
             "events/s",
             baseline=top,
-            target=">= 0.5 x ceiling",
+            target=">= 0.8 x ceiling",
         ),
         row(
             "notifications consumer (up to the ledger)",
             notifications,
             "events/s",
             baseline=top,
-            target=">= 0.5 x ceiling",
+            target=">= 0.8 x ceiling",
         ),
         row(
             "reporting consumer (one process)",
             reporting,
             "events/s",
             baseline=top,
-            target=">= 0.5 x ceiling",
+            target=">= 0.8 x ceiling",
         ),
     ]
 
@@ -85,9 +96,9 @@ async def intake_rows(stack: Stack, seconds: float) -> list[Row]:
     whole = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
     async with downstream_stopped(stack):
         alone = await intake_load.closed_loop(stack, mode="register", seconds=seconds)
-    for situation, load in (
-        ("whole pipeline running", whole),
-        ("downstream services stopped", alone),
+    for situation, load, target in (
+        ("whole pipeline running", whole, ""),
+        ("downstream services stopped", alone, ">= 0.25 x /healthz"),
     ):
         rows += [
             row(
@@ -95,7 +106,7 @@ async def intake_rows(stack: Stack, seconds: float) -> list[Row]:
                 load["per_second"],
                 "req/s",
                 baseline=healthz["per_second"],
-                target=">= 500 req/s",
+                target=target,
             ),
             row(f"  p50 latency, {situation}", load["p50_ms"], "ms"),
             row(f"  p99 latency, {situation}", load["p99_ms"], "ms"),
@@ -147,7 +158,7 @@ async def end_to_end_rows(stack: Stack, seconds: float) -> list[Row]:
                 baseline=rate,
             )
         )
-        target = "<= 250 ms at 200/s" if rate == 200 else ""
+        target = "<= 50 ms at 200/s" if rate == 200 else ""
         steps = (
             ("kafka", "sent to Kafka by the relay"),
             ("case", "case opened"),
@@ -174,22 +185,43 @@ async def drain_rows(stack: Stack, backlog: int) -> list[Row]:
     raw_rate = backlog / raw.seconds
     return [
         row("baseline: raw idempotent producer, acks=all", raw_rate, "events/s", baseline=raw_rate),
-        row(f"outbox drain of {backlog:,} rows", drained, "events/s", baseline=raw_rate),
-    ]
-
-
-async def replay_rows(stack: Stack, events: int, workers: int | None) -> list[Row]:
-    rebuilt, top = await replay.rebuild_rate(stack, events, workers)
-    return [
-        row(f"ceiling over the replayed {events:,} events", top, "events/s", baseline=top),
         row(
-            "reporting rebuild (replay)",
-            rebuilt,
+            f"outbox drain of {backlog:,} rows",
+            drained,
             "events/s",
-            baseline=top,
-            target=">= 10,000 events/s",
+            baseline=raw_rate,
+            target=">= 0.8 x raw producer",
         ),
     ]
+
+
+async def replay_rows(stack: Stack, sizes: list[int], workers: int | None) -> list[Row]:
+    """The rebuild's curve: for each size, the ceiling over the same events (the baseline),
+    the rebuild's rate and time, and its rate against the smallest size's (flat is 1.0)."""
+    rows: list[Row] = []
+    smallest: float | None = None
+    for events in sorted(sizes):
+        rebuilt = await replay.rebuild(stack, events, workers)
+        top, rate = rebuilt["ceiling_per_second"], rebuilt["per_second"]
+        smallest = smallest or rate
+        rows += [
+            row(f"ceiling over the replayed {events:,} events", top, "events/s", baseline=top),
+            row(
+                f"reporting rebuild of {events:,} events",
+                rate,
+                "events/s",
+                baseline=top,
+                target=">= 1.5 x ceiling (both cores, bulk writes)",
+            ),
+            row(f"  rebuild time, {events:,} events", rebuilt["seconds"], "s"),
+            row(
+                f"  rebuild rate, {events:,} / {min(sizes):,} events",
+                rate / smallest,
+                "x",
+                target="flat (1.0)",
+            ),
+        ]
+    return rows
 
 
 def print_table(rows: list[Row]) -> None:
@@ -202,42 +234,92 @@ def print_table(rows: list[Row]) -> None:
         out.write(f"{r['figure']:<{width}}  {value}  {r['unit']:<9} {ratio:>6}  {r['target']}\n")
 
 
-async def search_rows(stack: Stack, registries: list[int]) -> list[Row]:
-    """The growth curve of search: the same queries among registries of growing size. Each
-    size's p95 is compared with the by-id read on the same data (the baseline) and with the
-    smallest registry's p95 (how the cost grows: flat is 1.0)."""
+async def registry_rows(stack: Stack, registries: list[int], seconds: float) -> list[Row]:
+    """The growth curves: search and registration among registries of growing size
+    (bench/registry.py), each size compared with the smallest (flat is 1.0).
+
+    Search: the adapter's query, p95 beside a read by id on the same data (its baseline).
+    Registration: POST /returnees to an intake serving that registry (bench/sandbox.py), wrk
+    at concurrency 32, people with the registry's commonest names who match none of their
+    namesakes (born earlier): duplicate detection meets the whole crowd each time. Downstream
+    services are stopped meanwhile, as for "intake alone", and catch up afterwards.
+    """
     rows: list[Row] = []
-    smallest: float | None = None
-    for registrations in sorted(registries):
-        found = await search.latencies(stack, registrations)
-        smallest = smallest or found["search_p95_ms"]
-        rows += [
-            row(
-                f"baseline: one registration by id, among {registrations:,}: p95",
-                found["by_id_p95_ms"],
-                "ms",
-                baseline=found["by_id_p95_ms"],
-            ),
-            row(
-                f"search (reference, phone, NINA, misspelled name) among {registrations:,}: p50",
-                found["search_p50_ms"],
-                "ms",
-            ),
-            row(
-                f"search among {registrations:,}: p95",
-                found["search_p95_ms"],
-                "ms",
-                baseline=found["by_id_p95_ms"],
-                target="<= 100 ms",
-            ),
-            row(
-                f"search among {registrations:,}: p95 / p95 among {min(registries):,}",
-                found["search_p95_ms"] / smallest,
-                "x",
-                target="flat (1.0) where an index makes it so",
-            ),
-        ]
+    smallest: dict[str, float] = {}
+    async with downstream_stopped(stack):
+        for size in sorted(registries):
+            async with registry.seeded(stack, size) as seeded:
+                found = await search.latencies(stack, seeded)
+                async with sandbox.intake_over(seeded) as port:
+                    load = await intake_load.closed_loop(
+                        stack,
+                        mode="namesakes",
+                        seconds=seconds,
+                        url=f"http://127.0.0.1:{port}",
+                        options=NAMESAKES,
+                    )
+            smallest = smallest or {
+                "search": found["search_p95_ms"],
+                "register": load["per_second"],
+                "register_p99": load["p99_ms"],
+            }
+            rows += _search_rows(size, min(registries), found, smallest["search"])
+            rows += [
+                row(
+                    f"registration of namesakes among {size:,}, concurrency 32",
+                    load["per_second"],
+                    "req/s",
+                    baseline=smallest["register"],
+                    target="flat (1.0) where an index makes it so",
+                ),
+                row(
+                    f"  p99 latency among {size:,}",
+                    load["p99_ms"],
+                    "ms",
+                    baseline=smallest["register_p99"],
+                ),
+            ]
     return rows
+
+
+NAMESAKES = {
+    "RETOUR_WRK_GIVEN": ",".join(registry.GIVEN),
+    "RETOUR_WRK_FAMILY": ",".join(registry.FAMILY),
+    "RETOUR_WRK_BORN_BEFORE": str(registry.BORN_FROM - BIRTH_YEAR_TOLERANCE - 1),
+}
+"""wrk's namesakes (bench/wrk/intake.lua): the registry's names, born before everyone in it
+(outside duplicate detection's window), so that every registration is answered 201."""
+
+
+def _search_rows(
+    size: int, smallest_size: int, found: dict[str, float], smallest_p95: float
+) -> list[Row]:
+    return [
+        row(
+            f"baseline: one registration by id, among {size:,}: p95",
+            found["by_id_p95_ms"],
+            "ms",
+            baseline=found["by_id_p95_ms"],
+        ),
+        row(
+            f"search (reference, phone, NINA, misspelled name) among {size:,}: p50",
+            found["search_p50_ms"],
+            "ms",
+        ),
+        row(
+            f"search among {size:,}: p95",
+            found["search_p95_ms"],
+            "ms",
+            baseline=found["by_id_p95_ms"],
+            target="<= 100 ms",
+        ),
+        row(
+            f"search among {size:,}: p95 / p95 among {smallest_size:,}",
+            found["search_p95_ms"] / smallest_p95,
+            "x",
+            target="flat (1.0) where an index makes it so",
+        ),
+    ]
 
 
 def memory_rows(peaks: dict[str, float]) -> list[Row]:
@@ -247,7 +329,7 @@ def memory_rows(peaks: dict[str, float]) -> list[Row]:
     ]
 
 
-FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay", "search")
+FIGURES = ("consumers", "intake", "end-to-end", "drain", "replay", "registries")
 
 
 async def main_async(args: argparse.Namespace, stack: Stack) -> list[Row]:
@@ -256,14 +338,18 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> list[Row]:
         "intake": lambda: intake_rows(stack, args.load_seconds),
         "end-to-end": lambda: end_to_end_rows(stack, args.seconds),
         "drain": lambda: drain_rows(stack, args.backlog),
-        "replay": lambda: replay_rows(stack, args.replay, args.rebuild_workers),
-        "search": lambda: search_rows(stack, args.registries),
+        "replay": lambda: replay_rows(stack, args.replays, args.rebuild_workers),
+        "registries": lambda: registry_rows(stack, args.registries, args.load_seconds),
     }
     rows: list[Row] = []
     async with PeakMemory() as memory:
         for name in args.only:
             rows += await figures[name]()
     return rows + memory_rows(memory.peaks_mib())
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(size.replace("_", "")) for size in text.split(",")]
 
 
 def main() -> None:
@@ -274,12 +360,17 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--backlog", type=int, default=100_000, help="outbox rows to drain")
-    parser.add_argument("--replay", type=int, default=1_000_000, help="events to rebuild from")
+    parser.add_argument(
+        "--replays",
+        type=_sizes,
+        default=[100_000, 1_000_000, 5_000_000],
+        help="comma-separated numbers of events rebuilt from (the rebuild's curve)",
+    )
     parser.add_argument(
         "--registries",
-        type=lambda sizes: [int(size) for size in sizes.split(",")],
+        type=_sizes,
         default=[10_000, 100_000, 1_000_000],
-        help="comma-separated registry sizes searched through (the growth curve)",
+        help="comma-separated registry sizes searched and registered into (the growth curves)",
     )
     parser.add_argument(
         "--rebuild-workers",

@@ -158,9 +158,7 @@ class KeyedEvents:
                 event = example_returnee_registered(returnee_id=uuid.UUID(key))
                 envelope = build_envelope(RETURNEE_REGISTERED_V1, event, source="/drill")
                 async with pool.acquire() as conn:
-                    await outbox.enqueue(
-                        conn, envelope, topic=self.scratch.topic, schema=self.scratch.schema
-                    )
+                    await outbox.enqueue(conn, envelope, topic=self.scratch.topic)
                 self.enqueued[key].append(envelope.header_map["ce_id"])
                 sequence += 1
                 await asyncio.sleep(pause)  # pacing, not an assertion

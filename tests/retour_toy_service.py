@@ -48,8 +48,7 @@ class Offers:
         await self._conn.execute("INSERT INTO offers VALUES ($1)", who)
         aid = example_aid_granted(returnee_id=who, phase="immediate", category="lodging")
         envelope = build_envelope(AID_GRANTED_V1, aid, source="/toy")
-        topic, schema = self._settings.aid_granted_topic, self._settings.database_schema
-        await enqueue(self._conn, envelope, topic=topic, schema=schema)
+        await enqueue(self._conn, envelope, topic=self._settings.aid_granted_topic)
 
     async def all(self) -> list[str]:
         return [str(row[0]) for row in await self._conn.fetch("SELECT * FROM offers")]

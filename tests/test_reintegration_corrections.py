@@ -219,10 +219,10 @@ async def open_while_storing(
 
         async def open_case() -> None:
             async with opening.transaction():
-                await open_cases(CaseWork(opening, schema=SCHEMA).cases, [registration])
+                await open_cases(CaseWork(opening).cases, [registration])
 
         async with storing.transaction():
-            await store(CaseWork(storing, schema=SCHEMA))
+            await store(CaseWork(storing))
             registering = asyncio.create_task(open_case())
             await eventually(
                 lambda: storing.fetchval(

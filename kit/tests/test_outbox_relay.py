@@ -59,7 +59,7 @@ async def enqueue_events(infra: Infra, scratch: Scratch, count: int) -> set[str]
             for _ in range(count):
                 event = example_returnee_registered(returnee_id=uuid.uuid4())
                 envelope = build_envelope(RETURNEE_REGISTERED_V1, event, source="/test")
-                await outbox.enqueue(conn, envelope, topic=scratch.topic, schema=scratch.schema)
+                await outbox.enqueue(conn, envelope, topic=scratch.topic)
                 keys.add(str(event.returnee_id))
     finally:
         await pool.close()
@@ -152,7 +152,7 @@ async def test_two_relays_keep_order_per_key(infra: Infra, scratch: Scratch) -> 
                 event = example_returnee_registered(household_size=sequence + 1)
                 # All for the example returnee: one key, so one partition and one order.
                 envelope = build_envelope(RETURNEE_REGISTERED_V1, event, source="/test")
-                await outbox.enqueue(conn, envelope, topic=scratch.topic, schema=scratch.schema)
+                await outbox.enqueue(conn, envelope, topic=scratch.topic)
     finally:
         await pool.close()
     relays = [
@@ -233,11 +233,9 @@ async def test_enqueue_many_stores_what_enqueue_stores_in_the_given_order(
     try:
         async with pool.acquire() as conn:
             async with conn.transaction():
-                await outbox.enqueue(
-                    conn, envelopes[0], topic=envelopes[0].topic, schema=scratch.schema
-                )
-                await outbox.enqueue_many(conn, envelopes[1:], schema=scratch.schema)
-                await outbox.enqueue_many(conn, [], schema=scratch.schema)  # nothing, no error
+                await outbox.enqueue(conn, envelopes[0], topic=envelopes[0].topic)
+                await outbox.enqueue_many(conn, envelopes[1:])
+                await outbox.enqueue_many(conn, [])  # nothing, no error
             rows = await conn.fetch(
                 "SELECT event_id::text, topic, key, value, headers FROM outbox ORDER BY id"
             )

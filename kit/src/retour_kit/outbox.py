@@ -112,10 +112,13 @@ def _header_value(envelope: Envelope, name: str) -> str:
     raise ValueError(f"envelope has no {name} header")
 
 
-async def enqueue(conn: Connection, envelope: Envelope, *, topic: str, schema: str) -> None:
+async def enqueue(conn: Connection, envelope: Envelope, *, topic: str) -> None:
     """Store an event for publication; call inside the transaction of the state change.
 
-    `conn` must come from `retour_kit.db` (json/jsonb codecs registered).
+    `conn` must come from `retour_kit.db` (json/jsonb codecs registered), its search path
+    on the service's schema: the row goes to that schema's outbox, and the NOTIFY to that
+    schema's relay (``current_schema()``: a service moved to another schema, a test's or a
+    benchmark's, wakes its own relay, not the one of the schema it is usually in).
     """
     # One round trip: the NOTIFY rides on the insert's statement. It is delivered to the
     # relay only when this transaction commits, and dropped on rollback.
@@ -126,7 +129,7 @@ async def enqueue(conn: Connection, envelope: Envelope, *, topic: str, schema: s
         envelope.key,
         envelope.value,
         [[name, value.decode()] for name, value in envelope.headers],
-        notify_channel(schema),
+        NOTIFY_CHANNEL_SUFFIX,
     )
 
 
@@ -134,11 +137,11 @@ _ENQUEUE = """
 WITH queued AS (
     INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)
 )
-SELECT pg_notify($6, '')
+SELECT pg_notify(current_schema() || $6, '')
 """
 
 
-async def enqueue_many(conn: Connection, envelopes: Sequence[Envelope], *, schema: str) -> None:
+async def enqueue_many(conn: Connection, envelopes: Sequence[Envelope]) -> None:
     """``enqueue`` for several events at once (each to its envelope's topic), in one round
     trip: a consumer batch that causes events (three visits scheduled per case opened) would
     otherwise spend most of its time on one insert per event. Rows keep the given order, so
@@ -156,7 +159,7 @@ async def enqueue_many(conn: Connection, envelopes: Sequence[Envelope], *, schem
             json.dumps([[name, value.decode()] for name, value in envelope.headers])
             for envelope in envelopes
         ],
-        notify_channel(schema),
+        NOTIFY_CHANNEL_SUFFIX,
     )
 
 
@@ -168,7 +171,7 @@ WITH queued AS (
          WITH ORDINALITY AS emitted (event_id, topic, key, value, headers, position)
     ORDER BY position
 )
-SELECT pg_notify($6, '')
+SELECT pg_notify(current_schema() || $6, '')
 """
 
 
@@ -181,13 +184,16 @@ FROM outbox ORDER BY id LIMIT $1 FOR UPDATE
 # bits) and objsubid 1. The key is hashtext's int4, as earlier releases took it: relays of two
 # releases side by side during a rolling deploy compete for the same lock.
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext($1))"
-_STILL_HOLDS_LOCK = """
-SELECT EXISTS (
-    SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
-      AND ((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint
-)
+# That lock, granted, as a row `l` of pg_locks shows it: the one spelling of the key's encoding.
+_OUR_LOCK_HELD = """
+l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint
 """
+
+_STILL_HOLDS_LOCK = f"""
+SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() AND {_OUR_LOCK_HELD})
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
 # A leader frozen halfway through a statement's messages (between a Parse and its Sync: asyncpg
 # prepares a statement, reads its description, then sends the rest) leaves its session
@@ -197,15 +203,13 @@ SELECT EXISTS (
 # 36 drills). A live leader finishes each statement at once and speaks every poll_interval, so
 # a holder of our lock waiting in that state for a whole lease is not coming back: a standby
 # ends its session (same role: allowed), which rolls its batch back and frees the lock.
-_END_STALLED_LEADER = """
+_END_STALLED_LEADER = f"""
 SELECT count(pg_terminate_backend(a.pid))
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint
+WHERE {_OUR_LOCK_HELD}
   AND a.state = 'active' AND a.wait_event_type = 'Client' AND a.wait_event = 'ClientRead'
   AND a.state_change < now() - make_interval(secs => $2)
-"""
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
 
 class LeadershipLostError(RuntimeError):

@@ -4,7 +4,7 @@ points by the composition root.
 A service says once, in ``main.py``, how its adapters are built from a connection (``bind``);
 routes and Kafka handlers then receive the bound adapters and never build one themselves:
 
-    work = parts.unit_of_work(CaseWork.binder(SCHEMA))
+    work = parts.unit_of_work(CaseWork)
     async with work.transaction() as cases:   # a route that writes: all or nothing
         ...
     handler = work.handling(open_cases)        # a Kafka handler: the consumer's transaction

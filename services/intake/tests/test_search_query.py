@@ -16,6 +16,11 @@ def test_a_reference_pasted_with_its_words_is_read_too() -> None:
     assert query.reference.low == UUID("a375151c-0000-0000-0000-000000000000")
 
 
+@pytest.mark.parametrize("written", ["NINA00000012345", "dossier A375151C", "nina 1234-56"])
+def test_a_text_with_digits_is_never_searched_as_names(written: str) -> None:
+    assert SearchQuery.read(written).names is None
+
+
 def test_too_few_letters_search_no_name() -> None:
     assert SearchQuery.read("Ba").names is None
     assert SearchQuery.read("Bah").names == "Bah"

@@ -77,7 +77,7 @@ class Flow:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.work = CaseWork(conn, schema=SCHEMA)
+        self.work = CaseWork(conn)
         self.outbox = self.work.events(traceparent=TRACE)
 
     async def consume(self, spec: EventSpec[Any], *events: Any) -> list[ParsedEvent]:

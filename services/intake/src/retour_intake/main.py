@@ -161,6 +161,7 @@ SERVICE = ServiceDefinition(
     wire=wire,
     migrations_package=MIGRATIONS_PACKAGE,
     outbox=True,
+    schema_of=lambda settings: settings.database_schema,
     commands={
         "rewrap-keys": OperatorCommand(
             help="rewrap every data key under MASTER_KEY (after a master key rotation)",

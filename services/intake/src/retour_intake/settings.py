@@ -11,6 +11,12 @@ from retour_kit.settings import ServiceSettings
 class Settings(ServiceSettings):
     service_name: str = "retour-intake"
     http_port: int = 8001
+    database_schema: str = Field(
+        default="intake",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Schema of the registry, its outbox and its keys. Only a sandbox moves"
+        " it: `make bench` runs a second intake over registries of a million people there.",
+    )
     programme_start: date = Field(
         default=DEFAULT_PROGRAMME_START,
         description="First day of the programme: an arrival before it is refused (422).",

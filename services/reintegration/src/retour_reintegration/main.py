@@ -40,7 +40,7 @@ INBOX_CONSUMER = "reintegration"
 
 def wire(parts: Parts[Settings]) -> Wiring:
     budget = ReintegrationBudget(limit=parts.settings.reintegration_budget_xof, currency="XOF")
-    work = parts.unit_of_work(CaseWork.binder(SCHEMA))
+    work = parts.unit_of_work(CaseWork)
     context = ApiContext(work=work, budget=budget)
     care_gauge = ImmediateCareGauge(parts.registry)
     return Wiring(
@@ -99,7 +99,7 @@ def build_consumer(
     """The service's consumer alone, for replays and benchmarks."""
     parts = Parts(settings, database, registry)
     periods = settings.follow_up_periods_months
-    handler = parts.unit_of_work(CaseWork.binder(SCHEMA)).handling(returnee_events_handler(periods))
+    handler = parts.unit_of_work(CaseWork).handling(returnee_events_handler(periods))
     return build_service_consumer(SERVICE, parts, handler)
 
 

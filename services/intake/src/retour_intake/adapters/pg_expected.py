@@ -190,7 +190,7 @@ class PgExpected:
             )
             for event, event_id in events
         ]
-        await outbox.enqueue_many(self._conn, envelopes, schema=SCHEMA)
+        await outbox.enqueue_many(self._conn, envelopes)
 
     # -- matching ----------------------------------------------------------------------------
 
@@ -317,7 +317,7 @@ class PgExpected:
             build_envelope(EXPECTED_ARRIVAL_CLOSED_V1, event, source=SOURCE, time=event.closed_at)
             for event in closing
         ]
-        await outbox.enqueue_many(self._conn, envelopes, schema=SCHEMA)
+        await outbox.enqueue_many(self._conn, envelopes)
 
 
 async def erase_linked(conn: Connection, returnee_id: UUID, *, at: datetime) -> None:

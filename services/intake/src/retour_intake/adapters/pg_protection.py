@@ -108,7 +108,7 @@ class PgProtection:
     async def publish(self, event: ReturneeErased | ConsentChanged) -> None:
         spec = spec_for_model(type(event))
         envelope = build_envelope(spec, event, source=SOURCE)
-        await outbox.enqueue(self._conn, envelope, topic=spec.topic, schema=SCHEMA)
+        await outbox.enqueue(self._conn, envelope, topic=spec.topic)
 
     async def record_access(
         self, staff: Staff, returnee_id: UUID, *, action: str, fields: Iterable[str]

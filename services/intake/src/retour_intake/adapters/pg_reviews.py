@@ -177,7 +177,7 @@ class PgReviews:
 
     async def publish_merge(self, event: ReturneeMerged) -> None:
         envelope = build_envelope(RETURNEE_MERGED_V1, event, source=SOURCE, time=event.merged_at)
-        await outbox.enqueue(self._conn, envelope, topic=RETURNEE_MERGED_V1.topic, schema=SCHEMA)
+        await outbox.enqueue(self._conn, envelope, topic=RETURNEE_MERGED_V1.topic)
 
     async def record_decision(self, staff: Staff, review: Review) -> None:
         await self._access_log.record(

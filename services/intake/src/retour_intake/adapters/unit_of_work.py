@@ -173,9 +173,7 @@ class PgRegistrationUnitOfWork:
             time=event.registered_at,
             traceparent=traceparent,
         )
-        await outbox.enqueue(
-            self._conn, envelope, topic=RETURNEE_REGISTERED_V2.topic, schema=SCHEMA
-        )
+        await outbox.enqueue(self._conn, envelope, topic=RETURNEE_REGISTERED_V2.topic)
 
     async def lock_for_correction(
         self, returnee_id: UUID, *, centres: list[str] | None
@@ -229,7 +227,7 @@ class PgRegistrationUnitOfWork:
             time=event.updated_at,
             traceparent=traceparent,
         )
-        await outbox.enqueue(self._conn, envelope, topic=RETURNEE_UPDATED_V1.topic, schema=SCHEMA)
+        await outbox.enqueue(self._conn, envelope, topic=RETURNEE_UPDATED_V1.topic)
 
     async def record_correction(
         self, staff: Staff, returnee_id: UUID, *, changed: list[str]

@@ -54,7 +54,8 @@ class SearchQuery:
     """E.164, as stored."""
     national_id: str | None
     names: str | None
-    """The text, when it holds letters: matched by the database against the names."""
+    """The text, when it holds letters and no digit: matched by the database against the
+    names."""
 
     @classmethod
     def read(cls, text: str) -> SearchQuery:
@@ -64,8 +65,18 @@ class SearchQuery:
             reference=_reference(text),
             phone=_phone(text),
             national_id=national_id_key(text) if _HAS_DIGIT.search(text) else None,
-            names=text if len(_LETTERS.findall(text)) >= MIN_NAME_LETTERS else None,
+            names=_names(text),
         )
+
+
+def _names(text: str) -> str | None:
+    """The text as names: when it holds enough letters and no digit. Names hold no digits,
+    and reading a NINA ("NINA00000012345") or a pasted reference as the name "nina" or
+    "dossier" made the database look through much of the name index for nobody (22 ms among a
+    million people, against under 1 ms for the NINA itself: docs/performance.md)."""
+    if _HAS_DIGIT.search(text) or len(_LETTERS.findall(text)) < MIN_NAME_LETTERS:
+        return None
+    return text
 
 
 def _reference(text: str) -> ReferenceRange | None:

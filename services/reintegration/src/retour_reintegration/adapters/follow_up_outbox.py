@@ -28,9 +28,8 @@ class BatchedOutbox:
     """Collects the events of one consumer batch; ``flush`` queues them, in the batch's
     transaction, before it commits."""
 
-    def __init__(self, conn: Connection, *, schema: str, traces: Mapping[UUID, str]) -> None:
+    def __init__(self, conn: Connection, *, traces: Mapping[UUID, str]) -> None:
         self._conn = conn
-        self._schema = schema
         self._traces = traces
         self._queued: list[Envelope] = []
 
@@ -45,5 +44,5 @@ class BatchedOutbox:
 
     async def flush(self) -> int:
         queued, self._queued = self._queued, []
-        await enqueue_many(self._conn, queued, schema=self._schema)
+        await enqueue_many(self._conn, queued)
         return len(queued)

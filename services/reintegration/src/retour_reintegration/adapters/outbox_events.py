@@ -16,12 +16,11 @@ SOURCE = "/reintegration"
 
 
 class OutboxEvents:
-    def __init__(self, conn: Connection, *, schema: str, traceparent: str) -> None:
+    def __init__(self, conn: Connection, *, traceparent: str) -> None:
         self._conn = conn
-        self._schema = schema
         self._traceparent = traceparent  # the request's trace, carried into the event
 
     async def emit(self, event: AidGranted | ActivityLaunched | CaseEvent) -> None:
         spec = spec_for_model(type(event))
         envelope = build_envelope(spec, event, source=SOURCE, traceparent=self._traceparent)
-        await enqueue(self._conn, envelope, topic=spec.topic, schema=self._schema)
+        await enqueue(self._conn, envelope, topic=spec.topic)

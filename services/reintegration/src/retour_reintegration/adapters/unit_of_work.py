@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from uuid import UUID
 
 from retour_kit.db import Connection
@@ -21,9 +21,8 @@ from retour_reintegration.views.queries import CaseViews
 
 
 class CaseWork:
-    def __init__(self, conn: Connection, *, schema: str) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._schema = schema
         self.cases = PgCaseRepository(conn)
         self.views = CaseViews(conn)
         self.idempotency_keys = PgIdempotencyKeys(conn)
@@ -36,13 +35,9 @@ class CaseWork:
 
     def events(self, *, traceparent: str) -> OutboxEvents:
         """The outbox, with the trace of the request that causes the events."""
-        return OutboxEvents(self._conn, schema=self._schema, traceparent=traceparent)
+        return OutboxEvents(self._conn, traceparent=traceparent)
 
     def batch_events(self, *, traces: Mapping[UUID, str]) -> BatchedOutbox:
         """A consumer batch's outbox, each event with its returnee's record's trace; flushed
         once, before the batch commits."""
-        return BatchedOutbox(self._conn, schema=self._schema, traces=traces)
-
-    @classmethod
-    def binder(cls, schema: str) -> Callable[[Connection], CaseWork]:
-        return lambda conn: cls(conn, schema=schema)
+        return BatchedOutbox(self._conn, traces=traces)
