@@ -158,6 +158,14 @@ async def end_to_end_rows(stack: Stack, seconds: float) -> list[Row]:
                 baseline=rate,
             )
         )
+        rows.append(
+            row(
+                f"open loop at {rate}/s: stopped at intake's time limit (503)",
+                result["over_time_limit"],
+                "requests",
+                target="0",
+            )
+        )
         target = "<= 50 ms at 200/s" if rate == 200 else ""
         steps = (
             ("kafka", "sent to Kafka by the relay"),
