@@ -201,7 +201,7 @@ async def _into_scratch_copy(
     nothing the run writes reaches the stack's services."""
     async with (
         scratch_copy(stack, service, f"retour_{service}") as schema,
-        _empty_topics(stack.kafka, service) as topics,
+        empty_topics(stack.kafka, service) as topics,
     ):
         run = ScratchRun(service, schema, f"bench-{service}-{uuid.uuid4().hex[:8]}", topics)
         rate = await time_until_drained(
@@ -215,7 +215,7 @@ async def _into_scratch_copy(
 
 
 @asynccontextmanager
-async def _empty_topics(kafka: str, service: str) -> AsyncIterator[dict[str, Any]]:
+async def empty_topics(kafka: str, service: str) -> AsyncIterator[dict[str, Any]]:
     """An empty private topic for each topic setting of `service` but the registrations'."""
     settings = importlib.import_module(f"retour_{service}.settings").Settings
     names = [
