@@ -93,9 +93,11 @@ class MemoryLedger:
         ]
 
     def _cancel(self, row: Notification, reason: str) -> None:
+        # As pg_ledger.CANCELLED: one in a sender's hands may be with the gateway already.
+        in_hand = row.status is Status.SENDING
         self.rows[row.notification_id] = replace(
             row,
-            status=Status.FAILED,
+            status=Status.UNCERTAIN if in_hand else Status.FAILED,
             last_error=reason,
             address=None,
             subject=None,

@@ -375,7 +375,8 @@ async def test_a_closure_cancels_a_reminder_still_queued_and_lets_a_reopening_re
     database: Database,
 ) -> None:
     """The SQL under the consumer's closure: a queued reminder is cancelled and its visit may
-    be reminded again; one in a sender's hands is cancelled too, but stays the only one."""
+    be reminded again; one in a sender's hands is cancelled too, but stays the only one (and
+    waits for the gateway's answer: it may have left)."""
     waiting, in_hand = uuid.uuid4(), uuid.uuid4()
     returnee = uuid.uuid4()
     now = datetime.now(UTC)
@@ -417,7 +418,10 @@ async def test_a_closure_cancels_a_reminder_still_queued_and_lets_a_reopening_re
         " WHERE returnee_id = $1",
         returnee,
     )
-    assert {tuple(r.values())[1:] for r in statuses} == {("failed", CASE_CLOSED, None, None)}
+    assert {r["notification_id"]: tuple(r.values())[1:] for r in statuses} == {
+        rows[waiting].notification_id: ("failed", CASE_CLOSED, None, None),
+        rows[in_hand].notification_id: ("uncertain", CASE_CLOSED, None, None),
+    }
 
 
 def reminder_row(visit: Visit) -> Notification:

@@ -138,10 +138,9 @@ async def test_an_outcome_counts_only_for_the_claim_that_produced_it(database: D
     assert finished is not None and tuple(finished) == ("sent", None, None)
 
 
-async def test_an_erasure_finishes_a_message_in_a_senders_hands_for_good(
-    database: Database,
-) -> None:
-    row = notification()
+async def in_a_senders_hands(database: Database) -> Notification:
+    returnee_id = uuid.uuid4()
+    row = notification(returnee_id=returnee_id, recipient=f"returnee:{returnee_id}")
     async with database.pool.acquire() as conn:
         await PgLedger(conn).add([row])
     await database.pool.execute(
@@ -149,20 +148,80 @@ async def test_an_erasure_finishes_a_message_in_a_senders_hands_for_good(
         " body = 'x', context = NULL, sending_since = now() WHERE notification_id = $1",
         row.notification_id,
     )
+    return row
+
+
+async def ledger_row(database: Database, notification_id: UUID) -> tuple[Any, ...]:
+    row = await database.pool.fetchrow(
+        "SELECT status, last_error, address, body, context FROM deliveries"
+        " WHERE notification_id = $1",
+        notification_id,
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_an_erasure_cancels_a_message_in_a_senders_hands_for_good(
+    database: Database,
+) -> None:
+    row = await in_a_senders_hands(database)
     async with database.pool.acquire() as conn, conn.transaction():
         cancelled = await PgProtection(conn).forget(row.returnee_id, datetime.now(UTC))
-    # The gateway then times out: the sender asks for another attempt, too late.
+    # The gateway may have it already: neither sent nor failed, but nothing personal is kept.
+    meanwhile = await ledger_row(database, row.notification_id)
+    # The gateway then answers that it could not take it: the sender asks for another
+    # attempt, which the cancellation refuses.
     retried = await PgDeliveryQueue(database.pool).settle(
-        Outcome(row.notification_id, 1, Status.QUEUED, error="timeout")
+        Outcome(row.notification_id, 1, Status.QUEUED, error="gateway unavailable")
     )
 
-    assert (cancelled, retried) == (1, False)
-    finished = await database.pool.fetchrow(
-        "SELECT status, last_error, address, body FROM deliveries WHERE notification_id = $1",
-        row.notification_id,
+    assert cancelled == 1
+    assert meanwhile == ("uncertain", "returnee erased", None, None, None)
+    assert retried
+    assert await ledger_row(database, row.notification_id) == (
+        "failed",
+        "returnee erased",
+        None,
+        None,
+        None,
     )
-    assert finished is not None
-    assert tuple(finished) == ("failed", "returnee erased", None, None)
+
+
+async def test_a_message_cancelled_while_the_gateway_took_it_is_recorded_as_sent(
+    database: Database,
+) -> None:
+    """The ledger never denies a message that reached the phone: a merge (or an erasure, a
+    withdrawn consent) that comes while the gateway has the message does not make it failed."""
+    row = await in_a_senders_hands(database)
+    async with database.pool.acquire() as conn, conn.transaction():
+        await PgProtection(conn).merge(row.returnee_id, uuid.uuid4(), datetime.now(UTC))
+
+    settled = await PgDeliveryQueue(database.pool).settle(
+        Outcome(row.notification_id, 1, Status.SENT)
+    )
+
+    assert settled
+    assert await ledger_row(database, row.notification_id) == ("sent", None, None, None, None)
+
+
+async def test_a_message_cancelled_in_a_senders_hands_whose_outcome_is_unknown_waits_for_its_report(
+    database: Database,
+) -> None:
+    row = await in_a_senders_hands(database)
+    async with database.pool.acquire() as conn, conn.transaction():
+        await PgProtection(conn).change_sms_consent(row.returnee_id, False, datetime.now(UTC))
+
+    await PgDeliveryQueue(database.pool).settle(
+        Outcome(row.notification_id, 1, Status.UNCERTAIN, error="timeout")
+    )
+
+    assert await ledger_row(database, row.notification_id) == (
+        "uncertain",
+        "timeout",
+        None,
+        None,
+        None,
+    )
 
 
 async def test_a_notification_held_too_long_is_failed_with_its_reason(database: Database) -> None:

@@ -56,25 +56,35 @@ UPDATE deliveries SET address = $2
 WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
 """
 
-# A phone removed: like a withdrawal of consent (pg_protection.py), the SMS still waiting are
-# finished as failed, their text and address gone; a sender's late outcome no longer counts.
-_CANCEL_SMS = """
-UPDATE deliveries
-SET status = 'failed', last_error = $2, finished_at = now(),
+# How every cancellation finishes a message (an erasure, a withdrawn consent, a merge, a removed
+# phone, a visit that stopped; $2 is the reason): its address and text go at once, and it is
+# never sent or queued again. A message still waiting (held, queued) is `failed`. One in a
+# sender's hands (sending) may already be with the gateway, so it becomes `uncertain`, not
+# `failed`: the sender's outcome for that claim still settles it (sent if the gateway took it,
+# failed if it did not, see pg_queue.py), and so does a delivery report. Calling it failed
+# would make the ledger deny a message that reached the phone. Statements alias the table `d`.
+CANCELLED = """
+SET status = CASE WHEN d.status = 'sending' THEN 'uncertain' ELSE 'failed' END,
+    uncertain_since = CASE WHEN d.status = 'sending' THEN now() END,
+    finished_at = CASE WHEN d.status = 'sending' THEN NULL ELSE now() END,
+    last_error = $2, sending_since = NULL,
     address = NULL, subject = NULL, body = NULL, context = NULL
+"""
+
+# A phone removed: like a withdrawal of consent (pg_protection.py), the SMS still waiting or in
+# a sender's hands are cancelled.
+_CANCEL_SMS = f"""
+UPDATE deliveries d {CANCELLED}
 WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
 """
 
 PHONE_REMOVED = "phone number removed"
 
-# Messages for a monitoring visit that stopped (recorded, or its case closed): finished like an
-# erasure's. Returns which of them had not reached a sender yet (held or queued): a reminder
-# of those never left, so a visit re-armed later may be reminded; one in a sender's hands may
-# have, and its outcome, fenced on status = 'sending', no longer counts.
-_CANCEL_WAITING = """
-UPDATE deliveries d
-SET status = 'failed', last_error = $2, finished_at = now(),
-    address = NULL, subject = NULL, body = NULL, context = NULL
+# Messages for a monitoring visit that stopped (recorded, or its case closed) are cancelled.
+# Returns which of them had not reached a sender yet (held or queued): a reminder of those
+# never left, so a visit re-armed later may be reminded; one in a sender's hands may have.
+_CANCEL_WAITING = f"""
+UPDATE deliveries d {CANCELLED}
 FROM (
     SELECT notification_id, status FROM deliveries
     WHERE notification_id = ANY($1::uuid[]) AND status IN ('held', 'queued', 'sending')
@@ -82,7 +92,7 @@ FROM (
 ) waiting
 WHERE d.notification_id = waiting.notification_id
 RETURNING d.notification_id, waiting.status <> 'sending' AS unsent
-"""
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
 
 class PgLedger:

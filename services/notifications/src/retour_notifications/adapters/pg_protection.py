@@ -7,19 +7,16 @@ from datetime import datetime
 from uuid import UUID
 
 from retour_kit.db import Connection, rows_affected
-from retour_notifications.adapters.pg_ledger import notification_of
+from retour_notifications.adapters.pg_ledger import CANCELLED, notification_of
 from retour_notifications.domain.contacts import Refusals
 from retour_notifications.domain.delivery import Notification
 from retour_notifications.domain.merges import MAX_MERGE_CHAIN, MERGED, resolve_merges
 
-# Messages still waiting are finished as failed, their text and address gone: the row stays so
-# that the event that called for it, read again, finds it and records nothing new. A message in
-# a sender's hands (sending) is finished too: the sender's outcome is fenced on
-# status = 'sending', so a timeout afterwards cannot queue it again for another attempt.
-_CANCEL = """
-UPDATE deliveries
-SET status = 'failed', last_error = $2, finished_at = now(),
-    address = NULL, subject = NULL, body = NULL, context = NULL
+# Messages still waiting or in a sender's hands are cancelled (pg_ledger.CANCELLED): their text
+# and address go, and none is sent again. The row stays, so that the event that called for it,
+# read again, finds it and records nothing new.
+_CANCEL = f"""
+UPDATE deliveries d {CANCELLED}
 WHERE returnee_id = $1 AND status IN ('held', 'queued', 'sending')
   AND ($3::text IS NULL OR channel = $3)
 """
@@ -82,13 +79,9 @@ FROM deliveries
 WHERE returnee_id = $1 AND recipient = 'returnee:' || returnee_id::text AND status = 'held'
 """
 
-# Then all of them are finished like an erasure's (text and address gone); a message in a
-# sender's hands too: its outcome is fenced on status = 'sending', so a timeout afterwards
-# cannot queue it again for the number no longer used.
-_CANCEL_FOR_RETURNEE = """
-UPDATE deliveries
-SET status = 'failed', last_error = $2, finished_at = now(),
-    address = NULL, subject = NULL, body = NULL, context = NULL
+# Then all of them are cancelled like an erasure's.
+_CANCEL_FOR_RETURNEE = f"""
+UPDATE deliveries d {CANCELLED}
 WHERE returnee_id = $1 AND recipient = 'returnee:' || returnee_id::text
   AND status IN ('held', 'queued', 'sending')
 """

@@ -51,33 +51,44 @@ UPDATE send_pacing SET next_slot = greatest(next_slot, clock_timestamp()) + $2::
 WHERE channel = $1
 """
 
-# `attempts = $2 AND status = 'sending'` fences the outcome to the claim that produced it.
-_FINISH = """
+# `attempts = $2` fences an outcome to the claim that produced it. Its row is `sending`, or
+# `uncertain` if a cancellation (an erasure, a merge, ...: pg_ledger.CANCELLED) came while the
+# gateway had it: the outcome still says what became of the message, but such a row is never
+# queued again, and keeps neither address nor text. A sender records one outcome per claim, so
+# an `uncertain` row of the same attempt cannot be one its own earlier outcome made.
+_OUR_CLAIM = "notification_id = $1 AND attempts = $2 AND status IN ('sending', 'uncertain')"
+
+_FINISH = f"""
 UPDATE deliveries SET status = $3, last_error = $4, sending_since = NULL,
     sent_at = CASE WHEN $3 = 'sent' THEN now() END, finished_at = now(),
     address = NULL, subject = NULL, body = NULL
-WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
-"""
+WHERE {_OUR_CLAIM}
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
-_RETRY = """
-UPDATE deliveries SET status = 'queued', last_error = $3, sending_since = NULL,
+# The gateway did not take it: queued for another attempt, unless it was cancelled meanwhile
+# (then it is failed, with the cancellation's reason).
+_RETRY = f"""
+UPDATE deliveries SET sending_since = NULL,
+    status = CASE WHEN status = 'uncertain' THEN 'failed' ELSE 'queued' END,
+    last_error = CASE WHEN status = 'uncertain' THEN last_error ELSE $3 END,
+    finished_at = CASE WHEN status = 'uncertain' THEN now() END,
     next_attempt_at = now() + $4::interval
-WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
-"""
+WHERE {_OUR_CLAIM}
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
 # The gateway may have taken the message: it keeps neither address nor text, is never queued
 # again, and waits for its delivery report. A report that came in first (Kannel calls back as
 # soon as its SMS centre takes the message, possibly before the sender gave up waiting for
 # the answer) settles it at once.
-_UNCERTAIN = """
+_UNCERTAIN = f"""
 UPDATE deliveries SET last_error = $3, sending_since = NULL, uncertain_since = now(),
     status = CASE WHEN delivery_report IS NULL THEN 'uncertain'
         WHEN delivery_report = ANY($4::text[]) THEN 'failed' ELSE 'sent' END,
     sent_at = CASE WHEN delivery_report <> ALL($4::text[]) THEN now() END,
     finished_at = CASE WHEN delivery_report IS NOT NULL THEN now() END,
     address = NULL, subject = NULL, body = NULL
-WHERE notification_id = $1 AND attempts = $2 AND status = 'sending'
-"""
+WHERE {_OUR_CLAIM}
+"""  # noqa: S608 (constant fragments only; every value is a parameter)
 
 FAILING_REPORTS = [r.value for r in ReportedDelivery if r.settles_as is Status.FAILED]
 

@@ -7,7 +7,8 @@ replay); record.py applies it to whatever is read later. What it changes now:
 
 - the merged registration's phone is no longer kept (it is never contacted as itself again);
 - what still waited to be sent to it is cancelled (``MERGED``): its greeting, held for the
-  duplicate review, and any message queued for its phone; a message already sent stays sent;
+  duplicate review, and any message queued for its phone; a message already sent stays sent,
+  and one in a sender's hands is settled by the gateway's answer (pg_ledger.CANCELLED);
 - a message that was held because the merged registration had not been read yet (an aid
   that overtook it) is recorded again for the registration the person keeps, exactly as if
   its event were read after the merge.
