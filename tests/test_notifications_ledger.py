@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,11 +25,14 @@ from retour_kit.db import Database
 from retour_kit.migrations import migrate
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_contacts import PgContacts, forget_contacts
+from retour_notifications.adapters.pg_delivery_reports import PgDeliveryReports
 from retour_notifications.adapters.pg_ledger import PgLedger
 from retour_notifications.adapters.pg_protection import PgProtection
-from retour_notifications.adapters.pg_queue import NEVER_REGISTERED, PgDeliveryQueue
+from retour_notifications.adapters.pg_queue import INTERRUPTED, NEVER_REGISTERED, PgDeliveryQueue
 from retour_notifications.domain.contacts import Contact
 from retour_notifications.domain.delivery import Notification, Outcome, Status
+from retour_notifications.domain.delivery_reports import ReportedDelivery
+from retour_notifications.domain.merges import MERGED
 from retour_notifications.domain.rules import Channel
 from retour_notifications.entrypoints.upkeep import Upkeep
 from retour_notifications.main import MIGRATIONS_PACKAGE, SCHEMA
@@ -130,7 +134,7 @@ async def test_an_outcome_counts_only_for_the_claim_that_produced_it(database: D
     stale = await queue.settle(Outcome(row.notification_id, 1, Status.SENT))
     current = await queue.settle(Outcome(row.notification_id, 2, Status.SENT))
 
-    assert (stale, current) == (False, True)
+    assert (stale, current) == (None, Status.SENT)
     finished = await database.pool.fetchrow(
         "SELECT status, address, body FROM deliveries WHERE notification_id = $1",
         row.notification_id,
@@ -138,7 +142,16 @@ async def test_an_outcome_counts_only_for_the_claim_that_produced_it(database: D
     assert finished is not None and tuple(finished) == ("sent", None, None)
 
 
-async def in_a_senders_hands(database: Database) -> Notification:
+CANCELLATIONS = {
+    "erasure": lambda p, r: p.forget(r, datetime.now(UTC)),
+    "withdrawn consent": lambda p, r: p.change_sms_consent(r, False, datetime.now(UTC)),
+    "merge": lambda p, r: p.merge(r, uuid.uuid4(), datetime.now(UTC)),
+}
+REASONS = {"erasure": "returnee erased", "withdrawn consent": "sms consent withdrawn"}
+
+
+async def in_a_senders_hands(database: Database, cancelled_by: str | None = None) -> Notification:
+    """A message a sender has claimed, then cancelled by one of CANCELLATIONS if named."""
     returnee_id = uuid.uuid4()
     row = notification(returnee_id=returnee_id, recipient=f"returnee:{returnee_id}")
     async with database.pool.acquire() as conn:
@@ -148,6 +161,9 @@ async def in_a_senders_hands(database: Database) -> Notification:
         " body = 'x', context = NULL, sending_since = now() WHERE notification_id = $1",
         row.notification_id,
     )
+    if cancelled_by is not None:
+        async with database.pool.acquire() as conn, conn.transaction():
+            await CANCELLATIONS[cancelled_by](PgProtection(conn), returnee_id)
     return row
 
 
@@ -177,7 +193,7 @@ async def test_an_erasure_cancels_a_message_in_a_senders_hands_for_good(
 
     assert cancelled == 1
     assert meanwhile == ("uncertain", "returnee erased", None, None, None)
-    assert retried
+    assert retried is Status.FAILED
     assert await ledger_row(database, row.notification_id) == (
         "failed",
         "returnee erased",
@@ -187,37 +203,83 @@ async def test_an_erasure_cancels_a_message_in_a_senders_hands_for_good(
     )
 
 
-async def test_a_message_cancelled_while_the_gateway_took_it_is_recorded_as_sent(
-    database: Database,
+@pytest.mark.parametrize("cancellation", CANCELLATIONS)
+@pytest.mark.parametrize(
+    ("answer", "recorded"),
+    [
+        (Outcome(uuid.UUID(int=0), 1, Status.SENT), ("sent", "{reason}")),
+        (Outcome(uuid.UUID(int=0), 1, Status.FAILED, "refused"), ("failed", "{reason}; refused")),
+        (Outcome(uuid.UUID(int=0), 1, Status.UNCERTAIN, "timeout"), ("uncertain", "{reason}")),
+    ],
+    ids=["taken", "refused", "unknown"],
+)
+async def test_the_gateways_answer_settles_a_message_cancelled_in_a_senders_hands(
+    database: Database, cancellation: str, answer: Outcome, recorded: tuple[str, str]
 ) -> None:
-    """The ledger never denies a message that reached the phone: a merge (or an erasure, a
-    withdrawn consent) that comes while the gateway has the message does not make it failed."""
-    row = await in_a_senders_hands(database)
-    async with database.pool.acquire() as conn, conn.transaction():
-        await PgProtection(conn).merge(row.returnee_id, uuid.uuid4(), datetime.now(UTC))
+    """The ledger never denies a message that reached the phone, nor invents one: what the
+    gateway answered is recorded, next to why the message was cancelled."""
+    row = await in_a_senders_hands(database, cancelled_by=cancellation)
+    reason = REASONS.get(cancellation, MERGED)
 
     settled = await PgDeliveryQueue(database.pool).settle(
-        Outcome(row.notification_id, 1, Status.SENT)
+        replace(answer, notification_id=row.notification_id)
     )
 
-    assert settled
-    assert await ledger_row(database, row.notification_id) == ("sent", None, None, None, None)
+    status, last_error = recorded
+    assert settled is Status(status)
+    assert await ledger_row(database, row.notification_id) == (
+        status,
+        last_error.format(reason=reason),
+        None,
+        None,
+        None,
+    )
 
 
-async def test_a_message_cancelled_in_a_senders_hands_whose_outcome_is_unknown_waits_for_its_report(
+async def test_only_the_claims_own_answer_settles_a_message_cancelled_in_a_senders_hands(
     database: Database,
 ) -> None:
-    row = await in_a_senders_hands(database)
-    async with database.pool.acquire() as conn, conn.transaction():
-        await PgProtection(conn).change_sms_consent(row.returnee_id, False, datetime.now(UTC))
+    row = await in_a_senders_hands(database, cancelled_by="erasure")
 
-    await PgDeliveryQueue(database.pool).settle(
-        Outcome(row.notification_id, 1, Status.UNCERTAIN, error="timeout")
+    stale = await PgDeliveryQueue(database.pool).settle(
+        Outcome(row.notification_id, 2, Status.SENT)
     )
 
+    assert stale is None
+    assert (await ledger_row(database, row.notification_id))[0] == "uncertain"
+
+
+async def test_a_delivery_report_settles_a_message_cancelled_in_a_senders_hands(
+    database: Database,
+) -> None:
+    row = await in_a_senders_hands(database, cancelled_by="erasure")
+    async with database.pool.acquire() as conn:
+        report = await PgDeliveryReports(conn).record(
+            row.notification_id, ReportedDelivery.DELIVERED
+        )
+    # The sender's answer, later, finds nothing left to settle.
+    late = await PgDeliveryQueue(database.pool).settle(Outcome(row.notification_id, 1, Status.SENT))
+
+    assert report == (Status.UNCERTAIN, Status.SENT)
+    assert late is None
+    assert (await ledger_row(database, row.notification_id))[:2] == ("sent", "returnee erased")
+
+
+async def test_a_message_cancelled_in_the_hands_of_a_sender_that_died_is_failed_as_interrupted(
+    database: Database,
+) -> None:
+    row = await in_a_senders_hands(database, cancelled_by="erasure")
+    await database.pool.execute(
+        "UPDATE deliveries SET sending_since = now() - interval '1 hour'"
+        " WHERE notification_id = $1",
+        row.notification_id,
+    )
+
+    await PgDeliveryQueue(database.pool).fail_interrupted(timedelta(minutes=5))
+
     assert await ledger_row(database, row.notification_id) == (
-        "uncertain",
-        "timeout",
+        "failed",
+        f"returnee erased; {INTERRUPTED}",
         None,
         None,
         None,

@@ -4,12 +4,16 @@ from datetime import timedelta
 from uuid import uuid4
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.domain.delivery import (
+    CANCELLED,
     Claimed,
     DeliveryRejected,
     DeliveryRetryPolicy,
     GatewayUnavailable,
+    Outcome,
     OutgoingMessage,
     Status,
 )
@@ -76,3 +80,36 @@ async def test_a_bug_in_a_gateway_is_retried_not_fatal() -> None:
     outcome = await deliver(claimed(), FakeGateway(KeyError("oops")), POLICY)
 
     assert (outcome.status, outcome.error) == (Status.QUEUED, "unexpected KeyError")
+
+
+@pytest.mark.parametrize(
+    ("asked", "recorded", "reason", "counted"),
+    [
+        (Status.SENT, Status.SENT, "delivered", "sent"),
+        # A cancellation came while the gateway had it, and the gateway did not take it.
+        (Status.QUEUED, Status.FAILED, CANCELLED, None),
+        # Its delivery report came before the sender's unknown outcome.
+        (Status.UNCERTAIN, Status.SENT, "delivered", "sent"),
+        (Status.UNCERTAIN, Status.FAILED, "undelivered", "failed"),
+    ],
+)
+def test_an_outcome_is_counted_as_the_ledger_recorded_it(
+    asked: Status, recorded: Status, reason: str, counted: str | None
+) -> None:
+    outcome = Outcome(uuid4(), 1, asked, error="timeout", retry_after=timedelta(seconds=5))
+    registry = CollectorRegistry()
+    metrics = NotificationMetrics.register(registry)
+
+    as_recorded = outcome.as_recorded(recorded)
+    metrics.count_outcome(Channel.SMS, as_recorded)
+
+    assert (as_recorded.status, as_recorded.reason) == (recorded, reason)
+    totals = {
+        name: registry.get_sample_value(f"notifications_{name}_total", labels) or 0
+        for name, labels in [
+            ("sent", {"channel": "sms"}),
+            ("failed", {"channel": "sms", "reason": reason}),
+            ("retries", {"channel": "sms"}),
+        ]
+    }
+    assert totals == {name: float(name == counted) for name in totals}

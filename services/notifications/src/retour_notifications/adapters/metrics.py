@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from retour_notifications.domain.delivery import Outcome, Status
+from retour_notifications.domain.delivery import CANCELLED, Outcome, Status
 from retour_notifications.domain.rules import Channel
 
 PENDING_STATES = ("held", "queued", "retrying", "sending", "uncertain")
@@ -107,6 +107,8 @@ class NotificationMetrics:
         )
 
     def count_outcome(self, channel: Channel, outcome: Outcome) -> None:
+        if outcome.reason == CANCELLED:
+            return  # a cancelled message, as those cancelled before a sender took them
         if outcome.status is Status.SENT:
             self.sent.labels(channel.value).inc()
         elif outcome.status is Status.FAILED:

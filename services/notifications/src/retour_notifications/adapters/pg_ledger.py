@@ -62,13 +62,14 @@ WHERE returnee_id = $1 AND channel = 'sms' AND status IN ('queued', 'sending')
 # sender's hands (sending) may already be with the gateway, so it becomes `uncertain`, not
 # `failed`: the sender's outcome for that claim still settles it (sent if the gateway took it,
 # failed if it did not, see pg_queue.py), and so does a delivery report. Calling it failed
-# would make the ledger deny a message that reached the phone. Statements alias the table `d`.
+# would make the ledger deny a message that reached the phone. Its `sending_since` stays, so a
+# sender that dies before answering is found like any other (pg_queue.py, fail_interrupted).
+# Statements alias the table `d`.
 CANCELLED = """
 SET status = CASE WHEN d.status = 'sending' THEN 'uncertain' ELSE 'failed' END,
     uncertain_since = CASE WHEN d.status = 'sending' THEN now() END,
     finished_at = CASE WHEN d.status = 'sending' THEN NULL ELSE now() END,
-    last_error = $2, sending_since = NULL,
-    address = NULL, subject = NULL, body = NULL, context = NULL
+    last_error = $2, address = NULL, subject = NULL, body = NULL, context = NULL
 """
 
 # A phone removed: like a withdrawal of consent (pg_protection.py), the SMS still waiting or in

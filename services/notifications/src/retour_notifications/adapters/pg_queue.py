@@ -53,20 +53,23 @@ WHERE channel = $1
 
 # `attempts = $2` fences an outcome to the claim that produced it. Its row is `sending`, or
 # `uncertain` if a cancellation (an erasure, a merge, ...: pg_ledger.CANCELLED) came while the
-# gateway had it: the outcome still says what became of the message, but such a row is never
-# queued again, and keeps neither address nor text. A sender records one outcome per claim, so
-# an `uncertain` row of the same attempt cannot be one its own earlier outcome made.
+# gateway had it: the outcome still says what became of the message, next to the
+# cancellation's reason, but such a row is never queued again and keeps neither address nor
+# text. The row's status as recorded is returned (a retry may have become a failure).
 _OUR_CLAIM = "notification_id = $1 AND attempts = $2 AND status IN ('sending', 'uncertain')"
 
 _FINISH = f"""
-UPDATE deliveries SET status = $3, last_error = $4, sending_since = NULL,
+UPDATE deliveries SET status = $3, sending_since = NULL,
+    last_error = CASE WHEN status = 'sending' THEN $4
+        ELSE concat_ws('; ', last_error, $4::text) END,
     sent_at = CASE WHEN $3 = 'sent' THEN now() END, finished_at = now(),
     address = NULL, subject = NULL, body = NULL
 WHERE {_OUR_CLAIM}
+RETURNING status
 """  # noqa: S608 (constant fragments only; every value is a parameter)
 
 # The gateway did not take it: queued for another attempt, unless it was cancelled meanwhile
-# (then it is failed, with the cancellation's reason).
+# (then nothing was sent, and nothing will be: failed, for the cancellation's reason).
 _RETRY = f"""
 UPDATE deliveries SET sending_since = NULL,
     status = CASE WHEN status = 'uncertain' THEN 'failed' ELSE 'queued' END,
@@ -74,20 +77,25 @@ UPDATE deliveries SET sending_since = NULL,
     finished_at = CASE WHEN status = 'uncertain' THEN now() END,
     next_attempt_at = now() + $4::interval
 WHERE {_OUR_CLAIM}
+RETURNING status
 """  # noqa: S608 (constant fragments only; every value is a parameter)
 
 # The gateway may have taken the message: it keeps neither address nor text, is never queued
 # again, and waits for its delivery report. A report that came in first (Kannel calls back as
 # soon as its SMS centre takes the message, possibly before the sender gave up waiting for
-# the answer) settles it at once.
+# the answer) settles it at once. A row already uncertain (cancelled in the sender's hands, or
+# this very statement run again after a reply lost on the way) keeps its reason and its time.
 _UNCERTAIN = f"""
-UPDATE deliveries SET last_error = $3, sending_since = NULL, uncertain_since = now(),
+UPDATE deliveries SET sending_since = NULL,
+    last_error = CASE WHEN status = 'sending' THEN $3 ELSE last_error END,
+    uncertain_since = coalesce(uncertain_since, now()),
     status = CASE WHEN delivery_report IS NULL THEN 'uncertain'
         WHEN delivery_report = ANY($4::text[]) THEN 'failed' ELSE 'sent' END,
     sent_at = CASE WHEN delivery_report <> ALL($4::text[]) THEN now() END,
     finished_at = CASE WHEN delivery_report IS NOT NULL THEN now() END,
     address = NULL, subject = NULL, body = NULL
 WHERE {_OUR_CLAIM}
+RETURNING status
 """  # noqa: S608 (constant fragments only; every value is a parameter)
 
 FAILING_REPORTS = [r.value for r in ReportedDelivery if r.settles_as is Status.FAILED]
@@ -102,10 +110,14 @@ RETURNING channel, notification_id, returnee_id
 
 INTERRUPTED = "interrupted while sending: the gateway may have sent it, so it is not sent again"
 
+# A row cancelled in a dead sender's hands (uncertain, its sending_since kept) is one too; it
+# keeps its cancellation's reason before this one.
 _FAIL_INTERRUPTED = """
-UPDATE deliveries SET status = 'failed', last_error = $2, sending_since = NULL,
+UPDATE deliveries SET status = 'failed', sending_since = NULL,
+    last_error = CASE WHEN status = 'sending' THEN $2
+        ELSE concat_ws('; ', last_error, $2::text) END,
     finished_at = now(), address = NULL, subject = NULL, body = NULL
-WHERE status = 'sending' AND sending_since < now() - $1::interval
+WHERE (status = 'sending' OR status = 'uncertain') AND sending_since < now() - $1::interval
 RETURNING channel
 """
 
@@ -193,9 +205,11 @@ class PgDeliveryQueue:
             (Channel(row["channel"]), row["notification_id"], row["returnee_id"]) for row in rows
         ]
 
-    async def settle(self, outcome: Outcome) -> bool:
+    async def settle(self, outcome: Outcome) -> Status | None:
+        """Records what became of a claim; returns the row's status as recorded, or None when
+        the claim is no longer the row's (another outcome, an interrupted send, recorded it)."""
         if outcome.status is Status.QUEUED:
-            status = await self._pool.execute(
+            status = await self._pool.fetchval(
                 _RETRY,
                 outcome.notification_id,
                 outcome.attempt,
@@ -203,7 +217,7 @@ class PgDeliveryQueue:
                 outcome.retry_after or timedelta(0),
             )
         elif outcome.status is Status.UNCERTAIN:
-            status = await self._pool.execute(
+            status = await self._pool.fetchval(
                 _UNCERTAIN,
                 outcome.notification_id,
                 outcome.attempt,
@@ -211,14 +225,14 @@ class PgDeliveryQueue:
                 FAILING_REPORTS,
             )
         else:
-            status = await self._pool.execute(
+            status = await self._pool.fetchval(
                 _FINISH,
                 outcome.notification_id,
                 outcome.attempt,
                 outcome.status.value,
                 outcome.error,
             )
-        return status.endswith(" 1")
+        return None if status is None else Status(status)
 
     async def fail_interrupted(self, older_than: timedelta) -> list[Channel]:
         """Rows left ``sending`` longer than any live send may take belong to a sender that

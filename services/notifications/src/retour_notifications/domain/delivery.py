@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -99,7 +99,26 @@ class Outcome:
     error: str | None = None
     retry_after: timedelta | None = None
     reason: str = "delivered"
-    """Label for metrics: delivered, retry, rejected, gave_up or uncertain."""
+    """Label for metrics: delivered, retry, rejected, gave_up, uncertain, undelivered (a
+    delivery report said so) or cancelled."""
+
+    def as_recorded(self, status: Status) -> Outcome:
+        """This outcome as the ledger recorded it, with the row's ``status``. The two differ
+        when a cancellation (an erasure, a merge, ...) came while the gateway had the message,
+        and the gateway did not take it: the retry is recorded as failed, reason
+        ``cancelled`` (nothing was sent, and no delivery failed); or when the delivery report
+        came before an unknown outcome, and settled it."""
+        if status is self.status:
+            return self
+        if status is Status.SENT:
+            return replace(self, status=status, error=None, reason="delivered")
+        if self.status is Status.QUEUED:
+            return replace(self, status=status, retry_after=None, reason=CANCELLED)
+        return replace(self, status=status, reason="undelivered")
+
+
+CANCELLED = "cancelled"
+"""An outcome's reason when a cancellation came first: not a delivery failure."""
 
 
 @dataclass(frozen=True, kw_only=True)

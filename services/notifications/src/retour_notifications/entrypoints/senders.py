@@ -18,7 +18,13 @@ import structlog
 from retour_kit.waiting import exponential_backoff, pause_unless_stopped
 from retour_notifications.adapters.metrics import NotificationMetrics
 from retour_notifications.adapters.pg_queue import PgDeliveryQueue
-from retour_notifications.domain.delivery import Claimed, DeliveryRetryPolicy, Outcome, Status
+from retour_notifications.domain.delivery import (
+    CANCELLED,
+    Claimed,
+    DeliveryRetryPolicy,
+    Outcome,
+    Status,
+)
 from retour_notifications.domain.rules import Channel
 from retour_notifications.usecases.ports import Gateway
 from retour_notifications.usecases.send import deliver
@@ -97,25 +103,29 @@ class ChannelSender:
         self._metrics.send_duration.labels(self.channel.value).observe(
             time.perf_counter() - started
         )
-        await self._settle(outcome, stopping)
-        self._metrics.count_outcome(self.channel, outcome)
-        log_outcome(self.channel, claimed.returnee_id, outcome)
+        recorded = await self._settle(outcome, stopping)
+        self._metrics.count_outcome(self.channel, recorded)
+        log_outcome(self.channel, claimed.returnee_id, recorded)
         return True
 
-    async def _settle(self, outcome: Outcome, stopping: asyncio.Event) -> None:
+    async def _settle(self, outcome: Outcome, stopping: asyncio.Event) -> Outcome:
+        """Records the outcome; returns it as the ledger recorded it (as it came, if it was
+        not recorded)."""
         # The message is already with the gateway (or refused by it): recording that must
         # outlast a Postgres blip, or the row would end up failed as "interrupted".
         failures = 0
         while True:
             try:
-                if not await self._queue.settle(outcome):
+                status = await self._queue.settle(outcome)
+                if status is None:
                     log.warning("claim lost before its outcome was recorded", channel=self.channel)
-                return
+                    return outcome
+                return outcome.as_recorded(status)
             except Exception as error:
                 failures += 1
                 if stopping.is_set() and failures > 3:
                     log.error("outcome not recorded", error=type(error).__name__)
-                    return
+                    return outcome
                 await asyncio.sleep(
                     exponential_backoff(failures + 1, first=0.2, cap=DB_BACKOFF_CAP_SECONDS)
                 )
@@ -128,7 +138,9 @@ def log_outcome(channel: Channel, returnee_id: object, outcome: Outcome) -> None
         "returnee_id": str(returnee_id),
         "attempt": outcome.attempt,
     }
-    if outcome.status is Status.SENT:
+    if outcome.reason == CANCELLED:
+        log.info("notification cancelled while at the gateway, which did not take it", **fields)
+    elif outcome.status is Status.SENT:
         log.info("notification sent", **fields)
     elif outcome.status is Status.FAILED:
         log.warning("notification failed", reason=outcome.reason, error=outcome.error, **fields)
