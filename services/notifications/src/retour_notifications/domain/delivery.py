@@ -18,8 +18,9 @@ class Status(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     UNCERTAIN = "uncertain"
-    """The gateway may have taken it (no answer came after the request was written): never
-    sent again by itself; a delivery report settles it, or it becomes ambiguous."""
+    """The gateway may have taken it (no answer came after the request was written, or a
+    cancellation came while a sender had it): never sent again by itself; the sender's answer
+    or a delivery report settles it, or it becomes ambiguous."""
     SENT = "sent"
     FAILED = "failed"
     AMBIGUOUS = "ambiguous"
